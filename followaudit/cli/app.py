@@ -1,0 +1,76 @@
+"""The click group, shared options, and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import FollowauditError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="followaudit")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Audit who follows an account: fake, inactive and real shares with confidence intervals.
+
+    Data goes to stdout; messages and progress bars go to stderr.
+    """
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--db PATH``: the DuckDB workspace (default $FOLLOWAUDIT_DB or ./followaudit.duckdb)."""
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Workspace database file (default: $FOLLOWAUDIT_DB or ./followaudit.duckdb).",
+    )(func)
+
+
+def format_option(*choices: str, default: str = "text") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=default, show_default=True, help="Output format."
+    )
+
+
+def say(message: str) -> None:
+    """A message for the person at the terminal: always stderr, never mixed with data."""
+    click.echo(message, err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and map every error to one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="followaudit", standalone_mode=False)
+    except FollowauditError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc.one_line()}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted. Run the same command again to resume.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:  # `followaudit audit ... | head`
+        sys.exit(0)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence must not leak a traceback
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,3 @@
+"""Core commands: audit, synth, demo."""
+
+from __future__ import annotations

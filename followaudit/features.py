@@ -1,0 +1,64 @@
+"""Derived per-follower features as Polars expressions over the canonical columns.
+
+Every feature is one named expression, computed vectorised; rules, the model and reports all read
+features from here so a ratio or an age is defined exactly once. Missing inputs give null features
+(LightGBM handles nulls natively; rules treat a null as "rule cannot fire").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+DAY_US = 86_400 * 1_000_000
+
+
+def reference_time(as_of: datetime | None) -> pl.Expr:
+    """When the profile was observed: the row's ``observed_at``, else ``as_of`` (snapshot time)."""
+    if as_of is None:
+        return pl.col("observed_at")
+    return pl.coalesce(pl.col("observed_at"), pl.lit(as_of, dtype=pl.Datetime("us", "UTC")))
+
+
+def _days_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
+    return (later - earlier).dt.total_microseconds().cast(pl.Float64) / DAY_US
+
+
+def feature_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
+    """name -> expression. ``as_of`` is the snapshot time used when a row has no ``observed_at``."""
+    ref = reference_time(as_of)
+    followers = pl.col("followers_count").cast(pl.Float64)
+    following = pl.col("following_count").cast(pl.Float64)
+    posts = pl.col("posts_count").cast(pl.Float64)
+    age = _days_between(ref, pl.col("created_at")).clip(lower_bound=0.0)
+    return {
+        "age_days": age,
+        "days_since_active": _days_between(ref, pl.col("last_active_at")).clip(lower_bound=0.0),
+        "log_followers": followers.log1p(),
+        "log_following": following.log1p(),
+        "log_posts": posts.log1p(),
+        "log_likes": pl.col("likes_count").cast(pl.Float64).log1p(),
+        "log_listed": pl.col("listed_count").cast(pl.Float64).log1p(),
+        # following:followers, with +1 so a follower-less account has a finite ratio
+        "following_per_follower": (following + 1.0) / (followers + 1.0),
+        "posts_per_day": posts / (age + 1.0),
+        "following_per_day": following / (age + 1.0),
+        "followers_per_day": followers / (age + 1.0),
+        "bio_length": pl.col("bio_length").cast(pl.Float64),
+        "has_avatar": pl.col("has_avatar").cast(pl.Float64),
+        "has_url": pl.col("has_url").cast(pl.Float64),
+        "has_location": pl.col("has_location").cast(pl.Float64),
+        "handle_length": pl.col("handle_length").cast(pl.Float64),
+        "handle_digits": pl.col("handle_digits").cast(pl.Float64),
+        "handle_digit_share": pl.col("handle_digits").cast(pl.Float64) / pl.col("handle_length").cast(pl.Float64).clip(lower_bound=1.0),
+        "name_length": pl.col("display_name").str.len_chars().cast(pl.Float64),
+        "private": pl.col("private").cast(pl.Float64),
+    }
+
+
+def add_features(frame: pl.DataFrame | pl.LazyFrame, as_of: datetime | None = None, names: list[str] | None = None) -> pl.LazyFrame:
+    """``frame`` with feature columns appended (prefixed ``f_`` so they never clash with canonical ones)."""
+    exprs = feature_exprs(as_of)
+    chosen = names or list(exprs)
+    return frame.lazy().with_columns([exprs[n].alias(f"f_{n}") for n in chosen])

@@ -1,0 +1,337 @@
+"""The workspace: one DuckDB file holding snapshots, followers, rejects and labels.
+
+Default location: ``$FOLLOWAUDIT_DB`` if set, else ``followaudit.duckdb`` in the current directory.
+Every command takes ``--db PATH``. Schema changes go through the numbered ``MIGRATIONS`` below, applied
+in order inside a transaction and recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from . import __version__
+from .errors import SnapshotNotFoundError, StoreError
+from .schema import COLUMN_NAMES, SampleDesign, conform
+
+DEFAULT_DB_NAME = "followaudit.duckdb"
+
+
+def default_db_path() -> Path:
+    """``$FOLLOWAUDIT_DB`` or ``./followaudit.duckdb``."""
+    return Path(os.environ.get("FOLLOWAUDIT_DB") or DEFAULT_DB_NAME)
+
+
+_FOLLOWER_COLUMNS_SQL = """
+    snapshot_id BIGINT NOT NULL,
+    platform VARCHAR, account VARCHAR, follower_id VARCHAR NOT NULL, handle VARCHAR,
+    display_name VARCHAR, follow_rank BIGINT, created_at TIMESTAMPTZ,
+    followers_count BIGINT, following_count BIGINT, posts_count BIGINT, likes_count BIGINT,
+    listed_count BIGINT, has_avatar BOOLEAN, bio VARCHAR, bio_length BIGINT, has_url BOOLEAN,
+    has_location BOOLEAN, verified BOOLEAN, private BOOLEAN, self_declared_bot BOOLEAN,
+    moderation_labels VARCHAR[], last_active_at TIMESTAMPTZ, observed_at TIMESTAMPTZ,
+    handle_length BIGINT, handle_digits BIGINT, truth_label VARCHAR, raw VARCHAR
+"""
+
+# (version, name, SQL). Append only; never edit a migration that has shipped.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "core tables",
+        f"""
+        CREATE SEQUENCE IF NOT EXISTS snapshot_ids START 1;
+        CREATE TABLE snapshots (
+            snapshot_id BIGINT PRIMARY KEY DEFAULT nextval('snapshot_ids'),
+            platform VARCHAR, account VARCHAR, source VARCHAR, source_hash VARCHAR,
+            taken_at TIMESTAMPTZ, tool_version VARCHAR, settings VARCHAR,
+            sample_kind VARCHAR DEFAULT 'full', sample_n BIGINT, sample_population BIGINT,
+            sample_seed BIGINT, followers_reported BIGINT, status VARCHAR DEFAULT 'complete'
+        );
+        CREATE TABLE followers ({_FOLLOWER_COLUMNS_SQL});
+        CREATE TABLE rejects (
+            snapshot_id BIGINT, file VARCHAR, line BIGINT, "column" VARCHAR, reason VARCHAR, raw VARCHAR
+        );
+        CREATE TABLE labels (
+            snapshot_id BIGINT NOT NULL, follower_id VARCHAR NOT NULL, method VARCHAR NOT NULL,
+            label VARCHAR NOT NULL, probability DOUBLE, reasons VARCHAR[]
+        );
+        """,
+    ),
+]
+
+
+@dataclass
+class Snapshot:
+    """One stored snapshot's metadata."""
+
+    snapshot_id: int
+    platform: str | None
+    account: str | None
+    source: str | None
+    source_hash: str | None
+    taken_at: datetime | None
+    tool_version: str | None
+    settings: dict[str, Any] = field(default_factory=dict)
+    design: SampleDesign = field(default_factory=SampleDesign)
+    followers_reported: int | None = None
+    status: str = "complete"
+    n_followers: int = 0
+    n_rejects: int = 0
+
+
+class Store:
+    """A DuckDB workspace file. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise StoreError(f"no workspace at {self.path}", "run `followaudit demo` or `followaudit import FILE` first, or pass --db")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:  # locked by another process, not a DuckDB file, ...
+            raise StoreError(f"cannot open workspace {self.path}: {str(exc).splitlines()[0]}") from exc
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.migrate()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block atomically: everything in it lands, or nothing does."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        else:
+            self.con.execute("COMMIT")
+
+    def migrate(self) -> None:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)"
+        )
+        done = set(self.query("SELECT version FROM schema_migrations")["version"].to_list())
+        for version, name, sql in MIGRATIONS:
+            if version in done:
+                continue
+            with self.transaction() as con:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+
+    def schema_version(self) -> int:
+        row = self.row("SELECT max(version) AS v FROM schema_migrations")
+        return int(row["v"] or 0)
+
+    def row(self, sql: str, params: list[Any] | None = None) -> dict[str, Any] | None:
+        """The first row of a query as a dict, or None. Drains the result (DuckDB 2 requires it)."""
+        cursor = self.con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        return dict(zip(names, rows[0], strict=True)) if rows else None
+
+    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run SQL and return a Polars frame (the read side of the store)."""
+        return self.con.sql(sql, params=params or None).pl()
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def create_snapshot(
+        self,
+        *,
+        platform: str | None,
+        account: str | None,
+        source: str | None,
+        source_hash: str | None = None,
+        settings: dict[str, Any] | None = None,
+        design: SampleDesign | None = None,
+        followers_reported: int | None = None,
+        status: str = "complete",
+        taken_at: datetime | None = None,
+    ) -> int:
+        design = design or SampleDesign()
+        row = self.row(
+            """INSERT INTO snapshots (platform, account, source, source_hash, taken_at, tool_version,
+                   settings, sample_kind, sample_n, sample_population, sample_seed, followers_reported, status)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING snapshot_id""",
+            [
+                platform, account, source, source_hash, taken_at or datetime.now(UTC), __version__,
+                json.dumps(settings or {}, sort_keys=True, default=str), design.kind, design.n,
+                design.population, design.seed, followers_reported, status,
+            ],
+        )
+        return int(row["snapshot_id"])
+
+    def update_snapshot(self, snapshot_id: int, **values: Any) -> None:
+        """Set snapshot columns (``design=`` expands to the sample columns)."""
+        design = values.pop("design", None)
+        if design is not None:
+            values.update(sample_kind=design.kind, sample_n=design.n, sample_population=design.population, sample_seed=design.seed)
+        if "settings" in values:
+            values["settings"] = json.dumps(values["settings"], sort_keys=True, default=str)
+        if not values:
+            return
+        sets = ", ".join(f"{k} = ?" for k in values)
+        self.con.execute(f"UPDATE snapshots SET {sets} WHERE snapshot_id = ?", [*values.values(), snapshot_id])
+
+    def find_snapshot_by_hash(self, source_hash: str) -> int | None:
+        row = self.row(
+            "SELECT snapshot_id FROM snapshots WHERE source_hash = ? ORDER BY snapshot_id LIMIT 1", [source_hash]
+        )
+        return int(row["snapshot_id"]) if row else None
+
+    def snapshot(self, ref: int | str) -> Snapshot:
+        """A snapshot by id, or the latest snapshot of an account name / handle."""
+        snapshot_id = self.resolve(ref)
+        rec = self.row(
+            """SELECT s.*, (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS n_followers,
+                      (SELECT count(*) FROM rejects r WHERE r.snapshot_id = s.snapshot_id) AS n_rejects
+               FROM snapshots s WHERE snapshot_id = ?""",
+            [snapshot_id],
+        )
+        assert rec is not None
+        return Snapshot(
+            snapshot_id=rec["snapshot_id"], platform=rec["platform"], account=rec["account"],
+            source=rec["source"], source_hash=rec["source_hash"], taken_at=rec["taken_at"],
+            tool_version=rec["tool_version"], settings=json.loads(rec["settings"] or "{}"),
+            design=SampleDesign(rec["sample_kind"] or "full", rec["sample_n"], rec["sample_population"], rec["sample_seed"]),
+            followers_reported=rec["followers_reported"], status=rec["status"] or "complete",
+            n_followers=int(rec["n_followers"]), n_rejects=int(rec["n_rejects"]),
+        )
+
+    def resolve(self, ref: int | str) -> int:
+        """Turn a snapshot id or an account name into a snapshot id."""
+        text = str(ref).strip()
+        if text.isdigit():
+            row = self.row("SELECT snapshot_id FROM snapshots WHERE snapshot_id = ?", [int(text)])
+        else:
+            row = self.row(
+                "SELECT snapshot_id FROM snapshots WHERE account = ? OR lower(account) = lower(?) ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1",
+                [text, text.lstrip("@")],
+            )
+        if not row:
+            raise SnapshotNotFoundError(f"no snapshot {text!r} in {self.path}")
+        return int(row["snapshot_id"])
+
+    def list_snapshots(self) -> pl.DataFrame:
+        return self.query(
+            """SELECT s.snapshot_id, s.platform, s.account, s.taken_at, s.source, s.sample_kind,
+                      s.sample_n, s.sample_population, s.status,
+                      (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS followers,
+                      (SELECT count(*) FROM rejects r WHERE r.snapshot_id = s.snapshot_id) AS rejects
+               FROM snapshots s ORDER BY s.snapshot_id"""
+        )
+
+    def delete_snapshot_rows(self, snapshot_id: int) -> None:
+        for table in ("followers", "rejects", "labels"):
+            self.con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
+
+    # -- followers -------------------------------------------------------------------------------
+    def replace_followers(self, snapshot_id: int, followers: pl.DataFrame) -> None:
+        """Store ``followers`` (canonical) as the whole content of the snapshot."""
+        frame = conform(followers)
+        with self.transaction() as con:
+            con.execute("DELETE FROM followers WHERE snapshot_id = ?", [snapshot_id])
+            self._insert_followers(con, snapshot_id, frame)
+
+    def append_followers(self, snapshot_id: int, followers: pl.DataFrame) -> None:
+        """Add rows to a snapshot; the caller runs this inside its own transaction if needed."""
+        self._insert_followers(self.con, snapshot_id, conform(followers))
+
+    @staticmethod
+    def _insert_followers(con: duckdb.DuckDBPyConnection, snapshot_id: int, frame: pl.DataFrame) -> None:
+        arrow = frame.to_arrow()
+        con.register("_incoming_followers", arrow)
+        try:
+            cols = ", ".join(COLUMN_NAMES)
+            con.execute(
+                f"INSERT INTO followers (snapshot_id, {cols}) SELECT ?, {cols} FROM _incoming_followers", [snapshot_id]
+            )
+        finally:
+            con.unregister("_incoming_followers")
+
+    def followers(self, snapshot_id: int, columns: list[str] | None = None) -> pl.DataFrame:
+        """The canonical followers of a snapshot, in follow order (oldest first) where known."""
+        cols = ", ".join(columns or COLUMN_NAMES)
+        return self.query(
+            f"SELECT {cols} FROM followers WHERE snapshot_id = ? ORDER BY follow_rank NULLS LAST, follower_id",
+            [snapshot_id],
+        )
+
+    def export_parquet(self, snapshot_id: int, path: str | Path) -> int:
+        """Write the canonical table of a snapshot to Parquet; returns the number of rows."""
+        cols = ", ".join(COLUMN_NAMES)
+        target = str(path).replace("'", "''")
+        self.con.execute(
+            f"COPY (SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)} "
+            f"ORDER BY follow_rank NULLS LAST, follower_id) TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        return self.snapshot(snapshot_id).n_followers
+
+    # -- rejects ---------------------------------------------------------------------------------
+    def replace_rejects(self, snapshot_id: int, rejects: pl.DataFrame) -> None:
+        """``rejects`` has columns file, line, column, reason, raw."""
+        with self.transaction() as con:
+            con.execute("DELETE FROM rejects WHERE snapshot_id = ?", [snapshot_id])
+            if rejects.height:
+                con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
+                try:
+                    con.execute(
+                        'INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id]
+                    )
+                finally:
+                    con.unregister("_incoming_rejects")
+
+    def rejects(self, snapshot_id: int) -> pl.DataFrame:
+        return self.query(
+            'SELECT file, line, "column", reason, raw FROM rejects WHERE snapshot_id = ? ORDER BY line', [snapshot_id]
+        )
+
+    # -- labels ----------------------------------------------------------------------------------
+    def save_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
+        """``labels`` has follower_id, label, probability (nullable), reasons (list of str)."""
+        frame = labels.select(
+            pl.col("follower_id").cast(pl.Utf8),
+            pl.col("label").cast(pl.Utf8),
+            pl.col("probability").cast(pl.Float64) if "probability" in labels.columns else pl.lit(None, pl.Float64).alias("probability"),
+            pl.col("reasons").cast(pl.List(pl.Utf8)),
+        )
+        with self.transaction() as con:
+            con.execute("DELETE FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+            con.register("_incoming_labels", frame.to_arrow())
+            try:
+                con.execute(
+                    "INSERT INTO labels SELECT ?, follower_id, ?, label, probability, reasons FROM _incoming_labels",
+                    [snapshot_id, method],
+                )
+            finally:
+                con.unregister("_incoming_labels")
+
+    def labels(self, snapshot_id: int, method: str) -> pl.DataFrame:
+        return self.query(
+            "SELECT follower_id, label, probability, reasons FROM labels WHERE snapshot_id = ? AND method = ?",
+            [snapshot_id, method],
+        )
+
+
+def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
+    """Open (and migrate) the workspace at ``path`` or the default location."""
+    return Store(path, read_only=read_only)
