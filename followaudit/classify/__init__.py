@@ -1,0 +1,29 @@
+"""Labelling: one entry point, ``label_followers``, for every engine (CLI, web, streaming, Dask)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from ..schema import COLUMN_NAMES, conform
+from .rules import DEFAULT_INACTIVE_DAYS, label_rules
+
+METHODS = ("rules",)
+
+
+def label_followers(
+    followers: pl.DataFrame | pl.LazyFrame,
+    *,
+    method: str = "rules",
+    as_of: datetime | None,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    platform: str | None = None,
+) -> pl.DataFrame:
+    """``follower_id, label, probability, reasons, activity_unknown`` for each follower."""
+    present = set(followers.collect_schema().names())
+    if not set(COLUMN_NAMES) <= present:  # partial frames (tests, synth) get the canonical shape
+        followers = conform(followers)
+    if method == "rules":
+        return label_rules(followers, as_of=as_of, inactive_days=inactive_days)
+    raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")

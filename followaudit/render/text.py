@@ -1,0 +1,70 @@
+"""Terminal rendering of a Report (rich; plain text when stdout is not a terminal)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from ..report import Report
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def render_text(report: Report, file: TextIO | None = None, width: int = 100) -> None:
+    console = Console(file=file or sys.stdout, width=width, highlight=False, soft_wrap=False)
+    who = f"@{report.account}" if report.account else "(account unknown)"
+    console.print(f"[bold]followaudit[/bold] — {who} on {report.platform or 'unknown platform'}, snapshot {report.snapshot}")
+    design = report.sample_design.get("description", "full follower list")
+    console.print(f"Followers audited: {report.followers_audited:,} ({design})")
+    if report.followers_reported:
+        console.print(f"Followers reported by the platform: {report.followers_reported:,}")
+    console.print(f"Method: {report.method} — {report.method_detail.get('description', '')}")
+    level = f"{report.confidence_level:.0%}"
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("label")
+    table.add_column("share", justify="right")
+    table.add_column(f"{level} interval", justify="right")
+    table.add_column("followers", justify="right")
+    if report.corrected:
+        table.add_column("corrected", justify="right")
+        table.add_column(f"{level} interval", justify="right")
+    for label, share in report.shares.items():
+        row = [label, pct(share.share), f"{pct(share.low)} – {pct(share.high)}", f"{share.count:,}"]
+        if report.corrected:
+            c = report.corrected.get(label)
+            row += [pct(c["share"]), f"{pct(c['low'])} – {pct(c['high'])}"] if c else ["", ""]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"Interval: {next(iter(report.shares.values())).method}")
+    if report.corrected:
+        methods = sorted({c["method"] for c in report.corrected.values() if c})
+        console.print("Corrected for the model's measured error: " + "; ".join(methods))
+
+    if report.top_reasons:
+        console.print("\nMost frequent reasons (fake and inactive followers):")
+        for reason, count in report.top_reasons:
+            console.print(f"  {count:>9,}  {reason}", markup=False)
+    if report.bursts:
+        console.print(f"\nBought batches found from follow order: {len(report.bursts)}")
+        for i, b in enumerate(report.bursts, 1):
+            console.print(
+                f"  #{i}: {b['size']:,} followers (ranks {b['start_rank']:,}–{b['end_rank']:,}), "
+                f"accounts created {str(b['created_from'])[:10]} .. {str(b['created_to'])[:10]}",
+                markup=False,
+            )
+    if report.rejects:
+        first = report.first_reject or {}
+        console.print(
+            f"\nRejected rows: {report.rejects:,} (first: {first.get('file')}:{first.get('line')}, "
+            f"column {first.get('column')}: {first.get('reason')}); see `followaudit rejects {report.snapshot}`",
+            markup=False,
+        )
+    for note in report.notes:
+        console.print(f"Note: {note}", markup=False)

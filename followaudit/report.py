@@ -1,0 +1,75 @@
+"""The Report: built once per audit, rendered as text, JSON, CSV, HTML and web pages.
+
+Renderers only read a Report; nothing computes numbers twice, so outputs cannot disagree.
+The JSON shape (``to_dict``) is documented in the README and versioned by ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .estimate import Share
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Report:
+    account: str | None
+    platform: str | None
+    snapshot: int
+    source: str | None
+    taken_at: datetime | None
+    followers_audited: int
+    followers_reported: int | None
+    sample_design: dict[str, Any]
+    method: str
+    method_detail: dict[str, Any]
+    confidence_level: float
+    inactive_days: int
+    shares: dict[str, Share]
+    top_reasons: list[tuple[str, int]]
+    activity_unknown: int
+    rejects: int = 0
+    first_reject: dict[str, Any] | None = None
+    corrected: dict[str, dict[str, Any]] | None = None
+    bursts: list[dict[str, Any]] | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def headline(self) -> dict[str, dict[str, Any]]:
+        """What to show first: the corrected estimate when the model provides one, else raw shares."""
+        if self.corrected:
+            return self.corrected
+        return {k: {"share": s.share, "low": s.low, "high": s.high, "method": s.method} for k, s in self.shares.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "account": self.account,
+            "platform": self.platform,
+            "snapshot": self.snapshot,
+            "source": self.source,
+            "taken_at": self.taken_at.isoformat() if self.taken_at else None,
+            "followers_audited": self.followers_audited,
+            "followers_reported": self.followers_reported,
+            "sample_design": self.sample_design,
+            "method": self.method,
+            "method_detail": self.method_detail,
+            "confidence_level": self.confidence_level,
+            "inactive_days": self.inactive_days,
+            "shares": {
+                k: {"share": s.share, "low": s.low, "high": s.high, "count": s.count, "method": s.method}
+                for k, s in self.shares.items()
+            },
+            "corrected": self.corrected,
+            "top_reasons": [{"reason": r, "count": c} for r, c in self.top_reasons],
+            "activity_unknown": self.activity_unknown,
+            "rejects": {"count": self.rejects, "first": self.first_reject},
+            "bursts": self.bursts,
+            **self.sections,
+            "notes": self.notes,
+        }

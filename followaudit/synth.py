@@ -1,0 +1,198 @@
+"""A realistic synthetic account: organic, inactive and bought followers, with ground truth.
+
+How the followers are made (all vectorised, seeded):
+
+* organic follow times grow over the account's life (more followers later); each organic follower's
+  account was created before it followed — a share of them just before (people join and follow),
+  the rest years before — so the newest followers skew to new accounts and the "follower factory"
+  chart shows its crust;
+* a share of organic followers is inactive (no post for months, or never posted);
+* one or more bought batches: accounts created within a few days of each other by a vendor, weeks
+  before the purchase, that follow the customer one after the other; thin profiles, digit handles,
+  default avatars, follow many and are followed by few.
+
+The ground truth is written as ``followaudit_truth`` (JSONL) or ``truth_label`` (Parquet), which the
+labellers never read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from .schema import conform
+
+OBSERVED_AT = datetime(2026, 11, 1, tzinfo=UTC)  # fixed, so synth output never depends on "now"
+ACCOUNT_START = datetime(2014, 6, 1, tzinfo=UTC)
+PLATFORM_START = datetime(2006, 7, 15, tzinfo=UTC)
+TWITTER_TIME_FORMAT = "%a %b %d %H:%M:%S +0000 %Y"
+DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    n: int
+    seed: int = 42
+    fake_share: float = 0.2
+    inactive_share: float = 0.2
+    batches: int | None = None  # None: 1 batch per ~2,000 fakes, 1 to 6
+    account: str = "demo_account"
+
+
+def _seconds(ts: datetime) -> float:
+    return ts.timestamp()
+
+
+def generate(spec: SynthSpec) -> pl.DataFrame:
+    """Canonical followers (oldest first, ``follow_rank`` 0..n-1) plus ``followed_at`` and truth."""
+    rng = np.random.default_rng(spec.seed)
+    n = spec.n
+    n_fake = int(round(n * spec.fake_share))
+    n_org = n - n_fake
+    t0, t1 = _seconds(ACCOUNT_START), _seconds(OBSERVED_AT)
+
+    # Organic follows: density grows with time (u^(1/1.6) puts more mass late).
+    follow_org = t0 + (t1 - t0) * rng.random(n_org) ** (1 / 1.6)
+    just_joined = rng.random(n_org) < 0.18
+    lead = np.where(just_joined, rng.exponential(20 * DAY, n_org), rng.lognormal(np.log(3 * 365 * DAY), 0.8, n_org))
+    created_org = np.maximum(follow_org - lead, _seconds(PLATFORM_START) + rng.random(n_org) * 365 * DAY)
+    created_org = np.minimum(created_org, follow_org - 60.0)
+    inactive = rng.random(n_org) < spec.inactive_share / max(1e-9, 1 - spec.fake_share)
+
+    # Bought batches: each a brick of consecutive follows of accounts created within days.
+    n_batches = spec.batches or int(np.clip(round(n_fake / 2000), 1, 6)) if n_fake else 0
+    sizes = rng.multinomial(n_fake, np.ones(n_batches) / n_batches) if n_batches else np.array([], dtype=int)
+    follow_fake, created_fake, batch_id = [], [], []
+    for b, size in enumerate(sizes):  # one iteration per batch (≤ 6), not per follower
+        bought_at = t0 + (t1 - t0) * rng.uniform(0.25, 0.95)
+        made_from = bought_at - rng.uniform(20, 400) * DAY
+        window = rng.uniform(2, 10) * DAY
+        follow_fake.append(bought_at + np.sort(rng.random(size)) * rng.uniform(0.5, 3) * DAY)
+        created_fake.append(made_from + rng.random(size) * window)
+        batch_id.append(np.full(size, b + 1))
+    follow_fake_a = np.concatenate(follow_fake) if follow_fake else np.array([])
+    created_fake_a = np.concatenate(created_fake) if created_fake else np.array([])
+    batch_a = np.concatenate(batch_id) if batch_id else np.array([], dtype=int)
+
+    is_fake = np.concatenate([np.zeros(n_org, bool), np.ones(n_fake, bool)])
+    is_inactive = np.concatenate([inactive, np.zeros(n_fake, bool)])
+    follow_t = np.concatenate([follow_org, follow_fake_a])
+    created_t = np.concatenate([created_org, created_fake_a])
+    batch = np.concatenate([np.zeros(n_org, int), batch_a])
+    age_days = (t1 - created_t) / DAY
+
+    # Profiles. Real: a few hundred followers/following, many posts, recent activity.
+    real_followers = np.round(rng.lognormal(np.log(180), 1.3, n)).astype(np.int64)
+    real_following = np.round(rng.lognormal(np.log(250), 1.0, n)).astype(np.int64)
+    real_posts = np.round(rng.lognormal(np.log(900), 1.4, n) * np.clip(age_days / 1500, 0.05, 3)).astype(np.int64) + 1
+    fake_followers = rng.integers(0, 25, n)
+    fake_following = rng.integers(300, 3500, n)
+    fake_posts = np.where(rng.random(n) < 0.55, 0, rng.integers(1, 40, n))
+    followers_count = np.where(is_fake, fake_followers, real_followers)
+    following_count = np.where(is_fake, fake_following, real_following)
+    posts_count = np.where(is_fake, fake_posts, real_posts)
+    never_posted_inactive = is_inactive & (rng.random(n) < 0.3)
+    posts_count = np.where(never_posted_inactive, 0, posts_count)
+
+    idle_days = np.where(
+        is_inactive,
+        rng.uniform(120, 1500, n),
+        np.where(is_fake, rng.uniform(30, 900, n), rng.exponential(12, n)),
+    )
+    last_active = np.maximum(t1 - idle_days * DAY, created_t + DAY)
+    has_last = posts_count > 0
+
+    has_avatar = np.where(is_fake, rng.random(n) < 0.25, rng.random(n) < 0.93)
+    bio_len = np.where(is_fake, np.where(rng.random(n) < 0.85, 0, rng.integers(5, 40, n)), np.where(rng.random(n) < 0.8, rng.integers(10, 160, n), 0))
+    has_location = np.where(is_fake, rng.random(n) < 0.1, rng.random(n) < 0.6)
+    has_url = np.where(is_fake, rng.random(n) < 0.03, rng.random(n) < 0.35)
+    listed = np.where(is_fake, 0, rng.poisson(np.clip(real_followers / 150, 0, 50)))
+    likes = np.where(is_fake, rng.integers(0, 10, n), np.round(rng.lognormal(np.log(500), 1.5, n)).astype(np.int64))
+
+    order = np.argsort(follow_t, kind="stable")
+    ids = (10_000_000_000 + rng.permutation(n * 3)[:n]).astype(np.int64)
+    words = np.array(["sun", "river", "maya", "leo", "nora", "blue", "atlas", "kai", "ivy", "max", "zoe", "finn"])
+    handle_word = words[rng.integers(0, len(words), n)]
+    handle_num = np.where(is_fake, rng.integers(10_000, 99_999_999, n), np.where(rng.random(n) < 0.35, rng.integers(1, 99, n), -1))
+    truth = np.where(is_fake, "fake", np.where(is_inactive, "inactive", "real"))
+
+    frame = pl.DataFrame(
+        {
+            "follower_id": ids.astype(str),
+            "handle_word": handle_word,
+            "handle_num": handle_num,
+            "created_s": created_t,
+            "followed_s": follow_t,
+            "last_s": np.where(has_last, last_active, np.nan),
+            "followers_count": followers_count,
+            "following_count": following_count,
+            "posts_count": posts_count,
+            "likes_count": likes,
+            "listed_count": listed,
+            "has_avatar": has_avatar,
+            "bio_length": bio_len,
+            "has_location": has_location,
+            "has_url": has_url,
+            "truth_label": truth,
+            "batch": batch,
+        }
+    )[order]
+    to_ts = lambda c: (pl.col(c) * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))  # noqa: E731
+    handle = pl.when(pl.col("handle_num") >= 0).then(pl.col("handle_word") + pl.col("handle_num").cast(pl.Utf8)).otherwise(pl.col("handle_word") + pl.col("follower_id").str.slice(-4))
+    bio = pl.when(pl.col("bio_length") > 0).then(pl.lit("x").repeat_by(pl.col("bio_length")).list.join("")).otherwise(pl.lit(""))
+    return frame.with_columns(
+        pl.lit("twitter").alias("platform"),
+        pl.lit(spec.account).alias("account"),
+        handle.alias("handle"),
+        pl.col("handle_word").str.to_titlecase().alias("display_name"),
+        pl.int_range(0, pl.len(), dtype=pl.Int64).alias("follow_rank"),
+        to_ts("created_s").alias("created_at"),
+        to_ts("followed_s").alias("followed_at"),
+        pl.when(pl.col("last_s").is_not_nan()).then(to_ts("last_s")).alias("last_active_at"),
+        bio.alias("bio"),
+        pl.lit(False).alias("verified"),
+        pl.lit(False).alias("private"),
+        pl.lit(OBSERVED_AT).cast(pl.Datetime("us", "UTC")).alias("observed_at"),
+    ).drop("handle_word", "handle_num", "created_s", "followed_s", "last_s")
+
+
+def to_twitter_v1_jsonl(frame: pl.DataFrame, path: str | Path) -> None:
+    """Write Twitter API v1.1 user objects, newest follower first (API order), one per line."""
+    fmt = TWITTER_TIME_FORMAT
+    out = frame.sort("follow_rank", descending=True).select(
+        pl.col("follower_id").alias("id_str"),
+        pl.col("display_name").alias("name"),
+        pl.col("handle").alias("screen_name"),
+        pl.col("created_at").dt.strftime(fmt).alias("created_at"),
+        pl.col("followers_count"),
+        pl.col("following_count").alias("friends_count"),
+        pl.col("posts_count").alias("statuses_count"),
+        pl.col("likes_count").alias("favourites_count"),
+        pl.col("listed_count"),
+        (~pl.col("has_avatar")).alias("default_profile_image"),
+        pl.col("bio").alias("description"),
+        pl.when(pl.col("has_location")).then(pl.lit("Somewhere")).otherwise(pl.lit("")).alias("location"),
+        pl.when(pl.col("has_url")).then(pl.lit("https://t.co/x")).otherwise(pl.lit(None, pl.Utf8)).alias("url"),
+        pl.col("verified"),
+        pl.col("private").alias("protected"),
+        pl.when(pl.col("last_active_at").is_not_null())
+        .then(pl.struct(pl.col("last_active_at").dt.strftime(fmt).alias("created_at")))
+        .alias("status"),
+        pl.col("truth_label").alias("followaudit_truth"),
+    )
+    out.write_ndjson(str(path))
+
+
+def write_synth(n: int, path: str | Path, seed: int = 42, **kwargs: object) -> pl.DataFrame:
+    """Generate ``n`` followers and write them: ``.parquet`` canonical, otherwise Twitter v1.1 JSONL."""
+    frame = generate(SynthSpec(n=n, seed=seed, **kwargs))  # type: ignore[arg-type]
+    path = Path(path)
+    if path.suffix == ".parquet":
+        conform(frame).write_parquet(path, compression="zstd", row_group_size=1_000_000)
+    else:
+        to_twitter_v1_jsonl(frame, path)
+    return frame
