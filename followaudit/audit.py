@@ -53,10 +53,16 @@ def audit_frame(
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     confidence: float = 0.95,
     first_reject: dict | None = None,
+    labels: pl.DataFrame | None = None,
 ) -> AuditResult:
-    """Label ``followers`` (canonical) and build the Report for ``snapshot``."""
+    """Label ``followers`` (canonical) and build the Report for ``snapshot``.
+
+    ``labels`` (follower_id, label, probability, reasons[, activity_unknown]) skips labelling: the
+    read-only web app and ``followaudit report`` pass the labels stored by an earlier audit.
+    """
     as_of = snapshot.taken_at or datetime.now(UTC)
-    labels = label_followers(followers, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+    if labels is None:
+        labels = label_followers(followers, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
     shares = estimate_shares(labels, confidence, snapshot.design)
     notes: list[str] = []
     unknown = int(labels["activity_unknown"].sum()) if "activity_unknown" in labels.columns else 0
