@@ -71,7 +71,8 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         bought_at = t0 + (t1 - t0) * rng.uniform(0.25, 0.95)
         made_from = bought_at - rng.uniform(20, 400) * DAY
         window = rng.uniform(2, 10) * DAY
-        follow_fake.append(bought_at + np.sort(rng.random(size)) * rng.uniform(0.5, 3) * DAY)
+        # vendors deliver a batch within minutes to hours: ~1-5 s per follow
+        follow_fake.append(bought_at + np.sort(rng.random(size)) * size * rng.uniform(1, 5))
         created_fake.append(made_from + rng.random(size) * window)
         batch_id.append(np.full(size, b + 1))
     follow_fake_a = np.concatenate(follow_fake) if follow_fake else np.array([])

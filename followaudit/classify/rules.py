@@ -36,7 +36,10 @@ SB_EMPTY_PROFILE_MIN_FOLLOWING = 100
 SB_MIN_CRITERIA = 2
 # Socialbakers' spam phrases ("diet", "make money", "work from home"), applied to the bio because
 # follower tweets are not collected; plus the follow-back vocabulary of follower-trading accounts.
-SPAM_PHRASES = r"(?i)\b(diet|make money|work from home|earn \$|free followers|follow ?back|teamfollowback|#tfb|followtrain|gain followers)\b"
+SPAM_PHRASES = [
+    "diet", "make money", "work from home", "earn $", "free followers", "follow back", "followback",
+    "teamfollowback", "#tfb", "followtrain", "gain followers",
+]
 
 # Camisani-Calzolari human points: a follower with fewer than half of the checkable human traits is
 # flagged fake (a majority rule; the original weighed human points against bot points from tweets).
@@ -79,7 +82,8 @@ def rule_columns(as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_D
         "sb_default_avatar": _flag(~pl.col("has_avatar") & (f["age_days"] > SB_DEFAULT_AVATAR_MIN_AGE_DAYS)),
         "sb_empty_profile": _flag(~has_bio & ~pl.col("has_location") & (following > SB_EMPTY_PROFILE_MIN_FOLLOWING)),
         "sb_never_posted": _flag(posts == 0),
-        "sb_spam_bio": _flag(pl.col("bio").str.contains(SPAM_PHRASES)),
+        # Aho-Corasick substring search, case-insensitive: far faster than a regex over millions of bios.
+        "sb_spam_bio": _flag(pl.col("bio").str.contains_any(SPAM_PHRASES, ascii_case_insensitive=True)),
     }
     sb_count = pl.sum_horizontal([e.cast(pl.Int32) for e in sb.values()])
 
@@ -115,6 +119,37 @@ def rule_columns(as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_D
     }
 
 
+# Reasons in display order, each with the rule flag that adds it. A follower's reasons are encoded as
+# a bitmask, and only the few distinct masks are turned into lists of text: building string lists
+# per follower is the slow part of labelling millions of rows.
+def _reason_flags(r: dict[str, pl.Expr], inactive_days: int) -> list[tuple[str, pl.Expr]]:
+    is_fake = _is_fake(r)
+    return [
+        (R_RATIO, r["sb_fake"] & r["sb_ratio"]),
+        (R_DEFAULT_AVATAR, r["sb_fake"] & r["sb_default_avatar"]),
+        (R_EMPTY_PROFILE, r["sb_fake"] & r["sb_empty_profile"]),
+        (R_NEVER_POSTED_SB, r["sb_fake"] & r["sb_never_posted"]),
+        (R_SPAM_BIO, r["sb_fake"] & r["sb_spam_bio"]),
+        (R_CC_LOW, r["cc_fake"]),
+        (R_MODERATION, r["moderation_spam"]),
+        (R_SELF_BOT, r["self_bot"]),
+        (R_NEVER_POSTED, ~is_fake & r["never_posted"]),
+        (R_NO_RECENT.format(days=inactive_days), ~is_fake & ~r["never_posted"] & r["idle"]),
+    ]
+
+
+def _is_fake(r: dict[str, pl.Expr]) -> pl.Expr:
+    return r["sb_fake"] | r["cc_fake"] | r["moderation_spam"] | r["self_bot"]
+
+
+def reasons_from_mask(mask: pl.Series, texts: list[str], default: str = R_REAL) -> pl.Series:
+    """Map a bitmask column to lists of reason texts, building each distinct list once."""
+    distinct = mask.unique().to_list()
+    lists = [[t for bit, t in enumerate(texts) if m >> bit & 1] or [default] for m in distinct]
+    table = pl.DataFrame({"mask": distinct, "reasons": lists}, schema={"mask": mask.dtype, "reasons": pl.List(pl.Utf8)})
+    return mask.to_frame("mask").join(table, on="mask", how="left", maintain_order="left")["reasons"]
+
+
 def label_rules(
     followers: pl.DataFrame | pl.LazyFrame,
     *,
@@ -126,50 +161,23 @@ def label_rules(
     Returns ``follower_id, label, probability (null), reasons (list of str), activity_unknown``.
     """
     r = rule_columns(as_of, inactive_days)
-    is_fake = r["sb_fake"] | r["cc_fake"] | r["moderation_spam"] | r["self_bot"]
+    flags = _reason_flags(r, inactive_days)
+    is_fake = _is_fake(r)
     is_inactive = r["never_posted"] | r["idle"]
-
-    def reason(cond: pl.Expr, text: str) -> pl.Expr:
-        return pl.when(cond).then(pl.lit(text))
-
-    # Socialbakers criteria are listed as reasons only when they add up to a fake verdict.
-    sb_reasons = [
-        reason(r["sb_fake"] & r[name], text)
-        for name, text in (
-            ("sb_ratio", R_RATIO),
-            ("sb_default_avatar", R_DEFAULT_AVATAR),
-            ("sb_empty_profile", R_EMPTY_PROFILE),
-            ("sb_never_posted", R_NEVER_POSTED_SB),
-            ("sb_spam_bio", R_SPAM_BIO),
-        )
-    ]
-    fake_reasons = [
-        *sb_reasons,
-        reason(r["cc_fake"], R_CC_LOW),
-        reason(r["moderation_spam"], R_MODERATION),
-        reason(r["self_bot"], R_SELF_BOT),
-    ]
-    inactive_reasons = [
-        reason(~is_fake & r["never_posted"], R_NEVER_POSTED),
-        reason(~is_fake & ~r["never_posted"] & r["idle"], R_NO_RECENT.format(days=inactive_days)),
-    ]
-    return (
+    mask = pl.sum_horizontal([flag.cast(pl.UInt32) * (1 << bit) for bit, (_, flag) in enumerate(flags)])
+    out = (
         followers.lazy()
         .select(
             pl.col("follower_id"),
             pl.when(is_fake).then(pl.lit("fake")).when(is_inactive).then(pl.lit("inactive")).otherwise(pl.lit("real")).alias("label"),
             pl.lit(None, dtype=pl.Float64).alias("probability"),
-            pl.concat_list([*fake_reasons, *inactive_reasons]).list.drop_nulls().alias("reasons"),
+            mask.alias("_mask"),
             r["activity_unknown"].alias("activity_unknown"),
-        )
-        .with_columns(
-            pl.when(pl.col("reasons").list.len() == 0)
-            .then(pl.lit([R_REAL], dtype=pl.List(pl.Utf8)))
-            .otherwise(pl.col("reasons"))
-            .alias("reasons")
         )
         .collect()
     )
+    reasons = reasons_from_mask(out["_mask"], [text for text, _ in flags])
+    return out.with_columns(reasons.alias("reasons")).select("follower_id", "label", "probability", "reasons", "activity_unknown")
 
 
 def inactive_mask(followers: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_DAYS) -> pl.DataFrame:

@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests that need ../shared/data skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes a workspace into the checkout: the default DB lives in the test's tmp dir."""
+    monkeypatch.setenv("FOLLOWAUDIT_DB", str(tmp_path / "workspace.duckdb"))
+    monkeypatch.delenv("FOLLOWAUDIT_MASTODON_TOKEN", raising=False)
+    os.environ.setdefault("COLUMNS", "100")
