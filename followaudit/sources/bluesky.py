@@ -1,0 +1,174 @@
+"""Bluesky public AppView client (plain httpx) and the mapping of its profiles to canonical rows.
+
+Endpoints (see reference/platform-apis.md §1): ``app.bsky.graph.getFollowers`` (100 per page, opaque
+cursor, newest follows first, a short page is NOT the end), ``app.bsky.actor.getProfiles`` (25 per
+call; the follower list itself carries no counts), ``app.bsky.feed.getAuthorFeed`` (posts, activity).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import httpx
+import polars as pl
+
+from ..errors import CollectError, NotFoundError
+from .http import ApiClient, error_text
+
+DEFAULT_API_BASE = "https://public.api.bsky.app"
+PAGE_SIZE = 100
+PROFILES_PER_CALL = 25
+REPOST = "app.bsky.feed.defs#reasonRepost"
+
+_LABELS = pl.List(pl.Struct({"val": pl.Utf8, "neg": pl.Boolean}))
+
+
+def _error(response: httpx.Response) -> Exception:
+    text = error_text(response)
+    if response.status_code == 400 and ("not found" in text.lower() or "InvalidRequest" in text):
+        return NotFoundError(f"Bluesky has no account {response.request.url.params.get('actor')!r} ({text})")
+    return CollectError(
+        f"Bluesky answered {response.status_code} to {response.request.url.path}: {text}",
+        "check --api-base (the public AppView needs no login)",
+    )
+
+
+def normalize_actor(text: str) -> str:
+    """A handle or DID as the API wants it: no leading @, no profile-URL wrapper."""
+    actor = text.strip()
+    for prefix in ("https://bsky.app/profile/", "http://bsky.app/profile/"):
+        if actor.startswith(prefix):
+            actor = actor[len(prefix):].split("/")[0]
+    actor = actor.lstrip("@")
+    if not actor or " " in actor:
+        raise NotFoundError(f"{text!r} is not a Bluesky handle or DID", "give e.g. alice.bsky.social or did:plc:…")
+    return actor if actor.startswith("did:") else actor.lower()
+
+
+class BlueskyClient:
+    """The four reads an audit needs. Returns the API's own JSON objects."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def profile(self, actor: str) -> dict[str, Any]:
+        return self.api.get("/xrpc/app.bsky.actor.getProfile", {"actor": actor}, error=_error).data
+
+    def followers(self, actor: str, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of followers (profileView, newest first) and the next cursor (None = end)."""
+        params: dict[str, Any] = {"actor": actor, "limit": PAGE_SIZE}
+        if cursor:
+            params["cursor"] = cursor
+        data = self.api.get("/xrpc/app.bsky.graph.getFollowers", params, error=_error).data
+        if not isinstance(data, dict) or not isinstance(data.get("followers"), list):
+            raise CollectError("getFollowers returned no 'followers' list", "check --api-base points at a Bluesky AppView")
+        return data["followers"], data.get("cursor") or None
+
+    def profiles(self, actors: list[str]) -> list[dict[str, Any]]:
+        """profileViewDetailed for up to 25 actors (missing ones are simply absent)."""
+        if len(actors) > PROFILES_PER_CALL:
+            raise ValueError("getProfiles takes at most 25 actors")
+        data = self.api.get("/xrpc/app.bsky.actor.getProfiles", {"actors": actors}, error=_error).data
+        return list(data.get("profiles") or [])
+
+    def author_feed(
+        self, actor: str, *, limit: int, cursor: str | None = None, filter: str = "posts_with_replies"
+    ) -> tuple[list[dict[str, Any]], str | None] | None:
+        """A page of the actor's feed, or None when the feed is unavailable (blocked, gone)."""
+        params: dict[str, Any] = {"actor": actor, "limit": limit, "filter": filter}
+        if cursor:
+            params["cursor"] = cursor
+        reply = self.api.get("/xrpc/app.bsky.feed.getAuthorFeed", params, error=_error, allow=(400,))
+        if reply.data is None:  # BlockedActor, BlockedByActor, deleted or deactivated profile
+            return None
+        return list(reply.data.get("feed") or []), reply.data.get("cursor") or None
+
+    def latest_activity(self, actor: str) -> tuple[str | None, str]:
+        """(time of the newest feed item, kind): kind is post, repost, none (never posted) or unavailable."""
+        page = self.author_feed(actor, limit=1)
+        if page is None:
+            return None, "unavailable"
+        feed, _ = page
+        if not feed:
+            return None, "none"
+        item = feed[0]
+        reason = item.get("reason") or {}
+        if reason.get("$type") == REPOST:
+            return reason.get("indexedAt"), "repost"
+        post = item.get("post") or {}
+        return (post.get("record") or {}).get("createdAt") or post.get("indexedAt"), "post"
+
+    def recent_posts(self, actor: str, n: int) -> list[dict[str, Any]]:
+        """The actor's own n most recent top-level posts (reposts of others skipped)."""
+        posts: list[dict[str, Any]] = []
+        cursor: str | None = None
+        seen: set[str | None] = set()
+        while len(posts) < n:
+            page = self.author_feed(actor, limit=min(PAGE_SIZE, n), cursor=cursor, filter="posts_no_replies")
+            if page is None:
+                break
+            feed, cursor = page
+            posts.extend(item["post"] for item in feed if not item.get("reason") and item.get("post"))
+            if not cursor or cursor in seen:
+                break
+            seen.add(cursor)
+        return posts[:n]
+
+
+def ts(expr: pl.Expr) -> pl.Expr:
+    """ISO 8601 text (with Z, offsets, any fraction, or a bare date) to UTC timestamps; junk -> null."""
+    text = expr.str.replace(r"^(\d{4}-\d\d-\d\d)$", "${1}T00:00:00Z").str.replace(r"Z$", "+00:00")
+    return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
+
+
+def followers_frame(profiles: list[dict[str, Any]], *, account: str, observed_at: datetime) -> pl.DataFrame:
+    """profileViewDetailed objects -> canonical columns (no follow_rank, no last_active_at)."""
+    raw = pl.Series("raw", [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for p in profiles], pl.Utf8)
+
+    def field(path: str) -> pl.Expr:
+        return pl.col("raw").str.json_path_match(path)
+
+    labels = field("$.labels").str.json_decode(_LABELS)
+    frame = pl.DataFrame({"raw": raw}).with_columns(
+        pl.lit("bluesky").alias("platform"),
+        pl.lit(account).alias("account"),
+        field("$.did").alias("follower_id"),
+        field("$.handle").alias("handle"),
+        field("$.displayName").alias("display_name"),
+        ts(field("$.createdAt")).alias("created_at"),
+        field("$.followersCount").cast(pl.Int64, strict=False).alias("followers_count"),
+        field("$.followsCount").cast(pl.Int64, strict=False).alias("following_count"),
+        field("$.postsCount").cast(pl.Int64, strict=False).alias("posts_count"),
+        field("$.avatar").is_not_null().alias("has_avatar"),  # absent = the default avatar
+        field("$.description").alias("bio"),
+        field("$.website").is_not_null().alias("has_url"),
+        (field("$.verification.verifiedStatus") == "valid").fill_null(False).alias("verified"),
+        labels.list.filter(pl.element().struct.field("neg").fill_null(False).not_())
+        .list.eval(pl.element().struct.field("val"))
+        .fill_null(pl.lit([], pl.List(pl.Utf8)))
+        .alias("moderation_labels"),
+        pl.lit(observed_at).cast(pl.Datetime("us", "UTC")).alias("observed_at"),
+    )
+    return frame
+
+
+def posts_frame(posts: list[dict[str, Any]]) -> pl.DataFrame:
+    """postView objects -> the posts table columns."""
+    raw = pl.Series("raw", [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for p in posts], pl.Utf8)
+    frame = pl.DataFrame({"raw": raw})
+
+    def field(path: str) -> pl.Expr:
+        return pl.col("raw").str.json_path_match(path)
+
+    return frame.select(
+        field("$.uri").alias("post_id"),
+        pl.coalesce(ts(field("$.record.createdAt")), ts(field("$.indexedAt"))).alias("created_at"),
+        field("$.likeCount").cast(pl.Int64, strict=False).alias("likes"),
+        field("$.replyCount").cast(pl.Int64, strict=False).alias("replies"),
+        field("$.repostCount").cast(pl.Int64, strict=False).alias("reposts"),
+        field("$.quoteCount").cast(pl.Int64, strict=False).alias("quotes"),
+        pl.lit(None, pl.Int64).alias("views"),
+        pl.col("raw"),
+    )
