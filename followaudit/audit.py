@@ -6,43 +6,118 @@ per-follower labels, and stores the labels in the workspace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import polars as pl
 
 from .classify import label_followers
-from .classify.rules import DEFAULT_INACTIVE_DAYS
-from .estimate import estimate_shares
+from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
+from .errors import InputError
+from .estimate import shares_from_counts
 from .report import Report
-from .schema import COLUMN_NAMES
+from .schema import COLUMN_NAMES, LABELS
 from .store import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
 LABEL_INPUT_COLUMNS = [c for c in COLUMN_NAMES if c != "raw"]
 TOP_REASONS = 8
+BATCH_ROWS = 500_000  # followers labelled per batch: bounds memory, large enough to stay vectorised
 
 
 @dataclass
 class AuditResult:
     report: Report
-    labels: pl.DataFrame  # follower_id, handle, label, probability, reasons
+    # follower_id, handle, label, probability, reasons — for in-memory audits (``audit_frame``).
+    # ``audit_snapshot`` streams and leaves this None: read labels back with ``Store.labels``.
+    labels: pl.DataFrame | None = None
+
+
+@dataclass
+class LabelTally:
+    """What a Report needs from the labels, addable batch by batch (so 10M followers stream)."""
+
+    counts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    activity_unknown: int = 0
+
+    def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
+        self.counts.update(dict(labels["label"].value_counts().iter_rows()))
+        reason_counts = (
+            labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
+            .group_by("reasons").len().collect()
+        )
+        self.reasons.update(dict(reason_counts.iter_rows()))
+        if "activity_unknown" in labels.columns:
+            self.activity_unknown += int(labels["activity_unknown"].sum())
+        elif followers is not None:  # stored labels do not keep it; it derives from the profile
+            unknown = rule_columns(None)["activity_unknown"]
+            self.activity_unknown += int(followers.select(unknown.sum()).item())
+
+    def top_reasons(self, k: int = TOP_REASONS) -> list[tuple[str, int]]:
+        """The most frequent reasons for fake and inactive labels, with counts."""
+        return sorted(self.reasons.items(), key=lambda rc: (-rc[1], rc[0]))[:k]
 
 
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:
     """The most frequent reasons for fake and inactive labels, with counts."""
-    counted = (
-        labels.lazy()
-        .filter(pl.col("label") != "real")
-        .select(pl.col("reasons").explode())
-        .drop_nulls()
-        .group_by("reasons")
-        .len()
-        .sort(["len", "reasons"], descending=[True, False])
-        .head(k)
-        .collect()
+    tally = LabelTally()
+    tally.add(labels)
+    return tally.top_reasons(k)
+
+
+def build_report(
+    snapshot: Snapshot,
+    tally: LabelTally,
+    *,
+    method: str,
+    inactive_days: int,
+    confidence: float,
+    first_reject: dict | None = None,
+) -> Report:
+    """The Report of one audit, from the label tally and the snapshot's metadata."""
+    shares = shares_from_counts({k: int(tally.counts.get(k, 0)) for k in LABELS}, confidence, snapshot.design)
+    notes: list[str] = []
+    if tally.activity_unknown:
+        notes.append(
+            f"last activity is unknown for {tally.activity_unknown:,} followers; they count as active unless they never posted"
+        )
+    if snapshot.followers_reported and snapshot.followers_reported > snapshot.n_followers and snapshot.design.kind == "full":
+        gap = snapshot.followers_reported - snapshot.n_followers
+        notes.append(f"the platform reports {snapshot.followers_reported:,} followers but {gap:,} could not be listed (removed, suspended or hidden accounts)")
+    return Report(
+        account=snapshot.account,
+        platform=snapshot.platform,
+        snapshot=snapshot.snapshot_id,
+        source=snapshot.source,
+        taken_at=snapshot.taken_at,
+        followers_audited=sum(tally.counts.values()),
+        followers_reported=snapshot.followers_reported,
+        sample_design={
+            "kind": snapshot.design.kind,
+            "n": snapshot.design.n,
+            "population": snapshot.design.population,
+            "seed": snapshot.design.seed,
+            "description": snapshot.design.describe(),
+        },
+        method=method,
+        method_detail=method_details(method, snapshot.platform),
+        confidence_level=confidence,
+        inactive_days=inactive_days,
+        shares=shares,
+        top_reasons=tally.top_reasons(),
+        activity_unknown=tally.activity_unknown,
+        rejects=snapshot.n_rejects,
+        first_reject=first_reject,
+        notes=notes,
     )
-    return [(r, int(c)) for r, c in counted.iter_rows()]
+
+
+def method_details(method: str, platform: str | None) -> dict:
+    """What labelled the followers, for the report."""
+    return {"name": "rules", "description": "Socialbakers criteria, Camisani-Calzolari human points, inactivity"}
 
 
 def audit_frame(
@@ -55,52 +130,23 @@ def audit_frame(
     first_reject: dict | None = None,
     labels: pl.DataFrame | None = None,
 ) -> AuditResult:
-    """Label ``followers`` (canonical) and build the Report for ``snapshot``.
+    """Label ``followers`` (canonical, in memory) and build the Report for ``snapshot``.
 
     ``labels`` (follower_id, label, probability, reasons[, activity_unknown]) skips labelling: the
     read-only web app and ``followaudit report`` pass the labels stored by an earlier audit.
     """
-    as_of = snapshot.taken_at or datetime.now(UTC)
     if labels is None:
-        labels = label_followers(followers, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
-    shares = estimate_shares(labels, confidence, snapshot.design)
-    notes: list[str] = []
-    unknown = int(labels["activity_unknown"].sum()) if "activity_unknown" in labels.columns else 0
-    if unknown:
-        notes.append(
-            f"last activity is unknown for {unknown:,} followers; they count as active unless they never posted"
-        )
-    if snapshot.followers_reported and snapshot.followers_reported > snapshot.n_followers and snapshot.design.kind == "full":
-        gap = snapshot.followers_reported - snapshot.n_followers
-        notes.append(f"the platform reports {snapshot.followers_reported:,} followers but {gap:,} could not be listed (removed, suspended or hidden accounts)")
-    report = Report(
-        account=snapshot.account,
-        platform=snapshot.platform,
-        snapshot=snapshot.snapshot_id,
-        source=snapshot.source,
-        taken_at=snapshot.taken_at,
-        followers_audited=labels.height,
-        followers_reported=snapshot.followers_reported,
-        sample_design={
-            "kind": snapshot.design.kind,
-            "n": snapshot.design.n,
-            "population": snapshot.design.population,
-            "seed": snapshot.design.seed,
-            "description": snapshot.design.describe(),
-        },
-        method=method,
-        method_detail={"name": "rules", "description": "Socialbakers criteria, Camisani-Calzolari human points, inactivity"},
-        confidence_level=confidence,
-        inactive_days=inactive_days,
-        shares=shares,
-        top_reasons=top_reasons(labels),
-        activity_unknown=unknown,
-        rejects=snapshot.n_rejects,
-        first_reject=first_reject,
-        notes=notes,
-    )
+        labels = label_followers(followers, method=method, as_of=as_of_time(snapshot), inactive_days=inactive_days, platform=snapshot.platform)
+    tally = LabelTally()
+    tally.add(labels, followers)
+    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first_reject)
     with_handles = followers.select("follower_id", "handle").join(labels, on="follower_id", how="right")
     return AuditResult(report=report, labels=with_handles.select("follower_id", "handle", "label", "probability", "reasons"))
+
+
+def as_of_time(snapshot: Snapshot) -> datetime:
+    """The time profiles are judged at when a row has no ``observed_at``: the snapshot's time."""
+    return snapshot.taken_at or datetime.now(UTC)
 
 
 def audit_snapshot(
@@ -111,13 +157,33 @@ def audit_snapshot(
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     confidence: float = 0.95,
     save: bool = True,
+    batch_rows: int = BATCH_ROWS,
 ) -> AuditResult:
-    """Audit a stored snapshot (by id or account name) and store its labels."""
+    """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
+
+    Memory stays bounded by ``batch_rows`` whatever the snapshot's size; the labels land in the
+    workspace in one transaction (all or none).
+    """
     snapshot = store.snapshot(ref)
-    followers = store.followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS)
+    if snapshot.n_followers == 0:
+        rejected = f" ({snapshot.n_rejects:,} rows were rejected)" if snapshot.n_rejects else ""
+        raise InputError(
+            f"snapshot {snapshot.snapshot_id} has no followers to audit{rejected}",
+            f"see `followaudit rejects {snapshot.snapshot_id}`, then re-import with --platform/--format/--map",
+        )
+    as_of = as_of_time(snapshot)
+    tally = LabelTally()
+    save = save and not store.read_only
+    reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)
+    with store.transaction() if save else nullcontext():
+        if save:
+            store.delete_labels(snapshot.snapshot_id, method)
+        for batch in reader:
+            labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+            tally.add(labels)
+            if save:
+                store.append_labels(snapshot.snapshot_id, method, labels)
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-    result = audit_frame(followers, snapshot, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
-    if save and not store.read_only:
-        store.save_labels(snapshot.snapshot_id, method, result.labels)
-    return result
+    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
+    return AuditResult(report=report)

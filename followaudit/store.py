@@ -269,6 +269,12 @@ class Store:
         for table in ("followers", "rejects", "labels"):
             self.con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
 
+    def delete_snapshot(self, snapshot_id: int) -> None:
+        """Remove a snapshot and everything stored under it."""
+        with self.transaction():
+            self.delete_snapshot_rows(snapshot_id)
+            self.con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
+
     # -- followers -------------------------------------------------------------------------------
     def replace_followers(self, snapshot_id: int, followers: pl.DataFrame) -> None:
         """Store ``followers`` (canonical) as the whole content of the snapshot."""
@@ -301,6 +307,43 @@ class Store:
             [snapshot_id],
         )
 
+    def iter_followers(self, snapshot_id: int, columns: list[str] | None = None, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
+        """The followers of a snapshot in batches of about ``batch_rows`` (any order; bounded memory)."""
+        cols = ", ".join(columns or COLUMN_NAMES)
+        return self.iter_query(f"SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)}", batch_rows)
+
+    def iter_labels(self, snapshot_id: int, method: str, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
+        """``follower_id, handle, label, probability, reasons`` in follow order, in batches."""
+        return self.iter_query(
+            f"""SELECT l.follower_id, f.handle, l.label, l.probability, l.reasons
+                FROM labels l LEFT JOIN followers f USING (snapshot_id, follower_id)
+                WHERE l.snapshot_id = {int(snapshot_id)} AND l.method = '{method.replace("'", "''")}'
+                ORDER BY f.follow_rank NULLS LAST, l.follower_id""",
+            batch_rows,
+        )
+
+    def iter_query(self, sql: str, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
+        """Stream a query's rows as Polars frames of about ``batch_rows``.
+
+        Reads through its own cursor, so the caller may write (e.g. labels) while iterating.
+        """
+        cursor = self.con.cursor()
+        try:
+            cursor.execute("SET TimeZone = 'UTC'")
+            reader = cursor.sql(sql).to_arrow_reader(batch_rows)
+            pending: list[pl.DataFrame] = []
+            size = 0
+            for batch in reader:  # DuckDB yields small vectors; gather them into real batches
+                pending.append(pl.from_arrow(batch))  # type: ignore[arg-type]
+                size += batch.num_rows
+                if size >= batch_rows:
+                    yield pl.concat(pending, rechunk=True)
+                    pending, size = [], 0
+            if pending:
+                yield pl.concat(pending, rechunk=True)
+        finally:
+            cursor.close()
+
     def export_parquet(self, snapshot_id: int, path: str | Path) -> int:
         """Write the canonical table of a snapshot to Parquet; returns the number of rows."""
         cols = ", ".join(COLUMN_NAMES)
@@ -332,30 +375,36 @@ class Store:
 
     # -- labels ----------------------------------------------------------------------------------
     def save_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
-        """``labels`` has follower_id, label, probability (nullable), reasons (list of str)."""
+        """Replace the labels of a snapshot for one method."""
+        with self.transaction():
+            self.delete_labels(snapshot_id, method)
+            self.append_labels(snapshot_id, method, labels)
+
+    def delete_labels(self, snapshot_id: int, method: str) -> None:
+        self.con.execute("DELETE FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+
+    def append_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
+        """Add labels (follower_id, label, probability, reasons); the caller owns the transaction."""
         frame = labels.select(
             pl.col("follower_id").cast(pl.Utf8),
             pl.col("label").cast(pl.Utf8),
             pl.col("probability").cast(pl.Float64) if "probability" in labels.columns else pl.lit(None, pl.Float64).alias("probability"),
             pl.col("reasons").cast(pl.List(pl.Utf8)),
         )
-        with self.transaction() as con:
-            con.execute("DELETE FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
-            con.register("_incoming_labels", frame.to_arrow())
-            try:
-                con.execute(
-                    "INSERT INTO labels SELECT ?, follower_id, ?, label, probability, reasons FROM _incoming_labels",
-                    [snapshot_id, method],
-                )
-            finally:
-                con.unregister("_incoming_labels")
+        self.con.register("_incoming_labels", frame.to_arrow())
+        try:
+            self.con.execute(
+                "INSERT INTO labels SELECT ?, follower_id, ?, label, probability, reasons FROM _incoming_labels",
+                [snapshot_id, method],
+            )
+        finally:
+            self.con.unregister("_incoming_labels")
 
     def labels(self, snapshot_id: int, method: str) -> pl.DataFrame:
         return self.query(
             "SELECT follower_id, label, probability, reasons FROM labels WHERE snapshot_id = ? AND method = ?",
             [snapshot_id, method],
         )
-
 
     # -- collection ------------------------------------------------------------------------------
     # Live collection (followaudit.collect) checkpoints here. Every write that moves a collection

@@ -165,6 +165,7 @@ def to_twitter_v1_jsonl(frame: pl.DataFrame, path: str | Path) -> None:
     """Write Twitter API v1.1 user objects, newest follower first (API order), one per line."""
     fmt = TWITTER_TIME_FORMAT
     out = frame.sort("follow_rank", descending=True).select(
+        pl.col("follower_id").cast(pl.Int64).alias("id"),
         pl.col("follower_id").alias("id_str"),
         pl.col("display_name").alias("name"),
         pl.col("handle").alias("screen_name"),

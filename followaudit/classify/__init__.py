@@ -10,6 +10,7 @@ from ..schema import COLUMN_NAMES, conform
 from .rules import DEFAULT_INACTIVE_DAYS, label_rules
 
 METHODS = ("rules",)
+NEEDED_COLUMNS = set(COLUMN_NAMES) - {"raw"}  # labellers never read the raw record
 
 
 def label_followers(
@@ -22,7 +23,7 @@ def label_followers(
 ) -> pl.DataFrame:
     """``follower_id, label, probability, reasons, activity_unknown`` for each follower."""
     present = set(followers.collect_schema().names())
-    if not set(COLUMN_NAMES) <= present:  # partial frames (tests, synth) get the canonical shape
+    if not NEEDED_COLUMNS <= present:  # partial frames (tests, synth) get the canonical shape
         followers = conform(followers)
     if method == "rules":
         return label_rules(followers, as_of=as_of, inactive_days=inactive_days)

@@ -7,7 +7,7 @@ import io
 import polars as pl
 
 
-def render_csv(labels: pl.DataFrame) -> str:
+def render_csv(labels: pl.DataFrame, header: bool = True) -> str:
     """``follower_id, handle, label, probability, reasons`` (reasons joined with "; ")."""
     out = labels.select(
         "follower_id",
@@ -17,5 +17,5 @@ def render_csv(labels: pl.DataFrame) -> str:
         pl.col("reasons").list.join("; "),
     )
     buf = io.StringIO()
-    out.write_csv(buf)
+    out.write_csv(buf, include_header=header)
     return buf.getvalue()
