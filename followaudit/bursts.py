@@ -1,0 +1,506 @@
+"""Bought batches in follow order: the follow-time lower bound and burst detection.
+
+Platform APIs give the order in which followers followed, not when. Meeder et al. (WWW 2011): a
+follower cannot have followed before its account existed, nor before anyone who followed earlier,
+so the running maximum of creation dates along the follow order is a lower bound on every follow
+time — tight wherever a brand-new account follows right after joining (the "crust" of the
+follower-factory chart).
+
+**Burst detection** (documented with its evaluation in ``docs/bursts.md``). A bought batch is a run
+of consecutive followers whose accounts were made in a narrow window. We work in the coordinate
+*age at follow* ``a = followed_at_lower − created_at`` (days): there the organic crust (new accounts
+that follow at once) is a steady band at ``a ≈ 0`` whatever the rank, so a background estimated
+along the rank follows it, while a batch stays a narrow horizontal band. Three steps, all vectorised:
+
+1. **Candidates on a grid.** Followers are cut into rank blocks (``block`` followers, at most
+   ``max_blocks`` blocks) and age bins of ``bin_days`` × each of ``scales`` (with half-bin offsets
+   for the coarse scales, so a batch never straddles two bins badly). Per cell, the count expected
+   from the organic followers around it is the leave-one-out share of that age bin in a window of
+   ±``background_followers`` around the block, re-estimated twice with excess cells replaced by
+   their expectation (so a batch does not inflate its own background). Cells whose excess is both
+   ``cell_z`` Poisson standard deviations and a few followers large are linked into 8-connected
+   components; a component whose total excess reaches ``min_size / 2`` is a candidate.
+2. **Follower-level scan.** Within a candidate's rank extent, each follower is 1 if its age falls
+   in the candidate's age range (padded by one bin), else 0. Against the background share ``p0`` the
+   burst hypothesis is ``p1 = p0 + burst_density · (1 − p0)`` ("at least half of the remaining
+   followers land in this window"). The segment maximising the Bernoulli log-likelihood ratio is a
+   maximum-sum subarray, found with one cumulative sum and a running minimum; the search repeats on
+   both sides. A segment is kept when its LLR ≥ ``min_llr`` and it holds ≥ ``min_size`` members.
+   Because the LLR drops with every non-member, the segment's ends are its first and last members.
+3. **Choose the scale and describe.** Of segments (from all scales) that overlap in rank and
+   creation dates, the one with the highest LLR is kept; a burst is the rectangle ``[start_rank, end_rank] × [created_from, created_to]`` and its
+   members are the followers inside it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import ndimage
+
+from .errors import InputError, MissingColumnsError
+from .estimate import wilson
+
+DAY_US = 86_400_000_000
+UTC_TS = pl.Datetime("us", "UTC")
+MAX_AGE_DAYS = 60 * 365  # older "creation dates" (bad data, e.g. epoch 0) share the last bin
+METHOD = (
+    "runs of consecutive followers concentrated in a narrow window of account age at follow time, "
+    "against the organic share around them (grid candidates + Bernoulli max-LLR segment scan)"
+)
+
+
+@dataclass(frozen=True)
+class BurstParams:
+    """Detection parameters; the defaults are argued for in ``docs/bursts.md``."""
+
+    min_size: int = 100  # smallest batch reported (members)
+    bin_days: int = 7  # finest age bin
+    scales: tuple[int, ...] = (1, 4, 16, 64)  # age windows of 7, 28, 112 and 448 days
+    block: int | None = None  # followers per rank block; None = max(min_block, n / max_blocks)
+    min_block: int = 25
+    max_blocks: int = 4000
+    background_followers: int = 20_000  # half-width of the organic background window
+    background_min_blocks: int = 10
+    cell_z: float = 4.0
+    burst_density: float = 0.5
+    min_llr: float = 25.0
+    min_enrichment: float = 2.0  # members must be ≥ this × what the background puts in the rectangle
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Burst:
+    """One detected batch: a rectangle in (follow rank, creation date)."""
+
+    start_rank: int
+    end_rank: int
+    size: int  # followers inside the rectangle
+    created_from: datetime
+    created_to: datetime
+    followed_from: datetime | None  # follow-time lower bound at the first member
+    followed_to: datetime | None  # follow-time lower bound at the last member
+    fake_share: float | None  # share of labelled members labelled fake; None without labels
+    score: float  # log-likelihood ratio (nats) of "burst" vs "organic background"
+    burst_id: int = 0  # 1, 2, ... in follow order
+    expected: float = 0.0  # members the organic background would put in the same rectangle
+    fake_share_low: float | None = None  # Wilson 95% interval of fake_share
+    fake_share_high: float | None = None
+
+    @property
+    def span(self) -> int:
+        """Followers from the first to the last member (members plus interleaved others)."""
+        return self.end_rank - self.start_rank + 1
+
+    def reason(self) -> str:
+        """The label reason for a follower inside this burst."""
+        return (
+            f"in burst #{self.burst_id}: {self.size:,} followers created "
+            f"{self.created_from:%Y-%m-%d}..{self.created_to:%Y-%m-%d}, followed consecutively"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out["span"] = self.span
+        out["reason"] = self.reason()
+        return out
+
+
+@dataclass
+class BurstScan:
+    """Bursts plus what was scanned, for reports."""
+
+    bursts: list[Burst]
+    followers_scanned: int
+    followers_skipped: int  # no follow rank or no creation date: cannot be placed
+    params: BurstParams = field(default_factory=BurstParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": METHOD,
+            "params": self.params.to_dict(),
+            "followers_scanned": self.followers_scanned,
+            "followers_skipped": self.followers_skipped,
+            "bursts": [b.to_dict() for b in self.bursts],
+        }
+
+
+# -- input -----------------------------------------------------------------------------------------
+def _require(frame: pl.DataFrame, names: tuple[str, ...]) -> None:
+    missing = [c for c in names if c not in frame.columns]
+    if missing:
+        raise MissingColumnsError(
+            f"burst analysis needs columns {', '.join(missing)}",
+            "it needs follower_id, follow_rank (follow order) and created_at (account creation date)",
+        )
+
+
+def _created_utc(frame: pl.DataFrame) -> pl.Expr:
+    dtype = frame.schema["created_at"]
+    col = pl.col("created_at")
+    if isinstance(dtype, pl.Datetime):
+        col = col.dt.replace_time_zone("UTC") if dtype.time_zone is None else col.dt.convert_time_zone("UTC")
+    return col.cast(UTC_TS)
+
+
+def _to_dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def estimate_follow_times(frame: pl.DataFrame, *, account_created_at: datetime | None = None) -> pl.DataFrame:
+    """``frame`` with ``followed_at_lower``: the running maximum of ``created_at`` in rank order.
+
+    Rows keep their order. A follower without a creation date still gets the bound set by those
+    before it; a follower without a rank gets null. ``account_created_at`` (the followed account's
+    own creation) is a further lower bound for everyone.
+    """
+    _require(frame, ("follow_rank", "created_at"))
+    lower = _created_utc(frame).cum_max().forward_fill()
+    if account_created_at is not None:
+        lower = pl.max_horizontal(lower, pl.lit(account_created_at, dtype=UTC_TS))
+    lower = pl.when(pl.col("follow_rank").is_not_null()).then(lower).alias("followed_at_lower")
+    ranks = frame["follow_rank"]
+    if ranks.null_count() == 0 and ranks.is_sorted():
+        return frame.with_columns(lower)
+    return (
+        frame.with_row_index("__row")
+        .sort("follow_rank", nulls_last=True, maintain_order=True)
+        .with_columns(lower)
+        .sort("__row")
+        .drop("__row")
+    )
+
+
+@dataclass
+class _Prepared:
+    rank: np.ndarray  # int64, ascending
+    created: np.ndarray  # int64 microseconds
+    lower: np.ndarray  # int64 microseconds, running max
+    age: np.ndarray  # float64 days, lower - created (>= 0)
+    is_fake: np.ndarray | None
+    has_label: np.ndarray | None
+    skipped: int
+
+
+def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepared:
+    _require(frame, ("follow_rank", "created_at"))
+    cols = [pl.col("follow_rank").cast(pl.Int64), _created_utc(frame).dt.epoch("us").alias("created_us")]
+    labelled = "label" in frame.columns
+    if labelled:
+        cols += [(pl.col("label") == "fake").fill_null(False).alias("is_fake"), pl.col("label").is_not_null().alias("has_label")]
+    used = frame.select(cols).filter(pl.col("follow_rank").is_not_null() & pl.col("created_us").is_not_null())
+    if not used["follow_rank"].is_sorted():
+        used = used.sort("follow_rank", maintain_order=True)
+    rank = used["follow_rank"].to_numpy()
+    created = used["created_us"].to_numpy()
+    lower = np.maximum.accumulate(created) if created.size else created
+    if account_created_at is not None and created.size:
+        lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
+    age = np.minimum((lower - created) / DAY_US, MAX_AGE_DAYS)
+    return _Prepared(
+        rank=rank, created=created, lower=lower, age=age,
+        is_fake=used["is_fake"].to_numpy() if labelled else None,
+        has_label=used["has_label"].to_numpy() if labelled else None,
+        skipped=frame.height - used.height,
+    )
+
+
+# -- step 1: grid candidates -----------------------------------------------------------------------
+def _window_sums(values: np.ndarray, half: int) -> np.ndarray:
+    """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0."""
+    n = values.shape[0]
+    cs = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
+    idx = np.arange(n)
+    return cs[np.minimum(idx + half + 1, n)] - cs[np.maximum(idx - half, 0)]
+
+
+def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
+    """Expected count per cell from the organic followers around it (leave-one-out, reweighted)."""
+    work = x
+    wm = _window_sums(m[:, None], half)[:, 0] - m
+    denom = np.maximum(wm, 1.0)[:, None]
+    for step in range(passes):
+        share = (_window_sums(work, half) - work) / denom
+        expected = share * m[:, None]
+        if step == passes - 1:
+            return expected
+        # lenient: anything that might be batch is replaced by its expectation for the next pass
+        excess = x - expected
+        work = np.where(excess >= np.maximum(3.0 * np.sqrt(expected), 2.0), expected, x)
+    return expected  # pragma: no cover
+
+
+def _coarsen(fine: np.ndarray, k: int, offset: int) -> np.ndarray:
+    nb, nbins = fine.shape
+    total = offset + nbins
+    width = -(-total // k) * k
+    padded = np.zeros((nb, width))
+    padded[:, offset : offset + nbins] = fine
+    return padded.reshape(nb, width // k, k).sum(axis=2)
+
+
+@dataclass
+class _Grid:
+    block: int
+    m: np.ndarray  # followers per block
+    fine_expected: np.ndarray  # organic expectation at the finest scale
+    candidates: list[tuple[int, int, float, float]]  # pos_lo, pos_hi, age_lo, age_hi
+
+
+def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
+    n = prep.age.size
+    block = p.block or max(p.min_block, -(-n // p.max_blocks))
+    nb = -(-n // block)
+    fine_bin = (prep.age // p.bin_days).astype(np.int64)
+    # a handful of absurd creation dates (epoch 0) must not widen the grid: they share the top bin
+    top = int(np.quantile(fine_bin, 0.9999)) + 2 * max(p.scales) + 1
+    np.minimum(fine_bin, top, out=fine_bin)
+    nbins = int(fine_bin.max()) + 1
+    blk = np.arange(n) // block
+    fine = np.bincount(blk * nbins + fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
+    m = fine.sum(axis=1)
+    half = max(p.background_min_blocks, -(-p.background_followers // block))
+    min_cell = max(3.0, min(block, p.min_size) / 4.0)
+    fine_expected = np.zeros_like(fine)
+    candidates: list[tuple[int, int, float, float]] = []
+    for k in p.scales:
+        for offset in sorted({0, k // 2}):
+            x = fine if k == 1 else _coarsen(fine, k, offset)
+            e = _background(x, m, half)
+            if k == 1:
+                fine_expected = e
+            flagged = (x - e) >= np.maximum(p.cell_z * np.sqrt(e), min_cell)
+            if not flagged.any():
+                continue
+            lab, count = ndimage.label(flagged, structure=np.ones((3, 3), dtype=bool))
+            index = np.arange(1, count + 1)
+            obs = ndimage.sum_labels(x, lab, index)
+            exp = ndimage.sum_labels(e, lab, index)
+            keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
+            for i, box in enumerate(ndimage.find_objects(lab)):
+                if box is None or not keep[i]:
+                    continue
+                rows, cols = box
+                pos_lo = max(0, (rows.start - 1) * block)
+                pos_hi = min(n, (rows.stop + 1) * block)
+                age_lo = ((cols.start * k - offset) - 1) * p.bin_days
+                age_hi = ((cols.stop * k - offset) + 1) * p.bin_days
+                candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
+    return _Grid(block=block, m=m, fine_expected=fine_expected, candidates=candidates)
+
+
+def _background_share(grid: _Grid, pos_lo: int, pos_hi: int, age_lo: float, age_hi: float, bin_days: int) -> float:
+    b0, b1 = pos_lo // grid.block, max(pos_lo // grid.block + 1, -(-pos_hi // grid.block))
+    nbins = grid.fine_expected.shape[1]
+    j0 = int(min(max(math.floor(age_lo / bin_days), 0), nbins - 1))
+    j1 = int(min(max(math.ceil(age_hi / bin_days), j0 + 1), nbins))
+    followers = float(grid.m[b0:b1].sum())
+    share = float(grid.fine_expected[b0:b1, j0:j1].sum()) / max(followers, 1.0)
+    return float(min(max(share, 0.5 / max(followers, 1.0), 1e-5), 0.95))
+
+
+# -- step 2: follower-level segment scan -----------------------------------------------------------
+def _weights(p0: float, density: float) -> tuple[float, float]:
+    p1 = p0 + density * (1.0 - p0)
+    return math.log(p1 / p0), math.log((1.0 - p1) / (1.0 - p0))
+
+
+def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
+    """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``min_llr`` with ≥ ``min_size`` members."""
+    w1, w0 = _weights(p0, p.burst_density)
+    gains = np.where(y, w1, w0)
+    found: list[tuple[int, int, float]] = []
+    stack = [(0, y.size)]
+    while stack and len(found) < limit:
+        lo, hi = stack.pop()
+        if hi - lo < p.min_size:
+            continue
+        cum = np.concatenate([[0.0], np.cumsum(gains[lo:hi])])
+        floor = np.minimum.accumulate(cum)
+        j = int(np.argmax(cum - floor))
+        best = float(cum[j] - floor[j])
+        if best < p.min_llr:
+            continue
+        i = j - int(np.argmax(cum[j::-1] == floor[j]))  # the latest start with the same gain
+        if int(y[lo + i : lo + j].sum()) >= p.min_size:
+            found.append((lo + i, lo + j, best))
+        stack.extend([(lo, lo + i), (lo + j, hi)])
+    return found
+
+
+# -- step 3: merge and describe --------------------------------------------------------------------
+def _overlap(a: list[int], b: list[int]) -> bool:
+    return a[0] <= b[1] and b[0] <= a[1] and a[2] <= b[3] and b[2] <= a[3]
+
+
+def _suppress(boxes: list[tuple[float, list[int]]]) -> list[tuple[float, list[int], int, int]]:
+    """Keep the highest-LLR box of every group that overlaps in rank and creation dates.
+
+    The same batch is found at several age scales; the scale that fits it best has the highest
+    likelihood ratio (a tight batch wins at 7 days, a tall one at 112), so greedy non-maximum
+    suppression picks the scale instead of a union that would take in stray organic followers.
+    Returns (llr, box, lowest, highest creation date seen in the group) for the refinement.
+    """
+    kept: list[tuple[float, list[int], int, int]] = []
+    for llr, box in sorted(boxes, key=lambda item: -item[0]):
+        for k, (k_llr, other, lo, hi) in enumerate(kept):
+            if _overlap(box, other):
+                kept[k] = (k_llr, other, min(lo, box[2]), max(hi, box[3]))
+                break
+        else:
+            kept.append((llr, box, box[2], box[3]))
+    return kept
+
+
+def _refine(prep: _Prepared, grid: _Grid, box: list[int], lo: int, hi: int, p: BurstParams) -> tuple[float, list[int]] | None:
+    """Grow a kept box to the whole batch: its creation window, then its rank ends.
+
+    Creation: among followers in the box's ranks whose creation dates lie in the group's range,
+    extend the window outward while the next date is within ``bin_days`` (a batch is dense in
+    creation date; organic strays sit weeks apart). Ranks: rerun the segment scan on a slightly
+    wider extent with the grown window, keeping the best segment that overlaps the box.
+    """
+    gap = p.bin_days * DAY_US
+    first, last, c_lo, c_hi = box
+    dates = prep.created[first : last + 1]
+    dates = np.sort(dates[(dates >= lo) & (dates <= hi)])
+    below = np.concatenate([[c_lo], dates[dates < c_lo][::-1]])
+    above = np.concatenate([[c_hi], dates[dates > c_hi]])
+    steps_down, steps_up = -np.diff(below) > gap, np.diff(above) > gap
+    c_lo = int(below[int(np.argmax(steps_down)) if steps_down.any() else below.size - 1])
+    c_hi = int(above[int(np.argmax(steps_up)) if steps_up.any() else above.size - 1])
+    pad = max(grid.block, (last - first + 1) // 4)
+    ext_lo, ext_hi = max(0, first - pad), min(prep.created.size, last + 1 + pad)
+    created = prep.created[ext_lo:ext_hi]
+    y = (created >= c_lo) & (created <= c_hi)
+    lower = prep.lower[ext_lo:ext_hi]
+    age_lo, age_hi = (int(lower.min()) - c_hi) / DAY_US, (int(lower.max()) - c_lo) / DAY_US
+    p0 = _background_share(grid, ext_lo, ext_hi, age_lo, age_hi, p.bin_days)
+    best = None
+    for i, j, llr in _best_segments(y, p0, p):
+        if ext_lo + i <= last and first <= ext_lo + j - 1 and (best is None or llr > best[0]):
+            best = (llr, [ext_lo + i, ext_lo + j - 1, c_lo, c_hi])
+    return best
+
+
+def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams) -> Burst | None:
+    pos_lo, pos_last, c_lo, c_hi = box
+    pos_hi = pos_last + 1
+    created = prep.created[pos_lo:pos_hi]
+    inside = (created >= c_lo) & (created <= c_hi)
+    members = np.flatnonzero(inside)
+    if members.size < p.min_size:
+        return None
+    first, last = pos_lo + int(members[0]), pos_lo + int(members[-1])
+    inside = inside[members[0] : members[-1] + 1]
+    size = int(members.size)
+    span = last - first + 1
+    lower = prep.lower[first : last + 1]
+    age_lo = (int(lower.min()) - c_hi) / DAY_US
+    age_hi = (int(lower.max()) - c_lo) / DAY_US
+    p0 = _background_share(grid, first, last + 1, age_lo, age_hi, p.bin_days)
+    w1, w0 = _weights(p0, p.burst_density)
+    score = size * w1 + (span - size) * w0
+    # the enrichment guard keeps ordinary wobbles of a dense organic crust (p0 ≈ 0.3) out
+    if score < p.min_llr or size < p.min_enrichment * p0 * span:
+        return None
+    fake_share = low = high = None
+    if prep.is_fake is not None and prep.has_label is not None:
+        window = slice(first, last + 1)
+        labelled = int((prep.has_label[window] & inside).sum())
+        if labelled:
+            fakes = int((prep.is_fake[window] & inside).sum())
+            fake_share = fakes / labelled
+            low, high = wilson(fakes, labelled, 0.95)
+    return Burst(
+        start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=size,
+        created_from=_to_dt(int(created[members].min())), created_to=_to_dt(int(created[members].max())),
+        followed_from=_to_dt(int(prep.lower[first])), followed_to=_to_dt(int(prep.lower[last])),
+        fake_share=fake_share, score=round(float(score), 2), expected=round(p0 * span, 2),
+        fake_share_low=low, fake_share_high=high,
+    )
+
+
+def scan_bursts(
+    frame: pl.DataFrame, params: BurstParams | None = None, *, account_created_at: datetime | None = None
+) -> BurstScan:
+    """Detect bursts and say how many followers were scanned (see the module docstring)."""
+    p = params or BurstParams()
+    if frame.height and "follow_rank" in frame.columns and frame["follow_rank"].null_count() == frame.height:
+        raise InputError(
+            "this snapshot has no follow order, so bought batches cannot be located",
+            "bursts need followers in follow order: import the list in API order (--order newest-first) or collect it live",
+        )
+    prep = _prepare(frame, account_created_at)
+    n = prep.age.size
+    if n < p.min_size:
+        return BurstScan([], n, prep.skipped, p)
+    grid = _candidates(prep, p)
+    boxes: list[tuple[float, list[int]]] = []
+    for pos_lo, pos_hi, age_lo, age_hi in grid.candidates:
+        age = prep.age[pos_lo:pos_hi]
+        y = (age >= age_lo) & (age < age_hi)
+        p0 = _background_share(grid, pos_lo, pos_hi, age_lo, age_hi, p.bin_days)
+        for i, j, llr in _best_segments(y, p0, p):
+            member_created = prep.created[pos_lo + i : pos_lo + j][y[i:j]]
+            boxes.append((llr, [pos_lo + i, pos_lo + j - 1, int(member_created.min()), int(member_created.max())]))
+    refined = [_refine(prep, grid, box, lo, hi, p) for _, box, lo, hi in _suppress(boxes)]
+    final = [box for _, box, _, _ in _suppress([r for r in refined if r is not None])]
+    bursts = [b for b in (_describe(prep, grid, box, p) for box in final) if b]
+    bursts.sort(key=lambda b: (b.start_rank, b.created_from))
+    numbered = [Burst(**{**_fields(b), "burst_id": i + 1}) for i, b in enumerate(bursts)]
+    return BurstScan(numbered, n, prep.skipped, p)
+
+
+def _fields(burst: Burst) -> dict[str, Any]:
+    return {k: getattr(burst, k) for k in burst.__dataclass_fields__}
+
+
+def detect_bursts(frame: pl.DataFrame, *, account_created_at: datetime | None = None, **params: Any) -> list[Burst]:
+    """Bought batches in ``frame`` (follower_id, follow_rank, created_at, optional label).
+
+    Keyword ``params`` override :class:`BurstParams` (e.g. ``min_size=200``).
+    """
+    return scan_bursts(frame, BurstParams(**params), account_created_at=account_created_at).bursts
+
+
+def burst_membership(frame: pl.DataFrame, bursts: list[Burst]) -> pl.DataFrame:
+    """``follower_id, burst_id`` for every follower inside a burst's rectangle."""
+    _require(frame, ("follower_id", "follow_rank", "created_at"))
+    schema = {"follower_id": pl.Utf8, "burst_id": pl.Int64}
+    if not bursts:
+        return pl.DataFrame(schema=schema)
+    rects = pl.DataFrame(
+        {
+            "burst_id": [b.burst_id for b in bursts],
+            "start_rank": [b.start_rank for b in bursts],
+            "end_rank": [b.end_rank for b in bursts],
+            "created_from": [b.created_from for b in bursts],
+            "created_to": [b.created_to for b in bursts],
+        },
+        schema_overrides={"created_from": UTC_TS, "created_to": UTC_TS},
+    )
+    lo, hi = min(b.start_rank for b in bursts), max(b.end_rank for b in bursts)
+    people = frame.lazy().select(
+        pl.col("follower_id").cast(pl.Utf8), pl.col("follow_rank").cast(pl.Int64), _created_utc(frame).alias("created_at")
+    ).filter(pl.col("follow_rank").is_between(lo, hi) & pl.col("created_at").is_not_null())
+    return (
+        people.join_where(
+            rects.lazy(),
+            pl.col("follow_rank") >= pl.col("start_rank"),
+            pl.col("follow_rank") <= pl.col("end_rank"),
+        )
+        .filter(pl.col("created_at").is_between(pl.col("created_from"), pl.col("created_to")))
+        .select("follower_id", pl.col("burst_id").cast(pl.Int64))
+        .sort("burst_id", "follower_id")
+        .collect()
+    )

@@ -1,0 +1,1 @@
+"""Validation harnesses: synthetic ground truth for methods that have no labelled data."""
