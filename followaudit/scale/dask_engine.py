@@ -1,0 +1,217 @@
+"""The Dask engine: the same ``score_batch`` over Parquet partitions on a (local or real) cluster.
+
+``dask.dataframe.read_parquet`` reads the canonical partitions, ``map_partitions`` runs
+``score_partition`` (a thin pandas <-> Arrow wrapper around ``score_batch``) on the workers,
+``to_parquet`` writes one labels file per partition from the workers, and the label counts for the
+shares are a Dask reduction computed in the same pass (one ``dask.compute`` of both, so every
+partition is read and scored once). Without a scheduler address a ``LocalCluster`` is started on
+127.0.0.1 with its dashboard off. Dask is an optional extra: ``pip install 'followaudit[dask]'``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..errors import InputError, MissingDependencyError
+from ..schema import COLUMN_NAMES
+from .score import (
+    NOT_READ,
+    ScoreResult,
+    default_method,
+    empty_counts,
+    input_files,
+    is_remote,
+    output_arrow_schema,
+    resolve_as_of,
+    score_batch,
+    summary_path,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DASK_HINT = "pip install 'followaudit[dask]'  (or use --engine local)"
+DEFAULT_WORKERS = 2
+
+
+def import_dask() -> tuple[Any, Any, Any]:
+    """``(dask, dask.dataframe, distributed)``, or a MissingDependencyError saying how to install them."""
+    try:
+        import dask
+        import dask.dataframe as dd
+        import distributed
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"the Dask engine needs Dask and distributed, which are not installed ({exc.name} is missing)",
+            hint=DASK_HINT,
+        ) from exc
+    return dask, dd, distributed
+
+
+def score_partition(
+    part: pd.DataFrame, *, method: str, as_of: datetime, inactive_days: int, platform: str | None = None
+) -> pd.DataFrame:
+    """One Dask partition through ``score_batch``: pandas (Arrow-backed) in, Arrow-backed labels out."""
+    import pandas as pd
+
+    table = pa.Table.from_pandas(part, preserve_index=False)
+    labels = score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days, platform=platform)
+    return labels.to_arrow().cast(output_arrow_schema()).to_pandas(types_mapper=pd.ArrowDtype)
+
+
+UNKNOWN = "activity_unknown"
+
+
+def partition_counts(labels: pd.DataFrame) -> pd.DataFrame:
+    """One row: how many followers of this partition got each label, and with unknown activity."""
+    import pandas as pd
+
+    counts = labels["label"].value_counts()
+    row = {label: int(counts.get(label, 0)) for label in empty_counts()}
+    row[UNKNOWN] = int(labels[UNKNOWN].fillna(False).astype(bool).sum())
+    return pd.DataFrame([row], dtype="int64")
+
+
+def _counts_meta() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype="int64") for c in [*empty_counts(), UNKNOWN]})
+
+
+def output_meta() -> pd.DataFrame:
+    """The empty frame Dask needs to know ``score_partition``'s output columns and dtypes."""
+    import pandas as pd
+
+    return output_arrow_schema().empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None, *, n_workers: int = DEFAULT_WORKERS, threads_per_worker: int = 1
+) -> Iterator[Any]:
+    """A client for ``scheduler`` (tcp://HOST:PORT), or for a new LocalCluster on 127.0.0.1.
+
+    Local workers are processes with one Dask thread each; Polars inside a worker is limited to the
+    same number of threads so ``n_workers`` workers do not oversubscribe the machine's cores.
+    """
+    _, _, distributed = import_dask()
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                f"cannot connect to the Dask scheduler at {scheduler} ({exc})",
+                hint="start one with `dask scheduler` and `dask worker tcp://HOST:8786`, or drop --scheduler to run locally",
+            ) from exc
+        with client:
+            yield client
+        return
+    env = {"POLARS_MAX_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": str(threads_per_worker)}
+    with distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env=env,
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def score_dask(
+    source: str | Path,
+    output: str | Path,
+    *,
+    method: str | None = None,
+    as_of: datetime | None = None,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    confidence: float = 0.95,
+    scheduler: str | None = None,
+    client: Any = None,
+    n_workers: int = DEFAULT_WORKERS,
+    progress: Callable[[float], None] | None = None,
+    write_summary: bool = True,
+) -> ScoreResult:
+    """Score canonical Parquet at ``source`` on Dask into the Parquet directory ``output``.
+
+    One labels file per input partition (``part.N.parquet``). Uses ``client`` when given, else
+    connects to ``scheduler``, else starts a LocalCluster of ``n_workers`` on 127.0.0.1. Paths must
+    be readable and writable by every worker (a shared filesystem or an object store URL).
+    ``progress(fraction)`` is called as the cluster's tasks finish.
+    """
+    dask, dd, distributed = import_dask()
+    method = method or default_method()
+    as_of = resolve_as_of(as_of)
+    files = input_files(source)
+    target = str(output) if is_remote(str(output)) else str(Path(output).resolve())
+    if not is_remote(target):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def run(cl: Any) -> ScoreResult:
+        ddf = dd.read_parquet(files if not is_remote(str(source)) else str(source), dtype_backend="pyarrow")
+        if "follower_id" not in ddf.columns:
+            raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")
+        ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in NOT_READ]]
+        scored = ddf.map_partitions(
+            score_partition, method=method, as_of=as_of, inactive_days=inactive_days, meta=output_meta()
+        )
+        write = scored.to_parquet(target, write_index=False, compute=False, overwrite=not is_remote(target))
+        # A tree reduction of one row of counts per partition (value_counts would shuffle).
+        counts = scored.map_partitions(partition_counts, meta=_counts_meta()).sum()
+        # Both results in one graph: each partition is read and labelled once, not once per result.
+        futures = cl.compute([write, counts])
+        if progress is not None:
+            _report_progress(distributed, futures, progress)
+        _, totals = cl.gather(futures)
+        tallies = {label: int(totals[label]) for label in empty_counts()}
+        n_unknown = int(totals[UNKNOWN])
+        return ScoreResult(
+            engine="dask",
+            input=str(source),
+            output=target,
+            method=method,
+            as_of=as_of,
+            inactive_days=inactive_days,
+            counts=tallies,
+            activity_unknown=int(n_unknown),
+            seconds=time.perf_counter() - started,
+            confidence=confidence,
+            workers=len(cl.scheduler_info().get("workers", {})),
+            extra={"files": len(files), "partitions": scored.npartitions, "scheduler": cl.scheduler.address},
+        )
+
+    if client is not None:
+        result = run(client)
+    else:
+        with dask_client(scheduler, n_workers=n_workers) as cl:
+            result = run(cl)
+    if write_summary and not is_remote(target):
+        summary_path(target).write_text(result.to_json() + "\n")
+    return result
+
+
+def _report_progress(distributed: Any, futures: list[Any], progress: Callable[[float], None]) -> None:
+    """Block until ``futures`` finish, calling ``progress(fraction of tasks done)`` as they run.
+
+    Uses distributed's own progress plugin (the one behind ``distributed.progress``), so the
+    fraction counts every read, score and write task on the scheduler.
+    """
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    class _Callback(TextProgressBar):
+        def _draw_bar(self, remaining: int, all: int, **kwargs: Any) -> None:  # noqa: A002 - distributed's name
+            progress(1.0 - remaining / all if all else 1.0)
+
+        def _draw_stop(self, **kwargs: Any) -> None:
+            progress(1.0)
+
+    _Callback(futures, scheduler=futures[0].client.scheduler.address)

@@ -1,0 +1,388 @@
+"""The one batch scorer every engine uses, and the streaming single-machine engine.
+
+``score_batch`` turns a batch of canonical follower rows (Polars or Arrow) into labels by calling
+``classify.label_followers`` — labelling is never re-implemented here, so the streaming engine, the
+Dask engine, ``audit`` and the web app cannot disagree. ``score_local`` streams canonical Parquet
+(a file, a directory of partitions, or a glob) row group by row group through ``score_batch`` and
+writes the labels incrementally, so memory is bounded by the batch size, not by the input size.
+A reader thread and a writer thread overlap Parquet decoding and encoding with labelling; their
+queues hold at most one batch each.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..classify import METHODS, label_followers
+from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..errors import EmptyInputError, InputError, MissingColumnsError, UnknownFormatError
+from ..estimate import Share, shares_from_counts
+from ..schema import COLUMN_NAMES, LABELS, SCHEMA, conform
+
+# Identifying columns copied from the input to the output next to follower_id.
+PASS_THROUGH = ("platform", "account")
+# Canonical columns labelling never reads: not decoded from Parquet (``raw`` can be most of a file).
+NOT_READ = ("raw", "truth_label")
+OUTPUT_SCHEMA: dict[str, pl.DataType] = {
+    "platform": pl.Utf8(),
+    "account": pl.Utf8(),
+    "follower_id": pl.Utf8(),
+    "label": pl.Utf8(),
+    "probability": pl.Float64(),
+    "reasons": pl.List(pl.Utf8()),
+    "activity_unknown": pl.Boolean(),
+}
+OUTPUT_COLUMNS = list(OUTPUT_SCHEMA)
+# Rows per batch: large enough that Polars' per-call overhead vanishes, small enough that a batch
+# of canonical rows (~150 MB per million with bios) keeps the 10M-row run well under 2 GiB.
+DEFAULT_BATCH_ROWS = 500_000
+# Batches and rows this process has scored (diagnostics: the Dask tests read it on each worker to
+# check that every partition is scored exactly once per run).
+SCORED = {"batches": 0, "rows": 0}
+
+
+def default_method() -> str:
+    return METHODS[0]
+
+
+def resolve_as_of(as_of: datetime | None) -> datetime:
+    """One fixed reference time for a whole run (every batch, every worker): given, else now (UTC)."""
+    if as_of is None:
+        return datetime.now(UTC).replace(microsecond=0)
+    return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+
+def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
+    """The canonical shape ``label_followers`` wants, cheaply when the input already has it."""
+    if "follower_id" not in frame.columns:
+        raise MissingColumnsError(
+            "the input has no follower_id column, so it is not a canonical follower table",
+            hint="score canonical Parquet (`followaudit synth N -o F.parquet`, or `followaudit export`); import other files first",
+        )
+    present = [c for c in COLUMN_NAMES if c in frame.columns]
+    missing = [c for c in COLUMN_NAMES if c not in frame.columns]
+    if set(missing) <= set(NOT_READ) and all(frame.schema[c] == SCHEMA[c] for c in present):
+        # Already canonical (apart from the unread columns): add those as nulls, skip the casts.
+        return frame.with_columns([pl.lit(None, dtype=SCHEMA[c]).alias(c) for c in missing])
+    return conform(frame)
+
+
+def score_batch(
+    batch: pl.DataFrame | pa.Table | pa.RecordBatch,
+    *,
+    method: str | None = None,
+    as_of: datetime | None,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    platform: str | None = None,
+) -> pl.DataFrame:
+    """Label a batch of canonical follower rows with ``classify.label_followers``.
+
+    Returns ``platform, account, follower_id, label, probability, reasons, activity_unknown`` in
+    the batch's row order (``platform``/``account`` are passed through, null when absent).
+    ``as_of`` is used for rows whose ``observed_at`` is null; pass one fixed value to every batch.
+    """
+    frame = pl.from_arrow(batch) if isinstance(batch, pa.Table | pa.RecordBatch) else batch
+    assert isinstance(frame, pl.DataFrame)
+    frame = _canonical(frame)
+    labels = label_followers(
+        frame, method=method or default_method(), as_of=as_of, inactive_days=inactive_days, platform=platform
+    )
+    if labels.height != frame.height:  # labelling is row-wise; anything else would misalign ids
+        raise RuntimeError(f"label_followers returned {labels.height} rows for {frame.height}")
+    SCORED["batches"] += 1
+    SCORED["rows"] += frame.height
+    out = labels.with_columns(frame.select(PASS_THROUGH))
+    if "activity_unknown" not in out.columns:
+        out = out.with_columns(pl.lit(None, dtype=pl.Boolean).alias("activity_unknown"))
+    return out.select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()])
+
+
+def output_arrow_schema() -> pa.Schema:
+    """The Arrow schema of every output batch (fixed, so partitions and engines agree)."""
+    return pl.DataFrame(schema=OUTPUT_SCHEMA).to_arrow().schema
+
+
+# -- input ---------------------------------------------------------------------------------------
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def input_files(path: str | Path) -> list[str]:
+    """The Parquet files of IN, sorted: a file, a directory (searched recursively) or a glob."""
+    text = str(path)
+    if is_remote(text):
+        return [text]
+    p = Path(text)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*.parquet") if f.is_file())
+        where = f"directory {p}"
+    elif any(ch in text for ch in "*?["):
+        files = sorted(f for f in glob.glob(text, recursive=True) if Path(f).is_file())
+        where = f"pattern {text}"
+    elif p.is_file():
+        files = [text]
+        where = str(p)
+    else:
+        raise InputError(f"{text} does not exist", hint="give a Parquet file, a directory of Parquet files, or a glob")
+    if not files:
+        raise EmptyInputError(f"no Parquet files in {where}")
+    return files
+
+
+def _open(file: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(file)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UnknownFormatError(
+            f"{file} is not a readable Parquet file ({exc})",
+            hint="`followaudit score` reads canonical Parquet; import CSV/JSON exports with `followaudit import` first",
+        ) from exc
+
+
+def count_rows(files: list[str]) -> int:
+    """Total rows from the Parquet footers (no data is read)."""
+    return sum(_open(f).metadata.num_rows for f in files)
+
+
+def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+    """Canonical columns of every file, in file and row order, at most ``batch_rows`` rows at a time.
+
+    Whole row groups are read when they fit (multi-threaded column decoding, much faster than
+    ``iter_batches``); a row group larger than ``batch_rows`` is streamed in slices.
+    """
+    for file in files:
+        pf = _open(file)
+        names = set(pf.schema_arrow.names)
+        columns = [c for c in COLUMN_NAMES if c in names and c not in NOT_READ]
+        if "follower_id" not in names:
+            raise MissingColumnsError(f"{file} has no follower_id column, so it is not a canonical follower table")
+        group, pending, pending_rows = 0, [], 0
+        while group < pf.num_row_groups:
+            rows = pf.metadata.row_group(group).num_rows
+            if rows > batch_rows:
+                for b in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
+                    yield pa.Table.from_batches([b])
+                group += 1
+                continue
+            # Small row groups are read together, so tiny groups do not cost one call each.
+            pending.append(group)
+            pending_rows += rows
+            group += 1
+            nxt = pf.metadata.row_group(group).num_rows if group < pf.num_row_groups else None
+            if nxt is None or pending_rows + nxt > batch_rows:
+                if pending_rows:
+                    yield pf.read_row_groups(pending, columns=columns, use_threads=True)
+                pending, pending_rows = [], 0
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScoreResult:
+    """What a scoring run produced: where, how many, the shares with intervals, how fast."""
+
+    engine: str
+    input: str
+    output: str
+    method: str
+    as_of: datetime
+    inactive_days: int
+    counts: dict[str, int]
+    activity_unknown: int
+    seconds: float
+    confidence: float = 0.95
+    workers: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def shares(self) -> dict[str, Share]:
+        return shares_from_counts(self.counts, self.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "workers": self.workers,
+            "input": self.input,
+            "output": self.output,
+            "rows": self.rows,
+            "method": self.method,
+            "as_of": self.as_of.isoformat(),
+            "inactive_days": self.inactive_days,
+            "confidence": self.confidence,
+            "shares": {k: v.to_dict() for k, v in self.shares.items()},
+            "activity_unknown": self.activity_unknown,
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+            **self.extra,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
+
+
+def summary_path(output: str | Path) -> Path:
+    """``labels.parquet`` -> ``labels.summary.json``; ``labels/`` -> ``labels.summary.json``."""
+    p = Path(str(output).rstrip("/"))
+    return p.with_suffix(".summary.json") if p.suffix == ".parquet" else p.with_name(p.name + ".summary.json")
+
+
+def add_counts(counts: dict[str, int], labels: pl.DataFrame) -> int:
+    """Add one batch's label counts to ``counts``; returns its activity-unknown count."""
+    for label, n in labels.group_by("label").len().iter_rows():
+        counts[label] = counts.get(label, 0) + int(n)
+    return int(labels["activity_unknown"].sum() or 0)
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(LABELS, 0)
+
+
+# -- the streaming engine ------------------------------------------------------------------------
+
+_DONE = object()
+
+
+class _Pipeline:
+    """Bounded hand-off between the reader, the labeller and the writer threads.
+
+    Any failure in one thread stops the others: every wait polls ``stop`` and the shared error list.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[BaseException] = []
+        self.stop = threading.Event()
+
+    def thread(self, target: Callable[[], None]) -> threading.Thread:
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, re-raised there
+                self.errors.append(exc)
+                self.stop.set()
+
+        t = threading.Thread(target=guarded, daemon=True)
+        t.start()
+        return t
+
+    def put(self, q: queue.Queue[Any], item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue[Any]) -> Any:
+        """The next item, or ``_DONE`` once the pipeline is stopping."""
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _DONE
+
+
+def score_local(
+    source: str | Path,
+    output: str | Path,
+    *,
+    method: str | None = None,
+    as_of: datetime | None = None,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    confidence: float = 0.95,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Callable[[int], None] | None = None,
+    write_summary: bool = True,
+) -> ScoreResult:
+    """Stream canonical Parquet at ``source`` through ``score_batch`` into one Parquet file ``output``.
+
+    Memory is bounded by ``batch_rows`` (a few batches in flight), whatever the input size. Output
+    rows are in input order (files sorted by name, then row order). ``progress`` is called with the
+    number of rows of each finished batch. The summary (shares with intervals) is written to
+    ``summary_path(output)`` unless ``write_summary`` is false.
+    """
+    method = method or default_method()
+    as_of = resolve_as_of(as_of)
+    files = input_files(source)
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    schema = output_arrow_schema()
+    counts, unknown = empty_counts(), 0
+    pipe = _Pipeline()
+    inbox: queue.Queue[Any] = queue.Queue(maxsize=1)
+    outbox: queue.Queue[Any] = queue.Queue(maxsize=1)
+    started = time.perf_counter()
+
+    def read() -> None:
+        for table in iter_batches(files, batch_rows):
+            if not pipe.put(inbox, table):
+                return
+        pipe.put(inbox, _DONE)
+
+    def write() -> None:
+        with pq.ParquetWriter(str(out), schema, compression="zstd") as writer:
+            while (item := pipe.get(outbox)) is not _DONE:
+                writer.write_table(item, row_group_size=batch_rows)
+                if progress is not None:
+                    progress(item.num_rows)
+
+    reader = pipe.thread(read)
+    writer = pipe.thread(write)
+    try:
+        while (table := pipe.get(inbox)) is not _DONE:
+            labels = score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days)
+            unknown += add_counts(counts, labels)
+            pipe.put(outbox, labels.to_arrow().cast(schema))
+        pipe.put(outbox, _DONE)
+        writer.join()
+        if pipe.errors:
+            raise pipe.errors[0]
+    except BaseException:
+        pipe.stop.set()
+        writer.join(timeout=30)
+        out.unlink(missing_ok=True)  # a partial output must not pass for a complete one
+        raise
+    finally:
+        pipe.stop.set()
+        reader.join(timeout=30)
+    result = ScoreResult(
+        engine="local",
+        input=str(source),
+        output=str(out),
+        method=method,
+        as_of=as_of,
+        inactive_days=inactive_days,
+        counts=counts,
+        activity_unknown=unknown,
+        seconds=time.perf_counter() - started,
+        confidence=confidence,
+        extra={"files": len(files)},
+    )
+    if write_summary:
+        summary_path(out).write_text(result.to_json() + "\n")
+    return result
