@@ -1,0 +1,1 @@
+"""Format readers behind ``followaudit.sources.files`` (one module per family of layouts)."""

@@ -1,0 +1,189 @@
+"""JSON text -> one row per record (``line``, ``raw``), and vectorised decoding of those rows.
+
+The fast path (JSONL of user objects) never calls ``json.loads`` per row: lines are read by Polars'
+CSV reader (JSON text cannot contain a raw NUL, so NUL is a safe "never splits" separator) and
+decoded with ``str.json_decode`` against an explicit schema, in parallel chunks. Only a chunk that
+fails is bisected down to its bad lines, which are diagnosed one by one for exact rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import polars as pl
+
+from ...errors import InputError, TruncatedJSONError
+from .common import empty_rejects, reject_frame
+
+CHUNK_ROWS = 131_072
+_WS = re.compile(r"[ \t\r\n]*")
+
+
+def lines_frame(data: bytes) -> pl.DataFrame:
+    """Every non-blank physical line as (line, raw); line is 1-based."""
+    if not data:
+        return pl.DataFrame(schema={"line": pl.Int64, "raw": pl.Utf8})
+    frame = pl.read_csv(
+        data, has_header=False, separator="\x00", quote_char=None, new_columns=["raw"],
+        schema={"raw": pl.Utf8}, truncate_ragged_lines=True, raise_if_empty=False,
+    )
+    frame = frame.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    return frame.filter(pl.col("raw").str.strip_chars().str.len_bytes() > 0)
+
+
+def first_line(text: str) -> str:
+    stripped = text.lstrip()
+    end = stripped.find("\n")
+    return stripped if end < 0 else stripped[:end]
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def load_document(text: str, name: str) -> Any:
+    """Parse a whole JSON document (not JSONL), with clear errors for cut-off and broken files."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise document_error(text, exc, name) from None
+
+
+def document_error(text: str, exc: json.JSONDecodeError, name: str) -> InputError:
+    body = text.rstrip()
+    if exc.pos >= len(body) - 1 or exc.msg.startswith("Unterminated string"):
+        kind = "array" if body.lstrip().startswith("[") else "object"
+        return TruncatedJSONError(f"{name} ends in the middle of a JSON {kind} (line {_line_of(text, len(body))})")
+    return InputError(
+        f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+        "fix the file there, or convert it to JSONL so that a bad record becomes one reject",
+    )
+
+
+def array_elements(text: str, name: str, start: int | None = None) -> pl.DataFrame:
+    """The elements of a top-level JSON array as (line, raw), line = where each element starts."""
+    decoder = json.JSONDecoder()
+    pos = text.index("[") if start is None else start
+    pos = _WS.match(text, pos + 1).end()
+    lines: list[int] = []
+    raws: list[str] = []
+    line, counted = 1, 0
+    if pos < len(text) and text[pos] == "]":
+        return pl.DataFrame({"line": lines, "raw": raws}, schema={"line": pl.Int64, "raw": pl.Utf8})
+    while True:
+        try:
+            _, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise document_error(text, exc, name) from None
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
+        raws.append(text[pos:end])
+        pos = _WS.match(text, end).end()
+        if pos >= len(text):
+            raise TruncatedJSONError(f"{name} ends in the middle of a JSON array (line {_line_of(text, len(text))})")
+        if text[pos] == "]":
+            break
+        if text[pos] != ",":
+            raise InputError(
+                f"{name} is not valid JSON: expected ',' or ']' at line {_line_of(text, pos)}",
+                "fix the file there, or convert it to JSONL so that a bad record becomes one reject",
+            )
+        pos = _WS.match(text, pos + 1).end()
+    return pl.DataFrame({"line": lines, "raw": raws}, schema={"line": pl.Int64, "raw": pl.Utf8})
+
+
+def records_frame(records: list[Any], line: int | list[int]) -> pl.DataFrame:
+    """Python records (from a page) as (line, raw) with raw re-serialised compactly."""
+    lines = line if isinstance(line, list) else [line] * len(records)
+    raws = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
+    return pl.DataFrame({"line": lines, "raw": raws}, schema={"line": pl.Int64, "raw": pl.Utf8})
+
+
+def explode_pages(pages: pl.DataFrame, key: str | None, file: str) -> tuple[pl.DataFrame, pl.DataFrame, list[Any]]:
+    """Saved API pages, one per row -> one row per record under ``key`` (or the page itself if a list).
+
+    Returns (records, rejects, page heads); a page that is not valid JSON becomes one reject.
+    """
+    out_lines: list[int] = []
+    out_records: list[Any] = []
+    heads: list[Any] = []
+    bad: list[tuple[int, str, str, str]] = []
+    for line, raw in pages.iter_rows():
+        try:
+            page = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            bad.append((line, "(page)", f"invalid JSON: {exc.msg} (column {exc.colno})", raw))
+            continue
+        items = page if key is None else (page.get(key) if isinstance(page, dict) else None)
+        if not isinstance(items, list):
+            bad.append((line, key or "(page)", f"page has no {key!r} list" if key else "page is not a JSON list", raw))
+            continue
+        heads.append(page)
+        out_records.extend(items)
+        out_lines.extend([line] * len(items))
+    return records_frame(out_records, out_lines), reject_frame(file, bad), heads
+
+
+def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decode the ``raw`` JSON of each row against ``dtype``; unnest; bad rows become rejects."""
+    if frame.height == 0:
+        empty = frame.with_columns(pl.lit(None, dtype).alias("\x00rec")).unnest("\x00rec")
+        return empty, empty_rejects()
+    chunks = [frame.slice(i, CHUNK_ROWS) for i in range(0, frame.height, CHUNK_ROWS)]
+    expr = pl.col("raw").str.json_decode(dtype).alias("\x00rec")
+    try:
+        done = pl.collect_all([c.lazy().with_columns(expr) for c in chunks])
+        bad: list[tuple[int, str, str, str]] = []
+    except pl.exceptions.PolarsError:
+        done, bad = [], []
+        for chunk in chunks:
+            done.extend(_bisect(chunk, expr, dtype, bad))
+    good = pl.concat(done) if done else frame.clear().with_columns(pl.lit(None, dtype).alias("\x00rec"))
+    return good.unnest("\x00rec"), reject_frame(file, bad)
+
+
+def _bisect(chunk: pl.DataFrame, expr: pl.Expr, dtype: pl.Struct, bad: list) -> list[pl.DataFrame]:
+    try:
+        return [chunk.with_columns(expr)]
+    except pl.exceptions.PolarsError:
+        if chunk.height == 1:
+            line, raw = chunk.row(0)
+            column, reason = diagnose(raw, dtype)
+            bad.append((line, column, reason, raw))
+            return []
+        half = chunk.height // 2
+        return _bisect(chunk.slice(0, half), expr, dtype, bad) + _bisect(chunk.slice(half), expr, dtype, bad)
+
+
+def diagnose(raw: str, dtype: pl.Struct) -> tuple[str, str]:
+    """(column, reason) for one record the vectorised decoder refused."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        return "(record)", f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if not isinstance(value, dict):
+        return "(record)", f"not a JSON object (a {type(value).__name__})"
+    found = _mismatch(value, dtype, "")
+    return found or ("(record)", "record does not fit the expected structure")
+
+
+def _mismatch(value: dict, dtype: pl.Struct, prefix: str) -> tuple[str, str] | None:
+    for fld in dtype.fields:
+        if fld.name not in value or value[fld.name] is None:
+            continue
+        item, name = value[fld.name], prefix + fld.name
+        if isinstance(fld.dtype, pl.Struct):
+            if not isinstance(item, dict):
+                return name, f"expected an object, found {type(item).__name__}"
+            inner = _mismatch(item, fld.dtype, name + ".")
+            if inner:
+                return inner
+        elif isinstance(fld.dtype, pl.List):
+            if not isinstance(item, list):
+                return name, f"expected a list, found {type(item).__name__}"
+        elif isinstance(item, dict | list):
+            return name, f"expected a value, found {'an object' if isinstance(item, dict) else 'a list'}"
+    return None
