@@ -154,9 +154,11 @@ def score_dask(
     target = str(output) if is_remote(str(output)) else str(Path(output).resolve())
     if not is_remote(target):
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
+    opened = time.perf_counter()
 
     def run(cl: Any) -> ScoreResult:
+        # Scoring time starts once the cluster is up; starting a LocalCluster is reported apart.
+        started = time.perf_counter()
         ddf = dd.read_parquet(files if not is_remote(str(source)) else str(source), dtype_backend="pyarrow")
         if "follower_id" not in ddf.columns:
             raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")
@@ -186,7 +188,12 @@ def score_dask(
             seconds=time.perf_counter() - started,
             confidence=confidence,
             workers=len(cl.scheduler_info().get("workers", {})),
-            extra={"files": len(files), "partitions": scored.npartitions, "scheduler": cl.scheduler.address},
+            extra={
+                "files": len(files),
+                "partitions": scored.npartitions,
+                "scheduler": cl.scheduler.address,
+                "cluster_start_seconds": round(started - opened, 3),
+            },
         )
 
     if client is not None:

@@ -1,0 +1,150 @@
+"""Scale benchmark (issue 9): `followaudit score` throughput and peak memory, local engine vs Dask.
+
+    python benchmarks/bench_scale.py synth --sizes 1M 10M 100M       # partitioned canonical Parquet
+    python benchmarks/bench_scale.py run --sizes 1M 10M --engines local dask
+    python benchmarks/bench_scale.py run --sizes 10M --engines dask --scheduler tcp://HOST:8786
+
+`synth` writes DIR/synth_<N>/part-NNNNN.parquet, 1M rows per partition, one `followaudit.synth`
+account generated partition by partition (memory: one partition), into benchmarks/out/ (git-ignored).
+
+`run` scores each input in a fresh subprocess, end to end from Parquet to labels Parquet plus
+summary, exactly what `followaudit score` does. Reported per run:
+  rows/s            rows / scoring seconds (Dask: on a running cluster; its start-up is listed apart)
+  rows/s per core   rows/s / cores used (local: the machine's cores; Dask: workers x threads)
+  peak RSS          local: the scoring process (ru_maxrss); Dask: the client process, and each
+                    worker's own ru_maxrss read on the worker at the end (their sum is the total)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
+
+STEP = r"""
+import json, os, resource, sys
+from followaudit.synth import OBSERVED_AT
+engine, src, dst, workers, scheduler = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None
+out = {}
+if engine == "local":
+    from followaudit.scale.score import score_local
+    r = score_local(src, dst, as_of=OBSERVED_AT)
+    out["cores"] = os.cpu_count()
+else:
+    from followaudit.scale.dask_engine import dask_client, score_dask
+    def peak(dask_worker=None):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with dask_client(scheduler, n_workers=workers) as client:
+        r = score_dask(src, dst, as_of=OBSERVED_AT, client=client)
+        info = client.scheduler_info()["workers"]
+        out["cores"] = sum(w["nthreads"] for w in info.values())
+        out["worker_peak_rss_mib"] = sorted(client.run(peak).values())
+out.update(engine=engine, rows=r.rows, seconds=r.seconds, rate=r.rows_per_second,
+           client_peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           shares={k: round(v.share, 6) for k, v in r.shares.items()}, extra=r.extra)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def size(text: str) -> int:
+    return SIZES.get(text.upper(), None) or int(text.replace("_", ""))
+
+
+def label(n: int) -> str:
+    return next((k for k, v in SIZES.items() if v == n), str(n))
+
+
+def synth(args: argparse.Namespace) -> None:
+    from followaudit.scale.synth_parquet import write_partitioned
+
+    for n in args.sizes:
+        target = args.dir / f"synth_{label(n)}"
+        if target.exists() and sum(1 for _ in target.glob("*.parquet")) == -(-n // args.partition_rows):
+            print(f"{target} exists, kept")
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        t = time.perf_counter()
+        write_partitioned(n, target, partition_rows=args.partition_rows, seed=1)
+        mib = sum(p.stat().st_size for p in target.glob("*.parquet")) / 2**20
+        print(f"wrote {n:,} rows to {target} ({mib:,.0f} MiB) in {time.perf_counter() - t:.0f} s")
+
+
+def run_one(engine: str, src: Path, dst: Path, workers: int, scheduler: str | None) -> dict:
+    if dst.is_dir():
+        shutil.rmtree(dst)
+    dst.unlink(missing_ok=True)
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", STEP, engine, str(src), str(dst), str(workers), scheduler or ""],
+        capture_output=True, text=True, check=False,
+    )
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{engine} on {src} failed:\n{proc.stderr[-3000:]}")
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["wall_seconds"] = wall
+    return result
+
+
+def run(args: argparse.Namespace) -> None:
+    rows = []
+    for n in args.sizes:
+        src = args.dir / f"synth_{label(n)}"
+        if not src.is_dir():
+            raise SystemExit(f"{src} is missing: run `python benchmarks/bench_scale.py synth --sizes {label(n)}` first")
+        for engine in args.engines:
+            dst = args.dir / f"labels_{label(n)}_{engine}" if engine == "dask" else args.dir / f"labels_{label(n)}_local.parquet"
+            r = run_one(engine, src, dst, args.workers, args.scheduler)
+            r["size"] = label(n)
+            rows.append(r)
+            per_core = r["rate"] / r["cores"]
+            mem = (
+                f"peak RSS {r['client_peak_rss_mib']:,.0f} MiB"
+                if engine == "local"
+                else f"peak RSS client {r['client_peak_rss_mib']:,.0f} MiB, workers "
+                + " + ".join(f"{w:,.0f}" for w in r["worker_peak_rss_mib"])
+                + f" = {r['client_peak_rss_mib'] + sum(r['worker_peak_rss_mib']):,.0f} MiB"
+            )
+            start = r["extra"].get("cluster_start_seconds")
+            print(
+                f"{label(n):>5} {engine:>5}: {r['rows']:,} rows in {r['seconds']:.1f} s = {r['rate']:,.0f} rows/s "
+                f"({per_core:,.0f} per core, {r['cores']} cores); {mem}; wall {r['wall_seconds']:.1f} s"
+                + (f" (cluster start {start:.1f} s)" if start is not None else ""),
+                flush=True,
+            )
+            if not args.keep:
+                shutil.rmtree(dst, ignore_errors=True) if dst.is_dir() else dst.unlink(missing_ok=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=OUT / "scale", help="where inputs and outputs go")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("synth", help="write partitioned synthetic canonical Parquet")
+    s.add_argument("--sizes", type=size, nargs="+", default=[SIZES["1M"], SIZES["10M"]])
+    s.add_argument("--partition-rows", type=int, default=1_000_000)
+    r = sub.add_parser("run", help="score the inputs with each engine, measure rows/s and peak RSS")
+    r.add_argument("--sizes", type=size, nargs="+", default=[SIZES["1M"], SIZES["10M"]])
+    r.add_argument("--engines", nargs="+", choices=["local", "dask"], default=["local", "dask"])
+    r.add_argument("--workers", type=int, default=2, help="LocalCluster workers (ignored with --scheduler)")
+    r.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask cluster")
+    r.add_argument("--keep", action="store_true", help="keep the label outputs")
+    r.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    args = parser.parse_args()
+    print(f"polars threads: {os.environ.get('POLARS_MAX_THREADS', 'default')}; cores: {os.cpu_count()}")
+    synth(args) if args.cmd == "synth" else run(args)
+
+
+if __name__ == "__main__":
+    main()

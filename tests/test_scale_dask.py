@@ -1,0 +1,116 @@
+"""The Dask engine on a real 2-worker LocalCluster: same labels as the local engine, row for row."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("dask.dataframe")
+pytest.importorskip("distributed")
+
+from followaudit.classify import METHODS  # noqa: E402
+from followaudit.cli import cli  # noqa: E402
+from followaudit.scale import score_local, summary_path  # noqa: E402
+from followaudit.scale.dask_engine import dask_client, score_dask  # noqa: E402
+from followaudit.scale.synth_parquet import synth_partition  # noqa: E402
+
+pytestmark = pytest.mark.slow
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def client():  # noqa: ANN201 - a distributed.Client
+    with dask_client(n_workers=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four partitions, several row groups each; some rows without observed_at, some flagged by the platform."""
+    directory = tmp_path_factory.mktemp("canonical")
+    offset = 0
+    for i, rows in enumerate((1_200, 900, 1_500, 1_000)):
+        frame = synth_partition(rows, i, offset, seed=21)
+        frame = frame.with_columns(
+            pl.when(pl.col("follow_rank") % 7 == 0).then(None).otherwise(pl.col("observed_at")).alias("observed_at"),
+            pl.when(pl.col("follow_rank") % 50 == 1).then(pl.lit(["Spam"])).otherwise(pl.col("moderation_labels")).alias("moderation_labels"),
+            (pl.col("follow_rank") % 97 == 3).alias("self_declared_bot"),
+        )
+        frame.write_parquet(directory / f"part-{i}.parquet", row_group_size=400)
+        offset += rows
+    return directory
+
+
+def test_workers_are_a_real_local_cluster(client) -> None:  # noqa: ANN001
+    workers = client.scheduler_info()["workers"]
+    assert len(workers) == 2
+    assert all(addr.startswith("tcp://127.0.0.1:") for addr in workers)
+    assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+    # Polars in each worker uses one thread, like the worker itself.
+    threads = client.run(lambda: __import__("polars").thread_pool_size())
+    assert set(threads.values()) == {1}
+
+
+def test_dask_output_equals_local_row_for_row(client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    def scored_on_workers() -> int:
+        counts = client.run(lambda: __import__("followaudit.scale.score", fromlist=["SCORED"]).SCORED["rows"])
+        return sum(counts.values())
+
+    before = scored_on_workers()
+    local = score_local(parts, tmp_path / "local.parquet", as_of=AS_OF, batch_rows=1_000)
+    dask = score_dask(parts, tmp_path / "dask", as_of=AS_OF, client=client)
+    assert len(list((tmp_path / "dask").glob("*.parquet"))) >= 1
+
+    want = pl.read_parquet(tmp_path / "local.parquet").sort("follower_id")
+    got = pl.read_parquet(tmp_path / "dask").sort("follower_id")
+    assert want.height == got.height == 4_600
+    assert got.columns == want.columns
+    assert got.schema == want.schema
+    assert got.equals(want)  # every column, every row, reasons lists included
+    assert want["label"].n_unique() == 3 and want["follower_id"].is_unique().all()
+
+    # The counts reduction and the write run in one pass: every row scored exactly once on the workers.
+    assert scored_on_workers() - before == 4_600
+    assert dask.counts == local.counts and dask.activity_unknown == local.activity_unknown
+    assert {k: v.to_dict() for k, v in dask.shares.items()} == {k: v.to_dict() for k, v in local.shares.items()}
+    summary = json.loads(summary_path(tmp_path / "dask").read_text())
+    assert summary["engine"] == "dask" and summary["workers"] == 2 and summary["rows"] == 4_600
+
+
+def test_cli_score_dask_on_existing_scheduler(client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "labels"
+    res = CliRunner().invoke(
+        cli,
+        ["score", str(parts), "-o", str(out), "--engine", "dask", "--scheduler", client.scheduler.address, "--as-of", "2026-11-01"],
+        catch_exceptions=False,
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["engine"] == "dask" and summary["rows"] == 4_600
+    assert summary["scheduler"] == client.scheduler.address
+    assert pl.read_parquet(out).height == 4_600
+
+
+@pytest.mark.skipif("model" not in METHODS, reason="the model method is not available")
+def test_model_is_loaded_once_per_worker(client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    local = score_local(parts, tmp_path / "local.parquet", method="model", as_of=AS_OF)
+    score_dask(parts, tmp_path / "dask", method="model", as_of=AS_OF, client=client)
+
+    def loads(dask_worker=None) -> tuple[int, int]:  # noqa: ANN001
+        from followaudit.classify.model import _load_cached
+
+        info = _load_cached.cache_info()
+        return info.misses, info.hits
+
+    per_worker = client.run(loads)
+    # All rows are twitter: one model, read from disk at most once per worker process, reused after.
+    assert all(misses <= 1 for misses, _ in per_worker.values())
+    assert sum(misses for misses, _ in per_worker.values()) >= 1
+    want = pl.read_parquet(tmp_path / "local.parquet").sort("follower_id")
+    got = pl.read_parquet(tmp_path / "dask").sort("follower_id")
+    assert got.equals(want) and local.rows == want.height

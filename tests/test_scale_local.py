@@ -1,0 +1,184 @@
+"""The batch scorer and the streaming local engine of `followaudit score` (issue 9)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from followaudit.classify import label_followers
+from followaudit.cli import cli, main
+from followaudit.errors import (
+    EmptyInputError,
+    InputError,
+    MissingColumnsError,
+    MissingDependencyError,
+    UnknownFormatError,
+)
+from followaudit.scale import score_batch, score_local, summary_path
+from followaudit.scale.score import OUTPUT_COLUMNS, count_rows, input_files, iter_batches
+from followaudit.scale.synth_parquet import synth_partition, write_partitioned
+from followaudit.schema import conform
+
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three partitions of one synthetic account, with small row groups."""
+    directory = tmp_path_factory.mktemp("canonical")
+    write_partitioned(4_500, directory, partition_rows=1_500, row_group_rows=700, seed=3)
+    return directory
+
+
+def test_score_batch_is_label_followers_plus_ids() -> None:
+    frame = synth_partition(800, 0, 0, seed=5)
+    got = score_batch(frame, as_of=AS_OF)
+    want = label_followers(frame, method="rules", as_of=AS_OF)
+    assert got.columns == OUTPUT_COLUMNS
+    assert got.select(want.columns).equals(want)
+    assert got["platform"].to_list() == frame["platform"].to_list()
+    assert got["account"].to_list() == frame["account"].to_list()
+    # Arrow in, same answer; the unread columns (raw, truth_label) do not change a label.
+    arrow = frame.drop("raw", "truth_label").to_arrow()
+    assert score_batch(arrow, as_of=AS_OF).equals(got)
+
+
+def test_score_batch_conforms_partial_and_foreign_dtypes() -> None:
+    frame = synth_partition(500, 0, 0, seed=6)
+    canonical = score_batch(frame, as_of=AS_OF)
+    # ns timestamps, int32 counts and missing columns are what other tools write.
+    foreign = frame.drop("handle_length", "handle_digits", "verified").with_columns(
+        pl.col("created_at").cast(pl.Datetime("ns", "UTC")),
+        pl.col("followers_count").cast(pl.Int32),
+    )
+    assert score_batch(foreign, as_of=AS_OF).equals(canonical)
+
+
+def test_as_of_fills_missing_observed_at() -> None:
+    frame = synth_partition(600, 0, 0, seed=8)
+    observed = frame["observed_at"][0]
+    blank = frame.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("observed_at"))
+    assert score_batch(blank, as_of=observed).equals(score_batch(frame, as_of=AS_OF))
+    later = score_batch(blank, as_of=datetime(2030, 1, 1, tzinfo=UTC))
+    assert (later["label"] == "inactive").sum() > (score_batch(frame, as_of=AS_OF)["label"] == "inactive").sum()
+
+
+def test_local_engine_streams_rows_in_order(parts: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.parquet"
+    seen: list[int] = []
+    result = score_local(parts, out, as_of=AS_OF, batch_rows=1_000, progress=seen.append)
+    whole = pl.read_parquet(parts)
+    want = score_batch(whole, as_of=AS_OF)
+    got = pl.read_parquet(out)
+    assert got.equals(want)  # same rows, same order, same labels and reasons as one big batch
+    assert sum(seen) == whole.height == result.rows
+    assert max(seen) <= 1_000 and len(seen) >= 5  # bounded batches
+    counts = dict(want["label"].value_counts().iter_rows())
+    assert result.counts == {k: counts.get(k, 0) for k in ("fake", "inactive", "real")}
+    summary = json.loads(summary_path(out).read_text())
+    assert summary["rows"] == whole.height
+    for share in summary["shares"].values():
+        assert share["low"] <= share["share"] <= share["high"]
+        assert share["method"].startswith("Wilson score 95%")
+
+
+def test_iter_batches_merges_small_and_slices_large_row_groups(tmp_path: Path) -> None:
+    frame = synth_partition(5_000, 0, 0, seed=9)
+    path = tmp_path / "one.parquet"
+    frame.write_parquet(path, row_group_size=3_000)  # groups of 3,000 and 2,000
+    sizes = [t.num_rows for t in iter_batches([str(path)], 1_000)]
+    assert sizes == [1_000] * 5
+    sizes = [t.num_rows for t in iter_batches([str(path)], 5_000)]
+    assert sizes == [5_000]
+    small = tmp_path / "small.parquet"
+    frame.write_parquet(small, row_group_size=400)
+    groups = pq.ParquetFile(small).num_row_groups
+    sizes = [t.num_rows for t in iter_batches([str(small)], 1_000)]
+    assert sum(sizes) == 5_000 and max(sizes) <= 1_000 and len(sizes) < groups  # groups read together
+    assert pa.concat_tables(iter_batches([str(small)], 1_000)).column("follower_id").to_pylist() == frame["follower_id"].to_list()
+
+
+def test_inputs_file_directory_glob(parts: Path) -> None:
+    files = input_files(parts)
+    assert [Path(f).name for f in files] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
+    assert input_files(str(parts / "part-0000[01].parquet")) == files[:2]
+    assert input_files(files[0]) == files[:1]
+    assert count_rows(files) == 4_500
+
+
+def test_bad_inputs_raise_specific_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        input_files(tmp_path / "nope.parquet")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(EmptyInputError):
+        input_files(tmp_path / "empty")
+    text = tmp_path / "followers.parquet"
+    text.write_text("id,name\n1,a\n")
+    with pytest.raises(UnknownFormatError, match="not a readable Parquet"):
+        score_local(text, tmp_path / "o.parquet", as_of=AS_OF)
+    no_id = tmp_path / "no_id.parquet"
+    pl.DataFrame({"handle": ["a"]}).write_parquet(no_id)
+    with pytest.raises(MissingColumnsError):
+        score_local(no_id, tmp_path / "o.parquet", as_of=AS_OF)
+    with pytest.raises(MissingColumnsError):
+        score_batch(pl.DataFrame({"handle": ["a"]}), as_of=AS_OF)
+
+
+def test_failure_midway_leaves_no_partial_output(parts: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for f in input_files(parts):
+        (mixed / Path(f).name).write_bytes(Path(f).read_bytes())
+    (mixed / "part-99999.parquet").write_bytes(b"PAR1 this is not parquet")
+    out = tmp_path / "labels.parquet"
+    with pytest.raises(UnknownFormatError):
+        score_local(mixed, out, as_of=AS_OF, batch_rows=1_000)
+    assert not out.exists() and not summary_path(out).exists()
+
+
+def test_cli_score_local(parts: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.parquet"
+    res = CliRunner().invoke(cli, ["score", str(parts), "-o", str(out), "--as-of", "2026-11-01"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["engine"] == "local" and summary["rows"] == 4_500
+    assert summary["as_of"] == "2026-11-01T00:00:00+00:00"
+    assert pl.read_parquet(out).height == 4_500
+    assert json.loads(summary_path(out).read_text())["shares"] == summary["shares"]
+
+
+def test_cli_rejects_bad_options(parts: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(cli, ["score", str(parts), "-o", str(tmp_path / "o.parquet"), "--scheduler", "tcp://127.0.0.1:1"])
+    assert res.exit_code == 2 and "--engine dask" in res.output
+    res = runner.invoke(cli, ["score", str(parts), "-o", str(tmp_path / "o.parquet"), "--as-of", "yesterday"])
+    assert res.exit_code == 2 and "ISO 8601" in res.output
+
+
+def test_missing_dask_says_how_to_install(parts: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from followaudit.scale.dask_engine import import_dask
+
+    monkeypatch.setitem(sys.modules, "dask", None)  # makes `import dask` raise ImportError
+    with pytest.raises(MissingDependencyError) as info:
+        import_dask()
+    assert "followaudit[dask]" in info.value.hint
+    with pytest.raises(SystemExit) as exited:
+        main(["score", str(parts), "-o", str(tmp_path / "o"), "--engine", "dask"])
+    assert exited.value.code == 1
+    assert "pip install 'followaudit[dask]'" in capsys.readouterr().err
+
+
+def test_canonical_parquet_from_conform_round_trips(tmp_path: Path) -> None:
+    frame = conform(synth_partition(300, 0, 0, seed=11))
+    path = tmp_path / "c.parquet"
+    frame.write_parquet(path)
+    table = pq.read_table(path)
+    assert score_batch(table, as_of=AS_OF).equals(score_batch(frame, as_of=AS_OF))
