@@ -6,6 +6,7 @@ from . import collect  # noqa: F401  (collect bluesky|mastodon)
 from . import web  # noqa: F401  (report, serve)
 from . import scale  # noqa: F401  (score: streaming and Dask engines)
 from . import chart  # noqa: F401  (chart --kind follower-factory)
+from . import engagement  # noqa: F401  (whatif, import-posts, growth, views, likers)
 from .app import cli, main
 
 __all__ = ["cli", "main"]

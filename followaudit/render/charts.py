@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from matplotlib import dates as mdates
+from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -169,7 +170,7 @@ def follower_factory_figure(
     ax.grid(True, lw=0.3, alpha=0.4)
     if hidden:
         when = datetime.fromtimestamp(y0 * 86_400, tz=UTC)
-        ax.text(0.99, 0.01, f"{hidden:,} followers created before {when:%Y-%m-%d} not shown", transform=ax.transAxes,
+        ax.text(0.99, 0.01, f"{hidden:,} follower{'s' if hidden != 1 else ''} created before {when:%Y-%m-%d} not shown", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=7, color="#555555")
     return fig
 
@@ -185,7 +186,9 @@ def _burst_title(burst: Burst) -> str:
 
 def _svg_text(fig: Figure, bursts: list[Burst] | None) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    # real <text> elements: smaller, selectable and searchable when embedded in the HTML report
+    with rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE so the SVG can be inlined
     # scale with its container; the viewBox keeps the aspect ratio

@@ -72,6 +72,32 @@ def organic_sequence(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     return follow, np.minimum(created, follow - 60.0)
 
 
+def sequence_with_bricks(n_organic: int, bricks: list[tuple[int, int, float, float]], seed: int = 0) -> pl.DataFrame:
+    """Organic followers with bricks at chosen places, for tests and examples.
+
+    ``bricks``: (organic position, size, days between the window's end and the follow, window days).
+    Columns follower_id ("u0", ...), follow_rank, created_at and ``brick`` (0 = organic, 1, 2, ...).
+    """
+    rng = np.random.default_rng(seed)
+    follow, created = organic_sequence(n_organic, rng)
+    parts, truth, start = [], [], 0
+    for b, (pos, size, before, width) in enumerate(sorted(bricks), start=1):
+        parts += [created[start:pos], follow[pos] - before * DAY - rng.random(size) * width * DAY]
+        truth += [np.zeros(pos - start, np.int64), np.full(size, b, np.int64)]
+        start = pos
+    parts.append(created[start:])
+    truth.append(np.zeros(n_organic - start, np.int64))
+    made = np.concatenate(parts)
+    return pl.DataFrame(
+        {
+            "follower_id": "u" + pl.int_range(0, made.size, eager=True).cast(pl.Utf8),
+            "follow_rank": np.arange(made.size, dtype=np.int64),
+            "created_at": (made * 1_000_000).astype(np.int64),
+            "brick": np.concatenate(truth),
+        }
+    ).with_columns(pl.col("created_at").cast(pl.Datetime("us", "UTC")))
+
+
 @dataclass
 class Injected:
     frame: pl.DataFrame  # follower_id, follow_rank, created_at, brick (0 = organic)
