@@ -1,0 +1,265 @@
+"""The local web app: browse audits the way datasette browses a database.
+
+Every page has a ``.json`` twin; the report twin is exactly the Report's documented JSON schema. The
+workspace is opened read-only. Pages are server-rendered with autoescaping Jinja2 and carry no
+script at all, so the Content-Security-Policy forbids every script source.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import PackageLoader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import FollowauditError, InputError, SnapshotNotFoundError
+from ..render.html import environment, render_html
+from ..render.jsonout import render_json
+from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB
+
+log = logging.getLogger("followaudit.web")
+
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: the CSP and friends on every response (pure ASGI, no per-request task)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {k for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [h for h in self.headers if h[0] not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    body = json.dumps(data, default=_json_default, ensure_ascii=False)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def error_body(message: str, status: int, hint: str | None = None) -> dict[str, Any]:
+    """The one JSON error shape: ``{"ok": false, "error": ..., "hint": ..., "status": ...}``."""
+    return {"ok": False, "error": message, "hint": hint or None, "status": status}
+
+
+def _status_for(exc: FollowauditError) -> int:
+    if isinstance(exc, SnapshotNotFoundError):
+        return 404
+    if isinstance(exc, InputError):
+        return 400
+    return 500
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Query parameters with empty values dropped (an unset form field is not a filter)."""
+    return {k: v for k, v in request.query_params.items() if v != ""}
+
+
+def _int(params: dict[str, str], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InputError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def create_app(db_path: str | Path) -> FastAPI:
+    """The web app over the workspace at ``db_path``, opened read-only."""
+    db = ReadDB(db_path)
+    env = environment(PackageLoader("followaudit.web", "templates"))
+    app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.db = db
+    app.add_middleware(SecurityHeaders)
+
+    def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        html = env.get_template(template).render(request_path=request.url.path, db_path=str(db.path), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def is_json(request: Request) -> bool:
+        return request.url.path.endswith(".json")
+
+    def error(request: Request, status: int, message: str, hint: str | None = None) -> Response:
+        if is_json(request):
+            response = json_response(error_body(message, status, hint), status)
+        else:
+            response = page(request, "error.html", status=status, status_code=status, message=message, hint=hint)
+        response.headers.update(SECURITY_HEADERS)  # 500s are sent outside the middleware stack
+        return response
+
+    @app.exception_handler(FollowauditError)
+    async def followaudit_error(request: Request, exc: FollowauditError) -> Response:
+        return error(request, _status_for(exc), exc.message, exc.hint)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = "page not found" if exc.status_code == 404 else str(exc.detail)
+        return error(request, exc.status_code, message, "start from the index page, /" if exc.status_code == 404 else None)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error(request, 400, f"bad request: {where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("error serving %s", request.url.path)
+        return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
+
+    # -- index ------------------------------------------------------------------------------------
+    def index_data() -> dict[str, Any]:
+        rows = db.snapshots().to_dicts()
+        accounts: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
+        for row in rows:
+            accounts.setdefault((row["platform"], row["account"]), []).append(row)
+        return {
+            "ok": True,
+            "database": db.path.name,
+            "snapshots": rows,
+            "accounts": [
+                {"platform": p, "account": a, "snapshots": [r["snapshot_id"] for r in snaps]}
+                for (p, a), snaps in accounts.items()
+            ],
+        }
+
+    @app.get("/index.json")
+    def index_json() -> Response:
+        return json_response(index_data())
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> Response:
+        return page(request, "index.html", data=index_data())
+
+    # -- report -----------------------------------------------------------------------------------
+    @app.get("/snapshots/{sid:int}.json")
+    def report_json(request: Request, sid: int) -> Response:
+        audit = db.audit(db.snapshot_id(sid), _params(request).get("method"))
+        return Response(render_json(audit.result.report), media_type="application/json")
+
+    @app.get("/snapshots/{sid:int}", response_class=HTMLResponse)
+    def report_page(request: Request, sid: int) -> Response:
+        method = _params(request).get("method")
+        audit = db.audit(db.snapshot_id(sid), method)
+        suffix = f"?{urlencode({'method': method})}" if method else ""
+        links = {
+            "followers": f"/snapshots/{sid}/followers",
+            "json": f"/snapshots/{sid}.json{suffix}",
+            "report_file": f"/snapshots/{sid}/report.html{suffix}",
+        }
+        charts = {name: f"/snapshots/{sid}/charts/{name}.svg{suffix}" for name in audit.charts}
+        return page(request, "report_page.html", report=audit.result.report, charts=charts, links=links, stored=audit.stored)
+
+    @app.get("/snapshots/{sid:int}/charts/{name}.svg")
+    def chart(request: Request, sid: int, name: str) -> Response:
+        audit = db.audit(db.snapshot_id(sid), _params(request).get("method"))
+        if name not in audit.charts:
+            raise StarletteHTTPException(404)
+        return Response(audit.charts[name], media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/snapshots/{sid:int}/report.html")
+    def report_file(request: Request, sid: int) -> Response:
+        audit = db.audit(db.snapshot_id(sid), _params(request).get("method"))
+        html = render_html(audit.result.report, charts=audit.charts)
+        return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="followaudit-snapshot-{sid}.html"'})
+
+    # -- follower table ---------------------------------------------------------------------------
+    def follower_query(params: dict[str, str]) -> FollowerQuery:  # validated before any query runs
+        return FollowerQuery(
+            label=params.get("label"), reason=params.get("reason"), burst=params.get("burst"), q=params.get("q"),
+            sort=params.get("sort", "follow_rank"), order=params.get("order", "asc"),
+            page=_int(params, "page", 1), per_page=_int(params, "per_page", 50),
+        ).validate()
+
+    @app.get("/snapshots/{sid:int}/followers.json")
+    def followers_json(request: Request, sid: int) -> Response:
+        params = _params(request)
+        data = db.followers_page(db.snapshot_id(sid), follower_query(params), params.get("method"))
+        return json_response({"ok": True, **data})
+
+    @app.get("/snapshots/{sid:int}/followers", response_class=HTMLResponse)
+    def followers_page(request: Request, sid: int) -> Response:
+        params = _params(request)
+        fq = follower_query(params)
+        data = db.followers_page(db.snapshot_id(sid), fq, params.get("method"))
+        audit = db.audit(sid, params.get("method"))
+
+        def url(**changes: Any) -> str:
+            merged = {**params, **{k: v for k, v in changes.items()}}
+            merged = {k: v for k, v in merged.items() if v not in (None, "")}
+            return f"/snapshots/{sid}/followers?{urlencode(merged)}" if merged else f"/snapshots/{sid}/followers"
+
+        json_url = f"/snapshots/{sid}/followers.json" + (f"?{urlencode(params)}" if params else "")
+        return page(
+            request, "followers.html", data=data, report=audit.result.report, params=params, url=url, json_url=json_url,
+            reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE), max_per_page=MAX_PER_PAGE,
+        )
+
+    # -- one follower -----------------------------------------------------------------------------
+    @app.get("/snapshots/{sid:int}/followers/{fid}")
+    def follower_page(request: Request, sid: int, fid: str) -> Response:
+        params = _params(request)
+        if fid.endswith(".json"):
+            data = db.follower(db.snapshot_id(sid), fid[: -len(".json")], params.get("method"))
+            return json_response({"ok": True, **data})
+        data = db.follower(db.snapshot_id(sid), fid, params.get("method"))
+        return page(request, "follower.html", data=data, report=db.audit(sid, params.get("method")).result.report)
+
+    # -- comparison -------------------------------------------------------------------------------
+    @app.get("/compare")
+    def compare_form(request: Request) -> Response:
+        params = _params(request)
+        a, b = _int(params, "a", 0), _int(params, "b", 0)
+        if not a or not b:
+            raise InputError("choose two snapshots to compare", "pass ?a=ID&b=ID, e.g. /compare?a=1&b=2")
+        return RedirectResponse(f"/compare/{a}/{b}", status_code=303)
+
+    @app.get("/compare/{a:int}/{b:int}.json")
+    def compare_json(request: Request, a: int, b: int) -> Response:
+        params = _params(request)
+        data = db.compare(db.snapshot_id(a), db.snapshot_id(b), _int(params, "page", 1), _int(params, "per_page", 100))
+        return json_response({"ok": True, **data})
+
+    @app.get("/compare/{a:int}/{b:int}", response_class=HTMLResponse)
+    def compare_page(request: Request, a: int, b: int) -> Response:
+        params = _params(request)
+        page_no = _int(params, "page", 1)
+        data = db.compare(db.snapshot_id(a), db.snapshot_id(b), page_no, _int(params, "per_page", 100))
+        return page(request, "compare.html", data=data, a=a, b=b, page_no=page_no)
+
+    return app
