@@ -7,6 +7,7 @@ per-follower labels, and stores the labels in the workspace.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -158,11 +159,12 @@ def audit_snapshot(
     confidence: float = 0.95,
     save: bool = True,
     batch_rows: int = BATCH_ROWS,
+    progress: Callable[[int], None] | None = None,
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
     Memory stays bounded by ``batch_rows`` whatever the snapshot's size; the labels land in the
-    workspace in one transaction (all or none).
+    workspace in one transaction (all or none). ``progress`` is called with each batch's size.
     """
     snapshot = store.snapshot(ref)
     if snapshot.n_followers == 0:
@@ -183,7 +185,13 @@ def audit_snapshot(
             tally.add(labels)
             if save:
                 store.append_labels(snapshot.snapshot_id, method, labels)
+            if progress is not None:
+                progress(labels.height)
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
+    # -- reach sections (engagement, what-if, likers, growth, comparison, views): followaudit.engagement_sections --
+    from .engagement_sections import build_sections
+
+    report.sections.update(build_sections(store, snapshot, report))
     return AuditResult(report=report)
