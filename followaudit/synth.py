@@ -198,3 +198,83 @@ def write_synth(n: int, path: str | Path, seed: int = 42, **kwargs: object) -> p
     else:
         to_twitter_v1_jsonl(frame, path)
     return frame
+
+
+# -- reach: posts, count history and likers for the demo (followaudit.engagement / growth / likers) --
+POSTS_START = datetime(2016, 1, 1, tzinfo=UTC)
+
+
+def generate_posts(spec: SynthSpec, frame: pl.DataFrame, n_posts: int = 160) -> pl.DataFrame:
+    """The account's posts over its life, with counts driven by the *real* audience at post time.
+
+    Engagement per post ~ Poisson(rate × real followers at the time) with lognormal noise: bought
+    followers add to the count but never engage, so the engagement rate falls after each batch.
+    Columns are the ``posts`` table's (post_id, created_at, likes, replies, reposts, quotes, views, raw).
+    """
+    rng = np.random.default_rng(spec.seed + 101)
+    t0, t1 = _seconds(POSTS_START), _seconds(OBSERVED_AT)
+    times = np.sort(t0 + (t1 - t0) * rng.random(n_posts))
+    followed = frame.select((pl.col("followed_at").dt.epoch("us") / 1e6).alias("t"), "truth_label")
+    real_t = np.sort(followed.filter(pl.col("truth_label") == "real")["t"].to_numpy())
+    all_t = np.sort(followed["t"].to_numpy())
+    audience = np.searchsorted(real_t, times).astype(float)
+    reach = audience * rng.lognormal(0.0, 0.35, n_posts)
+    created = (times * 1_000_000).astype(np.int64)
+    return pl.DataFrame(
+        {
+            "post_id": [f"synth-post-{i:04d}" for i in range(n_posts)],
+            "created_at": pl.Series(created).cast(pl.Datetime("us", "UTC")),
+            "likes": rng.poisson(0.08 * reach),
+            "replies": rng.poisson(0.006 * reach),
+            "reposts": rng.poisson(0.012 * reach),
+            "quotes": rng.poisson(0.002 * reach),
+            "views": rng.poisson(1.6 * reach + 0.02 * np.searchsorted(all_t, times)),
+        }
+    ).with_columns(pl.lit(None, pl.Utf8).alias("raw"))
+
+
+def generate_count_history(spec: SynthSpec, frame: pl.DataFrame, every_days: int = 7) -> pl.DataFrame:
+    """Follower counts (date, followers) every ``every_days`` days, from the synthetic follow times.
+
+    Like a tracking site's export: counts of the followers who still follow at the end, so the bought
+    batches show as steps. Weekly by default (daily counts of a small account are mostly noise).
+    """
+    from datetime import timedelta
+
+    start = ACCOUNT_START.date()
+    days = (OBSERVED_AT.date() - start).days
+    dates = [start + timedelta(days=d) for d in range(every_days, days + 1, every_days)]
+    ends = np.array([_seconds(datetime(d.year, d.month, d.day, tzinfo=UTC)) for d in dates])
+    follow_t = np.sort((frame["followed_at"].dt.epoch("us") / 1e6).to_numpy())
+    return pl.DataFrame({"date": dates, "followers": np.searchsorted(follow_t, ends).astype(np.int64)}).filter(pl.col("followers") > 0)
+
+
+def generate_likers(spec: SynthSpec, frame: pl.DataFrame, n_likes: int = 240, n_reposts: int = 40) -> pl.DataFrame:
+    """Engagers of one recent post: mostly real active followers, some non-followers, a few fakes.
+
+    Canonical columns plus ``kind`` (like / repost) and ``engaged_at``; non-followers get fresh ids.
+    """
+    rng = np.random.default_rng(spec.seed + 202)
+    real = frame.filter(pl.col("truth_label") == "real")
+    fake = frame.filter(pl.col("truth_label") == "fake")
+    n_outside = max(1, int(0.25 * n_likes))
+    n_fake = min(fake.height, max(1, int(0.04 * n_likes)))
+    n_real = min(real.height, n_likes - n_outside - n_fake)
+    outsiders = generate(SynthSpec(n=n_outside * 4, seed=spec.seed + 303, fake_share=0.1, inactive_share=0.0, batches=1))
+    outsiders = outsiders.filter(pl.col("truth_label") == "real").head(n_outside).with_columns(
+        ("9" + pl.col("follower_id")).alias("follower_id")
+    )
+    likers = pl.concat([
+        real.sample(n_real, seed=spec.seed + 1, shuffle=True),
+        fake.sample(n_fake, seed=spec.seed + 2, shuffle=True),
+        outsiders,
+    ], how="diagonal_relaxed")
+    liked = (_seconds(OBSERVED_AT) - rng.exponential(2 * DAY, likers.height)) * 1_000_000
+    likers = likers.with_columns(
+        pl.lit("like").alias("kind"),
+        pl.Series("engaged_at", liked.astype(np.int64)).cast(pl.Datetime("us", "UTC")),
+    )
+    reposters = likers.sample(min(n_reposts, likers.height), seed=spec.seed + 3).with_columns(
+        pl.lit("repost").alias("kind"), pl.lit(None, pl.Datetime("us", "UTC")).alias("engaged_at")
+    )
+    return pl.concat([likers, reposters]).drop("followed_at", "batch", strict=False)

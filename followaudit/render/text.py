@@ -68,3 +68,8 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         )
     for note in report.notes:
         console.print(f"Note: {note}", markup=False)
+    # -- reach sections: engagement, what-if, likers, growth, comparison, views (render/reach_text.py) --
+    from .reach_text import reach_lines
+
+    for line in reach_lines(report.sections):
+        console.print(line, markup=False)

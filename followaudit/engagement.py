@@ -1,0 +1,391 @@
+"""Engagement on all followers vs on the estimated real followers, and the what-if of buying.
+
+Definitions (documented in docs/engagement.md):
+
+* engagements of a post = likes + replies + reposts (+ quotes where the platform counts them);
+  a count the source does not give is treated as 0 for the sum, and a post with none of them is
+  left out;
+* engagement rate = engagements / followers, per post and overall (mean engagements per post /
+  followers), where followers = the count the platform reports, else the enumerated population;
+* engagement rate on real followers = engagements / (followers × real share). The real share has a
+  confidence interval [lo, hi]; the map r ↦ E / (F·r) is decreasing, so its interval is
+  [E / (F·hi), E / (F·lo)] (an upper bound of "unbounded" when lo = 0). No other uncertainty (the
+  post-to-post variation of engagement) is added: the interval says how unsure we are about *who*
+  the followers are.
+* what-if of buying N: bought followers are fake and never engage, so followers F → F + N,
+  fake share p → (F·p + N) / (F + N) (the same monotone map on both bounds), engagement rate
+  E/F → E/(F + N). Reverse: without its fake followers the account would show E / (F·(1 − p)),
+  interval [E / (F·(1 − lo)), E / (F·(1 − hi))].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from scipy import stats
+
+from .errors import EmptyInputError, InputError, MissingColumnsError
+from .estimate import Share
+from .store import Snapshot
+
+COUNT_FIELDS = ("likes", "replies", "reposts", "quotes", "views")
+POST_ALIASES: dict[str, tuple[str, ...]] = {
+    "post_id": ("post_id", "id", "uri", "post_uri", "status_id", "tweet_id", "id_str", "video_id", "shortcode", "url", "post"),
+    "created_at": ("created_at", "time", "timestamp", "date", "published", "published_at", "posted_at", "created", "datetime"),
+    "likes": ("likes", "like_count", "likecount", "favourites_count", "favorite_count", "favourites", "favorites", "reactions", "hearts"),
+    "replies": ("replies", "reply_count", "replycount", "replies_count", "comments", "comment_count", "comments_count"),
+    "reposts": ("reposts", "shares", "repost_count", "repostcount", "retweets", "retweet_count", "reblogs_count", "reblogs", "share_count"),
+    "quotes": ("quotes", "quote_count", "quotecount", "quotes_count"),
+    "views": ("views", "view_count", "impressions", "impression_count", "plays", "play_count"),
+}
+TREND_MIN_POSTS = 8
+PER_POST_LIMIT = 50  # posts listed one by one in the report (newest first)
+ELASTICITY_FLAT = 0.5  # elasticity below which engagement "did not keep up" with follower growth
+AROUND_POSTS = 10  # posts compared on each side of a follower spike
+
+
+# -- reading files ---------------------------------------------------------------------------------
+def _norm(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def read_table(path: str | Path) -> pl.DataFrame:
+    """A CSV, JSON (list, or an object holding one list) or JSONL file as all-text columns."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}", "check the path")
+    data = path.read_bytes()
+    if not data.strip():
+        raise EmptyInputError(f"{path} is empty")
+    head = data.lstrip()[:1]
+    try:
+        if head in (b"[", b"{"):
+            text = data.decode("utf-8-sig")
+            try:
+                obj = json.loads(text)
+                records = obj if isinstance(obj, list) else next((v for v in obj.values() if isinstance(v, list)), [obj])
+            except json.JSONDecodeError:
+                records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            frame = pl.DataFrame([{k: (None if v is None else str(v)) for k, v in r.items()} for r in records if isinstance(r, dict)])
+        else:
+            frame = pl.read_csv(data, infer_schema=False, truncate_ragged_lines=True)
+    except (UnicodeDecodeError, json.JSONDecodeError, pl.exceptions.ComputeError) as exc:
+        raise InputError(f"cannot read {path}: {str(exc).splitlines()[0]}", "give a CSV, JSON or JSONL file in UTF-8") from exc
+    if frame.height == 0:
+        raise EmptyInputError(f"{path} holds no rows")
+    return frame.rename({c: _norm(c) for c in frame.columns})
+
+
+def pick_columns(frame: pl.DataFrame, aliases: dict[str, tuple[str, ...]], required: tuple[str, ...], path: Path) -> dict[str, str]:
+    """canonical name -> column of ``frame`` (first alias present)."""
+    found: dict[str, str] = {}
+    for name, names in aliases.items():
+        for alias in names:
+            if alias in frame.columns and alias not in found.values():
+                found[name] = alias
+                break
+    missing = [c for c in required if c not in found]
+    if missing:
+        raise MissingColumnsError(
+            f"{path.name} has no column for {', '.join(missing)} (columns: {', '.join(frame.columns[:12])})",
+            "rename the columns, e.g. " + ", ".join(f"{m} ({'/'.join(aliases[m][:3])})" for m in missing),
+        )
+    return found
+
+
+def parse_time(expr: pl.Expr) -> pl.Expr:
+    """ISO 8601 (with or without zone), 'YYYY-MM-DD HH:MM[:SS]', a bare date, or epoch seconds -> UTC."""
+    text = expr.str.strip_chars()
+    iso = text.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
+    epoch = text.cast(pl.Float64, strict=False)
+    return pl.coalesce(
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False),
+        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False).dt.replace_time_zone("UTC"),
+        iso.str.to_datetime("%Y-%m-%dT%H:%M", time_unit="us", strict=False).dt.replace_time_zone("UTC"),
+        text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        text.str.to_date("%m/%d/%Y", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        pl.when(epoch > 1e8).then((epoch * 1_000_000).cast(pl.Int64, strict=False)).cast(pl.Datetime("us", "UTC")),
+    )
+
+
+def count_expr(col: str) -> pl.Expr:
+    """Text counts like '1,204' or '3.0' -> Int64; anything else -> null."""
+    text = pl.col(col).str.strip_chars().str.replace_all(",", "").str.replace_all("_", "")
+    return text.cast(pl.Float64, strict=False).round(0).cast(pl.Int64, strict=False)
+
+
+@dataclass
+class Loaded:
+    """Rows read from a file and the rows that could not be used (file, line, column, reason, raw)."""
+
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+
+    @property
+    def first_reject(self) -> dict[str, Any] | None:
+        return self.rejects.row(0, named=True) if self.rejects.height else None
+
+
+def validate(
+    frame: pl.DataFrame, path: Path, checks: list[tuple[str, pl.Expr, str]], keep: list[pl.Expr]
+) -> Loaded:
+    """Split rows into good rows and rejects. ``checks`` are (column, bad-row predicate, reason)."""
+    numbered = frame.with_row_index("_line", offset=2 if path.suffix.lower() == ".csv" else 1)
+    raw = pl.struct(frame.columns).struct.json_encode().alias("raw")
+    bad = [
+        numbered.filter(predicate.fill_null(True)).select(
+            pl.lit(str(path.name)).alias("file"), pl.col("_line").cast(pl.Int64).alias("line"),
+            pl.lit(col).alias("column"), pl.lit(reason).alias("reason"), raw,
+        )
+        for col, predicate, reason in checks
+    ]
+    rejects = pl.concat(bad).unique(subset=["line"], keep="first", maintain_order=True).sort("line")
+    good = numbered.filter(~pl.col("_line").is_in(rejects["line"].implode())).select(keep)
+    return Loaded(good, rejects)
+
+
+def load_posts(path: str | Path) -> Loaded:
+    """Read a posts file (CSV/JSON/JSONL: post id, time, likes, replies, reposts/shares, views...)."""
+    path = Path(path)
+    frame = read_table(path)
+    cols = pick_columns(frame, POST_ALIASES, ("post_id", "created_at"), path)
+    counts = [c for c in COUNT_FIELDS if c in cols]
+    if not any(c in cols for c in ("likes", "replies", "reposts", "quotes")):
+        raise MissingColumnsError(f"{path.name} has no engagement counts (likes, replies, reposts/shares, quotes)")
+    when = parse_time(pl.col(cols["created_at"]))
+    checks: list[tuple[str, pl.Expr, str]] = [
+        (cols["post_id"], pl.col(cols["post_id"]).str.strip_chars().str.len_chars() == 0, "missing post id"),
+        (cols["created_at"], when.is_null(), "unreadable time"),
+    ]
+    for c in counts:
+        src = pl.col(cols[c])
+        # an empty cell is "not given" (null); text that is not a count is a bad row
+        checks.append((cols[c], src.is_not_null() & (src.str.strip_chars() != "") & (count_expr(cols[c]).is_null() | (count_expr(cols[c]) < 0)), f"{c} is not a non-negative count"))
+    keep = [
+        pl.col(cols["post_id"]).str.strip_chars().alias("post_id"),
+        when.alias("created_at"),
+        *[(count_expr(cols[c]) if c in cols else pl.lit(None, pl.Int64)).alias(c) for c in COUNT_FIELDS],
+        pl.struct(frame.columns).struct.json_encode().alias("raw"),
+    ]
+    # the same post twice: the first is kept, the others are rejects
+    pid = pl.col(cols["post_id"]).str.strip_chars()
+    checks.append((cols["post_id"], pl.int_range(pl.len()).over(pid) > 0, "duplicate post id"))
+    loaded = validate(frame, path, checks, keep)
+    return loaded
+
+
+# -- engagement ------------------------------------------------------------------------------------
+def followers_total(snapshot: Snapshot) -> int:
+    """The follower count engagement is measured against: reported by the platform, else enumerated."""
+    return int(snapshot.followers_reported or snapshot.design.population or snapshot.n_followers or 0)
+
+
+def with_engagements(posts: pl.DataFrame) -> pl.DataFrame:
+    """Adds ``engagements`` (likes + replies + reposts + quotes; null when none is known)."""
+    parts = [pl.col(c) for c in ("likes", "replies", "reposts", "quotes") if c in posts.columns]
+    known = pl.any_horizontal([p.is_not_null() for p in parts])
+    return posts.with_columns(pl.when(known).then(pl.sum_horizontal(parts)).otherwise(None).cast(pl.Int64).alias("engagements"))
+
+
+def rate_interval(engagements: float, followers: float, share: Share | dict[str, float] | None) -> dict[str, float | None]:
+    """E / (F · s) with its interval from the share's bounds (decreasing map: bounds swap)."""
+    if share is None or followers <= 0:
+        return {"rate": None, "low": None, "high": None}
+    s, lo, hi = _bounds(share)
+
+    def div(x: float) -> float | None:
+        return engagements / (followers * x) if x > 0 else None
+
+    return {"rate": div(s), "low": div(hi), "high": div(lo)}
+
+
+def _bounds(share: Share | dict[str, float]) -> tuple[float, float, float]:
+    if isinstance(share, Share):
+        return share.share, share.low, share.high
+    return float(share["share"]), float(share["low"]), float(share["high"])
+
+
+def engagement_trend(posts: pl.DataFrame, history: pl.DataFrame | None) -> dict[str, Any]:
+    """Does engagement move with the follower count? Elasticity of engagements on followers at post time.
+
+    ``posts`` needs created_at and engagements; ``history`` is (date, followers). The elasticity is
+    the OLS slope of log(1 + engagements) on log(followers at post time) with its 95% interval:
+    about 1 = engagement grew in step with followers; about 0 = the followers gained did not engage.
+    """
+    if history is None or history.height < 2:
+        return {"available": False, "missing": "a follower-count history (`followaudit growth import FILE --account A`, or several snapshots of the account)"}
+    hist = history.select(pl.col("date").cast(pl.Date), pl.col("followers").cast(pl.Float64)).sort("date").unique("date", keep="last", maintain_order=True)
+    frame = (
+        posts.filter(pl.col("engagements").is_not_null() & pl.col("created_at").is_not_null())
+        .with_columns(pl.col("created_at").dt.date().alias("date"))
+        .sort("date")
+        .join_asof(hist, on="date", strategy="backward")
+        .filter(pl.col("followers") > 0)
+    )
+    if frame.height < TREND_MIN_POSTS:
+        return {"available": False, "missing": f"at least {TREND_MIN_POSTS} posts inside the follower-count history (have {frame.height})"}
+    x = frame["followers"].log().to_numpy()
+    y = frame["engagements"].cast(pl.Float64).log1p().to_numpy()
+    growth = float(frame["followers"].max() / frame["followers"].min())
+    out: dict[str, Any] = {"available": True, "posts": frame.height, "follower_growth_factor": growth}
+    if growth < 1.1 or float(x.std()) == 0.0:
+        out.update(elasticity=None, spearman=None, verdict="the follower count barely changed over these posts; the trend cannot be judged")
+        return out
+    fit = stats.linregress(x, y)
+    t = float(stats.t.ppf(0.975, frame.height - 2))
+    rho = stats.spearmanr(frame["followers"].to_numpy(), frame["engagements"].to_numpy()).statistic
+    lo, hi = float(fit.slope - t * fit.stderr), float(fit.slope + t * fit.stderr)
+    if hi < ELASTICITY_FLAT:
+        verdict = "engagement did not keep up with follower growth: the followers gained do not engage (typical of bought followers)"
+    elif lo > ELASTICITY_FLAT:
+        verdict = "engagement grew with the follower count"
+    else:
+        verdict = "inconclusive: engagement neither clearly followed nor clearly ignored follower growth"
+    out.update(
+        elasticity={"slope": float(fit.slope), "low": lo, "high": hi, "method": "OLS slope of log(1+engagements) on log(followers at post time), 95% t interval"},
+        spearman=None if math.isnan(rho) else float(rho),
+        verdict=verdict,
+    )
+    return out
+
+
+def around_spikes(posts: pl.DataFrame, spikes: list[dict[str, Any]] | None, k: int = AROUND_POSTS) -> list[dict[str, Any]]:
+    """Engagement per post in the ``k`` posts before and after each follower spike.
+
+    Bought followers raise the count but not the engagement: after a bought spike the followers jump
+    while engagement per post stays where it was (so the rate drops). Needs ≥ 3 posts on each side.
+    """
+    out = []
+    frame = posts.filter(pl.col("engagements").is_not_null() & pl.col("created_at").is_not_null()).sort("created_at")
+    day = pl.col("created_at").dt.date()
+    for spike in spikes or []:
+        start, end = date.fromisoformat(spike["date_from"]), date.fromisoformat(spike["date"])
+        before = frame.filter(day <= start).tail(k)
+        after = frame.filter(day > end).head(k)
+        item: dict[str, Any] = {"spike": spike["date"], "gain": spike["gain"], "posts_before": before.height, "posts_after": after.height}
+        if before.height >= 3 and after.height >= 3:
+            e0, e1 = float(before["engagements"].mean()), float(after["engagements"].mean())
+            f1 = int(spike["followers_after"])
+            f0 = f1 - int(spike["gain"])
+            item.update(
+                engagements_before=e0, engagements_after=e1,
+                engagement_change=(e1 / e0 - 1) if e0 > 0 else None,
+                followers_before=f0, followers_after=f1,
+                follower_change=(f1 / f0 - 1) if f0 > 0 else None,
+                rate_before=e0 / f0 if f0 > 0 else None, rate_after=e1 / f1 if f1 > 0 else None,
+            )
+        out.append(item)
+    return out
+
+
+def engagement_section(
+    posts: pl.DataFrame,
+    followers: int,
+    shares: dict[str, Share] | None,
+    history: pl.DataFrame | None = None,
+    *,
+    spikes: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The report's ``engagement`` section from the account's posts and the follower estimate."""
+    if posts.height == 0:
+        return {"available": False, "missing": "posts with their like/reply/repost counts: collect with `--posts N` or run `followaudit import-posts FILE --snapshot S`"}
+    if followers <= 0:
+        return {"available": False, "missing": "the account's follower count (the snapshot has no followers)"}
+    frame = with_engagements(posts).filter(pl.col("engagements").is_not_null()).sort("created_at", descending=True, nulls_last=True)
+    if frame.height == 0:
+        return {"available": False, "missing": "engagement counts: the posts carry no likes, replies or reposts"}
+    real = shares.get("real") if shares else None
+    mean_e = float(frame["engagements"].mean())
+    per_post = frame.head(PER_POST_LIMIT).with_columns((pl.col("engagements") / followers).alias("rate"))
+    views = frame.filter(pl.col("views").is_not_null() & (pl.col("views") > 0)) if "views" in frame.columns else frame.head(0)
+    section: dict[str, Any] = {
+        "available": True,
+        "posts": frame.height,
+        "followers": followers,
+        "engagements_per_post": {"mean": mean_e, "median": float(frame["engagements"].median())},
+        "engagement_rate": mean_e / followers,
+        "engagement_rate_real": {**rate_interval(mean_e, followers, real), "method": (real.method if real else None)},
+        "definition": "engagements = likes + replies + reposts + quotes per post; rate = mean engagements per post / followers; on real followers: / (followers × real share), interval from the real share's interval",
+        "period": {
+            "from": _iso(frame["created_at"].min()),
+            "to": _iso(frame["created_at"].max()),
+        },
+        "per_post": [
+            {
+                "post_id": r["post_id"], "created_at": _iso(r["created_at"]), "engagements": r["engagements"],
+                "likes": r["likes"], "replies": r["replies"], "reposts": r["reposts"], "views": r.get("views"),
+                "rate": r["rate"], "rate_real": rate_interval(float(r["engagements"]), followers, real),
+            }
+            for r in per_post.iter_rows(named=True)
+        ],
+        "trend": engagement_trend(frame, history),
+        "around_spikes": around_spikes(frame, spikes) if spikes else None,
+    }
+    if views.height:
+        section["engagement_per_view"] = float(views["engagements"].sum() / views["views"].sum())
+    if real is None:
+        section["engagement_rate_real"]["missing"] = "the real-follower share (audit the snapshot first)"
+    return section
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# -- what-if -----------------------------------------------------------------------------------------
+def what_if(
+    followers: int,
+    buy: int,
+    engagements_per_post: float | None,
+    fake: Share | dict[str, float],
+    *,
+    method: str | None = None,
+) -> dict[str, Any]:
+    """What buying ``buy`` fake followers does to the count, the fake share and the engagement rate,
+    and the engagement rate the account would show without its fake followers (see module doc)."""
+    if followers <= 0:
+        raise InputError("the snapshot has no followers to compute a what-if from")
+    if buy < 0:
+        raise InputError(f"--buy {buy} must not be negative")
+    p, lo, hi = _bounds(fake)
+    after = followers + buy
+
+    def mix(x: float) -> float:
+        return (followers * x + buy) / after
+
+    rate_before = engagements_per_post / followers if engagements_per_post is not None else None
+    rate_after = engagements_per_post / after if engagements_per_post is not None else None
+    out: dict[str, Any] = {
+        "followers_before": followers,
+        "buy": buy,
+        "followers_after": after,
+        "engagements_per_post": engagements_per_post,
+        "engagement_rate_before": rate_before,
+        "engagement_rate_after": rate_after,
+        "fake_share_before": {"share": p, "low": lo, "high": hi},
+        "fake_share_after": {"share": mix(p), "low": mix(lo), "high": mix(hi)},
+        "interval_method": method or (fake.method if isinstance(fake, Share) else None),
+        "assumptions": "bought followers are all fake and never engage; the engagement of the existing audience is unchanged (platform ranking penalties would lower it further)",
+    }
+    real_n = {"estimate": followers * (1 - p), "low": followers * (1 - hi), "high": followers * (1 - lo)}
+    without: dict[str, Any] = {"followers": real_n, "engagement_rate": None}
+    if engagements_per_post is not None:
+        without["engagement_rate"] = {
+            "rate": _safe_div(engagements_per_post, real_n["estimate"]),
+            "low": _safe_div(engagements_per_post, real_n["high"]),
+            "high": _safe_div(engagements_per_post, real_n["low"]),
+        }
+    out["without_fake"] = without
+    if engagements_per_post is None:
+        out["missing"] = "engagement: the snapshot has no posts (collect with --posts N or `followaudit import-posts`), or pass --engagements"
+    return out
+
+
+def _safe_div(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None

@@ -1,0 +1,98 @@
+"""The report sections on reach: engagement, what-if, likers, growth, comparison, views.
+
+``build_sections`` is the one call the audit pipeline makes; every section is a JSON-able dict with
+``available`` and, when it is false, ``missing`` (what data would be needed and how to get it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .comparison import comparison_section
+from .engagement import engagement_section, followers_total, what_if, with_engagements
+from .errors import FollowauditError
+from .growth import count_history, growth_section
+from .likers import latest_likers_section
+from .report import Report
+from .store import Snapshot, Store
+from .views import views_section
+
+SECTION_KEYS = ("engagement", "whatif", "likers", "growth", "comparison", "views")
+
+
+def _guard(name: str, build: Any) -> dict[str, Any]:
+    """A section that cannot be built says why instead of failing the whole audit."""
+    try:
+        return build()
+    except FollowauditError as exc:
+        return {"available": False, "missing": f"{name}: {exc.one_line()}"}
+
+
+def whatif_section(followers: int, engagement: dict[str, Any], report: Report) -> dict[str, Any]:
+    """Default scenario for the report: buying as many followers as the account has (doubling),
+    and the rate without the fake followers it has."""
+    if followers <= 0 or "fake" not in report.shares:
+        return {"available": False, "missing": "an audited snapshot with followers"}
+    per_post = engagement["engagements_per_post"]["mean"] if engagement.get("available") else None
+    out = what_if(followers, followers, per_post, report.shares["fake"])
+    out["available"] = True
+    out["scenario"] = f"buying {followers:,} fake followers (doubling the count); run `followaudit whatif SNAPSHOT --buy N` for another N"
+    return out
+
+
+def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str, dict[str, Any]]:
+    """All reach sections for ``report`` (the audit of ``snapshot``)."""
+    followers = followers_total(snapshot)
+    account, platform = snapshot.account, snapshot.platform
+    history = count_history(store, account, platform) if account else None
+    posts = store.posts(snapshot.snapshot_id) if store.has_table("posts") else None
+
+    growth = _guard("growth", lambda: growth_section(store, account, platform, report.bursts))
+
+    def engagement() -> dict[str, Any]:
+        if posts is None:
+            return {"available": False, "missing": "posts table (workspace predates it; open it writable once)"}
+        return engagement_section(with_engagements(posts), followers, report.shares, history, spikes=growth.get("spikes"))
+
+    eng = _guard("engagement", engagement)
+    return {
+        "engagement": eng,
+        "whatif": _guard("whatif", lambda: whatif_section(followers, eng, report)),
+        "likers": _guard("likers", lambda: latest_likers_section(
+            store, account, platform, method=report.method, confidence=report.confidence_level,
+            inactive_days=report.inactive_days)),
+        "growth": growth,
+        "comparison": _guard("comparison", lambda: comparison_section(
+            store, account=account, platform=platform, followers=followers, method=report.method, shares=report.shares)),
+        "views": _guard("views", lambda: views_section(store.view_items(account)) if account else
+                        {"available": False, "missing": "the account name (snapshot has none)"}),
+    }
+
+
+def store_synthetic_reach(store: Store, snapshot_id: int, frame: Any, seed: int = 42) -> None:
+    """Give a synthetic snapshot its posts, weekly count history and one likers audit (the demo).
+
+    ``frame`` is what ``synth.generate`` / ``synth.write_synth`` returned for the snapshot's followers.
+    """
+    from .likers import store_likers_frame
+    from .synth import (
+        OBSERVED_AT,
+        SynthSpec,
+        generate_count_history,
+        generate_likers,
+        generate_posts,
+    )
+
+    snapshot = store.snapshot(snapshot_id)
+    spec = SynthSpec(n=frame.height, seed=seed, account=snapshot.account or "demo_account")
+    posts = generate_posts(spec, frame)
+    store.save_imported_posts(snapshot_id, posts)
+    store.save_follower_counts(spec.account, snapshot.platform, generate_count_history(spec, frame), "synth")
+    newest = posts.sort("created_at")["post_id"][-1]
+    earlier = store.query("SELECT likers_id FROM likers_audits WHERE account = ? AND api_base = 'synth'", [spec.account])
+    for likers_id in earlier["likers_id"].to_list():  # the demo starts from a clean state each run
+        store.delete_likers_audit(likers_id)
+    store_likers_frame(
+        store, generate_likers(spec, frame), platform=snapshot.platform or "twitter", account=spec.account,
+        post_uri=f"synth://{spec.account}/{newest}", taken_at=OBSERVED_AT, source="synth",
+    )
