@@ -191,15 +191,15 @@ class _Job:
             items, nxt = fetch(cursor)
             observed = _now(self.api)
             follower_ids, handles, profiles = ids(items)
-            if nxt is not None and (nxt == cursor or nxt in cursors):
-                raise PaginationError(
-                    f"the server returned cursor {nxt[:40]!r} again after page {pages + 1}: pagination does not advance"
-                )
             repeated = seen.intersection(follower_ids)
             if repeated or len(set(follower_ids)) != len(follower_ids):
                 example = next(iter(repeated)) if repeated else follower_ids[0]
                 raise PaginationError(
                     f"page {pages + 1} repeats {max(len(repeated), 1)} follower(s) already listed (e.g. {example}); stopped"
+                )
+            if nxt is not None and (nxt == cursor or nxt in cursors):
+                raise PaginationError(
+                    f"the server returned cursor {nxt[:40]!r} again after page {pages + 1}: pagination does not advance"
                 )
             if pages == 0 and not items and nxt is None and (self.reported or 0) > 0:
                 self.store.drop_collection(self.snapshot_id)
@@ -331,42 +331,63 @@ def collect_bluesky(
     return job.result(resumed=resumed)
 
 
+FLUSH_CALLS = 40  # hydration: commit at least every this many requests (a crash re-fetches at most these)
+FLUSH_ROWS = 250
+
+
 def _hydrate_bluesky(job: _Job, client: bluesky.BlueskyClient, *, activity: bool) -> None:
+    """getProfiles 25 at a time for the pending sample; optional one getAuthorFeed per follower."""
     pending = job.follow_rank(job.store.pending_hydration(job.snapshot_id))
     done_before = job.store.row(
         "SELECT count(*) AS n FROM collect_ids WHERE snapshot_id = ? AND sampled AND done", [job.snapshot_id]
     )["n"]
-    batches = math.ceil(pending.height / bluesky.PROFILES_PER_CALL)
-    per_batch = 1 + (bluesky.PROFILES_PER_CALL if activity else 0)
-    job.progress.start("hydrating profiles", batches + math.ceil(done_before / bluesky.PROFILES_PER_CALL),
-                       math.ceil(done_before / bluesky.PROFILES_PER_CALL))
-    for i, batch in enumerate(pending.iter_slices(bluesky.PROFILES_PER_CALL)):
+    size = bluesky.PROFILES_PER_CALL
+    batches, offset = math.ceil(pending.height / size), math.ceil(done_before / size)
+    per_batch = 1 + (size if activity else 0)
+    job.progress.start("hydrating profiles", batches + offset, offset)
+    buffer: dict[str, list] = {"profiles": [], "observed": [], "wanted": [], "probes": []}
+    calls = 0
+    for i, batch in enumerate(pending.iter_slices(size)):
         wanted = batch["follower_id"].to_list()
-        profiles = [p for p in client.profiles(wanted) if isinstance(p, dict) and p.get("did") in set(wanted)]
-        profiles = list({p["did"]: p for p in profiles}.values())
+        wanted_set = set(wanted)
+        profiles = [p for p in client.profiles(wanted) if isinstance(p, dict) and p.get("did") in wanted_set]
+        profiles = list({p["did"]: p for p in profiles}.values())  # one row per DID even if the server repeats
         observed = _now(job.api)
-        frame = bluesky.followers_frame(profiles, account=job.account, observed_at=observed)
-        frame = frame.join(batch.select("follower_id", "follow_rank"), on="follower_id", how="left")
-        act = None
-        if activity and frame.height:
-            probes = [client.latest_activity(did) for did in frame["follower_id"].to_list()]
-            act = pl.DataFrame(
-                {"follower_id": frame["follower_id"], "when": [p[0] for p in probes],
-                 "last_active_kind": [p[1] for p in probes]},
-                schema={"follower_id": pl.Utf8, "when": pl.Utf8, "last_active_kind": pl.Utf8},
-            ).with_columns(bluesky.ts(pl.col("when")).alias("last_active_at"))
-            frame = frame.join(act.select("follower_id", "last_active_at"), on="follower_id", how="left")
-        got = set(frame["follower_id"].to_list())
-        missing = batch.filter(~pl.col("follower_id").is_in(list(got))).select(
-            pl.lit("app.bsky.actor.getProfiles").alias("file"),
-            pl.col("position").alias("line"),
-            pl.lit("follower_id").alias("column"),
-            pl.lit("follower listed but its profile was not returned (deleted, deactivated or taken down)").alias("reason"),
-            pl.col("follower_id").alias("raw"),
-        )
-        job.store.save_hydrated(job.snapshot_id, frame, wanted, missing, act)
-        left = (batches - i - 1) * per_batch
-        job.progress.update(math.ceil(done_before / bluesky.PROFILES_PER_CALL) + i + 1, eta=job.api.eta(left))
+        buffer["profiles"] += profiles
+        buffer["observed"] += [observed] * len(profiles)
+        buffer["wanted"] += wanted
+        calls += 1
+        if activity:
+            for profile in profiles:
+                buffer["probes"].append((profile["did"], *client.latest_activity(profile["did"])))
+            calls += len(profiles)
+        if calls >= FLUSH_CALLS or len(buffer["wanted"]) >= FLUSH_ROWS or i == batches - 1:
+            _flush_hydration(job, pending, buffer, activity)
+            buffer = {"profiles": [], "observed": [], "wanted": [], "probes": []}
+            calls = 0
+            job.progress.update(offset + i + 1, eta=job.api.eta((batches - i - 1) * per_batch))
+
+
+def _flush_hydration(job: _Job, pending: pl.DataFrame, buffer: dict[str, list], activity: bool) -> None:
+    """Write hydrated profiles, rejects for the missing, and activity in one transaction."""
+    frame = bluesky.followers_frame(buffer["profiles"], account=job.account, observed_at=buffer["observed"])
+    frame = frame.join(pending.select("follower_id", "follow_rank"), on="follower_id", how="left")
+    act = None
+    if activity:
+        act = pl.DataFrame(
+            buffer["probes"], schema={"follower_id": pl.Utf8, "when": pl.Utf8, "last_active_kind": pl.Utf8}, orient="row"
+        ).with_columns(bluesky.ts(pl.col("when")).alias("last_active_at"))
+        frame = frame.join(act.select("follower_id", "last_active_at"), on="follower_id", how="left")
+    missing = pending.filter(
+        pl.col("follower_id").is_in(buffer["wanted"]) & ~pl.col("follower_id").is_in(frame["follower_id"].implode())
+    ).select(
+        pl.lit("app.bsky.actor.getProfiles").alias("file"),
+        pl.col("position").alias("line"),
+        pl.lit("follower_id").alias("column"),
+        pl.lit("follower listed but its profile was not returned (deleted, deactivated or taken down)").alias("reason"),
+        pl.col("follower_id").alias("raw"),
+    )
+    job.store.save_hydrated(job.snapshot_id, frame, buffer["wanted"], missing, act)
 
 
 def collect_mastodon(

@@ -123,8 +123,12 @@ def ts(expr: pl.Expr) -> pl.Expr:
     return text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False)
 
 
-def followers_frame(profiles: list[dict[str, Any]], *, account: str, observed_at: datetime) -> pl.DataFrame:
-    """profileViewDetailed objects -> canonical columns (no follow_rank, no last_active_at)."""
+def followers_frame(
+    profiles: list[dict[str, Any]], *, account: str, observed_at: datetime | list[datetime]
+) -> pl.DataFrame:
+    """profileViewDetailed objects -> canonical columns (no follow_rank, no last_active_at).
+
+    ``observed_at`` is one time for all, or one per profile (when each was fetched)."""
     raw = pl.Series("raw", [json.dumps(p, separators=(",", ":"), ensure_ascii=False) for p in profiles], pl.Utf8)
 
     def field(path: str) -> pl.Expr:
@@ -149,7 +153,8 @@ def followers_frame(profiles: list[dict[str, Any]], *, account: str, observed_at
         .list.eval(pl.element().struct.field("val"))
         .fill_null(pl.lit([], pl.List(pl.Utf8)))
         .alias("moderation_labels"),
-        pl.lit(observed_at).cast(pl.Datetime("us", "UTC")).alias("observed_at"),
+        (pl.Series(observed_at, dtype=pl.Datetime("us", "UTC")) if isinstance(observed_at, list)
+         else pl.lit(observed_at).cast(pl.Datetime("us", "UTC"))).alias("observed_at"),
     )
     return frame
 

@@ -198,11 +198,11 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Date", formatdate(time.time(), usegmt=True))
-            for key, value in (headers or {}).items():
-                self.send_header(key, value)
+            headers = dict(headers or {})
             if zero:
-                for key, value in _limit_headers(self.path, 0, 1.0).items():
-                    self.send_header(key, value)
+                headers.update(_limit_headers(self.path, 0, 1.0))
+            for key, value in headers.items():
+                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(data)
 
