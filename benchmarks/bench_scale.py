@@ -30,7 +30,7 @@ OUT = Path(__file__).resolve().parent / "out"
 SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 
 STEP = r"""
-import json, os, resource, sys
+import json, os, resource, sys, time
 from followaudit.synth import OBSERVED_AT
 engine, src, dst, workers, scheduler = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None
 out = {}
@@ -42,7 +42,9 @@ else:
     from followaudit.scale.dask_engine import dask_client, score_dask
     def peak(dask_worker=None):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t = time.perf_counter()
     with dask_client(scheduler, n_workers=workers) as client:
+        out["cluster_start_seconds"] = time.perf_counter() - t
         r = score_dask(src, dst, as_of=OBSERVED_AT, client=client)
         info = client.scheduler_info()["workers"]
         out["cores"] = sum(w["nthreads"] for w in info.values())
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> None:
                 + " + ".join(f"{w:,.0f}" for w in r["worker_peak_rss_mib"])
                 + f" = {r['client_peak_rss_mib'] + sum(r['worker_peak_rss_mib']):,.0f} MiB"
             )
-            start = r["extra"].get("cluster_start_seconds")
+            start = r.get("cluster_start_seconds")
             print(
                 f"{label(n):>5} {engine:>5}: {r['rows']:,} rows in {r['seconds']:.1f} s = {r['rate']:,.0f} rows/s "
                 f"({per_core:,.0f} per core, {r['cores']} cores); {mem}; wall {r['wall_seconds']:.1f} s"

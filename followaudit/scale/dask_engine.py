@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import InputError, MissingDependencyError
 from ..schema import COLUMN_NAMES
 from .score import (
+    DEFAULT_BATCH_ROWS,
     NOT_READ,
     ScoreResult,
     default_method,
@@ -126,6 +128,26 @@ def dask_client(
         yield client
 
 
+def row_groups_per_partition(files: list[str], workers: int, target_rows: int = DEFAULT_BATCH_ROWS) -> int | str:
+    """``split_row_groups`` for ``read_parquet``: whole files unless they are big or too few.
+
+    Dask reads one file per partition by default. A file much larger than ``target_rows`` would
+    make a worker hold it all at once, and fewer files than twice the workers leave workers idle:
+    then partitions are made of as many row groups as come to about ``target_rows``.
+    """
+    if any(is_remote(f) for f in files):
+        return "infer"
+    metas = [pq.ParquetFile(f).metadata for f in files]
+    rows = sum(m.num_rows for m in metas)
+    groups = sum(m.num_row_groups for m in metas)
+    if not rows or groups <= len(files):
+        return "infer"
+    if rows / len(files) <= 1.5 * target_rows and len(files) >= 2 * workers:
+        return "infer"
+    per_group = rows / groups
+    return max(1, round(target_rows / per_group))
+
+
 def score_dask(
     source: str | Path,
     output: str | Path,
@@ -159,7 +181,12 @@ def score_dask(
     def run(cl: Any) -> ScoreResult:
         # Scoring time starts once the cluster is up; starting a LocalCluster is reported apart.
         started = time.perf_counter()
-        ddf = dd.read_parquet(files if not is_remote(str(source)) else str(source), dtype_backend="pyarrow")
+        workers = max(1, len(cl.scheduler_info().get("workers", {})))
+        ddf = dd.read_parquet(
+            files if not is_remote(str(source)) else str(source),
+            dtype_backend="pyarrow",
+            split_row_groups=row_groups_per_partition(files, workers),
+        )
         if "follower_id" not in ddf.columns:
             raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")
         ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in NOT_READ]]

@@ -110,9 +110,14 @@ def score_batch(
     return out.select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()])
 
 
-def output_arrow_schema() -> pa.Schema:
-    """The Arrow schema of every output batch (fixed, so partitions and engines agree)."""
-    return pl.DataFrame(schema=OUTPUT_SCHEMA).to_arrow().schema
+def output_arrow_schema(views: bool = False) -> pa.Schema:
+    """The Arrow schema of every output batch (fixed, so partitions and engines agree).
+
+    ``views``: strings as Arrow string views, Polars' own layout, which converts without copying
+    (the default large strings cost a copy of every reason text); Parquet stores both alike.
+    """
+    level = pl.CompatLevel.newest() if views else pl.CompatLevel.oldest()
+    return pl.DataFrame(schema=OUTPUT_SCHEMA).to_arrow(compat_level=level).schema
 
 
 # -- input ---------------------------------------------------------------------------------------
@@ -331,7 +336,7 @@ def score_local(
     files = input_files(source)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    schema = output_arrow_schema()
+    schema = output_arrow_schema(views=True)
     counts, unknown = empty_counts(), 0
     pipe = _Pipeline()
     inbox: queue.Queue[Any] = queue.Queue(maxsize=1)
@@ -345,7 +350,8 @@ def score_local(
         pipe.put(inbox, _DONE)
 
     def write() -> None:
-        with pq.ParquetWriter(str(out), schema, compression="zstd") as writer:
+        # store_schema=False: plain Parquet strings, readable by tools that predate Arrow string views.
+        with pq.ParquetWriter(str(out), schema, compression="zstd", store_schema=False) as writer:
             while (item := pipe.get(outbox)) is not _DONE:
                 writer.write_table(item, row_group_size=batch_rows)
                 if progress is not None:
@@ -357,7 +363,7 @@ def score_local(
         while (table := pipe.get(inbox)) is not _DONE:
             labels = score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days)
             unknown += add_counts(counts, labels)
-            pipe.put(outbox, labels.to_arrow().cast(schema))
+            pipe.put(outbox, labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema))
         pipe.put(outbox, _DONE)
         writer.join()
         if pipe.errors:
