@@ -22,21 +22,19 @@ from typing import Any
 import polars as pl
 
 from ..errors import (
-    BinaryInputError,
     EmptyInputError,
-    EncodingError,
     InputError,
     TruncatedJSONError,
     UnknownFormatError,
 )
 from ..schema import PLATFORMS
-from .formats import idlists, jsonrec, platforms, tabular
+from .formats import idlists, jsonrec, platforms, stream, tabular
 from .formats.common import ORDERS, Detected, Field, ParsedFile, SourceFrame, empty_rejects, finish
+from .formats.textio import check_not_binary, to_utf8
 
 __all__ = ["Detected", "ParsedFile", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
-_BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"\xff\xd8\xff", b"%PDF", b"SQLite format", b"BZh", b"\xfd7zXZ", b"7z\xbc\xaf", b"DUCK")
 _PAGE_KEYS = (("followers", "bluesky", "getFollowers pages"), ("profiles", "bluesky", "getProfiles pages"),
               ("data", "twitter", "v2 response pages"), ("accounts", "mastodon", "saved pages"))
 
@@ -64,6 +62,9 @@ def read_followers(
     _check_choice("--format", fmt, FORMATS)
     _check_choice("--order", order, ORDERS)
     name = str(path)
+    the_plan = stream.plan(path, platform=platform, fmt=fmt, order=order, mapping=mapping, profiles=profiles)
+    if the_plan is not None:
+        return _read_streamed(path, the_plan, name, strict=strict, encoding=encoding, account=account)
     data, compressed = load_bytes(path, encoding)
     fields_map = tabular.parse_mapping(mapping)
     src, detected_fmt = _source(data, name, platform=platform, fmt=fmt, mapping=fields_map, order=order)
@@ -78,6 +79,19 @@ def read_followers(
     )
     detected = Detected(src.platform, detected_fmt, src.layout, use_order, compressed, src.note)
     return ParsedFile(followers, rejects, detected, account=account or src.account)
+
+
+def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict: bool, encoding: str,
+                   account: str | None) -> ParsedFile:
+    batches = list(stream.iter_batches(path, the_plan, name=name, encoding=encoding, strict=strict, account=account))
+    followers = pl.concat([b.followers for b in batches]).drop("line")
+    rejects = pl.concat([b.rejects for b in batches])
+    file_ranks = any(b.file_ranks for b in batches)
+    if not file_ranks:
+        followers = followers.with_columns(stream.ranks_from_positions(followers.height, the_plan.order))
+    order = "file" if file_ranks else the_plan.order
+    detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order, the_plan.compressed)
+    return ParsedFile(followers, rejects, detected, account=account)
 
 
 def _check_choice(flag: str, value: str | None, choices: tuple[str, ...]) -> None:
@@ -105,32 +119,10 @@ def load_bytes(path: str | Path, encoding: str = "utf-8") -> tuple[bytes, bool]:
         raise EmptyInputError(f"{name} is empty")
     if data[:4] == b"PAR1":
         return data, compressed
-    head = data[:8192]
-    if head.startswith(_BINARY_MAGIC) or (b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff"))):
-        raise BinaryInputError(f"{name} is not a text file (binary content)")
+    check_not_binary(data[:8192], name)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    codec = encoding.lower().replace("_", "-")
-    if codec in ("utf-8", "utf8"):
-        if data.isascii():
-            return data, compressed
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _encoding_error(name, data, exc, "UTF-8") from None
-        return data, compressed
-    try:
-        text = data.decode(encoding)
-    except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", "use a Python codec name such as utf-8, latin-1, cp1252") from None
-    except UnicodeDecodeError as exc:
-        raise _encoding_error(name, data, exc, encoding) from None
-    return text.encode("utf-8"), compressed
-
-
-def _encoding_error(name: str, data: bytes, exc: UnicodeDecodeError, codec: str) -> EncodingError:
-    line = data.count(b"\n", 0, exc.start) + 1
-    return EncodingError(f"{name} is not valid {codec} text: byte 0x{data[exc.start]:02x} on line {line}")
+    return to_utf8(data, name, encoding), compressed
 
 
 # -- detection -------------------------------------------------------------------------------------

@@ -239,6 +239,7 @@ def finish(
     strict: bool,
     extra_rejects: pl.DataFrame | None = None,
     keep_without_id: bool = False,
+    keep_line: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate, map and conform a flat source frame. Returns (followers, rejects).
 
@@ -300,7 +301,7 @@ def finish(
         targets.setdefault(f.target, []).append(value)
     exprs = [(vals[0] if len(vals) == 1 else pl.coalesce(vals)).alias(t) for t, vals in targets.items()]
     out = frame.select(pl.col("line"), pl.col("raw"), *exprs)
-    if "follower_id" in out.columns:
+    if "follower_id" in out.columns and not out.get_column("follower_id").is_unique().all():
         # Duplicates: the first line keeps the follower, later ones are rejected naming it.
         out = out.with_columns(pl.col("line").first().over("follower_id").alias("\x00first"))
         dups = out.filter(pl.col("line") != pl.col("\x00first"))
@@ -324,7 +325,10 @@ def finish(
     all_rejects = all_rejects.sort("line", maintain_order=True)
     if strict and all_rejects.height:
         raise bad_row_error(all_rejects.row(0, named=True))
-    return schema.conform(out.drop("line")), all_rejects
+    followers = schema.conform(out.drop("line"))
+    if keep_line:  # streaming callers need each row's line for cross-batch duplicate checks
+        followers = followers.with_columns(out.get_column("line"))
+    return followers, all_rejects
 
 
 def _label(fields: list[Field], target: str) -> str:

@@ -1,0 +1,96 @@
+"""The streaming JSONL path (large files): blocks must not change what is read."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from followaudit.errors import BadRowError, EncodingError
+from followaudit.ingest import import_file
+from followaudit.sources.files import read_followers
+from followaudit.sources.formats import stream
+from followaudit.store import Store
+
+FIX = Path(__file__).parent / "fixtures" / "import"
+
+
+def write_users(path: Path, n: int, *, extra: dict[int, str] | None = None) -> list[str]:
+    """n Twitter v1.1 user lines (ids 1..n); ``extra`` replaces given 1-based lines with raw text."""
+    lines = []
+    for i in range(1, n + 1):
+        rec = {"id_str": str(i), "screen_name": f"user{i}", "created_at": "Mon Nov 29 21:18:15 +0000 2010",
+               "followers_count": i, "friends_count": 1, "statuses_count": 2}
+        lines.append(json.dumps(rec))
+    for lineno, raw in (extra or {}).items():
+        lines[lineno - 1] = raw
+    path.write_text("\n".join(lines) + "\n")
+    return lines
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(stream, "BLOCK_BYTES", 1000)  # ~7 records per block
+
+
+def test_blocks_give_the_same_result_as_one_block(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    write_users(target, 60, extra={30: '{"id_str": "5", "screen_name": "again"}', 41: "{oops", 52: '{"id_str": "52", "followers_count": "-1"}'})
+    streamed = read_followers(target)
+    stream.BLOCK_BYTES = 1 << 30
+    whole = read_followers(target)
+    assert streamed.followers.equals(whole.followers)
+    assert streamed.rejects.equals(whole.rejects)
+    assert streamed.rejects.select("line", "column", "reason").rows() == [
+        (30, "id_str", "duplicate follower_id 5 (first seen on line 5)"),
+        (41, "(record)", "invalid JSON: Expecting property name enclosed in double quotes (column 2)"),
+        (52, "followers_count", "negative count: -1"),
+    ]
+    ranks = dict(zip(whole.followers["follower_id"], whole.followers["follow_rank"], strict=True))
+    assert ranks["1"] == 56 and ranks["60"] == 0 and sorted(ranks.values()) == list(range(57))
+
+
+def test_streamed_import_ranks_and_rejects_in_store(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl.gz"
+    plain = tmp_path / "plain.jsonl"
+    write_users(plain, 40, extra={33: '{"id_str": "3"}'})
+    target.write_bytes(gzip.compress(plain.read_bytes()))
+    with Store(tmp_path / "w.duckdb") as store:
+        result = import_file(store, target)
+        assert result.detected.describe() == "detected: Twitter v1.1 users, JSONL (gzip), order newest-first"
+        assert (result.n_followers, result.n_rejects) == (39, 1)
+        assert result.first_reject["reason"] == "duplicate follower_id 3 (first seen on line 3)"
+        stored = store.followers(result.snapshot_id)
+        assert stored["follower_id"].head(2).to_list() == ["40", "39"]  # oldest follower = last line
+        assert stored["follow_rank"].to_list() == list(range(39))
+        again = import_file(store, target)
+        assert again.reused and store.row("SELECT count(*) AS n FROM followers")["n"] == 39
+
+
+def test_strict_failure_in_a_later_block_stores_nothing(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    write_users(target, 40, extra={35: '{"id_str": "35", "created_at": "soon"}'})
+    with Store(tmp_path / "w.duckdb") as store:
+        with pytest.raises(BadRowError, match=r"u.jsonl:35: column created_at: unparseable date: 'soon'"):
+            import_file(store, target, strict=True)
+        assert store.row("SELECT count(*) AS n FROM followers")["n"] == 0
+        assert store.row("SELECT count(*) AS n FROM snapshots")["n"] == 0
+
+
+def test_encoding_error_in_a_later_block_names_its_line(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    lines = write_users(target, 40)
+    data = ("\n".join(lines[:36]) + "\n").encode() + b'{"id_str": "37", "screen_name": "caf\xe9"}\n'
+    target.write_bytes(data)
+    with pytest.raises(EncodingError, match=r"byte 0xe9 on line 37"):
+        read_followers(target)
+    assert read_followers(target, encoding="latin-1").followers.height == 37
+
+
+def test_pages_and_small_files_are_not_streamed():
+    assert stream.plan(FIX / "bluesky_followers.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
+    assert stream.plan(FIX / "twitter_v1.json", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
+    assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=["a=b"], profiles=None) is None
+    assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None) is not None
