@@ -98,7 +98,7 @@ def _open(store: Store, options: LikersOptions, *, platform: str, target: str, a
     settings = {k: v for k, v in asdict(options).items() if k != "fresh"}
     settings["seed"] = options.seed if options.seed is not None else secrets.randbelow(2**31)
     likers_id = store.create_likers_audit(
-        platform=platform, post_uri=target, api_base=api_base, resume_key=key, phase="likes",
+        platform=platform, post_uri=target, api_base=api_base, resume_key=key, phase="like",
         settings=settings, taken_at=clock_now, status="collecting", **meta,
     )
     return likers_id, False
@@ -160,6 +160,13 @@ def _sample(store: Store, likers_id: int) -> None:
     seed = int(settings["seed"])
     chosen = [people[i] for i in draw_sample(population, int(want), seed)]
     store.save_engager_sample(likers_id, chosen, SampleDesign("uniform", int(want), population, seed))
+
+
+def _finish(store: Store, likers_id: int) -> None:
+    phase = store.likers_audit(likers_id)["phase"]
+    if phase != "hydrate":  # every earlier phase returns only when done; anything else is a bug
+        raise CollectError(f"likers audit {likers_id} cannot finish from phase {phase!r}")
+    store.finish_likers_audit(likers_id)
 
 
 def _like_times(store: Store, likers_id: int) -> pl.DataFrame:
@@ -234,7 +241,7 @@ def collect_likers_bluesky(
             rows = bluesky.followers_frame(profiles, account=handle, observed_at=datetime.fromtimestamp(api.clock.now(), UTC))
             store.save_engager_rows(likers_id, _with_activity(rows, liked), wanted)
             progress.update(i + 1, eta=api.eta(batches - i - 1))
-    store.finish_likers_audit(likers_id)
+    _finish(store, likers_id)
     return likers_id
 
 
@@ -257,7 +264,8 @@ def collect_likers_mastodon(
     """Collect (or resume) who favourited and boosted a Mastodon status; returns the likers audit id."""
     options.check()
     progress = progress or NullProgress()
-    instance, status_id = parse_mastodon_status(status_url)
+    host, status_id = parse_mastodon_status(status_url)
+    instance = host.split(":")[0]  # handles never carry a port
     status = api.get(f"/api/v1/statuses/{status_id}", error=mastodon._error).data
     if not isinstance(status, dict) or "account" not in status:
         raise CollectError(f"the server returned no status {status_id}", "check the status URL and --api-base")
@@ -301,7 +309,7 @@ def collect_likers_mastodon(
             chunk = pending.head(MASTODON_CHUNK)
             rows = mastodon.followers_frame(chunk["profile"], account=account, instance=instance)
             store.save_engager_rows(likers_id, rows.with_columns(pl.lit(now).cast(pl.Datetime("us", "UTC")).alias("observed_at")), chunk["engager_id"].to_list())
-    store.finish_likers_audit(likers_id)
+    _finish(store, likers_id)
     return likers_id
 
 
