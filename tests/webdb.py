@@ -60,13 +60,18 @@ def build_demo_db(path: Path, n: int = 1500) -> dict[str, int]:
         store.save_labels(ids["b"], "rules", labels.drop("follow_rank"))
         # A snapshot that was imported but never audited: the web labels it in memory.
         ids["unlabelled"] = _snapshot(store, generate(SynthSpec(n=300, seed=5, account="other_account")), "other_account", taken)
-        # Hostile strings in every attacker-controlled field.
-        evil = generate(SynthSpec(n=200, seed=3, account=HOSTILE_ACCOUNT)).with_columns(
-            pl.lit(HOSTILE_ACCOUNT).alias("account"),
-            pl.when(pl.col("follow_rank") < 20).then(pl.lit(HOSTILE["handle"])).otherwise(pl.col("handle")).alias("handle"),
-            pl.lit(HOSTILE["display_name"]).alias("display_name"),
-            pl.lit(HOSTILE["bio"]).alias("bio"),
-        )
-        ids["hostile"] = _snapshot(store, evil, HOSTILE_ACCOUNT, taken)
-        audit_snapshot(store, ids["hostile"])
+        ids["hostile"] = add_hostile_snapshot(store)
     return ids
+
+
+def add_hostile_snapshot(store: Store, n: int = 200) -> int:
+    """An audited account whose name, handles, display names and bios are hostile strings."""
+    evil = generate(SynthSpec(n=n, seed=3, account=HOSTILE_ACCOUNT)).with_columns(
+        pl.lit(HOSTILE_ACCOUNT).alias("account"),
+        pl.when(pl.col("follow_rank") < 20).then(pl.lit(HOSTILE["handle"])).otherwise(pl.col("handle")).alias("handle"),
+        pl.lit(HOSTILE["display_name"]).alias("display_name"),
+        pl.lit(HOSTILE["bio"]).alias("bio"),
+    )
+    sid = _snapshot(store, evil, HOSTILE_ACCOUNT, datetime(2026, 11, 1, tzinfo=UTC))
+    audit_snapshot(store, sid)
+    return sid

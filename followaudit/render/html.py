@@ -39,8 +39,30 @@ def dt(x: Any) -> str:
     return "—" if x is None else str(x)
 
 
+def is_interval(x: Any) -> bool:
+    """A point with its interval, as sections write them: {share|estimate, low, high, ...}."""
+    return isinstance(x, dict) and "low" in x and "high" in x and ("share" in x or "estimate" in x)
+
+
+def interval(x: dict[str, Any]) -> str:
+    point = x.get("share", x.get("estimate"))
+    fmt = pct if "share" in x else num
+    if x.get("low") is None or x.get("high") is None:
+        return fmt(point)
+    return f"{fmt(point)} ({fmt(x['low'])} – {fmt(x['high'])})"
+
+
+def day(x: Any) -> str:
+    """A date for narrow table cells (UTC)."""
+    return dt(x)[:10] if isinstance(x, datetime | date) else dt(x)
+
+
 def plain(x: Any) -> str:
-    """A scalar for a table cell: numbers grouped, times in UTC, lists joined."""
+    """A scalar for a table cell: numbers grouped, times in UTC, lists joined, intervals as ranges."""
+    if is_interval(x):
+        return interval(x)
+    if isinstance(x, dict):
+        return "; ".join(f"{str(k).replace('_', ' ')}: {plain(v)}" for k, v in x.items())
     if isinstance(x, bool) or x is None:
         return "—" if x is None else ("yes" if x else "no")
     if isinstance(x, int | float):
@@ -71,7 +93,8 @@ def environment(extra_loader: BaseLoader | None = None) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, num=num, dt=dt, plain=plain, svg_data_uri=svg_data_uri)
+    env.filters.update(pct=pct, num=num, dt=dt, day=day, plain=plain, svg_data_uri=svg_data_uri)
+    env.tests["interval"] = is_interval
     env.globals["version"] = __version__
     return env
 

@@ -108,7 +108,7 @@ def create_app(db_path: str | Path) -> FastAPI:
     app.add_middleware(SecurityHeaders)
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(template).render(request_path=request.url.path, db_path=str(db.path), **context)
+        html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, **context)
         return HTMLResponse(html, status_code=status)
 
     def is_json(request: Request) -> bool:

@@ -79,10 +79,24 @@ def build_audit(
         labels = store.labels(sid, method).join(unknown, on="follower_id", how="left")
     rejects = store.rejects(sid).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-    return audit_frame(
+    result = audit_frame(
         followers, snapshot, method=method, inactive_days=inactive_days, confidence=confidence,
         first_reject=first, labels=labels,
     )
+    finish_report(store, snapshot, result.report)
+    return result
+
+
+def finish_report(store: Store, snapshot: Any, report: Any) -> None:
+    """The steps ``audit.audit_snapshot`` runs after labelling, so the web shows the same sections.
+
+    Keep in step with ``audit_snapshot``: today that is the reach sections (engagement, growth, …).
+    """
+    try:
+        from ..engagement_sections import build_sections
+    except ImportError:  # reach sections not installed
+        return
+    report.sections.update(build_sections(store, snapshot, report))
 
 
 def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = None) -> pl.DataFrame:
