@@ -114,3 +114,16 @@ def test_model_is_loaded_once_per_worker(client, parts: Path, tmp_path: Path) ->
     want = pl.read_parquet(tmp_path / "local.parquet").sort("follower_id")
     got = pl.read_parquet(tmp_path / "dask").sort("follower_id")
     assert got.equals(want) and local.rows == want.height
+
+
+def test_dask_never_clears_a_directory_of_other_files(parts: Path, tmp_path: Path) -> None:
+    from followaudit.errors import InputError
+
+    keep = tmp_path / "mine"
+    keep.mkdir()
+    (keep / "thesis.tex").write_text("precious")
+    with pytest.raises(InputError, match="holds other files"):
+        score_dask(parts, keep, as_of=AS_OF, client=object())  # refused before any cluster work
+    assert (keep / "thesis.tex").read_text() == "precious"
+    with pytest.raises(InputError, match="holds the input"):
+        score_dask(parts, parts, as_of=AS_OF, client=object())

@@ -130,6 +130,10 @@ def test_bad_inputs_raise_specific_errors(tmp_path: Path) -> None:
         score_local(no_id, tmp_path / "o.parquet", as_of=AS_OF)
     with pytest.raises(MissingColumnsError):
         score_batch(pl.DataFrame({"handle": ["a"]}), as_of=AS_OF)
+    with pytest.raises(InputError, match="is a directory"):
+        score_local(no_id, tmp_path, as_of=AS_OF)
+    with pytest.raises(InputError, match="also an input"):
+        score_local(no_id, no_id, as_of=AS_OF)
 
 
 def test_failure_midway_leaves_no_partial_output(parts: Path, tmp_path: Path) -> None:

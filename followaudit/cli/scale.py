@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -122,8 +121,6 @@ def score(source: str, output: str, engine: str, scheduler: str | None, workers:
 
             result = score_dask(source, output, scheduler=scheduler, n_workers=workers, progress=bar.fraction, **common)
         else:
-            if Path(output).is_dir():
-                raise click.BadParameter(f"{output} is a directory; the local engine writes one Parquet file", param_hint="OUT")
             result = score_local(source, output, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, progress=bar.advance, **common)
     click.echo(result.to_json())
     where = "stdout only" if is_remote(result.output) else str(summary_path(result.output))

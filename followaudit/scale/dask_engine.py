@@ -10,6 +10,7 @@ partition is read and scored once). Without a scheduler address a ``LocalCluster
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -175,7 +176,7 @@ def score_dask(
     files = input_files(source)
     target = str(output) if is_remote(str(output)) else str(Path(output).resolve())
     if not is_remote(target):
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        _check_output_dir(Path(target), files)
     opened = time.perf_counter()
 
     def run(cl: Any) -> ScoreResult:
@@ -193,7 +194,9 @@ def score_dask(
         scored = ddf.map_partitions(
             score_partition, method=method, as_of=as_of, inactive_days=inactive_days, meta=output_meta()
         )
-        write = scored.to_parquet(target, write_index=False, compute=False, overwrite=not is_remote(target))
+        write = scored.to_parquet(
+            target, write_index=False, compression="zstd", compute=False, overwrite=not is_remote(target)
+        )
         # A tree reduction of one row of counts per partition (value_counts would shuffle).
         counts = scored.map_partitions(partition_counts, meta=_counts_meta()).sum()
         # Both results in one graph: each partition is read and labelled once, not once per result.
@@ -231,6 +234,25 @@ def score_dask(
     if write_summary and not is_remote(target):
         summary_path(target).write_text(result.to_json() + "\n")
     return result
+
+
+_OUR_FILES = re.compile(r"part\.\d+\.parquet|_metadata|_common_metadata")
+
+
+def _check_output_dir(target: Path, inputs: list[str]) -> None:
+    """Dask clears OUT before writing: only ever clear a directory of earlier labels."""
+    if target.is_file():
+        raise InputError(f"{target} is a file; the Dask engine writes a directory of part files", hint="choose a new directory for -o")
+    if any(Path(f).resolve().is_relative_to(target) for f in inputs):
+        raise InputError(f"the output directory {target} holds the input", hint="write the labels to another directory")
+    if target.is_dir():
+        others = [p.name for p in target.iterdir() if not _OUR_FILES.fullmatch(p.name)]
+        if others:
+            raise InputError(
+                f"{target} exists and holds other files ({', '.join(sorted(others)[:3])}), which Dask would delete",
+                hint="choose a new or empty directory for -o",
+            )
+    target.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _report_progress(distributed: Any, futures: list[Any], progress: Callable[[float], None]) -> None:

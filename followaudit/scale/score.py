@@ -335,6 +335,10 @@ def score_local(
     as_of = resolve_as_of(as_of)
     files = input_files(source)
     out = Path(output)
+    if out.is_dir():
+        raise InputError(f"{out} is a directory; the local engine writes one Parquet file", hint="give a file name such as labels.parquet")
+    if any(Path(f).resolve() == out.resolve() for f in files):
+        raise InputError(f"{out} is also an input file", hint="write the labels to another file")
     out.parent.mkdir(parents=True, exist_ok=True)
     schema = output_arrow_schema(views=True)
     counts, unknown = empty_counts(), 0
