@@ -74,3 +74,37 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         sys.exit(1)
     sys.exit(0)
+
+
+class StepProgress:
+    """A rich progress bar on stderr for one long step, drawn only when stderr is a terminal.
+
+    Use as a context manager; call it with the number of items just finished.
+    """
+
+    def __init__(self, description: str, total: int | None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        console = Console(stderr=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, transient=True, disable=not console.is_terminal,
+        )
+        self.task = self.bar.add_task(description, total=total)
+
+    def __enter__(self) -> StepProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def __call__(self, done: int) -> None:
+        self.bar.advance(self.task, done)

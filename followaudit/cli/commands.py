@@ -1,3 +1,113 @@
 """Core commands: audit, synth, demo."""
 
 from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..audit import AuditResult, audit_snapshot
+from ..classify import METHODS
+from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..store import Store
+from .app import StepProgress, cli, db_option, format_option, say
+from .importing import import_options
+
+DEMO_DB = Path("followaudit-demo.duckdb")
+DEMO_FOLLOWERS = 4000
+DEMO_SEED = 7
+
+
+def emit(result: AuditResult, fmt: str, store: Store) -> None:
+    """Write an audit to stdout in the chosen format (CSV streams the stored labels)."""
+    if fmt == "json":
+        from ..render.jsonout import render_json
+
+        click.echo(render_json(result.report))
+    elif fmt == "csv":
+        from ..render.csvout import render_csv
+
+        batches = store.iter_labels(result.report.snapshot, result.report.method)
+        for i, batch in enumerate(batches):
+            sys.stdout.write(render_csv(batch, header=i == 0))
+    else:
+        from ..render.text import render_text
+
+        render_text(result.report)
+
+
+def audit_options(func: Any) -> Any:
+    for option in reversed(
+        [
+            click.option("--method", type=click.Choice(list(METHODS)), default=METHODS[0], show_default=True, help="How followers are labelled."),
+            click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True, help="Days without a post after which a follower is inactive."),
+            click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Confidence level of every interval."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@click.argument("target")
+@db_option
+@format_option("text", "json", "csv")
+@audit_options
+@import_options
+def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: int, confidence: float, **import_opts: Any) -> None:
+    """Label the followers of TARGET and report fake / inactive / real shares with intervals.
+
+    TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
+    or a snapshot id or account name already in the workspace.
+    """
+    from ..ingest import import_file
+
+    with Store(db) as store:
+        ref: int | str = target
+        if Path(target).exists():
+            result = import_file(store, Path(target), **import_opts)
+            say(result.detected.describe())
+            ref = result.snapshot_id
+        total = store.snapshot(ref).n_followers
+        with StepProgress("labelling followers", total) as progress:
+            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
+        emit(audited, fmt, store)
+
+
+@cli.command()
+@click.argument("n", type=click.IntRange(1))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True, help="FILE.jsonl (Twitter v1.1 users, newest first) or FILE.parquet (canonical).")
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--fake-share", type=click.FloatRange(0, 0.95), default=0.2, show_default=True)
+@click.option("--inactive-share", type=click.FloatRange(0, 0.95), default=0.2, show_default=True)
+@click.option("--account", default="demo_account", show_default=True)
+def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: float, account: str) -> None:
+    """Write a realistic synthetic account of N followers with bought batches and ground truth."""
+    from ..synth import write_synth
+
+    frame = write_synth(n, output, seed=seed, fake_share=fake_share, inactive_share=inactive_share, account=account)
+    truth = dict(frame["truth_label"].value_counts().iter_rows())
+    say(f"wrote {n:,} followers to {output} (truth: " + ", ".join(f"{k} {truth.get(k, 0):,}" for k in ("fake", "inactive", "real")) + ")")
+
+
+@cli.command()
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=DEMO_DB, show_default=True, help="Where the demo workspace is written.")
+@format_option("text", "json", "csv")
+def demo(db: Path, fmt: str) -> None:
+    """Audit a bundled synthetic account offline: synth → import → label → report."""
+    from ..ingest import import_file
+    from ..synth import write_synth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "demo_followers.jsonl"
+        write_synth(DEMO_FOLLOWERS, source, seed=DEMO_SEED, account="demo_account")
+        with Store(db) as store:
+            for snap in store.list_snapshots().filter(account="demo_account")["snapshot_id"].to_list():
+                store.delete_snapshot(snap)  # the demo always starts from the same clean state
+            imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account")
+            audited = audit_snapshot(store, imported.snapshot_id)
+            emit(audited, fmt, store)
+    say(f"\nDemo workspace: {db}  (try: followaudit audit demo_account --db {db} --format json)")
