@@ -365,14 +365,19 @@ def _refine(prep: _Prepared, grid: _Grid, box: list[int], lo: int, hi: int, p: B
     """Grow a kept box to the whole batch: its creation window, then its rank ends.
 
     Creation: among followers in the box's ranks whose creation dates lie in the group's range,
-    extend the window outward while the next date is within ``bin_days`` (a batch is dense in
-    creation date; organic strays sit weeks apart). Ranks: rerun the segment scan on a slightly
+    extend the window outward while the next date is within ``bin_days`` and within a fifth of the
+    mean spacing of the other followers' creation dates (a batch is dense in creation date;
+    organic strays sit far apart). Ranks: rerun the segment scan on a slightly
     wider extent with the grown window, keeping the best segment that overlaps the box.
     """
-    gap = p.bin_days * DAY_US
     first, last, c_lo, c_hi = box
-    dates = prep.created[first : last + 1]
-    dates = np.sort(dates[(dates >= lo) & (dates <= hi)])
+    segment = prep.created[first : last + 1]
+    # the step must stay well below the spacing of organic creation dates in the segment, or the
+    # window would walk through interleaved organic followers
+    outside = segment[(segment < lo) | (segment > hi)]  # followers no scale saw as part of the batch
+    spacing = (float(outside.max() - outside.min()) / outside.size) if outside.size > 1 else float("inf")
+    gap = min(p.bin_days * DAY_US, 0.2 * spacing)
+    dates = np.sort(segment[(segment >= lo) & (segment <= hi)])
     below = np.concatenate([[c_lo], dates[dates < c_lo][::-1]])
     above = np.concatenate([[c_hi], dates[dates > c_hi]])
     steps_down, steps_up = -np.diff(below) > gap, np.diff(above) > gap

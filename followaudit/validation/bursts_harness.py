@@ -12,7 +12,7 @@ Organic accounts (all vectorised, seeded):
 
 Bricks: 1–4 per account, 200–5,000 followers each, inserted at random positions as consecutive
 followers (``interleave`` > 0 mixes that share of organic followers into the delivery). Their
-accounts were made within a 1–60 day window that ends either right before the purchase (20%: fresh
+accounts were made within a 1–60 day window (``window_days``) that ends either right before the purchase (20%: fresh
 accounts at the crust) or 2 weeks to 5 years before it (aged accounts); half of the vendors follow
 in creation order, half at random.
 
@@ -106,7 +106,7 @@ class Injected:
 
 def inject_bricks(
     follow: np.ndarray, created: np.ndarray, rng: np.random.Generator, *, bricks: int | None = None,
-    min_size: int = 200, max_size: int = 5000, interleave: float = 0.0,
+    min_size: int = 200, max_size: int = 5000, interleave: float = 0.0, window_days: tuple[float, float] = (1, 60),
 ) -> Injected:
     """Insert bought bricks into an organic sequence; returns the follow-ordered frame with truth."""
     n = follow.size
@@ -116,7 +116,7 @@ def inject_bricks(
     keys, made, brick_of = [follow.astype(np.float64)], [created], [np.zeros(n, np.int64)]
     for b, (size, pos) in enumerate(zip(sizes, positions, strict=True), start=1):
         bought_at = follow[pos]
-        width = rng.uniform(1, 60) * DAY
+        width = rng.uniform(*window_days) * DAY
         if rng.random() < 0.2:  # fresh accounts, made right before the purchase
             end = bought_at - rng.uniform(0, 3) * DAY
         else:
@@ -152,6 +152,7 @@ class HarnessResult:
     seeds: int
     organic_per_account: tuple[int, int]
     interleave: float
+    window_days: tuple[float, float]
     injected: int
     recalled: int
     organic: int
@@ -185,7 +186,7 @@ class HarnessResult:
     def summary(self) -> str:
         lines = [
             f"seeds {self.seeds}, organic followers per account {self.organic_per_account[0]:,}-{self.organic_per_account[1]:,}, "
-            f"interleave {self.interleave:.0%}",
+            f"interleave {self.interleave:.0%}, brick creation windows {self.window_days[0]:g}-{self.window_days[1]:g} days",
             f"recall of injected followers: {self.recall:.4f} ({self.recalled:,} of {self.injected:,}); "
             f"bricks found {self.bricks_found}/{self.bricks}",
             f"organic followers wrongly inside a burst: {self.organic_false_flag:.4%} ({self.organic_flagged:,} of {self.organic:,})",
@@ -218,16 +219,16 @@ def _flagged(frame: pl.DataFrame, **params: Any) -> tuple[np.ndarray, int, int]:
 
 def run_harness(
     seeds: int = 50, *, organic: tuple[int, int] = (20_000, 100_000), interleave: float = 0.0,
-    null_accounts: int = 0, first_seed: int = 0, **params: Any,
+    null_accounts: int = 0, first_seed: int = 0, window_days: tuple[float, float] = (1, 60), **params: Any,
 ) -> HarnessResult:
     """Inject bricks into ``seeds`` organic accounts and score the detector (``params`` go to it)."""
     started = time.perf_counter()
-    res = HarnessResult(seeds, organic, interleave, 0, 0, 0, 0, 0, 0, 0, 0)
+    res = HarnessResult(seeds, organic, interleave, window_days, 0, 0, 0, 0, 0, 0, 0, 0)
     per_size = {f"{lo}-{hi - 1}": [0, 0] for lo, hi in SIZE_CLASSES}
     for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
         follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng)
-        inj = inject_bricks(follow, created, rng, interleave=interleave)
+        inj = inject_bricks(follow, created, rng, interleave=interleave, window_days=window_days)
         inside, found, false = _flagged(inj.frame, **params)
         res.false_bursts += false
         brick = inj.frame["brick"].to_numpy()
@@ -272,9 +273,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-organic", type=int, default=100_000)
     parser.add_argument("--interleave", type=float, default=0.0)
     parser.add_argument("--null-accounts", type=int, default=0)
+    parser.add_argument("--window-days", type=float, nargs=2, default=(1, 60), metavar=("MIN", "MAX"))
     args = parser.parse_args(argv)
     res = run_harness(
-        args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave, null_accounts=args.null_accounts
+        args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave,
+        null_accounts=args.null_accounts, window_days=tuple(args.window_days),
     )
     print(res.summary())
 
