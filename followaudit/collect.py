@@ -365,7 +365,8 @@ def _hydrate_bluesky(job: _Job, client: bluesky.BlueskyClient, *, activity: bool
             _flush_hydration(job, pending, buffer, activity)
             buffer = {"profiles": [], "observed": [], "wanted": [], "probes": []}
             calls = 0
-            job.progress.update(offset + i + 1, eta=job.api.eta((batches - i - 1) * per_batch))
+            job.progress.update(offset + i + 1, items=done_before + min((i + 1) * size, pending.height),
+                                eta=job.api.eta((batches - i - 1) * per_batch))
 
 
 def _flush_hydration(job: _Job, pending: pl.DataFrame, buffer: dict[str, list], activity: bool) -> None:

@@ -49,12 +49,14 @@ class RichProgress:
     def update(self, done: int, *, items: int | None = None, eta: float | None = None) -> None:
         if self.task is None:
             return
-        fields: dict[str, Any] = {"completed": done, "status": f"ETA ≥ {_duration(eta)}" if eta else ""}
+        fields: dict[str, Any] = {"completed": done, "status": f"ETA ~{_duration(eta)}" if eta else ""}
         if items is not None:
             fields["items"] = f"{items:,} followers"
         self.bar.update(self.task, **fields)
 
     def wait(self, seconds: float, reason: str) -> None:
+        if reason == "pacing":  # routine spacing between requests, not worth a message
+            return
         if self.live and self.task is not None:
             self.bar.update(self.task, status=f"waiting {_duration(seconds)}: {reason}")
         elif seconds >= 5:

@@ -160,6 +160,7 @@ class ApiClient:
     calls: Counter[str] = field(default_factory=Counter)
     rate: RateLimitState = field(default_factory=RateLimitState)
     waited: float = 0.0
+    latency: float = 0.0  # moving average of request round trips (measured, never waited on)
     _last_request: float | None = None
     _warned_clock: bool = False
 
@@ -247,8 +248,9 @@ class ApiClient:
             self._wait(self._last_request + self.settings.min_interval - self.clock.now(), "pacing")
 
     def eta(self, remaining_calls: int) -> float:
-        """Seconds the remaining calls will take at least, from pacing and the server's limits."""
-        seconds = remaining_calls * self.settings.min_interval
+        """Seconds the remaining calls should take: pacing or observed latency, plus the limit windows
+        the server's rate-limit headers say we will have to wait for."""
+        seconds = remaining_calls * max(self.settings.min_interval, self.latency)
         limit, window = self.rate.limit, self.rate.window
         if limit and window and remaining_calls > (self.rate.remaining or 0):
             seconds = max(seconds, math.ceil((remaining_calls - (self.rate.remaining or 0)) / limit) * window)
@@ -271,8 +273,11 @@ class ApiClient:
             self._pace()
             self._last_request = self.clock.now()
             self.calls[key] += 1
+            started = time.perf_counter()
             try:
                 response = self.http.get(path, params=params)
+                elapsed = time.perf_counter() - started
+                self.latency = elapsed if not self.latency else 0.8 * self.latency + 0.2 * elapsed
                 # a truncated body is a transport fault: parse here so it is retried
                 data = response.json() if response.status_code < 400 else None
             except (httpx.TransportError, json.JSONDecodeError, UnicodeDecodeError) as exc:
