@@ -1,0 +1,51 @@
+"""Bursts in the audit: the Report lists them and members' stored labels carry the reason."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from followaudit.audit import audit_snapshot
+from followaudit.bursts_audit import SECTION, attach_bursts
+from followaudit.store import Store
+from followaudit.validation.bursts_harness import sequence_with_bricks
+
+
+def stored(tmp_path, frame):
+    store = Store(tmp_path / "w.duckdb")
+    sid = store.create_snapshot(platform="twitter", account="acct", source="test")
+    store.replace_followers(sid, frame.drop("brick").with_columns(pl.lit("twitter").alias("platform"), pl.lit(10).alias("posts_count")))
+    return store, sid
+
+
+def test_report_lists_bursts_and_members_carry_the_reason(tmp_path):
+    frame = sequence_with_bricks(8_000, [(4_000, 300, 50, 3)], seed=9)
+    store, sid = stored(tmp_path, frame)
+    with store:
+        result = audit_snapshot(store, sid)
+        scan = attach_bursts(store, store.snapshot(sid), result.report, method="rules")
+        assert scan is not None and len(scan.bursts) == 1
+        doc = json.loads(json.dumps(result.report.to_dict(), default=str))
+        [burst] = doc["bursts"]
+        assert burst["start_rank"] == 4_000 and 4_299 <= burst["end_rank"] <= 4_310 and 300 <= burst["size"] <= 303
+        assert burst["reason"].startswith(f"in burst #1: {burst['size']} followers created ")
+        assert doc[SECTION]["followers_scanned"] == 8_300
+        labels = store.labels(sid, "rules").join(frame.select("follower_id", "brick"), on="follower_id")
+        has = labels.with_columns(pl.col("reasons").list.eval(pl.element().str.starts_with("in burst #1")).list.any().alias("has"))
+        assert has.filter(pl.col("brick") > 0)["has"].all()
+        assert has.filter(pl.col("brick") == 0)["has"].sum() == burst["size"] - 300  # organic strays inside
+        # running it again does not add the reason twice
+        attach_bursts(store, store.snapshot(sid), result.report, method="rules")
+        again = store.labels(sid, "rules").filter(pl.col("follower_id") == "u4000")["reasons"][0].to_list()
+        assert sum(r.startswith("in burst #1") for r in again) == 1
+
+
+def test_no_follow_order_is_a_note(tmp_path):
+    frame = sequence_with_bricks(500, [], seed=1).with_columns(pl.lit(None, pl.Int64).alias("follow_rank"))
+    store, sid = stored(tmp_path, frame)
+    with store:
+        result = audit_snapshot(store, sid)
+        assert attach_bursts(store, store.snapshot(sid), result.report, method="rules") is None
+        assert any("no follow order" in n for n in result.report.notes)
+        assert not result.report.bursts
