@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ POST_ALIASES: dict[str, tuple[str, ...]] = {
 TREND_MIN_POSTS = 8
 PER_POST_LIMIT = 50  # posts listed one by one in the report (newest first)
 ELASTICITY_FLAT = 0.5  # elasticity below which engagement "did not keep up" with follower growth
-AROUND_POSTS = 10  # posts compared on each side of a follower spike
+AROUND_POSTS = 10  # posts compared on each side of a follower spike ...
+AROUND_DAYS = 120  # ... within this many days of it (so organic growth in between stays small)
 
 
 # -- reading files ---------------------------------------------------------------------------------
@@ -256,7 +257,7 @@ def engagement_trend(posts: pl.DataFrame, history: pl.DataFrame | None) -> dict[
 
 
 def around_spikes(posts: pl.DataFrame, spikes: list[dict[str, Any]] | None, k: int = AROUND_POSTS) -> list[dict[str, Any]]:
-    """Engagement per post in the ``k`` posts before and after each follower spike.
+    """Engagement per post in the ``k`` posts before and after each follower spike (within ``AROUND_DAYS``).
 
     Bought followers raise the count but not the engagement: after a bought spike the followers jump
     while engagement per post stays where it was (so the rate drops). Needs ≥ 3 posts on each side.
@@ -266,8 +267,8 @@ def around_spikes(posts: pl.DataFrame, spikes: list[dict[str, Any]] | None, k: i
     day = pl.col("created_at").dt.date()
     for spike in spikes or []:
         start, end = date.fromisoformat(spike["date_from"]), date.fromisoformat(spike["date"])
-        before = frame.filter(day <= start).tail(k)
-        after = frame.filter(day > end).head(k)
+        before = frame.filter((day <= start) & (day > start - timedelta(days=AROUND_DAYS))).tail(k)
+        after = frame.filter((day > end) & (day <= end + timedelta(days=AROUND_DAYS))).head(k)
         item: dict[str, Any] = {"spike": spike["date"], "gain": spike["gain"], "posts_before": before.height, "posts_after": after.height}
         if before.height >= 3 and after.height >= 3:
             e0, e1 = float(before["engagements"].mean()), float(after["engagements"].mean())

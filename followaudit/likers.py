@@ -378,7 +378,8 @@ def likers_section(
         "likes": int((engagers["kind"] == "like").sum()), "reposts": int((engagers["kind"] == "repost").sum()),
         "likes_reported": audit["likes_reported"], "reposts_reported": audit["reposts_reported"],
         "engagers": engagers["engager_id"].n_unique(),
-        "sample_design": {"kind": design.kind, "n": design.n, "population": design.population, "seed": design.seed, "description": design.describe()},
+        "sample_design": {"kind": design.kind, "n": design.n, "population": design.population, "seed": design.seed,
+                          "description": "all engagers" if design.kind == "full" else design.describe() + " engagers"},
     }
     if rows.height == 0:
         return {"available": False, **base, "missing": "no engager could be labelled (the post has no likes or reposts, or their profiles are gone)"}

@@ -204,7 +204,7 @@ def write_synth(n: int, path: str | Path, seed: int = 42, **kwargs: object) -> p
 POSTS_START = datetime(2016, 1, 1, tzinfo=UTC)
 
 
-def generate_posts(spec: SynthSpec, frame: pl.DataFrame, n_posts: int = 160) -> pl.DataFrame:
+def generate_posts(spec: SynthSpec, frame: pl.DataFrame, n_posts: int = 400) -> pl.DataFrame:
     """The account's posts over its life, with counts driven by the *real* audience at post time.
 
     Engagement per post ~ Poisson(rate × real followers at the time) with lognormal noise: bought

@@ -43,7 +43,7 @@ def test_count_history_comes_from_follow_times_and_shows_the_batches(frame) -> N
 
 def test_posts_engage_with_the_real_audience_only(frame) -> None:
     posts = generate_posts(SynthSpec(n=3000, seed=5), frame)
-    assert posts.height == 160 and posts["post_id"].n_unique() == 160
+    assert posts.height == 400 and posts["post_id"].n_unique() == 400
     assert (posts["likes"] >= 0).all() and posts.select(pl.col("created_at").is_sorted()).item()
     late, early = posts.tail(40)["likes"].mean(), posts.head(40)["likes"].mean()
     assert late > early  # the real audience grows over the years
@@ -77,9 +77,9 @@ def test_demo_report_has_every_reach_section(tmp_path) -> None:
     eng = sections["engagement"]
     assert eng["engagement_rate"] < eng["engagement_rate_real"]["rate"]
     doc = json.loads(render_json(report))
-    assert doc["engagement"]["posts"] == 160 and doc["likers"]["shares"]["fake"]["method"]
+    assert doc["engagement"]["posts"] == 400 and doc["likers"]["shares"]["fake"]["method"]
     out = io.StringIO()
     render_text(report, file=out, width=120)
     text = out.getvalue()
-    for heading in ("Engagement (160 posts", "What-if:", "Likers of synth://", "Growth (", "Comparison (", "Views: not available"):
+    for heading in ("Engagement (400 posts", "What-if:", "Likers of synth://", "Growth (", "Comparison (", "Views: not available"):
         assert heading in text

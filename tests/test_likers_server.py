@@ -106,7 +106,7 @@ def test_bluesky_likers_sample_and_repeating_cursor(fp, tmp_path) -> None:
         likers_id = collect_likers_bluesky(store, POST_URL, LikersOptions(sample=40, seed=7, reposts=False), api=api_for(fp), api_base=fp.url)
         section = likers_section(store, likers_id)
         assert section["sample_design"] == {"kind": "uniform", "n": 40, "population": LIKERS, "seed": 7,
-                                            "description": f"uniform random sample of 40 out of {LIKERS:,} (seed 7)"}
+                                            "description": f"uniform random sample of 40 out of {LIKERS:,} (seed 7) engagers"}
         assert section["labelled"] == 40 and section["reposts"] == 0
         assert "finite-population" in section["shares"]["fake"]["method"]
         assert section["not_following"]["available"] is False  # no follower snapshot in this workspace

@@ -50,7 +50,8 @@ def engagement_lines(s: dict[str, Any]) -> list[str]:
         if a.get("engagements_before") is not None:
             lines.append(
                 f"  around the spike of {a['gain']:+,} followers on {a['spike']}: followers {_pct(a['follower_change'], 0)}, "
-                f"engagement per post {_pct(a['engagement_change'], 0)} ({a['engagements_before']:,.1f} → {a['engagements_after']:,.1f})"
+                f"engagement per post {_pct(a['engagement_change'], 0)} ({a['engagements_before']:,.1f} → {a['engagements_after']:,.1f}), "
+                f"rate {_pct(a['rate_before'], 2)} → {_pct(a['rate_after'], 2)}"
             )
     return lines
 
@@ -96,7 +97,7 @@ def growth_lines(s: dict[str, Any]) -> list[str]:
     if s.get("spikes") is None:
         lines.append(f"  spikes: not available — needs {s.get('spikes_missing')}")
         return lines
-    lines.append(f"  spikes in gains ({s['method']}): {len(s['spikes'])}")
+    lines.append(f"  spikes in gains (robust z > {s['threshold_z']}, see docs/engagement.md): {len(s['spikes'])}")
     for sp in s["spikes"]:
         lines.append(f"    {sp['date_from']} .. {sp['date']}: +{sp['gain']:,} followers ({sp['excess']:+,.0f} above usual, z = {sp['z']:.1f})")
     for d in s.get("drops") or []:
