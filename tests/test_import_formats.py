@@ -275,3 +275,15 @@ def test_real_follower_analyzer_rank_map():
     f = parsed.followers
     assert f.height == 28854 and parsed.detected.order == "file"
     assert f["follow_rank"].min() == 0 and f["created_at"].null_count() == 0
+
+
+def test_instagram_data_download_followers_export(tmp_path):
+    parsed = read_followers(FIX / "instagram_followers_1.json")
+    assert parsed.detected.describe() == "detected: Instagram followers export, JSON, ranks from the file"
+    rows = by_id(parsed.followers)
+    # the follow timestamps give the order: early_friend (2017) < newer_layout_user (2020) < recent_fan (2023)
+    assert {h: rows[h]["follow_rank"] for h in rows} == {"early_friend": 0, "newer_layout_user": 1, "recent_fan": 2}
+    wrapped = tmp_path / "followers.json"
+    wrapped.write_text(json.dumps({"relationships_followers": json.loads((FIX / "instagram_followers_1.json").read_text())}))
+    again = read_followers(wrapped)
+    assert again.followers.sort("follower_id").drop("raw").equals(parsed.followers.sort("follower_id").drop("raw"))

@@ -36,7 +36,8 @@ __all__ = ["Detected", "ParsedFile", "read_followers", "FORMATS", "ORDERS", "PLA
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
 _PAGE_KEYS = (("followers", "bluesky", "getFollowers pages"), ("profiles", "bluesky", "getProfiles pages"),
-              ("data", "twitter", "v2 response pages"), ("accounts", "mastodon", "saved pages"))
+              ("data", "twitter", "v2 response pages"), ("accounts", "mastodon", "saved pages"),
+              ("relationships_followers", "instagram", "followers export"))
 
 
 def read_followers(

@@ -255,11 +255,10 @@ def finish(
         kinds.setdefault(f.source, f.kind)
     # Text columns: strip blanks, empty -> null (lists and typed columns are left alone).
     text_sources = [s for s in sources if frame.schema[s] == pl.Utf8]
-    # An empty bio is a fact (length 0), not a missing value.
-    keep_empty = {f.source for f in fields if f.target == "bio"}
-    frame = frame.with_columns(
-        [(pl.col(s).cast(pl.Utf8) if s in keep_empty else _clean(s)).alias(s) for s in text_sources]
-    )
+    # Values that are parsed or tested for presence are trimmed ("" -> null); free text is left as
+    # it is (trimming long bios is costly, and an empty bio is a fact: length 0).
+    trimmed = [s for s in text_sources if kinds[s] not in ("str", "html") or s in _id_like(fields)]
+    frame = frame.with_columns([_clean(s).alias(s) for s in trimmed])
     parsed = [_parse_column(frame, s, kinds[s]).alias(_parsed_name(s)) for s in sources if kinds[s] in VALIDATED and s in text_sources]
     frame = frame.with_columns(parsed)
 
@@ -329,6 +328,11 @@ def finish(
     if keep_line:  # streaming callers need each row's line for cross-batch duplicate checks
         followers = followers.with_columns(out.get_column("line"))
     return followers, all_rejects
+
+
+def _id_like(fields: list[Field]) -> set[str]:
+    """Sources of short identifying text (ids, handles) that are trimmed even though free text."""
+    return {f.source for f in fields if f.target in ("follower_id", "handle", "truth_label")}
 
 
 def _label(fields: list[Field], target: str) -> str:

@@ -8,6 +8,7 @@ fails is bisected down to its bad lines, which are diagnosed one by one for exac
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from typing import Any
@@ -127,8 +128,20 @@ def explode_pages(pages: pl.DataFrame, key: str | None, file: str) -> tuple[pl.D
     return records_frame(out_records, out_lines), reject_frame(file, bad), heads
 
 
-def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Decode the ``raw`` JSON of each row against ``dtype``; unnest; bad rows become rejects."""
+def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str, data: bytes | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Decode the ``raw`` JSON of each row against ``dtype``; unnest; bad rows become rejects.
+
+    ``data``: the JSONL bytes ``frame`` was read from. When given, Polars' multi-threaded NDJSON
+    reader is tried first (about 2x faster than ``str.json_decode``); if any line fails it, the
+    per-chunk path below finds the bad lines.
+    """
+    if data is not None and frame.height:
+        try:
+            fast = pl.read_ndjson(io.BytesIO(data), schema=dict(dtype.to_schema()))
+        except pl.exceptions.PolarsError:
+            fast = None
+        if fast is not None and fast.height == frame.height:  # same records, same order
+            return pl.concat([frame, fast], how="horizontal"), empty_rejects()
     if frame.height == 0:
         empty = frame.with_columns(pl.lit(None, dtype).alias("\x00rec")).unnest("\x00rec")
         return empty, empty_rejects()

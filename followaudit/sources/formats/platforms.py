@@ -219,7 +219,27 @@ INSTAFAKE = RecordSpec(
     _instafake_prepare,
 )
 
-SPECS = {"twitter-v1": TWITTER_V1, "twitter-v2": TWITTER_V2, "bluesky": BLUESKY, "mastodon": MASTODON, "instafake": INSTAFAKE}
+def _instagram_export_prepare(frame: pl.DataFrame) -> pl.DataFrame:
+    # Instagram's "Download your information" lists: the username is in string_list_data[0].value
+    # (newer exports: in title), with the time the person followed. That time gives the follow order.
+    first = pl.col("string_list_data").list.first()
+    href_name = first.struct.field("href").str.extract(r"instagram\.com/(?:_u/)?([^/?#]+)", 1)
+    username = pl.coalesce(first.struct.field("value"), pl.col("title").replace("", None), href_name)
+    followed = first.struct.field("timestamp").cast(pl.Float64, strict=False)
+    rank = pl.when(followed.is_not_null()).then((followed.rank("ordinal") - 1).cast(pl.Int64).cast(pl.Utf8))
+    return frame.with_columns(username.alias("username"), rank.alias("follow_rank"))
+
+
+INSTAGRAM_EXPORT = RecordSpec(
+    "instagram",
+    "followers export",
+    _struct("title", string_list_data=pl.List(_struct("href", "value", "timestamp"))),
+    [Field("follower_id", "username", "id"), Field("handle", "username"), Field("follow_rank", "follow_rank", "int")],
+    _instagram_export_prepare,
+)
+
+SPECS = {"twitter-v1": TWITTER_V1, "twitter-v2": TWITTER_V2, "bluesky": BLUESKY, "mastodon": MASTODON, "instafake": INSTAFAKE,
+         "instagram-export": INSTAGRAM_EXPORT}
 
 
 def spec_for_keys(keys: set[str], platform: str | None) -> RecordSpec | None:
@@ -227,6 +247,8 @@ def spec_for_keys(keys: set[str], platform: str | None) -> RecordSpec | None:
     candidates: list[RecordSpec] = []
     if "userFollowerCount" in keys or "usernameLength" in keys:
         candidates.append(INSTAFAKE)
+    if "string_list_data" in keys:
+        candidates.append(INSTAGRAM_EXPORT)
     if "did" in keys:
         candidates.append(BLUESKY)
     if "acct" in keys or ("note" in keys and "locked" in keys):

@@ -141,7 +141,7 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
 def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, name: str, strict: bool,
                  account: str | None, seen: pl.DataFrame, position: int) -> Batch:
     lines = jsonrec.lines_frame(block).with_columns(pl.col("line") + line_offset)
-    decoded, bad = jsonrec.decode(lines, spec.dtype, name)
+    decoded, bad = jsonrec.decode(lines, spec.dtype, name, data=block)
     frame = platforms.decode_fields(decoded, spec)
     followers, rejects = finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
                                 account=account, strict=False, extra_rejects=bad, keep_line=True)
