@@ -204,7 +204,8 @@ class _Job:
             if pages == 0 and not items and nxt is None and (self.reported or 0) > 0:
                 self.store.drop_collection(self.snapshot_id)
                 raise HiddenFollowersError(
-                    f"{self.account} reports {self.reported:,} followers but the server lists none"
+                    f"{self.account} reports {self.reported:,} followers but the server lists none",
+                    None if self.platform == "mastodon" else "the listed followers may all be taken down or blocked",
                 )
             frame = pl.DataFrame(
                 {
@@ -286,7 +287,9 @@ def _open_job(
     found = store.find_collection(key)
     if found is not None and not (options.fresh and found["status"] == "complete"):
         snap = store.snapshot(int(found["snapshot_id"]))
-        job = _Job(store, api, progress, snap.snapshot_id, platform, account, snap.followers_reported, snap.settings)
+        # keep the account name the snapshot started with, even if the handle changed since
+        job = _Job(store, api, progress, snap.snapshot_id, platform, snap.account or account, snap.followers_reported,
+                   snap.settings)
         return job, True, found["status"] == "complete"
     settings = {k: v for k, v in asdict(options).items() if k != "fresh"}
     settings["seed"] = options.seed if options.seed is not None else secrets.randbelow(2**31)

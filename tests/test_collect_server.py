@@ -208,6 +208,11 @@ def test_token_required_and_hidden(tmp_path) -> None:
     with FakePlatform(100, hide_collections=True) as fp, Store(tmp_path / "w.duckdb") as store:
         with pytest.raises(HiddenFollowersError):
             masto(store, fp)
+    # an older server that does not say so: an empty list for an account reporting followers
+    with FakePlatform(100, hide_collections=True, announce_hidden=False) as fp, Store(tmp_path / "x.duckdb") as store:
+        with pytest.raises(HiddenFollowersError, match="reports 100 followers but the server lists none"):
+            masto(store, fp)
+        assert store.list_snapshots().height == 0  # no empty snapshot left behind to audit
 
 
 # -- resume ------------------------------------------------------------------------------------

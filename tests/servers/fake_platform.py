@@ -69,13 +69,14 @@ class FakePlatform:
 
     def __init__(
         self, n: int = 20000, *, hidden: int = 0, gone: frozenset[int] | set[int] = frozenset(),
-        token: str | None = None, hide_collections: bool = False, posts: int = 30,
+        token: str | None = None, hide_collections: bool = False, posts: int = 30, announce_hidden: bool = True,
     ) -> None:
         self.n = n
         self.hidden = hidden  # reported by followersCount but never listed (taken down)
         self.gone = frozenset(gone)  # listed, but getProfiles no longer returns them
         self.token = token
         self.hide_collections = hide_collections
+        self.announce_hidden = announce_hidden  # False: an older server (< 4.3) without the field
         self.n_posts = posts
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
@@ -166,7 +167,8 @@ class FakePlatform:
     def target_account(self) -> dict[str, Any]:
         acc = self.account(0)
         acc.update(id=MASTODON_ID, username=MASTODON_USER, acct=MASTODON_USER, followers_count=self.n + self.hidden,
-                   hide_collections=self.hide_collections, statuses_count=self.n_posts)
+                   hide_collections=self.hide_collections if self.announce_hidden else None,
+                   statuses_count=self.n_posts)
         return acc
 
 
