@@ -130,6 +130,8 @@ def test_bad_inputs_raise_specific_errors(tmp_path: Path) -> None:
         score_local(no_id, tmp_path / "o.parquet", as_of=AS_OF)
     with pytest.raises(MissingColumnsError):
         score_batch(pl.DataFrame({"handle": ["a"]}), as_of=AS_OF)
+    with pytest.raises(InputError, match="local files only"):
+        score_local("s3://bucket/followers/", tmp_path / "o.parquet", as_of=AS_OF)
     with pytest.raises(InputError, match="is a directory"):
         score_local(no_id, tmp_path, as_of=AS_OF)
     with pytest.raises(InputError, match="also an input"):

@@ -160,12 +160,14 @@ def score_dask(
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int = DEFAULT_WORKERS,
+    partition_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[float], None] | None = None,
     write_summary: bool = True,
 ) -> ScoreResult:
     """Score canonical Parquet at ``source`` on Dask into the Parquet directory ``output``.
 
-    One labels file per input partition (``part.N.parquet``). Uses ``client`` when given, else
+    One labels file per partition (``part.N.parquet``); a partition is a file, or about
+    ``partition_rows`` rows of row groups when files are large or fewer than twice the workers. Uses ``client`` when given, else
     connects to ``scheduler``, else starts a LocalCluster of ``n_workers`` on 127.0.0.1. Paths must
     be readable and writable by every worker (a shared filesystem or an object store URL).
     ``progress(fraction)`` is called as the cluster's tasks finish.
@@ -186,7 +188,7 @@ def score_dask(
         ddf = dd.read_parquet(
             files if not is_remote(str(source)) else str(source),
             dtype_backend="pyarrow",
-            split_row_groups=row_groups_per_partition(files, workers),
+            split_row_groups=row_groups_per_partition(files, workers, partition_rows),
         )
         if "follower_id" not in ddf.columns:
             raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")

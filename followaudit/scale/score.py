@@ -333,6 +333,11 @@ def score_local(
     """
     method = method or default_method()
     as_of = resolve_as_of(as_of)
+    if is_remote(str(source)) or is_remote(str(output)):
+        raise InputError(
+            "the local engine reads and writes local files only",
+            hint="use --engine dask for object-store URLs (s3://, gs://, ...), or copy the files here",
+        )
     files = input_files(source)
     out = Path(output)
     if out.is_dir():
