@@ -280,3 +280,52 @@ def test_resume_identity(small, tmp_path) -> None:
         assert len({first.snapshot_id, fresh.snapshot_id, other.snapshot_id}) == 3
         ids = [set(store.followers(s.snapshot_id, ["follower_id"])["follower_id"]) for s in (first, fresh)]
         assert ids[0] == ids[1]  # same seed, same population: same sample
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, int | None]] = []
+        self.updates: list[tuple[int, int | None, float | None]] = []
+        self.waits: list[tuple[float, str]] = []
+
+    def start(self, phase: str, total: int | None, done: int = 0) -> None:
+        self.phases.append((phase, total))
+
+    def update(self, done: int, *, items: int | None = None, eta: float | None = None) -> None:
+        self.updates.append((done, items, eta))
+
+    def wait(self, seconds: float, reason: str) -> None:
+        self.waits.append((seconds, reason))
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+def test_progress_sees_phases_waits_and_eta(small, tmp_path) -> None:
+    small.faults.rate_limit = 1
+    small.faults.rate_limit_seconds = 3
+    progress = RecordingProgress()
+    clock = FakeClock()
+    api = make_client(small.url, settings=HttpSettings(min_interval=0.5), clock=clock, on_wait=progress.wait)
+    with Store(tmp_path / "w.duckdb") as store:
+        collect_bluesky(store, TARGET_HANDLE, CollectOptions(sample=100, seed=1), api=api, api_base=small.url, progress=progress)
+    assert progress.phases == [("listing followers", 15), ("hydrating profiles", 4)]
+    assert progress.updates[0][:2] == (1, 100) and progress.updates[14][:2] == (15, 1500)
+    assert progress.updates[0][2] == pytest.approx(14 * 0.5, rel=0.5)  # 14 pages left at >= 0.5 s each
+    assert progress.updates[-1][2] == 0
+    reasons = [r for _, r in progress.waits]
+    assert "rate limited (429); waiting for reset" in reasons and reasons.count("pacing") >= 15
+    assert clock.sleeps == [s for s, _ in progress.waits]
+
+
+def test_rich_progress_without_terminal_prints_long_waits(capsys) -> None:
+    from followaudit.cli.collect import RichProgress
+
+    with RichProgress() as progress:
+        progress.start("listing followers", 10)
+        progress.wait(0.2, "pacing")
+        progress.wait(2, "rate limited (429); waiting for reset")
+        progress.wait(65, "rate limited (429); waiting for reset")
+        progress.warn("clock looks wrong")
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["waiting 1m05s: rate limited (429); waiting for reset", "warning: clock looks wrong"]
