@@ -287,3 +287,19 @@ def test_instagram_data_download_followers_export(tmp_path):
     wrapped.write_text(json.dumps({"relationships_followers": json.loads((FIX / "instagram_followers_1.json").read_text())}))
     again = read_followers(wrapped)
     assert again.followers.sort("follower_id").drop("raw").equals(parsed.followers.sort("follower_id").drop("raw"))
+
+
+def test_rank_column_in_csv_wins(tmp_path):
+    target = tmp_path / "ranked.csv"
+    target.write_text("handle,rank,followers\na,2,1\nb,0,2\nc,1,3\n")
+    parsed = read_followers(target, order="newest-first")
+    assert parsed.detected.order == "file"
+    assert {r["follower_id"]: r["follow_rank"] for r in parsed.followers.iter_rows(named=True)} == {"a": 2, "b": 0, "c": 1}
+
+
+def test_twitter_v2_single_user_response(tmp_path):
+    target = tmp_path / "one.json"
+    target.write_text(json.dumps({"data": {"id": "5", "username": "solo", "public_metrics": {"followers_count": 3}}}))
+    parsed = read_followers(target)
+    assert parsed.detected.layout == "v2 users"
+    assert parsed.followers.select("follower_id", "handle", "followers_count").rows() == [("5", "solo", 3)]

@@ -72,7 +72,8 @@ def read_followers(
     if isinstance(src, _IdList):
         return _read_id_list(src, name, detected_fmt, compressed, platform=platform, order=order, strict=strict,
                              encoding=encoding, account=account, profiles=profiles)
-    has_rank = "follow_rank" in src.frame.columns and src.frame.get_column("follow_rank").null_count() < src.frame.height
+    rank_sources = [f.source for f in src.fields if f.target == "follow_rank" and f.source in src.frame.columns]
+    has_rank = any(src.frame.get_column(c).null_count() < src.frame.height for c in rank_sources)
     use_order = "file" if has_rank else (order or src.default_order)
     followers, rejects = finish(
         src.frame, src.fields, file=name, platform=src.platform, order=use_order, account=account,
@@ -253,6 +254,9 @@ def _from_document(doc: Any, text: str | None, name: str, *, platform: str | Non
                        layout=layout.replace(" pages", " page"), mapping=mapping)
         src.account = _subject([doc])
         return src
+    if isinstance(doc.get("data"), dict) and len(doc) <= 3:  # Twitter v2 single-user lookup response
+        return _records(jsonrec.records_frame([doc["data"]], 1), name, platform=platform, rejects=empty_rejects(),
+                        api=True, mapping=mapping)
     if idlists.is_network(doc):
         frame = idlists.network_frame(doc, name)
         return _IdList(frame, idlists.ID_FIELDS, "follower id list", None)
