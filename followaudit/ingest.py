@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,12 +79,13 @@ def import_file(
     account: str | None = None,
     profiles: str | Path | None = None,
     input_format: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
     replaces that snapshot's rows instead of adding a new snapshot.
 
     ``input_format`` is an alias of ``fmt`` (the CLI's ``--input-format`` on commands whose
-    ``--format`` is the output format).
+    ``--format`` is the output format). ``progress(n)`` is told of file bytes read (large JSONL only).
     """
     fmt = fmt or input_format
     if isinstance(mapping, tuple | list):
@@ -120,7 +122,8 @@ def import_file(
             else:
                 assert the_plan is not None
                 n, n_rejects, first, file_ranks = 0, 0, None, False
-                for batch in stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict, account=account):
+                for batch in stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
+                                                 account=account, on_progress=progress):
                     _insert(store, snapshot_id, batch.followers.drop("line"), batch.rejects)
                     n += batch.followers.height
                     n_rejects += batch.rejects.height

@@ -94,3 +94,12 @@ def test_pages_and_small_files_are_not_streamed():
     assert stream.plan(FIX / "twitter_v1.json", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
     assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=["a=b"], profiles=None) is None
     assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None) is not None
+
+
+def test_progress_reports_every_byte(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    write_users(target, 30)
+    seen: list[int] = []
+    with Store(tmp_path / "w.duckdb") as store:
+        import_file(store, target, progress=seen.append)
+    assert len(seen) > 3 and sum(seen) == target.stat().st_size

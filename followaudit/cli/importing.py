@@ -13,7 +13,7 @@ import click
 from ..schema import PLATFORMS
 from ..sources.files import FORMATS, ORDERS
 from ..store import Store
-from .app import cli, db_option, format_option, say
+from .app import StepProgress, cli, db_option, format_option, say
 
 FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 
@@ -58,18 +58,21 @@ def import_(file: Path, db: Path | None, **options: Any) -> None:
     \b
     Detected formats (gzip of any of them too):
       Twitter/X v1.1 users (JSON, JSONL, CSV with the MIB columns), v2 users and response pages
-      Instagram: InstaFake JSON, CSV exports (username, followers, following, posts, ...)
+      Instagram: InstaFake JSON, CSV exports (username, followers, following, posts, ...),
+        the "Download your information" followers_1.json (follow order from its timestamps)
       Bluesky profile views, saved getFollowers / getProfiles pages
       Mastodon Account entities and saved pages
-      follower id lists: NETWORK.json.gz --profiles PROFILES.jsons.gz (account from the file name)
+      follower id lists: NETWORK.json.gz --profiles PROFILES.jsons.gz (account from the file name),
+        and {id: {"rank", "timestamp"}} maps
       followaudit's own canonical Parquet (`followaudit export`)
       any CSV with --map FIELD=COLUMN
     Re-importing the same file with the same options replaces that snapshot.
     """
     from ..ingest import import_file
 
-    with Store(db) as store:
-        result = import_file(store, file, **options)
+    size = file.stat().st_size if file.is_file() else None
+    with Store(db) as store, StepProgress(f"importing {file.name} (bytes)", size) as bar:
+        result = import_file(store, file, progress=bar, **options)
     say(result.detected.describe())
     for line in result.summary_lines():
         say(line)

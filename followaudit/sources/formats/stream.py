@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -95,9 +95,15 @@ def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str 
 
 
 def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str = "utf-8", strict: bool = False,
-                 account: str | None = None, block_bytes: int | None = None) -> Iterator[Batch]:
-    """Parse the file block by block (see the module doc for what a batch holds)."""
+                 account: str | None = None, block_bytes: int | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
+    """Parse the file block by block (see the module doc for what a batch holds).
+
+    ``on_progress(n)`` is called with the number of file bytes (compressed bytes for gzip) consumed
+    since the previous call, for a progress bar.
+    """
     block_bytes = block_bytes or BLOCK_BYTES
+    reported = 0
     spec = the_plan.spec
     seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
     position = 0
@@ -132,6 +138,11 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
                     position += batch.followers.height
                 yield batch
             line_offset += block.count(b"\n")
+            if on_progress is not None:
+                raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
+                position = raw.tell()
+                on_progress(position - reported)
+                reported = position
             if not chunk:
                 break
     if not any_content:
