@@ -141,3 +141,16 @@ def test_likers_cli_json_has_the_audit_shares_object(fp, tmp_path) -> None:
     text = CliRunner().invoke(cli, ["likers", "mastodon", fp.status_url(), "--api-base", fp.url, "--db", str(db), "--pace", "0"])
     assert text.exit_code == 0, text.output
     assert "distinct engagers" in text.stdout and "do not follow" in text.stdout
+
+
+def test_rate_limits_on_the_like_list_are_waited_out_on_the_injected_clock(fp, tmp_path) -> None:
+    fp.faults.only_paths = ("getLikes",)
+    fp.faults.rate_limit = 2
+    fp.faults.rate_limit_seconds = 30.0
+    clock = FakeClock()
+    api = make_client(fp.url, settings=HttpSettings(min_interval=0.0, timeout=5.0), clock=clock)
+    with Store(tmp_path / "w.duckdb") as store:
+        likers_id = collect_likers_bluesky(store, POST_URL, LikersOptions(), api=api, api_base=fp.url)
+        assert likers_section(store, likers_id)["likes"] == LIKERS
+    assert api.calls["/xrpc/app.bsky.feed.getLikes"] == math.ceil(LIKERS / 100) + 2
+    assert len([s for s in clock.sleeps if s >= 20]) == 2  # two waits for the advertised reset, no real sleeping
