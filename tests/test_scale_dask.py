@@ -62,8 +62,8 @@ def test_dask_output_equals_local_row_for_row(client, parts: Path, tmp_path: Pat
         return sum(counts.values())
 
     before = scored_on_workers()
-    local = score_local(parts, tmp_path / "local.parquet", as_of=AS_OF, batch_rows=1_000)
-    dask = score_dask(parts, tmp_path / "dask", as_of=AS_OF, client=client)
+    local = score_local(parts, tmp_path / "local.parquet", method="rules", as_of=AS_OF, batch_rows=1_000)
+    dask = score_dask(parts, tmp_path / "dask", method="rules", as_of=AS_OF, client=client)
     assert len(list((tmp_path / "dask").glob("*.parquet"))) >= 1
 
     want = pl.read_parquet(tmp_path / "local.parquet").sort("follower_id")
@@ -86,7 +86,7 @@ def test_cli_score_dask_on_existing_scheduler(client, parts: Path, tmp_path: Pat
     out = tmp_path / "labels"
     res = CliRunner().invoke(
         cli,
-        ["score", str(parts), "-o", str(out), "--engine", "dask", "--scheduler", client.scheduler.address, "--as-of", "2026-11-01"],
+        ["score", str(parts), "-o", str(out), "--engine", "dask", "--scheduler", client.scheduler.address, "--as-of", "2026-11-01", "--method", "rules"],
         catch_exceptions=False,
     )
     assert res.exit_code == 0, res.output

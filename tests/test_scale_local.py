@@ -40,7 +40,7 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_score_batch_is_label_followers_plus_ids() -> None:
     frame = synth_partition(800, 0, 0, seed=5)
-    got = score_batch(frame, as_of=AS_OF)
+    got = score_batch(frame, as_of=AS_OF, method="rules")
     want = label_followers(frame, method="rules", as_of=AS_OF)
     assert got.columns == OUTPUT_COLUMNS
     assert got.select(want.columns).equals(want)
@@ -48,35 +48,35 @@ def test_score_batch_is_label_followers_plus_ids() -> None:
     assert got["account"].to_list() == frame["account"].to_list()
     # Arrow in, same answer; the unread columns (raw, truth_label) do not change a label.
     arrow = frame.drop("raw", "truth_label").to_arrow()
-    assert score_batch(arrow, as_of=AS_OF).equals(got)
+    assert score_batch(arrow, as_of=AS_OF, method="rules").equals(got)
 
 
 def test_score_batch_conforms_partial_and_foreign_dtypes() -> None:
     frame = synth_partition(500, 0, 0, seed=6)
-    canonical = score_batch(frame, as_of=AS_OF)
+    canonical = score_batch(frame, as_of=AS_OF, method="rules")
     # ns timestamps, int32 counts and missing columns are what other tools write.
     foreign = frame.drop("handle_length", "handle_digits", "verified").with_columns(
         pl.col("created_at").cast(pl.Datetime("ns", "UTC")),
         pl.col("followers_count").cast(pl.Int32),
     )
-    assert score_batch(foreign, as_of=AS_OF).equals(canonical)
+    assert score_batch(foreign, as_of=AS_OF, method="rules").equals(canonical)
 
 
 def test_as_of_fills_missing_observed_at() -> None:
     frame = synth_partition(600, 0, 0, seed=8)
     observed = frame["observed_at"][0]
     blank = frame.with_columns(pl.lit(None, dtype=pl.Datetime("us", "UTC")).alias("observed_at"))
-    assert score_batch(blank, as_of=observed).equals(score_batch(frame, as_of=AS_OF))
-    later = score_batch(blank, as_of=datetime(2030, 1, 1, tzinfo=UTC))
-    assert (later["label"] == "inactive").sum() > (score_batch(frame, as_of=AS_OF)["label"] == "inactive").sum()
+    assert score_batch(blank, as_of=observed, method="rules").equals(score_batch(frame, as_of=AS_OF, method="rules"))
+    later = score_batch(blank, as_of=datetime(2030, 1, 1, tzinfo=UTC), method="rules")
+    assert (later["label"] == "inactive").sum() > (score_batch(frame, as_of=AS_OF, method="rules")["label"] == "inactive").sum()
 
 
 def test_local_engine_streams_rows_in_order(parts: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels.parquet"
     seen: list[int] = []
-    result = score_local(parts, out, as_of=AS_OF, batch_rows=1_000, progress=seen.append)
+    result = score_local(parts, out, as_of=AS_OF, method="rules", batch_rows=1_000, progress=seen.append)
     whole = pl.read_parquet(parts)
-    want = score_batch(whole, as_of=AS_OF)
+    want = score_batch(whole, as_of=AS_OF, method="rules")
     got = pl.read_parquet(out)
     assert got.equals(want)  # same rows, same order, same labels and reasons as one big batch
     assert sum(seen) == whole.height == result.rows
@@ -123,19 +123,19 @@ def test_bad_inputs_raise_specific_errors(tmp_path: Path) -> None:
     text = tmp_path / "followers.parquet"
     text.write_text("id,name\n1,a\n")
     with pytest.raises(UnknownFormatError, match="not a readable Parquet"):
-        score_local(text, tmp_path / "o.parquet", as_of=AS_OF)
+        score_local(text, tmp_path / "o.parquet", as_of=AS_OF, method="rules")
     no_id = tmp_path / "no_id.parquet"
     pl.DataFrame({"handle": ["a"]}).write_parquet(no_id)
     with pytest.raises(MissingColumnsError):
-        score_local(no_id, tmp_path / "o.parquet", as_of=AS_OF)
+        score_local(no_id, tmp_path / "o.parquet", as_of=AS_OF, method="rules")
     with pytest.raises(MissingColumnsError):
-        score_batch(pl.DataFrame({"handle": ["a"]}), as_of=AS_OF)
+        score_batch(pl.DataFrame({"handle": ["a"]}), as_of=AS_OF, method="rules")
     with pytest.raises(InputError, match="local files only"):
-        score_local("s3://bucket/followers/", tmp_path / "o.parquet", as_of=AS_OF)
+        score_local("s3://bucket/followers/", tmp_path / "o.parquet", as_of=AS_OF, method="rules")
     with pytest.raises(InputError, match="is a directory"):
-        score_local(no_id, tmp_path, as_of=AS_OF)
+        score_local(no_id, tmp_path, as_of=AS_OF, method="rules")
     with pytest.raises(InputError, match="also an input"):
-        score_local(no_id, no_id, as_of=AS_OF)
+        score_local(no_id, no_id, as_of=AS_OF, method="rules")
 
 
 def test_failure_midway_leaves_no_partial_output(parts: Path, tmp_path: Path) -> None:
@@ -146,13 +146,13 @@ def test_failure_midway_leaves_no_partial_output(parts: Path, tmp_path: Path) ->
     (mixed / "part-99999.parquet").write_bytes(b"PAR1 this is not parquet")
     out = tmp_path / "labels.parquet"
     with pytest.raises(UnknownFormatError):
-        score_local(mixed, out, as_of=AS_OF, batch_rows=1_000)
+        score_local(mixed, out, as_of=AS_OF, method="rules", batch_rows=1_000)
     assert not out.exists() and not summary_path(out).exists()
 
 
 def test_cli_score_local(parts: Path, tmp_path: Path) -> None:
     out = tmp_path / "labels.parquet"
-    res = CliRunner().invoke(cli, ["score", str(parts), "-o", str(out), "--as-of", "2026-11-01"], catch_exceptions=False)
+    res = CliRunner().invoke(cli, ["score", str(parts), "-o", str(out), "--as-of", "2026-11-01", "--method", "rules"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
     assert summary["engine"] == "local" and summary["rows"] == 4_500
@@ -177,7 +177,7 @@ def test_missing_dask_says_how_to_install(parts: Path, tmp_path: Path, monkeypat
         import_dask()
     assert "followaudit[dask]" in info.value.hint
     with pytest.raises(SystemExit) as exited:
-        main(["score", str(parts), "-o", str(tmp_path / "o"), "--engine", "dask"])
+        main(["score", str(parts), "-o", str(tmp_path / "o"), "--engine", "dask", "--method", "rules"])
     assert exited.value.code == 1
     assert "pip install 'followaudit[dask]'" in capsys.readouterr().err
 
@@ -187,4 +187,4 @@ def test_canonical_parquet_from_conform_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "c.parquet"
     frame.write_parquet(path)
     table = pq.read_table(path)
-    assert score_batch(table, as_of=AS_OF).equals(score_batch(frame, as_of=AS_OF))
+    assert score_batch(table, as_of=AS_OF, method="rules").equals(score_batch(frame, as_of=AS_OF, method="rules"))
