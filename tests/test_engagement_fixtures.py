@@ -40,7 +40,7 @@ def test_reach_commands_on_fixtures_feed_the_audit_report(db, tmp_path) -> None:
     growth = run("growth", "show", "acme", "--db", str(db))
     assert [s["date"] for s in growth["spikes"]] == ["2025-03-26"] and growth["spikes"][0]["gain"] == 2_020
 
-    report = run("audit", "acme", "--db", str(db))
+    report = run("audit", "acme", "--db", str(db), "--method", "rules")
     eng = report["engagement"]
     assert eng["available"] and eng["posts"] == 10 and eng["followers"] == 3_200
     assert eng["engagements_per_post"]["mean"] == pytest.approx(476 / 10)  # likes+replies+shares: 46+46+49+49+47+49+47+49+47+47

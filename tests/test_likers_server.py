@@ -132,13 +132,13 @@ def test_mastodon_favourites_and_boosts(fp, tmp_path) -> None:
 def test_likers_cli_json_has_the_audit_shares_object(fp, tmp_path) -> None:
     db = tmp_path / "w.duckdb"
     got = CliRunner().invoke(cli, ["likers", "bluesky", POST_URL, "--api-base", fp.url, "--db", str(db),
-                                   "--format", "json", "--pace", "0"])
+                                   "--format", "json", "--pace", "0", "--method", "rules"])
     assert got.exit_code == 0, got.output
     out = json.loads(got.stdout)
     assert set(out["shares"]) == {"fake", "inactive", "real"}
     assert set(out["shares"]["fake"]) == {"share", "low", "high", "count", "method"}
     assert out["engagers"] > 0 and did_of(0)
-    text = CliRunner().invoke(cli, ["likers", "mastodon", fp.status_url(), "--api-base", fp.url, "--db", str(db), "--pace", "0"])
+    text = CliRunner().invoke(cli, ["likers", "mastodon", fp.status_url(), "--api-base", fp.url, "--db", str(db), "--pace", "0", "--method", "rules"])
     assert text.exit_code == 0, text.output
     assert "distinct engagers" in text.stdout and "do not follow" in text.stdout
 

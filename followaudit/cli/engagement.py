@@ -41,12 +41,15 @@ def _rejects(loaded: Loaded, strict: bool) -> dict[str, Any]:
     return {"count": loaded.rejects.height, "first": first}
 
 
-def _shares(store: Store, snapshot_id: int, method: str, confidence: float) -> dict[str, Any]:
+def _shares(store: Store, snapshot_id: int, method: str | None, confidence: float) -> dict[str, Any]:
     """Shares from the stored labels of ``method``, else from a fresh audit (which stores them)."""
     from ..audit import audit_snapshot
     from ..estimate import estimate_shares
 
     snap = store.snapshot(snapshot_id)
+    if method is None:  # the labels an earlier audit stored, in the order of preference
+        stored = set(store.query("SELECT DISTINCT method FROM labels WHERE snapshot_id = ?", [snapshot_id])["method"].to_list())
+        method = next((m for m in METHODS if m in stored), METHODS[0])
     labels = store.labels(snapshot_id, method)
     if labels.height:
         return estimate_shares(labels, confidence, snap.design)
@@ -58,11 +61,12 @@ def _shares(store: Store, snapshot_id: int, method: str, confidence: float) -> d
 @click.argument("snapshot")
 @click.option("--buy", type=click.IntRange(min=0), required=True, help="Fake followers bought (N).")
 @click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: from the snapshot's posts).")
-@click.option("--method", type=click.Choice(list(METHODS)), default=METHODS[0], show_default=True)
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+              help="Labels to use (default: the stored labels of the last audit, else the audit default).")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @db_option
 @format_option("text", "json")
-def whatif(snapshot: str, buy: int, engagements: float | None, method: str, confidence: float, db: Path | None, fmt: str) -> None:
+def whatif(snapshot: str, buy: int, engagements: float | None, method: str | None, confidence: float, db: Path | None, fmt: str) -> None:
     """What buying N fake followers would do to SNAPSHOT's follower count, fake share and engagement rate,
     and the engagement rate it would show without its fake followers."""
     from ..engagement import followers_total, what_if, with_engagements
