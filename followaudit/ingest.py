@@ -122,13 +122,24 @@ def import_file(
             else:
                 assert the_plan is not None
                 n, n_rejects, first, file_ranks = 0, 0, None, False
+                ids: list[pl.DataFrame] = []
                 for batch in stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
                                                  account=account, on_progress=progress):
                     _insert(store, snapshot_id, batch.followers.drop("line"), batch.rejects)
+                    ids.append(batch.followers.select("follower_id", "line"))
                     n += batch.followers.height
                     n_rejects += batch.rejects.height
                     first = first or _first(batch.rejects)
                     file_ranks = file_ranks or batch.file_ranks
+                dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
+                del ids
+                if dups.height:
+                    dropped = _drop_repeats(store, snapshot_id, dups, str(path), stream.id_column(the_plan.spec),
+                                            renumber=not file_ranks and the_plan.order != "unknown")
+                    n -= dropped.height
+                    n_rejects += dropped.height
+                    candidates = [r for r in (first, _first(dropped)) if r is not None]
+                    first = min(candidates, key=lambda r: r["line"])
                 if not file_ranks and the_plan.order == "newest-first":
                     # Batches stored positions (0 = first line); the first line is the newest follower.
                     con.execute(
@@ -147,6 +158,45 @@ def import_file(
         snapshot_id=snapshot_id, detected=detected, n_followers=n, n_rejects=n_rejects, first_reject=first,
         reused=existing is not None, account=acct, n_without_profile=n_without,
     )
+
+
+def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str, column: str, *,
+                  renumber: bool) -> pl.DataFrame:
+    """Remove ids repeated across streamed blocks (the first line keeps the follower) and reject them.
+
+    Rows were appended in file order inside this transaction, so the k-th stored copy of an id (by
+    rowid) is its k-th line. Positions are renumbered without gaps when they are in use.
+    """
+    con = store.con
+    con.register("_repeats", dups.to_arrow())
+    try:
+        found = store.query(
+            """WITH copies AS (
+                   SELECT rowid AS rid, follower_id, raw,
+                          row_number() OVER (PARTITION BY follower_id ORDER BY rowid) - 1 AS k
+                   FROM followers
+                   WHERE snapshot_id = ? AND follower_id IN (SELECT follower_id FROM _repeats))
+               SELECT c.rid, r.follower_id, r.line, r.first_line, c.raw
+               FROM copies c JOIN _repeats r ON c.follower_id = r.follower_id AND c.k = r.k
+               ORDER BY r.line""",
+            [snapshot_id],
+        )
+        con.register("_repeat_rows", found.select("rid").to_arrow())
+        con.execute("DELETE FROM followers WHERE snapshot_id = ? AND rowid IN (SELECT rid FROM _repeat_rows)", [snapshot_id])
+        con.unregister("_repeat_rows")
+    finally:
+        con.unregister("_repeats")
+    rejects = stream.duplicate_rejects(found, name, column)
+    _insert(store, snapshot_id, pl.DataFrame(), rejects)
+    if renumber:
+        con.execute(
+            """UPDATE followers SET follow_rank = r.new
+               FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY follow_rank) - 1 AS new
+                     FROM followers WHERE snapshot_id = ?) r
+               WHERE followers.rowid = r.rid""",
+            [snapshot_id],
+        )
+    return rejects
 
 
 def _first(rejects: pl.DataFrame) -> dict[str, Any] | None:

@@ -101,5 +101,22 @@ def test_progress_reports_every_byte(tmp_path, small_blocks):
     write_users(target, 30)
     seen: list[int] = []
     with Store(tmp_path / "w.duckdb") as store:
-        import_file(store, target, progress=seen.append)
+        result = import_file(store, target, progress=seen.append)
+        assert store.followers(result.snapshot_id)["follow_rank"].to_list() == list(range(30))
     assert len(seen) > 3 and sum(seen) == target.stat().st_size
+
+
+def test_repeats_across_blocks_with_unknown_order(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    write_users(target, 40, extra={25: '{"id_str": "2"}', 38: '{"id_str": "2"}'})
+    with Store(tmp_path / "w.duckdb") as store:
+        result = import_file(store, target, order="unknown")
+        assert (result.n_followers, result.n_rejects) == (38, 2)
+        rejects = store.rejects(result.snapshot_id)
+        assert rejects.select("line", "reason").rows() == [
+            (25, "duplicate follower_id 2 (first seen on line 2)"), (38, "duplicate follower_id 2 (first seen on line 2)"),
+        ]
+        assert rejects["raw"].to_list() == ['{"id_str": "2"}', '{"id_str": "2"}']
+        stored = store.followers(result.snapshot_id)
+        assert stored["follow_rank"].null_count() == 38
+        assert stored.filter(stored["follower_id"] == "2")["handle"].to_list() == ["user2"]

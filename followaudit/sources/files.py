@@ -86,11 +86,20 @@ def read_followers(
 def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict: bool, encoding: str,
                    account: str | None) -> ParsedFile:
     batches = list(stream.iter_batches(path, the_plan, name=name, encoding=encoding, strict=strict, account=account))
-    followers = pl.concat([b.followers for b in batches]).drop("line")
+    followers = pl.concat([b.followers for b in batches])
     rejects = pl.concat([b.rejects for b in batches])
+    dups = stream.duplicates(followers.select("follower_id", "line"))
+    if dups.height:  # repeats across blocks: the first line keeps the follower
+        dropped = dups.join(followers.select("line", "raw"), on="line", how="left")
+        rejects = pl.concat([rejects, stream.duplicate_rejects(dropped, name, stream.id_column(the_plan.spec))]).sort("line")
+        followers = followers.join(dups.select("line"), on="line", how="anti", maintain_order="left")
+    followers = followers.drop("line")
     file_ranks = any(b.file_ranks for b in batches)
-    if not file_ranks:
-        followers = followers.with_columns(stream.ranks_from_positions(followers.height, the_plan.order))
+    if not file_ranks and the_plan.order != "unknown":
+        positions = pl.int_range(0, followers.height, dtype=pl.Int64, eager=True).alias("follow_rank")
+        followers = followers.with_columns(positions).with_columns(
+            stream.ranks_from_positions(followers.height, the_plan.order)
+        )
     order = "file" if file_ranks else the_plan.order
     detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order, the_plan.compressed)
     return ParsedFile(followers, rejects, detected, account=account)

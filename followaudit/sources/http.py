@@ -278,6 +278,17 @@ class ApiClient:
                 response = self.http.get(path, params=params)
                 elapsed = time.perf_counter() - started
                 self.latency = elapsed if not self.latency else 0.8 * self.latency + 0.2 * elapsed
+                if 300 <= response.status_code < 400:
+                    raise CollectError(
+                        f"{response.url.host} redirected {key} to {response.headers.get('Location', '?')}",
+                        "pass --api-base with the address the server redirects to",
+                    )
+                if response.status_code < 400 and "json" not in response.headers.get("Content-Type", "json"):
+                    raise CollectError(
+                        f"{response.url.host} did not answer {key} with JSON "
+                        f"(Content-Type {response.headers.get('Content-Type')})",
+                        "check --api-base: it must be the platform's API host",
+                    )
                 # a truncated body is a transport fault: parse here so it is retried
                 data = response.json() if response.status_code < 400 else None
             except (httpx.TransportError, json.JSONDecodeError, UnicodeDecodeError) as exc:

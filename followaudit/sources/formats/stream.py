@@ -105,6 +105,8 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
     block_bytes = block_bytes or BLOCK_BYTES
     reported = 0
     spec = the_plan.spec
+    # Strict mode checks repeats block by block (so the first bad line is the one reported); otherwise
+    # repeats across blocks are found once at the end (``duplicates``), which stays linear in size.
     seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
     position = 0
     line_offset = 0
@@ -133,16 +135,17 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
                 any_content = True
                 batch = _parse_block(to_utf8(block, name, encoding, line_offset), line_offset, spec, the_plan.order,
                                      name, strict, account, seen, position)
-                seen = pl.concat([seen, batch.followers.select("follower_id", pl.col("line").alias("\x00seen_line"))])
+                if strict:
+                    seen = pl.concat([seen, batch.followers.select("follower_id", pl.col("line").alias("\x00seen_line"))])
                 if not batch.file_ranks:
                     position += batch.followers.height
                 yield batch
             line_offset += block.count(b"\n")
             if on_progress is not None:
                 raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
-                position = raw.tell()
-                on_progress(position - reported)
-                reported = position
+                offset = raw.tell()
+                on_progress(offset - reported)
+                reported = offset
             if not chunk:
                 break
     if not any_content:
@@ -174,6 +177,33 @@ def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, n
     if not file_ranks and order != "unknown":
         followers = followers.with_columns(pl.int_range(position, position + followers.height, dtype=pl.Int64).alias("follow_rank"))
     return Batch(followers, rejects, file_ranks)
+
+
+def duplicates(ids: pl.DataFrame) -> pl.DataFrame:
+    """Repeated ids among kept rows (``follower_id``, ``line`` in file order): every later occurrence,
+    with ``first_line`` and ``k`` (1 = the second occurrence of that id). Empty when ids are unique."""
+    schema = {"follower_id": pl.Utf8, "line": pl.Int64, "first_line": pl.Int64, "k": pl.Int64}
+    if ids.height == 0 or ids.get_column("follower_id").is_unique().all():
+        return pl.DataFrame(schema=schema)
+    marked = ids.with_columns(
+        pl.col("line").first().over("follower_id").alias("first_line"),
+        pl.int_range(pl.len(), dtype=pl.Int64).over("follower_id").alias("k"),
+    )
+    return marked.filter(pl.col("k") > 0).select(list(schema))
+
+
+def duplicate_rejects(dups: pl.DataFrame, name: str, column: str) -> pl.DataFrame:
+    """Reject rows for ``duplicates`` joined with their ``raw`` text."""
+    return dups.select(
+        pl.lit(name).alias("file"), pl.col("line"), pl.lit(column).alias("column"),
+        (pl.lit("duplicate follower_id ") + pl.col("follower_id") + pl.lit(" (first seen on line ")
+         + pl.col("first_line").cast(pl.Utf8) + pl.lit(")")).alias("reason"),
+        pl.col("raw"),
+    )
+
+
+def id_column(spec: RecordSpec) -> str:
+    return next(f.source for f in spec.fields if f.target == "follower_id")
 
 
 def ranks_from_positions(n: int, order: str) -> pl.Expr:
