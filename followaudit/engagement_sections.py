@@ -11,6 +11,7 @@ from typing import Any
 from .comparison import comparison_section
 from .engagement import engagement_section, followers_total, what_if, with_engagements
 from .errors import FollowauditError
+from .estimate import Share
 from .growth import count_history, growth_section
 from .likers import latest_likers_section
 from .report import Report
@@ -28,21 +29,34 @@ def _guard(name: str, build: Any) -> dict[str, Any]:
         return {"available": False, "missing": f"{name}: {exc.one_line()}"}
 
 
-def whatif_section(followers: int, engagement: dict[str, Any], report: Report) -> dict[str, Any]:
+def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str, Share]) -> dict[str, Any]:
     """Default scenario for the report: buying as many followers as the account has (doubling),
     and the rate without the fake followers it has."""
-    if followers <= 0 or "fake" not in report.shares:
+    if followers <= 0 or "fake" not in shares:
         return {"available": False, "missing": "an audited snapshot with followers"}
     per_post = engagement["engagements_per_post"]["mean"] if engagement.get("available") else None
-    out = what_if(followers, followers, per_post, report.shares["fake"])
+    out = what_if(followers, followers, per_post, shares["fake"])
     out["available"] = True
     out["scenario"] = f"buying {followers:,} fake followers (doubling the count); run `followaudit whatif SNAPSHOT --buy N` for another N"
     return out
 
 
+def headline_shares(report: Report) -> dict[str, Share]:
+    """The shares the report leads with: misclassification-corrected when the model gives them, else raw."""
+    if not report.corrected:
+        return report.shares
+    out = dict(report.shares)
+    for label, c in report.corrected.items():
+        raw = report.shares.get(label)
+        if c and raw is not None and c.get("low") is not None and c.get("high") is not None:
+            out[label] = Share(label, float(c["share"]), float(c["low"]), float(c["high"]), raw.count, raw.n, str(c.get("method") or raw.method))
+    return out
+
+
 def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str, dict[str, Any]]:
-    """All reach sections for ``report`` (the audit of ``snapshot``)."""
+    """All reach sections for ``report`` (the audit of ``snapshot``), from its headline shares."""
     followers = followers_total(snapshot)
+    shares = headline_shares(report)
     account, platform = snapshot.account, snapshot.platform
     history = count_history(store, account, platform) if account else None
     posts = store.posts(snapshot.snapshot_id) if store.has_table("posts") else None
@@ -52,18 +66,18 @@ def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str
     def engagement() -> dict[str, Any]:
         if posts is None:
             return {"available": False, "missing": "posts table (workspace predates it; open it writable once)"}
-        return engagement_section(with_engagements(posts), followers, report.shares, history, spikes=growth.get("spikes"))
+        return engagement_section(with_engagements(posts), followers, shares, history, spikes=growth.get("spikes"))
 
     eng = _guard("engagement", engagement)
     return {
         "engagement": eng,
-        "whatif": _guard("whatif", lambda: whatif_section(followers, eng, report)),
+        "whatif": _guard("whatif", lambda: whatif_section(followers, eng, shares)),
         "likers": _guard("likers", lambda: latest_likers_section(
             store, account, platform, method=report.method, confidence=report.confidence_level,
             inactive_days=report.inactive_days)),
         "growth": growth,
         "comparison": _guard("comparison", lambda: comparison_section(
-            store, account=account, platform=platform, followers=followers, method=report.method, shares=report.shares)),
+            store, account=account, platform=platform, followers=followers, method=report.method, shares=shares)),
         "views": _guard("views", lambda: views_section(store.view_items(account)) if account else
                         {"available": False, "missing": "the account name (snapshot has none)"}),
     }
