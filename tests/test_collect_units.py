@@ -290,3 +290,16 @@ def test_parse_reset_formats() -> None:
     assert parse_reset("2025-11-23T04:00:00.000Z", NOW) == 1763870400
     assert parse_reset("Sun, 23 Nov 2025 04:00:00 GMT", NOW) == 1763870400
     assert parse_reset("soon", NOW) is None
+
+
+def test_redirects_and_non_json_answers_stop_at_once() -> None:
+    handler = sequence((301, {"Location": "https://elsewhere.test/x"}, b""))
+    api, clock, _, _ = client_for(handler)
+    with pytest.raises(CollectError, match="redirected /x to https://elsewhere.test/x") as info:
+        api.get("/x", error=fail)
+    assert "--api-base" in info.value.hint and len(handler.seen) == 1
+    handler = sequence((200, {"Content-Type": "text/html"}, b"<html>hello</html>"))
+    api, clock, _, _ = client_for(handler)
+    with pytest.raises(CollectError, match="did not answer /x with JSON"):
+        api.get("/x", error=fail)
+    assert len(handler.seen) == 1 and clock.sleeps == []
