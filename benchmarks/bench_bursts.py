@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--bricks", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--chart", type=str, default=None, help="also time the follower-factory chart to this file (.png/.svg/.html)")
     args = parser.parse_args()
 
     rng = np.random.default_rng(args.seed)
@@ -51,6 +52,12 @@ def main() -> None:
         print(f"  #{b.burst_id} ranks {b.start_rank:,}-{b.end_rank:,} size {b.size:,} created {b.created_from:%Y-%m-%d}..{b.created_to:%Y-%m-%d}")
     for name, value in best.items():
         print(f"{name:>16}: {value:6.2f} s (best of {args.repeat})")
+    if args.chart:
+        from followaudit.render.charts import write_follower_factory
+
+        t = time.perf_counter()
+        path = write_follower_factory(args.chart, frame, scan.bursts, title=f"benchmark, {frame.height:,} followers")
+        print(f"{'chart':>16}: {time.perf_counter() - t:6.2f} s ({path}, {path.stat().st_size / 1024:,.0f} KB)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:,.0f} MB; polars threads {pl.thread_pool_size()}")
 

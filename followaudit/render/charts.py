@@ -27,6 +27,7 @@ from matplotlib import rc_context
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from ..bursts import DAY_US, Burst, estimate_follow_times
 from ..errors import InputError
@@ -160,6 +161,7 @@ def follower_factory_figure(
 
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # no "1e7" offset
     ax.yaxis.set_major_locator(mdates.AutoDateLocator())
     ax.yaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.yaxis.get_major_locator()))
     ax.set_xlabel("follow rank (oldest follower left)")
