@@ -63,7 +63,7 @@ def read_table(path: str | Path) -> pl.DataFrame:
         raise InputError(f"no such file: {path}", "check the path")
     data = path.read_bytes()
     if not data.strip():
-        raise EmptyInputError(f"{path} is empty")
+        raise EmptyInputError(f"{path} is empty", "check the path; the file must hold a header and at least one row")
     head = data.lstrip()[:1]
     try:
         if head in (b"[", b"{"):
@@ -79,7 +79,7 @@ def read_table(path: str | Path) -> pl.DataFrame:
     except (UnicodeDecodeError, json.JSONDecodeError, pl.exceptions.ComputeError) as exc:
         raise InputError(f"cannot read {path}: {str(exc).splitlines()[0]}", "give a CSV, JSON or JSONL file in UTF-8") from exc
     if frame.height == 0:
-        raise EmptyInputError(f"{path} holds no rows")
+        raise EmptyInputError(f"{path} holds no rows", "check the path; the file must hold a header and at least one row")
     return frame.rename({c: _norm(c) for c in frame.columns})
 
 

@@ -212,7 +212,7 @@ def likers_options(func: Any) -> Any:
         format_option("text", "json"),
         click.option("--api-base", default=None, help="API host to query (default: the platform's public host / the status's instance)."),
         click.option("--sample", type=click.IntRange(min=1), default=None, help="Label a seeded uniform random sample of N engagers (all are still listed)."),
-        click.option("--precision", type=float, default=None, help="Choose the sample size for a 95%% interval half-width of at most H."),
+        click.option("--precision", type=float, default=None, help="Choose the sample size for a 95% interval half-width of at most H."),
         click.option("--seed", type=int, default=None, help="Seed for the sample (default: random, stored)."),
         click.option("--no-reposts", "no_reposts", is_flag=True, help="Only likes, not reposts/boosts."),
         click.option("--fresh", is_flag=True, help="Collect again even if a complete audit with these options exists."),
