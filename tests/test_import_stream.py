@@ -120,3 +120,14 @@ def test_repeats_across_blocks_with_unknown_order(tmp_path, small_blocks):
         stored = store.followers(result.snapshot_id)
         assert stored["follow_rank"].null_count() == 38
         assert stored.filter(stored["follower_id"] == "2")["handle"].to_list() == ["user2"]
+
+
+def test_last_line_without_newline_and_long_lines(tmp_path, small_blocks):
+    target = tmp_path / "u.jsonl"
+    lines = write_users(target, 20)
+    long_bio = json.dumps({"id_str": "999", "screen_name": "long", "description": "x" * 5000})  # longer than a block
+    target.write_text("\n".join([*lines[:10], long_bio, *lines[10:]]))  # no final newline
+    parsed = read_followers(target)
+    assert parsed.followers.height == 21 and parsed.rejects.height == 0
+    assert parsed.followers.filter(parsed.followers["follower_id"] == "999")["bio_length"].item() == 5000
+    assert parsed.followers.filter(parsed.followers["follower_id"] == "20")["follow_rank"].item() == 0

@@ -117,21 +117,22 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
         first_block = True
         while True:
             chunk = fh.read(block_bytes)
-            data = carry + chunk
             if not chunk:
-                block, carry = data, b""
+                block, carry = carry, b""
             else:
-                cut = data.rfind(b"\n")
+                cut = chunk.rfind(b"\n")
                 if cut < 0:
-                    carry = data
+                    carry += chunk
                     continue
-                block, carry = data[: cut + 1], data[cut + 1 :]
+                # One copy per block: the carried partial line + this chunk up to its last newline.
+                block = b"".join((carry, memoryview(chunk)[: cut + 1])) if carry else chunk[: cut + 1]
+                carry = chunk[cut + 1 :]
             if first_block:
                 check_not_binary(block[:8192], name)
                 if block.startswith(b"\xef\xbb\xbf"):
                     block = block[3:]
                 first_block = False
-            if block.strip():
+            if block and not block.isspace():
                 any_content = True
                 batch = _parse_block(to_utf8(block, name, encoding, line_offset), line_offset, spec, the_plan.order,
                                      name, strict, account, seen, position)
