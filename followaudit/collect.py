@@ -179,8 +179,8 @@ class _Job:
         if state["phase"] != "enumerate":
             return
         cursor, pages, position = state["cursor"], int(state["pages"]), int(state["enumerated"])
-        known = self.store.collected_ids(self.snapshot_id)
-        seen = set(known["follower_id"].to_list())
+        # ~100 bytes per listed follower; keeps the repeat check O(page) however long the list
+        seen = set(self.store.collected_ids(self.snapshot_id)["follower_id"].to_list())
         cursors = set(self.store.collected_cursors(self.snapshot_id))
         if pages and cursor is None:
             raise PaginationError(f"snapshot {self.snapshot_id} has pages but no cursor to resume from")
@@ -427,10 +427,10 @@ def collect_mastodon(
     if job.state()["phase"] == "hydrate":
         # no calls: the Account entities stored while listing already carry counts and last_status_at
         while True:
-            pending = job.store.pending_hydration(job.snapshot_id, with_profile=True)
+            pending = job.store.pending_hydration(job.snapshot_id, with_profile=True, limit=MASTODON_CHUNK)
             if not pending.height:
                 break
-            chunk = job.follow_rank(pending.head(MASTODON_CHUNK))
+            chunk = job.follow_rank(pending)
             frame = mastodon.followers_frame(chunk["profile"], account=account, instance=instance).with_columns(
                 chunk["follow_rank"], chunk["observed_at"]
             )

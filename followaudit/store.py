@@ -559,12 +559,13 @@ class Store:
                 finally:
                     con.unregister("_missing")
 
-    def pending_hydration(self, snapshot_id: int, with_profile: bool = False) -> pl.DataFrame:
-        """Sampled followers not yet stored: position, follower_id, observed_at (and profile)."""
+    def pending_hydration(self, snapshot_id: int, with_profile: bool = False, limit: int | None = None) -> pl.DataFrame:
+        """Sampled followers not yet stored: position, follower_id, observed_at (and profile), in API order."""
         extra = ", profile" if with_profile else ""
+        cap = f" LIMIT {int(limit)}" if limit is not None else ""
         return self.query(
             f"""SELECT position, follower_id, observed_at{extra} FROM collect_ids
-                WHERE snapshot_id = ? AND sampled AND NOT done ORDER BY position""",
+                WHERE snapshot_id = ? AND sampled AND NOT done ORDER BY position{cap}""",
             [snapshot_id],
         )
 

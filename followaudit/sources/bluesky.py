@@ -64,6 +64,8 @@ class BlueskyClient:
         data = self.api.get("/xrpc/app.bsky.graph.getFollowers", params, error=_error).data
         if not isinstance(data, dict) or not isinstance(data.get("followers"), list):
             raise CollectError("getFollowers returned no 'followers' list", "check --api-base points at a Bluesky AppView")
+        if not all(isinstance(p, dict) and isinstance(p.get("did"), str) for p in data["followers"]):
+            raise CollectError("getFollowers returned a follower without a DID", "check --api-base points at a Bluesky AppView")
         return data["followers"], data.get("cursor") or None
 
     def profiles(self, actors: list[str]) -> list[dict[str, Any]]:

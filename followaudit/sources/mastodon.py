@@ -76,6 +76,8 @@ class MastodonClient:
             reply = self.api.get(next_url, error=_error)
         if not isinstance(reply.data, list):
             raise CollectError("the followers endpoint did not return a list", "check --api-base points at a Mastodon server")
+        if not all(isinstance(a, dict) and a.get("id") is not None for a in reply.data):
+            raise CollectError("the followers endpoint returned an account without an id", "check --api-base points at a Mastodon server")
         return reply.data, reply.response.links.get("next", {}).get("url")
 
     def _same_host(self, url: str) -> None:
