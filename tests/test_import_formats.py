@@ -100,6 +100,7 @@ def test_mib_csv_fixture():
     assert human["private"] is None and human["verified"] is None
     assert human["follow_rank"] is None
     assert parsed.rejects.select("line", "column", "reason").rows() == [(4, "followers_count", "not a number: 'x12'")]
+    assert parsed.rejects["raw"].item() == (FIX / "mib.csv").read_text().splitlines()[3]  # the line as in the file
 
 
 def test_instagram_csv_export():

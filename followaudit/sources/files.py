@@ -79,8 +79,17 @@ def read_followers(
         src.frame, src.fields, file=name, platform=src.platform, order=use_order, account=account,
         strict=strict, extra_rejects=src.rejects,
     )
+    if detected_fmt == "csv" and rejects.height:
+        rejects = _original_lines(rejects, data)
     detected = Detected(src.platform, detected_fmt, src.layout, use_order, compressed, src.note)
     return ParsedFile(followers, rejects, detected, account=account or src.account)
+
+
+def _original_lines(rejects: pl.DataFrame, data: bytes) -> pl.DataFrame:
+    """A CSV reject's raw is the text of its physical line, as it stands in the file."""
+    lines = data.split(b"\n")
+    texts = [lines[n - 1].rstrip(b"\r").decode("utf-8") if 0 < n <= len(lines) else None for n in rejects["line"].to_list()]
+    return rejects.with_columns(pl.Series("raw", texts, dtype=pl.Utf8))
 
 
 def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict: bool, encoding: str,
