@@ -132,3 +132,23 @@ def test_unknown_parameter_is_rejected(two_bricks):
 def test_burst_is_constructible_from_the_issue_fields():
     b = Burst(0, 9, 10, datetime(2013, 1, 25, tzinfo=UTC), datetime(2013, 2, 13, tzinfo=UTC), None, None, None, 40.0)
     assert b.span == 10 and b.burst_id == 0
+
+
+def test_day_resolution_creation_dates_like_mastodon():
+    # Mastodon gives account creation as a date (midnight UTC); a batch is then many identical dates
+    frame = build(15_000, [(6_000, 300, 40, 2)], seed=12).with_columns(pl.col("created_at").dt.truncate("1d"))
+    [burst] = detect_bursts(frame)
+    assert (burst.start_rank, burst.end_rank) == (6_000, 6_299)
+    assert burst.created_from.hour == 0 and (burst.created_to - burst.created_from).days <= 2
+
+
+def test_identical_creation_times_and_partial_labels():
+    frame = build(12_000, [(5_000, 250, 10, 0)], seed=13)  # zero-width window: one timestamp
+    labels = pl.when(pl.col("brick") > 0).then(pl.when(pl.col("follow_rank") % 2 == 0).then(pl.lit("fake")))
+    labelled = frame.with_columns(labels.alias("label"))
+    [burst] = detect_bursts(labelled)
+    members = burst_membership(labelled, [burst]).join(labelled, on="follower_id")
+    assert members.filter(pl.col("brick") > 0).height == 250
+    assert members.filter(pl.col("brick") == 0).height <= 2  # an organic stray or two within days
+    assert burst.fake_share == pytest.approx(1.0)  # only labelled members count
+    assert burst.fake_share_low is not None and burst.fake_share_low > 0.9
