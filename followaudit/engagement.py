@@ -101,7 +101,8 @@ def pick_columns(frame: pl.DataFrame, aliases: dict[str, tuple[str, ...]], requi
 
 
 def parse_time(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 (with or without zone), 'YYYY-MM-DD HH:MM[:SS]', a bare date, or epoch seconds -> UTC."""
+    """ISO 8601 (with or without zone), 'YYYY-MM-DD HH:MM[:SS]', a bare date, 'MM/DD/YYYY' (US),
+    'Mar 4, 2025' (YouTube Studio exports) or epoch seconds -> UTC."""
     text = expr.str.strip_chars()
     iso = text.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
     epoch = text.cast(pl.Float64, strict=False)
@@ -111,6 +112,7 @@ def parse_time(expr: pl.Expr) -> pl.Expr:
         iso.str.to_datetime("%Y-%m-%dT%H:%M", time_unit="us", strict=False).dt.replace_time_zone("UTC"),
         text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
         text.str.to_date("%m/%d/%Y", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+        text.str.to_date("%b %d, %Y", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),  # YouTube Studio
         pl.when(epoch > 1e8).then((epoch * 1_000_000).cast(pl.Int64, strict=False)).cast(pl.Datetime("us", "UTC")),
     )
 

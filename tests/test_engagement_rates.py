@@ -192,3 +192,15 @@ def test_sections_use_the_corrected_shares_when_the_model_gives_them() -> None:
     got = headline_shares(report)
     assert (got["fake"].share, got["fake"].low, got["fake"].high, got["fake"].method) == (0.2, 0.1, 0.3, "Rogan-Gladen")
     assert got["real"] is raw["real"]
+
+
+def test_parse_time_formats() -> None:
+    from followaudit.engagement import parse_time
+
+    texts = ["Mar 4, 2025", "2025-03-04", "03/04/2025", "1700000000", "2025-03-04T05:06:07+02:00", "2025-03-04 05:06", "junk", "2025"]
+    got = pl.DataFrame({"t": texts}).select(parse_time(pl.col("t")))["t"].to_list()
+    day = datetime(2025, 3, 4, tzinfo=UTC)
+    assert got[:3] == [day, day, day]
+    assert got[3] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert got[4] == datetime(2025, 3, 4, 3, 6, 7, tzinfo=UTC) and got[5] == datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
+    assert got[6] is None and got[7] is None  # a bare year is not a time (nor epoch seconds)
