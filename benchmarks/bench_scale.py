@@ -1,7 +1,7 @@
 """Scale benchmark (issue 9): `followaudit score` throughput and peak memory, local engine vs Dask.
 
     python benchmarks/bench_scale.py synth --sizes 1M 10M 100M       # partitioned canonical Parquet
-    python benchmarks/bench_scale.py run --sizes 1M 10M --engines local dask
+    python benchmarks/bench_scale.py run --sizes 1M 10M --engines local dask [--method rules|model]
     python benchmarks/bench_scale.py run --sizes 10M --engines dask --scheduler tcp://HOST:8786
 
 `synth` writes DIR/synth_<N>/part-NNNNN.parquet, 1M rows per partition, one `followaudit.synth`
@@ -32,11 +32,11 @@ SIZES = {"1M": 1_000_000, "10M": 10_000_000, "100M": 100_000_000}
 STEP = r"""
 import json, os, resource, sys, time
 from followaudit.synth import OBSERVED_AT
-engine, src, dst, workers, scheduler = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None
+engine, src, dst, workers, scheduler, method = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None, sys.argv[6]
 out = {}
 if engine == "local":
     from followaudit.scale.score import score_local
-    r = score_local(src, dst, as_of=OBSERVED_AT)
+    r = score_local(src, dst, as_of=OBSERVED_AT, method=method)
     out["cores"] = os.cpu_count()
 else:
     from followaudit.scale.dask_engine import dask_client, score_dask
@@ -45,7 +45,7 @@ else:
     t = time.perf_counter()
     with dask_client(scheduler, n_workers=workers) as client:
         out["cluster_start_seconds"] = time.perf_counter() - t
-        r = score_dask(src, dst, as_of=OBSERVED_AT, client=client)
+        r = score_dask(src, dst, as_of=OBSERVED_AT, method=method, client=client)
         info = client.scheduler_info()["workers"]
         out["cores"] = sum(w["nthreads"] for w in info.values())
         out["worker_peak_rss_mib"] = sorted(client.run(peak).values())
@@ -79,13 +79,13 @@ def synth(args: argparse.Namespace) -> None:
         print(f"wrote {n:,} rows to {target} ({mib:,.0f} MiB) in {time.perf_counter() - t:.0f} s")
 
 
-def run_one(engine: str, src: Path, dst: Path, workers: int, scheduler: str | None) -> dict:
+def run_one(engine: str, src: Path, dst: Path, workers: int, scheduler: str | None, method: str) -> dict:
     if dst.is_dir():
         shutil.rmtree(dst)
     dst.unlink(missing_ok=True)
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", STEP, engine, str(src), str(dst), str(workers), scheduler or ""],
+        [sys.executable, "-c", STEP, engine, str(src), str(dst), str(workers), scheduler or "", method],
         capture_output=True, text=True, check=False,
     )
     wall = time.perf_counter() - t
@@ -105,8 +105,8 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"{src} is missing: run `python benchmarks/bench_scale.py synth --sizes {label(n)}` first")
         for engine in args.engines:
             dst = args.dir / f"labels_{label(n)}_{engine}" if engine == "dask" else args.dir / f"labels_{label(n)}_local.parquet"
-            r = run_one(engine, src, dst, args.workers, args.scheduler)
-            r["size"] = label(n)
+            r = run_one(engine, src, dst, args.workers, args.scheduler, args.method)
+            r["size"], r["method"] = label(n), args.method
             rows.append(r)
             per_core = r["rate"] / r["cores"]
             mem = (
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> None:
             )
             start = r.get("cluster_start_seconds")
             print(
-                f"{label(n):>5} {engine:>5}: {r['rows']:,} rows in {r['seconds']:.1f} s = {r['rate']:,.0f} rows/s "
+                f"{label(n):>5} {engine:>5} {args.method}: {r['rows']:,} rows in {r['seconds']:.1f} s = {r['rate']:,.0f} rows/s "
                 f"({per_core:,.0f} per core, {r['cores']} cores); {mem}; wall {r['wall_seconds']:.1f} s"
                 + (f" (cluster start {start:.1f} s)" if start is not None else ""),
                 flush=True,
@@ -139,6 +139,7 @@ def main() -> None:
     r = sub.add_parser("run", help="score the inputs with each engine, measure rows/s and peak RSS")
     r.add_argument("--sizes", type=size, nargs="+", default=[SIZES["1M"], SIZES["10M"]])
     r.add_argument("--engines", nargs="+", choices=["local", "dask"], default=["local", "dask"])
+    r.add_argument("--method", default="rules", help="labelling method (rules or model)")
     r.add_argument("--workers", type=int, default=2, help="LocalCluster workers (ignored with --scheduler)")
     r.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask cluster")
     r.add_argument("--keep", action="store_true", help="keep the label outputs")
