@@ -27,9 +27,12 @@ along the rank follows it, while a batch stays a narrow horizontal band. Three s
    maximum-sum subarray, found with one cumulative sum and a running minimum; the search repeats on
    both sides. A segment is kept when its LLR ≥ ``min_llr`` and it holds ≥ ``min_size`` members.
    Because the LLR drops with every non-member, the segment's ends are its first and last members.
-3. **Choose the scale and describe.** Of segments (from all scales) that overlap in rank and
-   creation dates, the one with the highest LLR is kept; a burst is the rectangle ``[start_rank, end_rank] × [created_from, created_to]`` and its
-   members are the followers inside it.
+3. **Choose the scale, refine, describe.** Of segments (from all scales) that overlap in rank and
+   creation dates, the one with the highest LLR is kept; its creation window then grows to the
+   whole batch and the scan reruns to place the ends (``_refine``). A burst is the rectangle
+   ``[start_rank, end_rank] × [created_from, created_to]``, its members are the followers inside
+   it, and it is reported when it still has ≥ ``min_size`` members, LLR ≥ ``min_llr`` and at least
+   ``min_enrichment`` times the members the background would put there (``expected``).
 """
 
 from __future__ import annotations
