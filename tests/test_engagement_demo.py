@@ -83,3 +83,23 @@ def test_demo_report_has_every_reach_section(tmp_path) -> None:
     text = out.getvalue()
     for heading in ("Engagement (400 posts", "What-if:", "Likers of synth://", "Growth (", "Comparison (", "Views: not available"):
         assert heading in text
+
+
+def test_growth_sets_the_spikes_beside_the_bursts_from_follow_order(tmp_path) -> None:
+    from followaudit.bursts_audit import attach_bursts
+    from followaudit.engagement_sections import build_sections
+
+    source = tmp_path / "f.jsonl"
+    followers = write_synth(3000, source, seed=4, account="demo_account", fake_share=0.25, batches=1)
+    with Store(tmp_path / "w.duckdb") as store:
+        sid = import_file(store, source, platform="twitter", order="newest-first", account="demo_account").snapshot_id
+        store_synthetic_reach(store, sid, followers, seed=4)
+        report = audit_snapshot(store, sid).report
+        snapshot = store.snapshot(sid)
+        attach_bursts(store, snapshot, report, method="rules", save=False)
+        assert report.bursts, "the bought batch is found from follow order"
+        growth = build_sections(store, snapshot, report)["growth"]
+    side = growth["bursts"]
+    assert len(side) == len(report.bursts)
+    assert side[0]["matching_spikes"] and side[0]["matching_spikes"][0] in {s["date"] for s in growth["spikes"]}
+    assert side[0]["dated_by_counts"]["from"] <= side[0]["matching_spikes"][0]
