@@ -49,3 +49,20 @@ def test_account_172048868_in_both_crawls(store, shared_data):
         assert f"{big.created_from:%Y-%m}" == "2013-12" and f"{big.created_to:%Y-%m}" == "2014-07"
     # the two crawls list the same batch about 96 ranks apart (the rank-map crawl has fewer followers)
     assert abs(max(network, key=lambda b: b.size).start_rank - max(rank_map, key=lambda b: b.size).start_rank) < 200
+
+
+def test_twitter_export_in_api_order(tmp_path):
+    """A Twitter v1.1 JSONL export (newest follower first) imported as users do it: the batches show."""
+    from followaudit.synth import write_synth
+
+    path = tmp_path / "followers.jsonl"
+    write_synth(3_000, path, seed=5)
+    with Store(tmp_path / "w.duckdb") as s:
+        result = import_file(s, path)
+        frame = s.followers(result.snapshot_id, ["follower_id", "follow_rank", "created_at", "truth_label"])
+    scan = scan_bursts(frame)
+    assert scan.bursts
+    members = burst_membership(frame, scan.bursts).join(frame, on="follower_id")
+    fakes = frame.filter(frame["truth_label"] == "fake").height
+    assert members.height >= 0.95 * fakes  # the synthetic account's bought batches
+    assert (members["truth_label"] == "fake").mean() >= 0.95
