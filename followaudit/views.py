@@ -137,7 +137,8 @@ def views_chart(items: pl.DataFrame, path: str | Path, title: str = "") -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, name in zip(axes, ("likes", "comments"), strict=True):
         ratio = ((judged[name].cast(pl.Float64) + 0.5) / judged["views"]).to_list()
-        colors = ["#d62728" if f else "#1f77b4" for f in judged["flagged"].to_list()]
+        outlier = (judged[f"z_{name}"].abs() > Z_THRESHOLD).fill_null(False).to_list()  # this panel's own ratio
+        colors = ["#d62728" if f else "#1f77b4" for f in outlier]
         ax.scatter(judged["views"].to_list(), ratio, c=colors, s=14, alpha=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")

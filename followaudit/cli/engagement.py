@@ -152,14 +152,22 @@ def growth_import(file: Path, account: str, platform: str | None, strict: bool, 
 @db_option
 @format_option("text", "json")
 def growth_show(target: str, chart: Path | None, db: Path | None, fmt: str) -> None:
-    """Follower counts over time and their spikes, for an ACCOUNT or a SNAPSHOT id."""
+    """Follower counts over time and their spikes, for an ACCOUNT or a SNAPSHOT id; with a snapshot in
+    follow order, the bought batches found from follow order are set beside the spikes."""
+    from ..errors import SnapshotNotFoundError
     from ..growth import count_history, growth_chart, growth_section
 
-    with Store(db, read_only=False) as store:
+    with Store(db) as store:
         account, platform, bursts = target.lstrip("@"), None, None
-        if target.isdigit():
+        try:
             snap = store.snapshot(target)
+        except SnapshotNotFoundError:
+            if target.isdigit():
+                raise
+            snap = None  # an account known only from an imported count history
+        if snap is not None:
             account, platform = snap.account or "", snap.platform
+            bursts = _bursts(store, snap.snapshot_id)
         section = growth_section(store, account, platform, bursts)
         history = count_history(store, account, platform)
     if chart is not None and history.height > 1:
@@ -171,6 +179,16 @@ def growth_show(target: str, chart: Path | None, db: Path | None, fmt: str) -> N
     from ..render.reach_text import render_growth
 
     render_growth(section)
+
+
+def _bursts(store: Store, snapshot_id: int) -> list[dict[str, Any]] | None:
+    """Bursts from follow order for a snapshot (None when it has no follow order)."""
+    from ..bursts import scan_bursts
+
+    frame = store.followers(snapshot_id, ["follower_id", "follow_rank", "created_at"])
+    if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
+        return None
+    return [b.to_dict() for b in scan_bursts(frame).bursts]
 
 
 # -- views ------------------------------------------------------------------------------------------
