@@ -240,6 +240,7 @@ def follower_factory_html(
 body {{ font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }}
 table.bursts {{ border-collapse: collapse; font-size: 0.9rem; margin-top: 1rem; }}
 table.bursts th, table.bursts td {{ border-bottom: 1px solid #ddd; padding: 0.3rem 0.6rem; text-align: right; }}
+table.bursts td {{ white-space: nowrap; }}
 table.bursts th {{ background: #f4f4f4; }}
 p.note {{ color: #555; font-size: 0.9rem; }}
 </style></head>
