@@ -72,6 +72,7 @@ def test_bluesky_full_collection_20k_call_counts(big, tmp_path) -> None:
         assert store.snapshot(result.snapshot_id).status == "complete"
 
 
+@pytest.mark.slow
 def test_bluesky_uniform_sample_20k_call_counts(big, tmp_path) -> None:
     m, n = big.n, 1000
     with Store(tmp_path / "w.duckdb") as store:
