@@ -10,6 +10,7 @@ partition is read and scored once). Without a scheduler address a ``LocalCluster
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -127,6 +128,8 @@ def dask_client(
         host="127.0.0.1",
         dashboard_address=None,
         env=env,
+        # Shutdown chatter ("worker still alive, killing") is not the user's concern; errors still show.
+        silence_logs=logging.ERROR,
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
