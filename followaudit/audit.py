@@ -12,12 +12,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 
 from .classify import label_followers
+from .classify.model import model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
 from .estimate import shares_from_counts
+from .prevalence import corrected_from_counts, probability_histogram
 from .report import Report
 from .schema import COLUMN_NAMES, LABELS
 from .store import Snapshot, Store
@@ -43,9 +46,16 @@ class LabelTally:
     counts: Counter = field(default_factory=Counter)
     reasons: Counter = field(default_factory=Counter)
     activity_unknown: int = 0
+    # model audits: histogram and sum of calibrated probabilities (prevalence.probability_histogram)
+    probabilities: tuple[np.ndarray, float] | None = None
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
+        if "probability" in labels.columns and labels["probability"].null_count() < labels.height:
+            hist, total = probability_histogram(labels["probability"].drop_nulls().to_numpy())
+            if self.probabilities is not None:
+                hist, total = hist + self.probabilities[0], total + self.probabilities[1]
+            self.probabilities = (hist, total)
         reason_counts = (
             labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
             .group_by("reasons").len().collect()
@@ -88,7 +98,7 @@ def build_report(
     if snapshot.followers_reported and snapshot.followers_reported > snapshot.n_followers and snapshot.design.kind == "full":
         gap = snapshot.followers_reported - snapshot.n_followers
         notes.append(f"the platform reports {snapshot.followers_reported:,} followers but {gap:,} could not be listed (removed, suspended or hidden accounts)")
-    return Report(
+    report = Report(
         account=snapshot.account,
         platform=snapshot.platform,
         snapshot=snapshot.snapshot_id,
@@ -114,10 +124,23 @@ def build_report(
         first_reject=first_reject,
         notes=notes,
     )
+    if method == "model":  # the classifier's measured error corrects the fake share (prevalence.py)
+        info = model_info(snapshot.platform)
+        report.corrected = corrected_from_counts(
+            {k: int(tally.counts.get(k, 0)) for k in LABELS}, info["error_counts"], confidence=confidence,
+            design=snapshot.design, probabilities=tally.probabilities,
+        )
+        if not info["transfer_measured"]:
+            notes.append(f"the {info['name']} model's accuracy on {snapshot.platform or 'this platform'} is unmeasured (no labelled data); its error rates come from Twitter and Instagram")
+    return report
 
 
 def method_details(method: str, platform: str | None) -> dict:
     """What labelled the followers, for the report."""
+    if method == "model":
+        info = model_info(platform)
+        keep = ("name", "file", "training_data", "cv", "sensitivity", "specificity", "error_counts", "threshold_probability", "transfer_measured")
+        return {"name": "model", "description": info["description"], **{f"model_{k}" if k == "name" else k: info[k] for k in keep}}
     return {"name": "rules", "description": "Socialbakers criteria, Camisani-Calzolari human points, inactivity"}
 
 

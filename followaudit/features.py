@@ -54,7 +54,50 @@ def feature_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
         "handle_digit_share": pl.col("handle_digits").cast(pl.Float64) / pl.col("handle_length").cast(pl.Float64).clip(lower_bound=1.0),
         "name_length": pl.col("display_name").str.len_chars().cast(pl.Float64),
         "private": pl.col("private").cast(pl.Float64),
+        # --- added for the model (classify/model.py); profile-only, from one user object ---
+        "log_followers_per_following": followers.log1p() - following.log1p(),
+        "posts_per_follower": posts / (followers + 1.0),
+        "likes_per_post": pl.col("likes_count").cast(pl.Float64) / (posts + 1.0),
+        "likes_per_day": pl.col("likes_count").cast(pl.Float64) / (age + 1.0),
+        "listed_per_follower": pl.col("listed_count").cast(pl.Float64) / (followers + 1.0),
+        "name_words": pl.col("display_name").str.strip_chars().str.count_matches(r"\S+").cast(pl.Float64),
+        "name_digits": pl.col("display_name").str.count_matches(r"\d").cast(pl.Float64),
+        "name_non_ascii": pl.col("display_name").str.count_matches(r"[^\x00-\x7F]").cast(pl.Float64),
+        "name_upper_share": pl.col("display_name").str.count_matches(r"[A-Z]").cast(pl.Float64)
+        / pl.col("display_name").str.len_chars().cast(pl.Float64).clip(lower_bound=1.0),
+        "handle_upper": pl.col("handle").str.count_matches(r"[A-Z]").cast(pl.Float64),
+        "handle_underscores": pl.col("handle").str.count_matches("_").cast(pl.Float64),
+        "bio_words": pl.col("bio").str.count_matches(r"\S+").cast(pl.Float64),
+        "bio_has_link": pl.col("bio").str.contains(r"https?://|www\.").cast(pl.Float64),
+        "bio_mentions": pl.col("bio").str.count_matches(r"[@#]\w").cast(pl.Float64),
+        "bio_non_ascii": pl.col("bio").str.count_matches(r"[^\x00-\x7F]").cast(pl.Float64),
+        # generated handles: name parts glued to random letters ("NolascocyrAndre", "brockgcyk")
+        "handle_consonant_run": _longest_consonant_run(),
+        # the first word of the display name reappears in the handle (generated handles glue names to noise)
+        "handle_has_first_name": _first_name_in_handle(),
     }
+
+
+def _first_name_word() -> pl.Expr:
+    """The first run of 3+ letters in the display name, lowercase; null if there is none."""
+    return pl.col("display_name").str.to_lowercase().str.extract(r"([a-z]{3,})", 1)
+
+
+MAX_CONSONANT_RUN = 6
+
+
+def _longest_consonant_run() -> pl.Expr:
+    """Longest run of consonants in the handle, capped at 6 (one regex test per length, no lists)."""
+    handle = pl.col("handle")
+    return pl.sum_horizontal(
+        [handle.str.contains(f"(?i)[bcdfghjklmnpqrstvwxz]{{{k}}}").fill_null(False).cast(pl.Float64) for k in range(1, MAX_CONSONANT_RUN + 1)]
+    ).cast(pl.Float64)
+
+
+def _first_name_in_handle() -> pl.Expr:
+    """1.0 when the display name's first word occurs in the handle, else 0.0 (also when there is none)."""
+    word = _first_name_word()
+    return (word.is_not_null() & pl.col("handle").str.to_lowercase().str.contains(word, literal=True)).fill_null(False).cast(pl.Float64)
 
 
 def add_features(frame: pl.DataFrame | pl.LazyFrame, as_of: datetime | None = None, names: list[str] | None = None) -> pl.LazyFrame:

@@ -9,7 +9,7 @@ import polars as pl
 from ..schema import COLUMN_NAMES, conform
 from .rules import DEFAULT_INACTIVE_DAYS, label_rules
 
-METHODS = ("rules",)
+METHODS = ("model", "rules")  # the first is the CLI default
 NEEDED_COLUMNS = set(COLUMN_NAMES) - {"raw"}  # labellers never read the raw record
 
 
@@ -27,4 +27,8 @@ def label_followers(
         followers = conform(followers)
     if method == "rules":
         return label_rules(followers, as_of=as_of, inactive_days=inactive_days)
+    if method == "model":
+        from .model import label_model
+
+        return label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform)
     raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")

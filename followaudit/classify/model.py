@@ -1,0 +1,352 @@
+"""The shipped gradient-boosted models: load, score, label, explain.
+
+Three LightGBM models live as text files in ``followaudit/data/models`` with one model card
+(``model_card.json``) that holds what scoring needs besides the trees: the feature list, the
+isotonic calibration map, the decision threshold and the cross-validated sensitivity/specificity
+that the prevalence correction uses. Nothing is pickled.
+
+* ``twitter``: Cresci et al. 2015 (humans TFP/E13 vs fakes bought from INT/FSF/TWT), profile-only
+  features computable from one user object;
+* ``instagram``: InstaFake (Akyon & Kalfaoglu 2019);
+* ``crossplatform``: features every platform has, trained on both; used for Bluesky, Mastodon and
+  other imports, where its transfer is unmeasured (there is no labelled data for them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+
+from ..errors import ModelError
+from ..features import add_features
+from . import compiled
+
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
+CARD_JSON = "model_card.json"
+CARD_VERSION = 1
+
+# Features that need the account's creation date (all per-day rates divide by age): removed
+# together in the "no account age" evaluation, because FSF was created in three weeks.
+AGE_FEATURES = frozenset({"age_days", "posts_per_day", "followers_per_day", "following_per_day", "likes_per_day"})
+
+# Direction a feature may push the fake score, from domain knowledge (+1: more of it can only make
+# "fake" more likely, -1: less likely). Monotone trees extrapolate to vendors never seen in training
+# (a vendor whose fakes have no bio must not look human just because the training vendors wrote bios).
+MONOTONE: dict[str, int] = {
+    "log_followers": -1,
+    "log_posts": -1,
+    "log_likes": -1,
+    "log_listed": -1,
+    "following_per_follower": 1,
+    "log_followers_per_following": -1,
+    "bio_length": -1,
+    "has_url": -1,
+    "has_location": -1,
+    "has_avatar": -1,
+    "followers_per_day": -1,
+    "posts_per_day": -1,
+    "likes_per_day": -1,
+    "handle_consonant_run": 1,
+}
+
+_TWITTER = (
+    "log_followers", "log_following", "log_posts", "log_likes", "log_listed",
+    "following_per_follower", "posts_per_day", "followers_per_day", "following_per_day", "likes_per_day",
+    "age_days", "bio_length", "has_url", "has_location", "has_avatar",
+    "handle_length", "handle_digits", "name_length", "name_words", "name_non_ascii", "handle_upper",
+    "handle_underscores", "bio_mentions", "handle_consonant_run", "handle_has_first_name",
+)  # fmt: skip
+_INSTAGRAM = (
+    "log_followers", "log_following", "log_posts", "following_per_follower", "posts_per_follower",
+    "bio_length", "has_avatar", "private", "handle_length", "handle_digits", "handle_digit_share",
+)  # fmt: skip
+_CROSS = (
+    "log_followers", "log_following", "log_posts", "following_per_follower", "posts_per_follower",
+    "has_avatar", "bio_length", "age_days", "posts_per_day", "followers_per_day", "following_per_day",
+    "handle_length", "handle_digits", "handle_digit_share",
+)  # fmt: skip
+
+_BASE_PARAMS: dict[str, Any] = {
+    "objective": "binary",
+    "learning_rate": 0.1,
+    "num_leaves": 15,
+    "min_data_in_leaf": 20,
+    "feature_fraction": 0.5,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    # bit-for-bit reproducible training
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 1,
+    "seed": 20150214,
+    "verbose": -1,
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model is trained on and how; the card records it, the code checks it on load."""
+
+    name: str
+    features: tuple[str, ...]
+    training_data: tuple[str, ...]
+    num_rounds: int
+    params: dict[str, Any] = field(default_factory=dict)
+    # Decision threshold policy: "specificity" puts the threshold where this share of held-out
+    # real accounts score below it; "f1" maximises the F1 of the fake class on held-out scores.
+    threshold_policy: str = "specificity"
+    target_specificity: float = 0.99
+    transfer_measured: bool = True
+
+    def lgb_params(self, features: tuple[str, ...] | None = None) -> dict[str, Any]:
+        feats = features or self.features
+        params = {**_BASE_PARAMS, **self.params}
+        params["monotone_constraints"] = [MONOTONE.get(f, 0) for f in feats]
+        return params
+
+
+SPECS: dict[str, ModelSpec] = {
+    "twitter": ModelSpec("twitter", _TWITTER, ("cresci-2015",), num_rounds=100, target_specificity=0.985),
+    "instagram": ModelSpec("instagram", _INSTAGRAM, ("instafake",), num_rounds=100, threshold_policy="f1"),
+    "crossplatform": ModelSpec(
+        "crossplatform", _CROSS, ("cresci-2015", "instafake"), num_rounds=100, target_specificity=0.985,
+        transfer_measured=False,
+    ),
+}
+PLATFORM_MODEL = {"twitter": "twitter", "instagram": "instagram"}
+# Reason of a fake label whose contributions were not put in words (explain="none").
+R_MODEL_FAKE = "the model judges the profile fake"
+
+
+def model_for_platform(platform: str | None) -> str:
+    """twitter -> twitter, instagram -> instagram, anything else -> crossplatform."""
+    return PLATFORM_MODEL.get((platform or "").lower(), "crossplatform")
+
+
+def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> np.ndarray:
+    """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing)."""
+    cols = [f"f_{n}" for n in features]
+    out = add_features(frame, as_of, list(features)).select(cols).collect()
+    return out.to_numpy(order="c").astype(np.float64, copy=False)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One model ready to score: trees, calibration map, threshold and card entry."""
+
+    name: str
+    spec: ModelSpec
+    booster: lgb.Booster
+    calib_x: np.ndarray
+    calib_y: np.ndarray
+    threshold: float  # on the raw score (log-odds)
+    card: dict[str, Any]
+    path: Path
+    text: str = ""
+    _fast: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def raw(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
+        """Raw scores (log-odds). Large batches go through the compiled trees when available."""
+        if len(X) >= compiled.MIN_ROWS:
+            fast = self._compiled(X)
+            if fast is not None:
+                return fast.raw(X)
+        return self.booster.predict(X, raw_score=True, num_threads=num_threads)
+
+    def _compiled(self, X: np.ndarray) -> compiled.CompiledPredictor | None:
+        if "predictor" not in self._fast:
+            fast = compiled.CompiledPredictor.load(self.path, self.text)
+            if fast is not None:  # a speed-up must never change a score: check on a probe first
+                probe = X[:2000]
+                if not np.array_equal(fast.raw(probe), self.booster.predict(probe, raw_score=True)):
+                    fast = None
+            self._fast["predictor"] = fast
+        return self._fast["predictor"]
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probability of "fake" (isotonic map, linear between its knots)."""
+        return np.interp(raw, self.calib_x, self.calib_y)
+
+    @property
+    def threshold_probability(self) -> float:
+        return float(self.calibrate(np.array([self.threshold]))[0])
+
+
+def read_card(model_dir: Path | None = None) -> dict[str, Any]:
+    path = (model_dir or MODEL_DIR) / CARD_JSON
+    if not path.exists():
+        raise ModelError(f"model card not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"model card {path} is not valid JSON ({exc})") from exc
+
+
+@lru_cache(maxsize=16)
+def _load_cached(name: str, model_dir: str) -> LoadedModel:
+    directory = Path(model_dir)
+    if name not in SPECS:
+        raise ModelError(f"unknown model {name!r}", hint=f"choose one of {', '.join(SPECS)}")
+    spec = SPECS[name]
+    card = read_card(directory)
+    entry = card.get("models", {}).get(name)
+    path = directory / f"{name}.txt"
+    if entry is None or not path.exists():
+        raise ModelError(f"model {name!r} is missing from {directory}")
+    text = path.read_text()
+    booster = lgb.Booster(model_str=text)
+    file_features = tuple(booster.feature_name())
+    card_features = tuple(entry.get("features", ()))
+    if file_features != spec.features or card_features != spec.features:
+        missing = sorted(set(spec.features) - set(file_features))
+        extra = sorted(set(file_features) - set(spec.features))
+        detail = f"missing {missing}, unexpected {extra}" if missing or extra else "same names in another order"
+        raise ModelError(
+            f"the {name} model in {path} was trained on other features than this code computes ({detail})",
+            hint="run `followaudit train` to rebuild the models, or use --method rules",
+        )
+    calib = entry["calibration"]
+    return LoadedModel(
+        name=name,
+        spec=spec,
+        booster=booster,
+        calib_x=np.asarray(calib["x"], dtype=np.float64),
+        calib_y=np.asarray(calib["y"], dtype=np.float64),
+        threshold=float(entry["threshold"]["raw"]),
+        card=entry,
+        path=path,
+        text=text,
+    )
+
+
+def load_model(name: str, model_dir: Path | None = None) -> LoadedModel:
+    """The named model, loaded once per process and checked against the code's feature list."""
+    return _load_cached(name, str((model_dir or MODEL_DIR).resolve()))
+
+
+def model_info(platform: str | None, model_dir: Path | None = None) -> dict[str, Any]:
+    """What the report says about the model used for ``platform``."""
+    name = model_for_platform(platform)
+    m = load_model(name, model_dir)
+    cv = m.card.get("cv", {})
+    counts = m.card["error_rates"]
+    return {
+        "name": name,
+        "file": m.path.name,
+        "training_data": list(m.spec.training_data),
+        "training_sha256": m.card.get("training_sha256"),
+        "cv": cv,
+        "sensitivity": counts["sensitivity"],
+        "specificity": counts["specificity"],
+        "error_counts": {k: counts[k] for k in ("tp", "fn", "tn", "fp")},
+        "threshold_probability": m.threshold_probability,
+        "transfer_measured": m.spec.transfer_measured and (platform or "").lower() in PLATFORM_MODEL,
+        "description": _describe(name, platform),
+    }
+
+
+def _describe(name: str, platform: str | None) -> str:
+    if name == "twitter":
+        return "LightGBM trained on Cresci et al. 2015 (bought Twitter followers vs verified humans), calibrated"
+    if name == "instagram":
+        return "LightGBM trained on InstaFake (Akyon & Kalfaoglu 2019), calibrated"
+    where = platform or "this platform"
+    return (
+        "cross-platform LightGBM on profile fields every platform has, trained on Twitter and Instagram data; "
+        f"its transfer to {where} is unmeasured (no labelled {where} data)"
+    )
+
+
+def score_frame(followers: pl.DataFrame, model: LoadedModel, *, as_of: datetime | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, raw, probability)`` for every row of ``followers``."""
+    X = feature_matrix(followers, model.spec.features, as_of)
+    raw = model.raw(X)
+    return X, raw, model.calibrate(raw)
+
+
+def label_model(
+    followers: pl.DataFrame | pl.LazyFrame,
+    *,
+    as_of: datetime | None,
+    inactive_days: int = 90,
+    platform: str | None = None,
+    explain: str = "fake",
+    model_dir: Path | None = None,
+) -> pl.DataFrame:
+    """Label every follower fake / inactive / real with the shipped model.
+
+    Returns ``follower_id, label, probability, reasons, activity_unknown``. Fake (calibrated
+    probability at or above the model's threshold) beats inactive (the rule in ``rules.py``)
+    beats real. ``explain``: which followers get the model's top contributions in words —
+    ``"fake"`` (default; contributions are the slow part), ``"all"`` or ``"none"``.
+    ``platform`` picks the model; None uses each row's ``platform`` column.
+    """
+    from .reasons import explain_rows
+    from .rules import R_REAL, inactive_mask
+
+    frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
+    if platform is None and frame.height and frame["platform"].n_unique() > 1:
+        parts = frame.with_row_index("_order").partition_by("platform", maintain_order=True)
+        out = pl.concat(
+            [
+                label_model(p.drop("_order"), as_of=as_of, inactive_days=inactive_days, platform=p["platform"][0],
+                            explain=explain, model_dir=model_dir).with_columns(p["_order"])
+                for p in parts
+            ]
+        )
+        return out.sort("_order").drop("_order")
+    if platform is None and frame.height:
+        platform = frame["platform"][0]
+    model = load_model(model_for_platform(platform), model_dir)
+    X, raw, prob = score_frame(frame, model, as_of=as_of)
+    is_fake = raw >= model.threshold
+    inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
+    labels = pl.DataFrame(
+        {
+            "follower_id": frame["follower_id"],
+            "probability": prob,
+            "_fake": is_fake,
+        }
+    ).with_columns(inactive["inactive"], inactive["inactive_reason"], inactive["activity_unknown"])
+    labels = labels.with_columns(
+        pl.when(pl.col("_fake")).then(pl.lit("fake"))
+        .when(pl.col("inactive")).then(pl.lit("inactive"))
+        .otherwise(pl.lit("real")).alias("label")
+    )
+    want = {"fake": is_fake, "all": np.ones(len(raw), dtype=bool), "none": np.zeros(len(raw), dtype=bool)}.get(explain)
+    if want is None:
+        raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
+    if want.any():
+        idx = np.flatnonzero(want)
+        words = explain_rows(model, frame[idx], X[idx], is_fake[idx], as_of=as_of)
+        explained = pl.DataFrame({"_row": pl.Series(idx, dtype=pl.UInt32), "model_reasons": words})
+        labels = labels.with_row_index("_row").join(explained, on="_row", how="left", maintain_order="left").drop("_row")
+    else:
+        labels = labels.with_columns(pl.lit(None, dtype=pl.List(pl.Utf8)).alias("model_reasons"))
+    no_words = pl.lit([], dtype=pl.List(pl.Utf8))
+    reasons = (
+        pl.when(pl.col("label") == "fake")
+        .then(
+            pl.when(pl.col("model_reasons").list.len() > 0)
+            .then(pl.col("model_reasons"))
+            .otherwise(pl.lit([R_MODEL_FAKE], dtype=pl.List(pl.Utf8)))
+        )
+        .when(pl.col("label") == "inactive")
+        .then(pl.concat_list(pl.col("inactive_reason")))
+        .otherwise(pl.concat_list(pl.lit(R_REAL), pl.col("model_reasons").fill_null(no_words)))
+    )
+    return labels.select(
+        "follower_id",
+        "label",
+        "probability",
+        reasons.list.drop_nulls().alias("reasons"),
+        "activity_unknown",
+    )

@@ -1,0 +1,142 @@
+"""The model's per-follower reasons: its largest contributions, in words a person understands.
+
+LightGBM's ``pred_contrib`` splits each raw score into one additive part per feature (TreeSHAP).
+Related features (followers, following and their ratio; posts and posts per day; the handle's
+shape) are summed into one *aspect* first, so a reason is never repeated in other words; the top
+aspects that push towards the label become phrases such as "follows 2,140 accounts, followed by 3"
+or "no profile picture", filled with the follower's own numbers. All of it is vectorised.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from ..features import feature_exprs
+
+if TYPE_CHECKING:
+    from .model import LoadedModel
+
+TOP_K = 3
+# Contributions (log-odds) below this are too small to call a reason.
+MIN_CONTRIBUTION = 0.05
+
+ASPECTS: dict[str, tuple[str, ...]] = {
+    "ratio": ("log_followers", "log_following", "following_per_follower", "log_followers_per_following",
+              "followers_per_day", "following_per_day"),
+    "posts": ("log_posts", "posts_per_day", "posts_per_follower"),
+    "likes": ("log_likes", "likes_per_day", "likes_per_post"),
+    "listed": ("log_listed", "listed_per_follower"),
+    "age": ("age_days",),
+    "avatar": ("has_avatar",),
+    "bio": ("bio_length", "bio_words", "bio_mentions", "bio_has_link", "bio_non_ascii"),
+    "url": ("has_url",),
+    "location": ("has_location",),
+    "handle": ("handle_length", "handle_digits", "handle_digit_share", "handle_upper", "handle_underscores",
+               "handle_consonant_run", "handle_has_first_name"),
+    "name": ("name_length", "name_words", "name_non_ascii", "name_digits", "name_upper_share"),
+    "private": ("private",),
+}  # fmt: skip
+_ASPECT_OF = {f: a for a, feats in ASPECTS.items() for f in feats}
+
+
+def aspect_of(feature: str) -> str:
+    """The aspect a feature belongs to (features not listed are their own aspect)."""
+    return _ASPECT_OF.get(feature, feature)
+
+
+def thousands(expr: pl.Expr) -> pl.Expr:
+    """An integer as text with thousands separators (2140 -> "2,140"), vectorised."""
+    x = expr.cast(pl.Int64)
+    a = x.abs()
+
+    def pad3(e: pl.Expr) -> pl.Expr:
+        return e.cast(pl.Utf8).str.zfill(3)
+
+    text = (
+        pl.when(a >= 1_000_000_000).then(pl.format("{},{},{},{}", a // 1_000_000_000, pad3((a // 1_000_000) % 1000), pad3((a // 1000) % 1000), pad3(a % 1000)))
+        .when(a >= 1_000_000).then(pl.format("{},{},{}", a // 1_000_000, pad3((a // 1000) % 1000), pad3(a % 1000)))
+        .when(a >= 1000).then(pl.format("{},{}", a // 1000, pad3(a % 1000)))
+        .otherwise(a.cast(pl.Utf8))
+    )
+    return pl.when(x < 0).then(pl.format("-{}", text)).otherwise(text)
+
+
+def _plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
+    return pl.when(n == 1).then(pl.lit(one)).otherwise(pl.lit(many))
+
+
+def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
+    """aspect -> phrase for each row (null when the input is unknown). Canonical columns in, text out."""
+    f = feature_exprs(as_of)
+    age = f["age_days"].floor()
+    following, followers = pl.col("following_count"), pl.col("followers_count")
+    posts = pl.col("posts_count")
+    handle = pl.col("handle")
+    no_handle = handle.is_null() | (handle.str.len_chars() == 0)
+    return {
+        "ratio": pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers)),
+        "posts": pl.when(age.is_not_null())
+        .then(pl.format("{} {} in {} days", thousands(posts), _plural(posts, "post", "posts"), thousands(age)))
+        .otherwise(pl.format("{} {}", thousands(posts), _plural(posts, "post", "posts"))),
+        "likes": pl.format("has liked {} {}", thousands(pl.col("likes_count")), _plural(pl.col("likes_count"), "post", "posts")),
+        "listed": pl.format("on {} {}", thousands(pl.col("listed_count")), _plural(pl.col("listed_count"), "list", "lists")),
+        "age": pl.format("account {} days old when seen", thousands(age)),
+        "avatar": pl.when(pl.col("has_avatar")).then(pl.lit("has a profile picture")).otherwise(pl.lit("no profile picture")),
+        "bio": pl.when(pl.col("bio_length").fill_null(0) == 0).then(pl.lit("empty bio"))
+        .otherwise(pl.format("bio of {} characters", pl.col("bio_length"))),
+        "url": pl.when(pl.col("has_url")).then(pl.lit("has a website")).otherwise(pl.lit("no website")),
+        "location": pl.when(pl.col("has_location")).then(pl.lit("has a location")).otherwise(pl.lit("no location")),
+        "handle": pl.when(no_handle)
+        .then(pl.format("username of {} characters with {} digits", pl.col("handle_length"), pl.col("handle_digits")))
+        .otherwise(
+            pl.format(
+                "handle @{} ({} digits, longest run of consonants {})",
+                handle,
+                pl.col("handle_digits"),
+                f["handle_consonant_run"].cast(pl.Int64),
+            )
+        ),
+        "name": pl.format('display name "{}" ({} characters)', pl.col("display_name"), pl.col("display_name").str.len_chars()),
+        "private": pl.when(pl.col("private")).then(pl.lit("private account")).otherwise(pl.lit("public account")),
+    }
+
+
+def aspect_contributions(model: LoadedModel, X: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Aspect names and the n × aspects matrix of summed TreeSHAP contributions (log-odds)."""
+    contrib = model.booster.predict(X, pred_contrib=True)[:, :-1]  # last column is the bias
+    aspects: list[str] = []
+    for feat in model.spec.features:
+        a = aspect_of(feat)
+        if a not in aspects:
+            aspects.append(a)
+    G = np.zeros((len(model.spec.features), len(aspects)))
+    for i, feat in enumerate(model.spec.features):
+        G[i, aspects.index(aspect_of(feat))] = 1.0
+    return aspects, contrib @ G
+
+
+def explain_rows(
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K
+) -> pl.Series:
+    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label."""
+    if frame.height == 0:
+        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
+    aspects, C = aspect_contributions(model, X)
+    toward = np.where(is_fake[:, None], C, -C)
+    k = min(k, len(aspects))
+    order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
+    strength = np.take_along_axis(toward, order, axis=1)
+    exprs = phrase_exprs(as_of)
+    phrases = frame.select(pl.concat_list([exprs.get(a, pl.lit(a)).cast(pl.Utf8) for a in aspects]).alias("p"))["p"]
+    picks = pl.DataFrame(
+        {"p": phrases, **{f"i{j}": order[:, j].astype(np.int64) for j in range(k)}, **{f"s{j}": strength[:, j] for j in range(k)}}
+    )
+    chosen = [
+        pl.when(pl.col(f"s{j}") >= MIN_CONTRIBUTION).then(pl.col("p").list.get(pl.col(f"i{j}")))
+        for j in range(k)
+    ]
+    return picks.select(pl.concat_list(chosen).list.drop_nulls().alias("model_reasons"))["model_reasons"]

@@ -1,0 +1,212 @@
+"""``followaudit train``: rebuild the shipped models from the labelled data, bit for bit.
+
+For each model: seeded stratified 10-fold cross-validation gives out-of-fold raw scores; an
+isotonic map fitted on them calibrates the probabilities (so 0.8 means 80%), the decision
+threshold is set on them (the score below which 99% of held-out real accounts fall, or the F1
+optimum for Instagram), and the sensitivity/specificity at that threshold — with their counts —
+go to the model card for the prevalence correction. The final trees are then fitted on all rows.
+LightGBM runs single-threaded with ``deterministic`` and fixed seeds, so the text files repeat
+exactly. Nothing is pickled: trees are LightGBM text, everything else is JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import polars as pl
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold
+
+from .. import __version__
+from .datasets import load_cresci2015, load_instafake
+from .model import CARD_JSON, CARD_VERSION, MODEL_DIR, SPECS, ModelSpec, feature_matrix
+
+CV_FOLDS = 10
+CV_SEED = 20150214
+INNER_FOLDS = 5
+
+
+@dataclass
+class TrainingSet:
+    """Canonical rows with labels: ``y`` (1 = fake), ``strata`` (group × source, for stratified folds)."""
+
+    name: str
+    frame: pl.DataFrame
+    y: np.ndarray
+    groups: np.ndarray
+    strata: np.ndarray
+    sources: tuple[str, ...]
+    sha256: str
+
+
+def training_set(model: str, data_dir: Path | None = None) -> TrainingSet:
+    """The labelled rows a model is trained on (read from ``../shared/data``)."""
+    parts = []
+    if "cresci-2015" in SPECS[model].training_data:
+        parts.append(load_cresci2015(data_dir))
+    if "instafake" in SPECS[model].training_data:
+        parts.append(load_instafake(data_dir))
+    frame = pl.concat([p.frame for p in parts], how="vertical")
+    y = np.concatenate([p.y.to_numpy() for p in parts]).astype(np.int8)
+    groups = np.concatenate([p.group.to_numpy().astype(str) for p in parts])
+    strata = np.concatenate([np.char.add(f"{p.name}:", p.group.to_numpy().astype(str)) for p in parts])
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.sha256().encode())
+    return TrainingSet(model, frame, y, groups, strata, tuple(p.name for p in parts), h.hexdigest())
+
+
+def folds(strata: np.ndarray, k: int = CV_FOLDS, seed: int = CV_SEED) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Seeded stratified k-fold split (train, test) indices."""
+    skf = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(skf.split(np.zeros(len(strata)), strata))
+
+
+def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: tuple[str, ...] | None = None) -> lgb.Booster:
+    """Train one booster, deterministically."""
+    feats = features or spec.features
+    data = lgb.Dataset(X, label=y, feature_name=list(feats), params={"verbose": -1})
+    return lgb.train(spec.lgb_params(feats), data, num_boost_round=spec.num_rounds)
+
+
+def oof_raw(spec: ModelSpec, X: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
+            features: tuple[str, ...] | None = None) -> np.ndarray:
+    """Out-of-fold raw scores (log-odds) over ``splits``."""
+    out = np.full(len(y), np.nan)
+    for tr, te in splits:
+        out[te] = fit(spec, X[tr], y[tr], features).predict(X[te], raw_score=True)
+    return out
+
+
+def fit_calibration(raw: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic map raw score -> P(fake), as knots for ``np.interp``."""
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    iso.fit(raw, y.astype(np.float64))
+    return np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
+
+
+def choose_threshold(spec: ModelSpec, raw: np.ndarray, y: np.ndarray) -> float:
+    """Raw-score threshold (fake when ``raw >= threshold``) from held-out scores."""
+    if spec.threshold_policy == "specificity":
+        humans = np.sort(raw[y == 0])
+        # the smallest threshold that keeps at most (1 - target) of real accounts above it
+        allowed = int(np.floor((1.0 - spec.target_specificity) * len(humans)))
+        return float(np.nextafter(humans[len(humans) - 1 - allowed], np.inf))
+    if spec.threshold_policy == "f1":
+        order = np.argsort(-raw, kind="stable")
+        ys = y[order]
+        tp = np.cumsum(ys)
+        fp = np.cumsum(1 - ys)
+        f1 = 2 * tp / (tp + fp + ys.sum())
+        # only cut between distinct scores
+        distinct = np.r_[raw[order][1:] != raw[order][:-1], True]
+        best = int(np.argmax(np.where(distinct, f1, -1.0)))
+        return float(raw[order][best])
+    raise ValueError(f"unknown threshold policy {spec.threshold_policy!r}")
+
+
+def error_rates(raw: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float | int]:
+    """Counts and rates of the fake label at ``threshold`` (what the prevalence correction needs)."""
+    pred = raw >= threshold
+    tp = int(np.sum(pred & (y == 1)))
+    fn = int(np.sum(~pred & (y == 1)))
+    tn = int(np.sum(~pred & (y == 0)))
+    fp = int(np.sum(pred & (y == 0)))
+    return {"tp": tp, "fn": fn, "tn": tn, "fp": fp, "sensitivity": tp / max(tp + fn, 1), "specificity": tn / max(tn + fp, 1)}
+
+
+def build_date() -> str:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds) or today, as YYYY-MM-DD."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return when.date().isoformat()
+
+
+def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int = CV_FOLDS) -> dict[str, Any]:
+    """Train, calibrate and write one model; return its card entry (without the evaluation)."""
+    spec = SPECS[name]
+    ts = training_set(name, data_dir)
+    X = feature_matrix(ts.frame, spec.features)
+    splits = folds(ts.strata, k)
+    raw = oof_raw(spec, X, ts.y, splits)
+    cx, cy = fit_calibration(raw, ts.y)
+    threshold = choose_threshold(spec, raw, ts.y)
+    booster = fit(spec, X, ts.y)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.txt").write_text(booster.model_to_string())
+    params = spec.lgb_params()
+    return {
+        "file": f"{name}.txt",
+        "features": list(spec.features),
+        "params": params,
+        "num_rounds": spec.num_rounds,
+        "training_data": list(ts.sources),
+        "training_sha256": ts.sha256,
+        "rows": int(len(ts.y)),
+        "fakes": int(ts.y.sum()),
+        "cv_folds": k,
+        "cv_seed": CV_SEED,
+        "calibration": {"method": "isotonic on out-of-fold raw scores", "x": cx.tolist(), "y": cy.tolist()},
+        "threshold": {
+            "raw": threshold,
+            "probability": float(np.interp(threshold, cx, cy)),
+            "policy": spec.threshold_policy,
+            "target_specificity": spec.target_specificity if spec.threshold_policy == "specificity" else None,
+        },
+        "error_rates": error_rates(raw, ts.y, threshold),
+        "transfer_measured": spec.transfer_measured,
+    }
+
+
+def train_models(
+    out_dir: Path | None = None,
+    data_dir: Path | None = None,
+    *,
+    models: tuple[str, ...] | None = None,
+    evaluate: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train every model (or ``models``) into ``out_dir`` and write the model card (JSON + Markdown).
+
+    With ``evaluate`` the full evaluation (``followaudit evaluate``) runs too and goes in the card.
+    """
+    out = out_dir or MODEL_DIR
+    note = progress or (lambda _msg: None)
+    card: dict[str, Any] = {
+        "card_version": CARD_VERSION,
+        "followaudit_version": __version__,
+        "lightgbm_version": lgb.__version__,
+        "date": build_date(),
+        "models": {},
+    }
+    for name in models or tuple(SPECS):
+        note(f"training {name} model")
+        card["models"][name] = train_one(name, out, data_dir)
+    if evaluate:
+        from .evaluate import evaluate_all
+
+        note("evaluating (cross-validation, leave-one-vendor-out, quantification)")
+        result = evaluate_all(data_dir, models=tuple(card["models"]), card=card, progress=note)
+        for name, figures in result["models"].items():
+            card["models"][name]["evaluation"] = figures
+            if "cv" in figures:
+                card["models"][name]["cv"] = figures["cv"]
+        card["evaluation"] = result
+    write_card(card, out)
+    return card
+
+
+def write_card(card: dict[str, Any], out_dir: Path) -> None:
+    from .card import render_card_md
+
+    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=1, sort_keys=False) + "\n")
+    (out_dir / "model_card.md").write_text(render_card_md(card))
