@@ -12,7 +12,7 @@ from followaudit.bursts import detect_bursts
 from followaudit.render.charts import write_follower_factory
 from followaudit.validation.bursts_harness import sequence_with_bricks
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def _chromium() -> str:
