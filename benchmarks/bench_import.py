@@ -9,7 +9,9 @@ because synthesising 10M accounts at once needs more memory than the importer it
 
 Each measurement runs the real CLI (``python -m followaudit import FILE --db NEW.duckdb``) in a
 fresh process; wall time is measured around it and peak RSS is that process's ``ru_maxrss`` from
-``os.wait4``. Also measured: parsing alone (``read_followers``) in a fresh process. The machine's
+``os.wait4``, with its CPU time (user + system; on a busy shared machine wall time / CPU time shows
+how much of the wait was other people's work). Also measured: parsing alone (the same streamed blocks, without the store) in a fresh
+process. The machine's
 load average is printed too: other work on a shared 2-core machine slows every figure.
 """
 
@@ -57,8 +59,18 @@ def make_input(n: int, workdir: Path) -> Path:
     return target
 
 
-def measure(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MiB) of one child process."""
+# Parsing alone, block by block as the import does (the full table is not kept in memory).
+PARSE_ONLY = """
+from followaudit.sources.formats import stream
+path = {path!r}
+plan = stream.plan(path, platform=None, fmt=None, order=None, mapping=None, profiles=None)
+rows = sum(b.followers.height for b in stream.iter_batches(path, plan, name=path))
+assert rows == {n}, rows
+"""
+
+
+def measure(argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, CPU seconds user+system, peak RSS in MiB) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -66,7 +78,7 @@ def measure(argv: list[str]) -> tuple[float, float]:
     err = proc.stderr.read().decode() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(argv)}\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def run(n: int, workdir: Path) -> None:
@@ -76,13 +88,13 @@ def run(n: int, workdir: Path) -> None:
     for stale in (db, Path(str(db) + ".wal")):
         stale.unlink(missing_ok=True)
     load = os.getloadavg()[0]
-    parse_s, parse_rss = measure([PY, "-c", f"from followaudit.sources.files import read_followers as r; p = r({str(source)!r}); assert p.followers.height == {n}"])
-    wall, rss = measure([PY, "-m", "followaudit", "import", str(source), "--db", str(db)])
+    parse_s, parse_cpu, parse_rss = measure([PY, "-c", PARSE_ONLY.format(path=str(source), n=n)])
+    wall, cpu, rss = measure([PY, "-m", "followaudit", "import", str(source), "--db", str(db)])
     db_mb = db.stat().st_size / 2**20
     print(
-        f"{n:>11,} rows  {size_mb:8.0f} MiB JSONL | parse only: {parse_s:6.1f} s {n / parse_s:>9,.0f} rows/s "
-        f"peak {parse_rss:6.0f} MiB | import to DuckDB: {wall:6.1f} s {n / wall:>9,.0f} rows/s peak {rss:6.0f} MiB, "
-        f"db {db_mb:5.0f} MiB | load avg {load:.1f}",
+        f"{n:>11,} rows  {size_mb:6.0f} MiB JSONL | parse only: {parse_s:6.1f} s wall {n / parse_s:>8,.0f} rows/s, "
+        f"{parse_cpu:6.1f} s CPU, peak {parse_rss:5.0f} MiB | import to DuckDB: {wall:6.1f} s wall "
+        f"{n / wall:>8,.0f} rows/s, {cpu:6.1f} s CPU, peak {rss:5.0f} MiB, db {db_mb:5.0f} MiB | load avg {load:.1f}",
         flush=True,
     )
     db.unlink(missing_ok=True)
