@@ -11,6 +11,8 @@ account generated partition by partition (memory: one partition), into benchmark
 summary, exactly what `followaudit score` does. Reported per run:
   rows/s            rows / scoring seconds (Dask: on a running cluster; its start-up is listed apart)
   rows/s per core   rows/s / cores used (local: the machine's cores; Dask: workers x threads)
+  CPU seconds       user+sys during scoring of the scoring process (Dask: client + workers); rows
+                    per CPU-second does not depend on what else the machine runs
   peak RSS          local: the scoring process (ru_maxrss); Dask: the client process, and each
                     worker's own ru_maxrss read on the worker at the end (their sum is the total)
 """
@@ -34,21 +36,32 @@ import json, os, resource, sys, time
 from followaudit.synth import OBSERVED_AT
 engine, src, dst, workers, scheduler, method = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None, sys.argv[6]
 out = {}
+def own_cpu():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 if engine == "local":
     from followaudit.scale.score import score_local
+    cpu0 = own_cpu()
     r = score_local(src, dst, as_of=OBSERVED_AT, method=method)
+    out["cpu_seconds"] = own_cpu() - cpu0
     out["cores"] = os.cpu_count()
 else:
     from followaudit.scale.dask_engine import dask_client, score_dask
     def peak(dask_worker=None):
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    def cpu(dask_worker=None):
+        u = resource.getrusage(resource.RUSAGE_SELF)
+        return u.ru_utime + u.ru_stime
     t = time.perf_counter()
     with dask_client(scheduler, n_workers=workers) as client:
         out["cluster_start_seconds"] = time.perf_counter() - t
+        before, cpu0 = client.run(cpu), own_cpu()
         r = score_dask(src, dst, as_of=OBSERVED_AT, method=method, client=client)
+        after, client_cpu = client.run(cpu), own_cpu() - cpu0
         info = client.scheduler_info()["workers"]
         out["cores"] = sum(w["nthreads"] for w in info.values())
         out["worker_peak_rss_mib"] = sorted(client.run(peak).values())
+        out["cpu_seconds"] = client_cpu + sum(after[w] - before.get(w, 0.0) for w in after)
 out.update(engine=engine, rows=r.rows, seconds=r.seconds, rate=r.rows_per_second,
            client_peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            shares={k: round(v.share, 6) for k, v in r.shares.items()}, extra=r.extra)
@@ -119,7 +132,9 @@ def run(args: argparse.Namespace) -> None:
             start = r.get("cluster_start_seconds")
             print(
                 f"{label(n):>5} {engine:>5} {args.method}: {r['rows']:,} rows in {r['seconds']:.1f} s = {r['rate']:,.0f} rows/s "
-                f"({per_core:,.0f} per core, {r['cores']} cores); {mem}; wall {r['wall_seconds']:.1f} s"
+                f"({per_core:,.0f} per core, {r['cores']} cores); "
+                f"CPU {r['cpu_seconds']:.1f} s = {r['rows'] / r['cpu_seconds']:,.0f} rows per CPU-second; "
+                f"{mem}; wall {r['wall_seconds']:.1f} s"
                 + (f" (cluster start {start:.1f} s)" if start is not None else ""),
                 flush=True,
             )
