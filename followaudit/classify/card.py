@@ -17,6 +17,33 @@ TARGETS = {
 }
 
 
+LIMITS = """\
+- **Twitter 10-fold CV (MCC ≥ 0.98, F1 ≥ 0.99).** The issue's plain LightGBM on 24 features measured
+  MCC 0.974 / F1 0.988; this model measures about the same in CV while it more than doubles the
+  recall on a vendor never seen in training (TWT 0.2–0.84 → 0.92). Tried, all within MCC 0.971–0.977 under
+  the same nested protocol: 7/15 leaves, 60–200 trees, learning rate 0.05–0.15, min_data_in_leaf 10–40,
+  feature fraction 0.5–1.0, the "advanced" monotone method, extra features (likes per post, lists per
+  follower, name digits, bio words and non-ASCII share, name tokens found in the handle and the handle's
+  leftover letters), and decision thresholds at 98–99.5% human specificity. The remaining errors are
+  about 22 TWT fakes that look like abandoned human accounts (few followers, hundreds followed, years
+  old) and about 20 E13 humans with almost no activity. What limits it: the model sees one profile
+  object through the canonical table only. The Cresci paper's higher figures use timelines (tweet
+  content, URLs, retweets) and the follower/friend graph, which are not in this data; Twitter-only
+  profile fields (default theme, language, time zone) are not canonical columns, and language / time
+  zone would separate Italian humans from foreign fakes, i.e. leak the dataset rather than detect
+  fakes. The threshold is deliberately set at 98.5% human specificity because that is what keeps
+  unseen-vendor recall high (the leave-one-vendor-out targets are met); a threshold of 0.5 instead measured
+  MCC 0.977 in the same protocol, still short of 0.98.
+- **Instagram CV F1 ≥ 0.93.** InstaFake is anonymised to 8 fields (followers, following, posts, bio
+  length, avatar, private, username length and digits; no dates, names or text). Tried 4–15 leaves,
+  50–300 trees, learning rates 0.03–0.1, min_data_in_leaf 5–30, with and without monotone
+  constraints, an extra followers/following log-ratio, and F1-optimal vs 98–98.5%-specificity
+  thresholds: F1 0.88–0.906 with AUC ≈ 0.992 throughout. With 200 fakes, one F1 point is about
+  two accounts; the ranking is good (AUC 0.99) but about 15 fakes and 25 real accounts share the same
+  few-field profiles. More fields (dates, captions, follower lists) would be needed.
+"""
+
+
 def _f(x: Any, digits: int = 3) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
@@ -103,6 +130,7 @@ def render_card_md(card: dict[str, Any]) -> str:
     if ev:
         out += ["## Evaluation", "", evaluation_text(ev)]
         out += ["## Targets", "", *target_lines(ev), ""]
+        out += ["### Where a target is not met: what was tried, what limits it", "", LIMITS, ""]
     out += [
         "## Caveats and leakage",
         "",
@@ -121,6 +149,12 @@ def render_card_md(card: dict[str, Any]) -> str:
         "- Instagram: InstaFake is anonymised (no names, dates or handles), so the Instagram model sees counts, "
         "bio length, avatar, privacy and username length/digits only.",
         "- The cross-platform model's behaviour on Bluesky and Mastodon is not measured; reports say so.",
+        "- The quantification harness draws audits from held-out Cresci-15 scores, so the audience looks like the "
+        "training data; on a real account the classifier's error rates can differ (a new vendor, another "
+        "country), and the corrected share is only as good as the sensitivity/specificity it is corrected with. "
+        "Its interval treats the audited followers as a draw from the account's audience (a binomial term, as "
+        "the Wilson intervals do) plus the uncertainty of Se/Sp; the harness fixes the number of fakes in each "
+        "simulated audit, so the measured coverage (1.00) is conservative by construction.",
         "",
     ]
     return "\n".join(out)
