@@ -123,8 +123,9 @@ def import_file(
                 assert the_plan is not None
                 n, n_rejects, first, file_ranks = 0, 0, None, False
                 ids: list[pl.DataFrame] = []
-                for batch in stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
-                                                 account=account, on_progress=progress):
+                batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
+                                              account=account, on_progress=progress)
+                for batch in stream.prefetch(batches):
                     _insert(store, snapshot_id, batch.followers.drop("line"), batch.rejects)
                     ids.append(batch.followers.select("follower_id", "line"))
                     n += batch.followers.height

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +180,51 @@ def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, n
     if not file_ranks and order != "unknown":
         followers = followers.with_columns(pl.int_range(position, position + followers.height, dtype=pl.Int64).alias("follow_rank"))
     return Batch(followers, rejects, file_ranks)
+
+
+def prefetch(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
+    """Parse the next block in a background thread while the caller stores the current one.
+
+    Polars and DuckDB both release the GIL, so parsing and inserting overlap on two cores. An error
+    in the parser is re-raised in the caller; if the caller stops early the parser stops too.
+    """
+    done = object()
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        slots.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            slots.put(exc)
+
+    worker = threading.Thread(target=work, name="followaudit-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a parser waiting on a full queue
+            try:
+                slots.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def duplicates(ids: pl.DataFrame) -> pl.DataFrame:
