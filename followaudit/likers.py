@@ -345,16 +345,28 @@ def not_following(store: Store, likers_id: int, platform: str, account: str | No
     if snap.design.kind != "full" and not enumerated:
         return {"available": False, "followers_snapshot": snap_id,
                 "missing": f"snapshot {snap_id} holds only a sample of the followers; whether an engager follows cannot be told"}
-    people = store.engagers(likers_id).unique("engager_id").select("engager_id", "handle")
+    # in SQL: the follower list may hold millions of ids
     if platform == "mastodon":  # ids are per instance: compare full handles (user@instance)
-        known = set(h.lower() for h in store.query(
-            "SELECT handle FROM followers WHERE snapshot_id = ? AND handle IS NOT NULL", [snap_id])["handle"].to_list())
-        follows = people["handle"].str.to_lowercase().is_in(list(known))
+        key, known = "lower(handle)", "SELECT lower(handle) AS k FROM followers WHERE snapshot_id = ? AND handle IS NOT NULL"
+        params: list[Any] = [likers_id, snap_id]
+        if enumerated:  # listed accounts carry acct: user (local) or user@remote
+            home = (account or "").rsplit("@", 1)[-1].lower()
+            known += """ UNION SELECT lower(CASE WHEN handle LIKE '%@%' THEN handle ELSE handle || '@' || ? END)
+                         FROM collect_ids WHERE snapshot_id = ? AND handle IS NOT NULL"""
+            params += [home, snap_id]
     else:
-        known_ids = store.follower_id_set(snap_id)["follower_id"].to_list()
-        follows = people["engager_id"].is_in(known_ids)
-    k = int((~follows).sum())
-    n = people.height
+        key, known = "engager_id", "SELECT follower_id AS k FROM followers WHERE snapshot_id = ?"
+        params = [likers_id, snap_id]
+        if enumerated:
+            known += " UNION SELECT follower_id FROM collect_ids WHERE snapshot_id = ?"
+            params.append(snap_id)
+    row = store.row(
+        f"""WITH people AS (SELECT engager_id, any_value({key}) AS k FROM engagers WHERE likers_id = ? GROUP BY engager_id),
+                 known AS ({known})
+            SELECT count(*) AS n, count(*) FILTER (WHERE k IS NULL OR k NOT IN (SELECT k FROM known)) AS outside FROM people""",
+        params,
+    ) or {"n": 0, "outside": 0}
+    n, k = int(row["n"]), int(row["outside"])
     low, high = wilson(k, n, confidence) if n else (0.0, 1.0)
     return {"available": True, "followers_snapshot": snap_id, "engagers": n, "not_following": k,
             "share": k / n if n else None, "low": low, "high": high, "method": "Wilson score interval"}

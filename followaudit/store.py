@@ -811,12 +811,6 @@ class Store:
             for table in ("engager_rows", "engagers", "likers_audits"):
                 con.execute(f"DELETE FROM {table} WHERE likers_id = ?", [likers_id])
 
-    def follower_id_set(self, snapshot_id: int) -> pl.DataFrame:
-        """Every follower id known for a snapshot: stored rows plus, for a sampled live collection, all enumerated ids."""
-        extra = "UNION SELECT follower_id FROM collect_ids WHERE snapshot_id = ?" if self.has_table("collect_ids") else ""
-        params = [snapshot_id, snapshot_id] if extra else [snapshot_id]
-        return self.query(f"SELECT follower_id FROM followers WHERE snapshot_id = ? {extra}", params)
-
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
     """Open (and migrate) the workspace at ``path`` or the default location."""

@@ -154,3 +154,17 @@ def test_rate_limits_on_the_like_list_are_waited_out_on_the_injected_clock(fp, t
         assert likers_section(store, likers_id)["likes"] == LIKERS
     assert api.calls["/xrpc/app.bsky.feed.getLikes"] == math.ceil(LIKERS / 100) + 2
     assert len([s for s in clock.sleeps if s >= 20]) == 2  # two waits for the advertised reset, no real sleeping
+
+
+@pytest.mark.parametrize("platform", ["bluesky", "mastodon"])
+def test_non_followers_are_counted_against_every_listed_follower_of_a_sampled_collection(fp, tmp_path, platform) -> None:
+    with Store(tmp_path / "w.duckdb") as store:
+        if platform == "bluesky":
+            snap = collect_bluesky(store, TARGET_HANDLE, CollectOptions(sample=25, seed=1), api=api_for(fp), api_base=fp.url)
+            likers_id = collect_likers_bluesky(store, POST_URL, LikersOptions(), api=api_for(fp), api_base=fp.url)
+        else:
+            snap = collect_mastodon(store, "@target@127.0.0.1", CollectOptions(sample=25, seed=1), api=api_for(fp), api_base=fp.url)
+            likers_id = collect_likers_mastodon(store, fp.status_url(), LikersOptions(), api=api_for(fp), api_base=fp.url)
+        assert store.snapshot(snap.snapshot_id).n_followers == 25  # only a sample was stored ...
+        nf = likers_section(store, likers_id)["not_following"]
+        assert nf["available"] and nf["not_following"] == 20  # ... but every listed follower is known
