@@ -213,6 +213,10 @@ def audit_snapshot(
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
+    # -- bought batches from follow order (before the reach sections: growth sets spikes beside bursts) --
+    from .bursts_audit import attach_bursts
+
+    attach_bursts(store, snapshot, report, method=method, save=save)
     # -- reach sections (engagement, what-if, likers, growth, comparison, views): followaudit.engagement_sections --
     from .engagement_sections import build_sections
 

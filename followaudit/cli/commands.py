@@ -86,7 +86,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 @click.option("--account", default="demo_account", show_default=True)
 def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: float, account: str) -> None:
     """Write a realistic synthetic account of N followers with bought batches and ground truth."""
-    from ..synth import write_synth
+    from ..synth import OBSERVED_AT, write_synth
 
     frame = write_synth(n, output, seed=seed, fake_share=fake_share, inactive_share=inactive_share, account=account)
     truth = dict(frame["truth_label"].value_counts().iter_rows())
@@ -98,16 +98,21 @@ def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: fl
 @format_option("text", "json", "csv")
 def demo(db: Path, fmt: str) -> None:
     """Audit a bundled synthetic account offline: synth → import → label → report."""
+    from ..engagement_sections import store_synthetic_reach
     from ..ingest import import_file
-    from ..synth import write_synth
+    from ..synth import OBSERVED_AT, write_synth
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "demo_followers.jsonl"
-        write_synth(DEMO_FOLLOWERS, source, seed=DEMO_SEED, account="demo_account")
+        frame = write_synth(DEMO_FOLLOWERS, source, seed=DEMO_SEED, account="demo_account")
         with Store(db) as store:
             for snap in store.list_snapshots().filter(account="demo_account")["snapshot_id"].to_list():
                 store.delete_snapshot(snap)  # the demo always starts from the same clean state
             imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account")
-            audited = audit_snapshot(store, imported.snapshot_id)
+            # the synthetic profiles describe the account as of synth.OBSERVED_AT, not as of today
+            store.update_snapshot(imported.snapshot_id, taken_at=OBSERVED_AT)
+            # posts, a follower-count history and likers, so the reach sections have data too
+            store_synthetic_reach(store, imported.snapshot_id, frame, seed=DEMO_SEED)
+            audited = audit_snapshot(store, imported.snapshot_id, method=METHODS[0])
             emit(audited, fmt, store)
     say(f"\nDemo workspace: {db}  (try: followaudit audit demo_account --db {db} --format json)")
