@@ -72,6 +72,10 @@ def test_dask_output_equals_local_row_for_row(client, parts: Path, tmp_path: Pat
     assert got.columns == want.columns
     assert got.schema == want.schema
     assert got.equals(want)  # every column, every row, reasons lists included
+    # pandas can open the labels of both engines (Dask's default pandas metadata would break it).
+    import pandas as pd
+
+    assert len(pd.read_parquet(tmp_path / "dask")) == len(pd.read_parquet(tmp_path / "local.parquet")) == 4_600
     assert want["label"].n_unique() == 3 and want["follower_id"].is_unique().all()
 
     # The counts reduction and the write run in one pass: every row scored exactly once on the workers.

@@ -2,9 +2,9 @@
 
 ``dask.dataframe.read_parquet`` reads the canonical partitions, ``map_partitions`` runs
 ``score_partition`` (a thin pandas <-> Arrow wrapper around ``score_batch``) on the workers,
-``to_parquet`` writes one labels file per partition from the workers, and the label counts for the
-shares are a Dask reduction computed in the same pass (one ``dask.compute`` of both, so every
-partition is read and scored once). Without a scheduler address a ``LocalCluster`` is started on
+``to_parquet`` writes one labels file per partition from the workers (read, label and write fuse
+into one task per partition), and the label counts for the shares are then a Dask tree reduction
+over the written labels' ``label`` column. Without a scheduler address a ``LocalCluster`` is started on
 127.0.0.1 with its dashboard off. Dask is an optional extra: ``pip install 'followaudit[dask]'``.
 """
 
@@ -201,16 +201,26 @@ def score_dask(
         scored = ddf.map_partitions(
             score_partition, method=method, as_of=as_of, inactive_days=inactive_days, meta=output_meta()
         )
+        from ._dask_parquet import LabelsParquetEngine
+
         write = scored.to_parquet(
-            target, write_index=False, compression="zstd", compute=False, overwrite=not is_remote(target)
+            target,
+            engine=LabelsParquetEngine,
+            write_index=False,
+            compression="zstd",
+            compute=False,
+            overwrite=not is_remote(target),
         )
-        # A tree reduction of one row of counts per partition (value_counts would shuffle).
-        counts = scored.map_partitions(partition_counts, meta=_counts_meta()).sum()
-        # Both results in one graph: each partition is read and labelled once, not once per result.
-        futures = cl.compute([write, counts])
+        # Each partition is read, labelled and written in one fused task, so no labelled partition
+        # is held for a second consumer or sent to another worker (a shared counts branch made
+        # workers ship frames to each other and doubled the CPU per row). The counts are then a
+        # tree reduction over the written labels, reading just two small columns.
+        futures = [cl.compute(write)]
         if progress is not None:
             _report_progress(distributed, futures, progress)
-        _, totals = cl.gather(futures)
+        futures[0].result()
+        written = dd.read_parquet(target, columns=["label", UNKNOWN], dtype_backend="pyarrow")
+        totals = cl.compute(written.map_partitions(partition_counts, meta=_counts_meta()).sum()).result()
         tallies = {label: int(totals[label]) for label in empty_counts()}
         n_unknown = int(totals[UNKNOWN])
         return ScoreResult(
