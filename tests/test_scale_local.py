@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -94,16 +93,16 @@ def test_iter_batches_merges_small_and_slices_large_row_groups(tmp_path: Path) -
     frame = synth_partition(5_000, 0, 0, seed=9)
     path = tmp_path / "one.parquet"
     frame.write_parquet(path, row_group_size=3_000)  # groups of 3,000 and 2,000
-    sizes = [t.num_rows for t in iter_batches([str(path)], 1_000)]
+    sizes = [t.height for t in iter_batches([str(path)], 1_000)]
     assert sizes == [1_000] * 5
-    sizes = [t.num_rows for t in iter_batches([str(path)], 5_000)]
+    sizes = [t.height for t in iter_batches([str(path)], 5_000)]
     assert sizes == [5_000]
     small = tmp_path / "small.parquet"
     frame.write_parquet(small, row_group_size=400)
     groups = pq.ParquetFile(small).num_row_groups
-    sizes = [t.num_rows for t in iter_batches([str(small)], 1_000)]
+    sizes = [t.height for t in iter_batches([str(small)], 1_000)]
     assert sum(sizes) == 5_000 and max(sizes) <= 1_000 and len(sizes) < groups  # groups read together
-    assert pa.concat_tables(iter_batches([str(small)], 1_000)).column("follower_id").to_pylist() == frame["follower_id"].to_list()
+    assert pl.concat(iter_batches([str(small)], 1_000))["follower_id"].to_list() == frame["follower_id"].to_list()
 
 
 def test_inputs_file_directory_glob(parts: Path) -> None:

@@ -164,11 +164,13 @@ def count_rows(files: list[str]) -> int:
     return sum(_open(f).metadata.num_rows for f in files)
 
 
-def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.Table]:
+def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pl.DataFrame]:
     """Canonical columns of every file, in file and row order, at most ``batch_rows`` rows at a time.
 
-    Whole row groups are read when they fit (multi-threaded column decoding, much faster than
-    ``iter_batches``); a row group larger than ``batch_rows`` is streamed in slices.
+    Whole row groups are read together up to ``batch_rows`` with Polars (a slice on row-group
+    boundaries decodes only those groups, in parallel, straight into Polars' layout: ~2.5x less CPU
+    than pyarrow plus conversion); a row group larger than ``batch_rows`` is streamed in slices
+    with pyarrow so memory stays bounded.
     """
     for file in files:
         pf = _open(file)
@@ -176,23 +178,34 @@ def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iter
         columns = [c for c in COLUMN_NAMES if c in names and c not in NOT_READ]
         if "follower_id" not in names:
             raise MissingColumnsError(f"{file} has no follower_id column, so it is not a canonical follower table")
-        group, pending, pending_rows = 0, [], 0
+        scan = pl.scan_parquet(file).select(columns)
+        group, start, pending_rows = 0, 0, 0
         while group < pf.num_row_groups:
             rows = pf.metadata.row_group(group).num_rows
             if rows > batch_rows:
                 for b in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
-                    yield pa.Table.from_batches([b])
+                    yield pl.from_arrow(pa.Table.from_batches([b]))  # type: ignore[misc]
                 group += 1
+                start += rows
                 continue
             # Small row groups are read together, so tiny groups do not cost one call each.
-            pending.append(group)
             pending_rows += rows
             group += 1
             nxt = pf.metadata.row_group(group).num_rows if group < pf.num_row_groups else None
             if nxt is None or pending_rows + nxt > batch_rows:
                 if pending_rows:
-                    yield pf.read_row_groups(pending, columns=columns, use_threads=True)
-                pending, pending_rows = [], 0
+                    yield _read_slice(scan, file, start, pending_rows)
+                start += pending_rows
+                pending_rows = 0
+
+
+def _read_slice(scan: pl.LazyFrame, file: str, offset: int, length: int) -> pl.DataFrame:
+    try:
+        return scan.slice(offset, length).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise UnknownFormatError(
+            f"{file} could not be read ({exc})", hint="re-export the file; it may be truncated or corrupt"
+        ) from exc
 
 
 # -- results -------------------------------------------------------------------------------------
