@@ -106,13 +106,20 @@ def page(browser) -> Iterator[object]:
     context.close()
 
 
-def _shares_visible(page, shares: dict) -> None:
-    for label, share in shares.items():
+def _shares_visible(page, report: dict) -> None:
+    """The headline cards (corrected estimate when the model gives one, as Report.headline) and the
+    raw shares table, each share with its interval."""
+    headline = report["corrected"] or report["shares"]
+    for label, share in headline.items():
         card = page.locator(f"#headline-{label}")
         assert card.is_visible()
         text = card.inner_text()
         assert f"{100 * share['share']:.1f}%" in text
         assert f"{100 * share['low']:.1f}% – {100 * share['high']:.1f}%" in text
+    table = page.locator("#shares-table").inner_text()
+    for share in report["shares"].values():
+        assert f"{100 * share['share']:.1f}%" in table
+        assert f"{100 * share['low']:.1f}% – {100 * share['high']:.1f}%" in table
 
 
 def test_report_page_follower_table_and_follower(server, workspace, page) -> None:
@@ -121,7 +128,7 @@ def test_report_page_follower_table_and_follower(server, workspace, page) -> Non
     page.goto(server + "/")
     page.get_by_role("link", name=f"#{sid}").first.click()
     page.wait_for_url(f"**/snapshots/{sid}")
-    _shares_visible(page, report["shares"])
+    _shares_visible(page, report)
     assert page.locator("#chart-shares").evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.get_by_role("heading", name="What these numbers mean and do not mean").is_visible()
     page.screenshot(path=str(ARTIFACTS / "web-report.png"), full_page=True)
@@ -155,11 +162,11 @@ def test_static_report_file_opens_offline(workspace, page, tmp_path: Path) -> No
     report = CliRunner().invoke(cli, ["report", str(ids["demo"]), "--db", str(path), "--format", "json"])
     import json
 
-    shares = json.loads(report.output)["shares"]
+    expected = json.loads(report.output)
     requested: list[str] = []
     page.on("request", lambda req: requested.append(req.url))
     page.goto(out.as_uri())
-    _shares_visible(page, shares)
+    _shares_visible(page, expected)
     for chart in ("#chart-shares", "#chart-reasons", "#chart-follower_factory"):
         if page.locator(chart).count():
             assert page.locator(chart).evaluate("img => img.complete && img.naturalWidth > 0"), chart

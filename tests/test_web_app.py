@@ -135,11 +135,18 @@ def test_follower_table_sorts_and_pages(web) -> None:
 def test_burst_filter_uses_burst_reasons(web) -> None:
     _, ids, app = web
     b = ids["b"]
-    for burst in ("any", "1"):
-        page = get(app, f"/snapshots/{b}/followers.json?burst={burst}&per_page=500").json()
-        assert page["total"] == 100
-        assert all(BURST_REASON in r["reasons"] for r in page["rows"])
-    assert get(app, f"/snapshots/{b}/followers.json?burst=2").json()["total"] == 0
+    page = get(app, f"/snapshots/{b}/followers.json?burst=7&per_page=500").json()
+    assert page["total"] == 100
+    assert all(BURST_REASON in r["reasons"] for r in page["rows"])
+    in_any = app.state.db.query(
+        """SELECT count(*) AS n FROM labels WHERE snapshot_id = ? AND method = 'rules'
+           AND len(list_filter(reasons, lambda r: starts_with(r, 'in burst #'))) > 0""",
+        [b],
+    )["n"][0]
+    page = get(app, f"/snapshots/{b}/followers.json?burst=any&per_page=500").json()
+    assert page["total"] == in_any >= 100
+    assert all(any(r.startswith("in burst #") for r in row["reasons"]) for row in page["rows"])
+    assert get(app, f"/snapshots/{b}/followers.json?burst=70").json()["total"] == 0  # #70 is not #7
 
 
 def test_follower_page_shows_profile_label_and_reasons(web) -> None:
@@ -166,7 +173,7 @@ def test_compare_two_snapshots(web) -> None:
     html = get(app, f"/compare/{ids['a']}/{ids['b']}").text
     assert "Who joined: 50" in html and "Who left: 100" in html
     assert get(app, f"/compare?a={ids['a']}&b={ids['b']}").status_code in (200, 303)
-    other = get(app, f"/compare/{ids['a']}/{ids['unlabelled']}.json")
+    other = get(app, f"/compare/{ids['a']}/{ids['hostile']}.json")
     assert other.status_code == 400 and other.json()["ok"] is False
 
 
@@ -184,11 +191,11 @@ def test_newcombe_difference_interval() -> None:
 def test_unlabelled_snapshot_is_labelled_in_memory_without_writing(web) -> None:
     path, ids, app = web
     u = ids["unlabelled"]
-    report = get(app, f"/snapshots/{u}.json").json()
-    assert report["followers_audited"] == 300
-    page = get(app, f"/snapshots/{u}/followers.json?label=fake").json()
+    report = get(app, f"/snapshots/{u}.json?method=rules").json()
+    assert report["followers_audited"] == 300 and report["method"] == "rules"
+    page = get(app, f"/snapshots/{u}/followers.json?label=fake&method=rules").json()
     assert page["total"] == report["shares"]["fake"]["count"]
-    assert "labels computed on the fly" in get(app, f"/snapshots/{u}").text
+    assert "labels computed on the fly" in get(app, f"/snapshots/{u}?method=rules").text
     assert app.state.db.store.read_only
     rows = app.state.db.query("SELECT count(*) AS n FROM labels WHERE snapshot_id = ?", [u])
     assert rows["n"][0] == 0

@@ -115,7 +115,9 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
     import uvicorn
 
     say(f"followaudit: serving {path} (read-only) at http://{host}:{port}/  — Ctrl-C to stop")
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    # keep-alive longer than uvicorn's 5 s: under load a client may reuse a connection the server
+    # is just closing, and a browser keeps connections open between clicks
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, timeout_keep_alive=30)
 
 
 async def _get(app: object, path: str) -> tuple[int, str]:

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import PackageLoader
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import FollowauditError, InputError, SnapshotNotFoundError
@@ -167,15 +168,34 @@ def create_app(db_path: str | Path) -> FastAPI:
         return page(request, "index.html", data=index_data())
 
     # -- report -----------------------------------------------------------------------------------
+    # Rendered reports never change while the workspace is open read-only: render each once.
+    rendered: dict[tuple[str, int, str | None], str] = {}
+
+    # The report routes are async: once rendered, a report is served from the event loop without a
+    # hop to a worker thread (on 2 cores that hop, and the GIL hand-over it costs, was most of the
+    # latency under load). Building it the first time runs in a worker thread.
     @app.get("/snapshots/{sid:int}.json")
-    def report_json(request: Request, sid: int) -> Response:
-        audit = db.audit(db.snapshot_id(sid), _params(request).get("method"))
-        return Response(render_json(audit.result.report), media_type="application/json")
+    async def report_json(request: Request, sid: int) -> Response:
+        method = _params(request).get("method")
+        key = ("json", sid, method)
+        if key not in rendered:
+            db.snapshot_id(sid)
+            audit = await run_in_threadpool(db.audit, sid, method)
+            rendered[key] = render_json(audit.result.report)
+        return Response(rendered[key], media_type="application/json")
 
     @app.get("/snapshots/{sid:int}", response_class=HTMLResponse)
-    def report_page(request: Request, sid: int) -> Response:
+    async def report_page(request: Request, sid: int) -> Response:
         method = _params(request).get("method")
-        audit = db.audit(db.snapshot_id(sid), method)
+        key = ("html", sid, method)
+        if key not in rendered:
+            db.snapshot_id(sid)
+            await run_in_threadpool(db.audit, sid, method)
+            rendered[key] = report_html(request, sid, method)
+        return HTMLResponse(rendered[key])
+
+    def report_html(request: Request, sid: int, method: str | None) -> str:
+        audit = db.audit(sid, method)
         suffix = f"?{urlencode({'method': method})}" if method else ""
         links = {
             "followers": f"/snapshots/{sid}/followers",
@@ -183,7 +203,10 @@ def create_app(db_path: str | Path) -> FastAPI:
             "report_file": f"/snapshots/{sid}/report.html{suffix}",
         }
         charts = {name: f"/snapshots/{sid}/charts/{name}.svg{suffix}" for name in audit.charts}
-        return page(request, "report_page.html", report=audit.result.report, charts=charts, links=links, stored=audit.stored)
+        return env.get_template("report_page.html").render(
+            request_path=request.url.path, db_path=db.path.name, report=audit.result.report, charts=charts,
+            links=links, stored=audit.stored,
+        )
 
     @app.get("/snapshots/{sid:int}/charts/{name}.svg")
     def chart(request: Request, sid: int, name: str) -> Response:
