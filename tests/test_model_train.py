@@ -68,7 +68,8 @@ def test_evaluate_cli_reduced_run_has_the_documented_shape(shared_data: Path, tm
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     cv = data["models"]["instagram"]["cv"]
-    assert set(cv) >= {"accuracy", "precision", "recall", "f1", "mcc", "auc"}
+    assert set(cv) >= {"accuracy", "precision", "recall", "f1", "mcc", "auc", "brier", "ece"}
+    assert 0 <= cv["ece"] < 0.1
     assert 0.5 < cv["f1"] <= 1.0
     assert set(data["rules"]["instagram"]["cv"]) >= {"f1", "mcc"}
     q = data["quantification"]

@@ -59,13 +59,19 @@ def evaluation_text(result: dict[str, Any]) -> str:
     """The evaluation as Markdown tables (also what ``followaudit evaluate`` prints)."""
     lines = ["### Cross-validation (stratified, seeded; thresholds set inside each training part)", ""]
     lines += ["| model | rows | accuracy | precision | recall | F1 | MCC | AUC |", "|---|---|---|---|---|---|---|---|"]
+    calib = []
     for name, fig in result.get("models", {}).items():
         if "cv" in fig:
             lines.append(_metrics_row(f"{name} (model)", fig["cv"]))
+            if "ece" in fig["cv"]:
+                calib.append(f"{name}: Brier {fig['cv']['brier']:.4f}, expected calibration error {fig['cv']['ece']:.4f}")
         for src, m in fig.get("cv_by_source", {}).items():
             lines.append(_metrics_row(f"{name} on {src}", m))
     for name, fig in result.get("rules", {}).items():
         lines.append(_metrics_row(f"{name} data, rule baselines", fig["cv"]))
+    if calib:
+        lines += ["", "Calibration of the held-out probabilities (isotonic map fitted inside each training part): "
+                  + "; ".join(calib) + "."]
     tw = result.get("models", {}).get("twitter", {})
     for key, title in (("lovo", "with all features"), ("lovo_no_age", "without account-age features")):
         if key in tw:

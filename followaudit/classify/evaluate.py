@@ -79,15 +79,30 @@ def _inner_threshold(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.n
 
 
 def nested_cv(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.ndarray, *, k: int = CV_FOLDS,
-              inner: int = INNER_FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out raw scores and fake flags, each fold's threshold set by an inner CV."""
+              inner: int = INNER_FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out raw scores, fake flags and calibrated probabilities; each fold's threshold and
+    calibration map come from a cross-validation inside its training part."""
     raw = np.full(len(y), np.nan)
+    prob = np.full(len(y), np.nan)
     flag = np.zeros(len(y), dtype=bool)
     for tr, te in folds(strata, k):
-        threshold, _ = _inner_threshold(spec, X[tr], y[tr], strata[tr], None, inner)
+        threshold, inner_raw = _inner_threshold(spec, X[tr], y[tr], strata[tr], None, inner)
+        cx, cy = fit_calibration(inner_raw, y[tr])
         raw[te] = fit(spec, X[tr], y[tr]).predict(X[te], raw_score=True)
         flag[te] = raw[te] >= threshold
-    return raw, flag
+        prob[te] = np.interp(raw[te], cx, cy)
+    return raw, flag, prob
+
+
+def calibration_metrics(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """Brier score and expected calibration error (10 equal-width bins) of held-out probabilities."""
+    edges = np.minimum((prob * bins).astype(int), bins - 1)
+    ece = 0.0
+    for b in range(bins):
+        sel = edges == b
+        if sel.any():
+            ece += sel.mean() * abs(prob[sel].mean() - y[sel].mean())
+    return {"brier": float(np.mean((prob - y) ** 2)), "ece": float(ece)}
 
 
 def leave_one_vendor_out(spec: ModelSpec, X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
@@ -221,8 +236,8 @@ def evaluate_all(
         ts = training_set(name, data_dir)
         X = feature_matrix(ts.frame, spec.features)
         note(f"{name}: {folds_k}-fold cross-validation")
-        raw, flag = nested_cv(spec, X, ts.y, ts.strata, k=folds_k, inner=inner)
-        figures: dict[str, Any] = {"cv": metrics(ts.y, flag, raw)}
+        raw, flag, prob = nested_cv(spec, X, ts.y, ts.strata, k=folds_k, inner=inner)
+        figures: dict[str, Any] = {"cv": {**metrics(ts.y, flag, raw), **calibration_metrics(ts.y, prob)}}
         if len(ts.sources) > 1:
             src = np.array([s.split(":")[0] for s in ts.strata])
             figures["cv_by_source"] = {s: metrics(ts.y[src == s], flag[src == s], raw[src == s]) for s in ts.sources}
