@@ -122,7 +122,7 @@ def _shares_visible(page, report: dict) -> None:
         assert f"{100 * share['low']:.1f}% – {100 * share['high']:.1f}%" in table
 
 
-def test_report_page_follower_table_and_follower(server, workspace, page) -> None:
+def test_report_page_follower_table_and_follower(page, server, workspace) -> None:
     sid = workspace[1]["demo"]
     report = page.request.get(f"{server}/snapshots/{sid}.json").json()
     page.goto(server + "/")
@@ -154,7 +154,7 @@ def test_report_page_follower_table_and_follower(server, workspace, page) -> Non
     assert page.errors == []
 
 
-def test_static_report_file_opens_offline(workspace, page, tmp_path: Path) -> None:
+def test_static_report_file_opens_offline(page, workspace, tmp_path: Path) -> None:
     path, ids = workspace
     out = tmp_path / "report.html"
     result = CliRunner().invoke(cli, ["report", str(ids["demo"]), "--db", str(path), "-o", str(out)])
@@ -175,7 +175,7 @@ def test_static_report_file_opens_offline(workspace, page, tmp_path: Path) -> No
     assert page.errors == []
 
 
-def test_hostile_strings_never_run(server, workspace, page, tmp_path: Path) -> None:
+def test_hostile_strings_never_run(page, server, workspace, tmp_path: Path) -> None:
     path, ids = workspace
     sid = ids["hostile"]
     rows = page.request.get(f"{server}/snapshots/{sid}/followers.json?per_page=1").json()["rows"]
@@ -199,4 +199,46 @@ def test_hostile_strings_never_run(server, workspace, page, tmp_path: Path) -> N
     page.screenshot(path=str(ARTIFACTS / "web-hostile-follower.png"), full_page=True)
     page.goto(f"{server}/snapshots/{sid}")
     assert HOSTILE_ACCOUNT in page.locator("h1").inner_text()
+    assert page.errors == []
+
+
+def test_real_imported_file_report_and_page(page, shared_data: Path, tmp_path: Path) -> None:
+    """A real follower list (shared data): the static report file and the served report page."""
+    import uvicorn
+
+    from followaudit.web import create_app
+
+    sample = shared_data / "follower-analyzer-sample"
+    db = tmp_path / "real.duckdb"
+    runner = CliRunner()
+    assert runner.invoke(cli, [
+        "import", str(sample / "1632532027_network.json.gz"),
+        "--profiles", str(sample / "follower_profiles_sample.jsons.gz"), "--db", str(db),
+    ]).exit_code == 0
+    assert runner.invoke(cli, ["audit", "1", "--db", str(db), "--format", "json"]).exit_code == 0
+    out = tmp_path / "real.html"
+    assert runner.invoke(cli, ["report", "1", "--db", str(db), "-o", str(out)]).exit_code == 0
+    page.goto(out.as_uri())
+    assert page.locator("#headline-fake").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "static-report-real.png"), full_page=True)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = create_app(db)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not srv.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        report = page.request.get(f"http://127.0.0.1:{port}/snapshots/1.json").json()
+        page.goto(f"http://127.0.0.1:{port}/snapshots/1")
+        _shares_visible(page, report)
+        page.screenshot(path=str(ARTIFACTS / "web-report-real.png"), full_page=True)
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+        app.state.db.close()
     assert page.errors == []
