@@ -105,59 +105,94 @@ def import_file(
     digest = source_hash(path, settings, profiles)
     taken_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
     existing = store.find_snapshot_by_hash(digest)
+    meta = dict(source=str(path), settings=settings, taken_at=taken_at)
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
     # JSON, and smaller on disk. Reset right after.
     con.execute("SET force_compression = 'zstd'")
     try:
-        with store.transaction():  # all or nothing: a failure mid-file leaves the workspace as it was
-            snapshot_id = existing if existing is not None else store.create_snapshot(
-                platform=None, account=None, source=str(path), source_hash=digest, status="importing", taken_at=taken_at,
-            )
-            store.delete_snapshot_rows(snapshot_id)
-            if parsed is not None:
-                _insert(store, snapshot_id, parsed.followers, parsed.rejects)
-                n, n_rejects, first = parsed.followers.height, parsed.rejects.height, _first(parsed.rejects)
-                detected, acct, n_without = parsed.detected, parsed.account, parsed.n_without_profile
-            else:
-                assert the_plan is not None
-                n, n_rejects, first, file_ranks = 0, 0, None, False
-                ids: list[pl.DataFrame] = []
-                batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
-                                              account=account, on_progress=progress)
-                for batch in stream.prefetch(batches):
-                    _insert(store, snapshot_id, batch.followers.drop("line"), batch.rejects)
-                    ids.append(batch.followers.select("follower_id", "line"))
-                    n += batch.followers.height
-                    n_rejects += batch.rejects.height
-                    first = first or _first(batch.rejects)
-                    file_ranks = file_ranks or batch.file_ranks
-                dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
-                del ids
-                if dups.height:
-                    dropped = _drop_repeats(store, snapshot_id, dups, str(path), stream.id_column(the_plan.spec),
-                                            renumber=not file_ranks and the_plan.order != "unknown")
-                    n -= dropped.height
-                    n_rejects += dropped.height
-                    candidates = [r for r in (first, _first(dropped)) if r is not None]
-                    first = min(candidates, key=lambda r: r["line"])
-                if not file_ranks and the_plan.order == "newest-first":
-                    # Batches stored positions (0 = first line); the first line is the newest follower.
-                    con.execute(
-                        "UPDATE followers SET follow_rank = ? - 1 - follow_rank WHERE snapshot_id = ?", [n, snapshot_id]
-                    )
-                order_used = "file" if file_ranks else the_plan.order
-                detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order_used, the_plan.compressed)
-                acct, n_without = account, 0
-            store.update_snapshot(
-                snapshot_id, platform=detected.platform, account=acct, source=str(path), settings=settings,
-                taken_at=taken_at, design=SampleDesign("full", n, n), status="complete",
-            )
+        if parsed is not None:
+            return _store_parsed(store, parsed, existing, digest, meta)
+        assert the_plan is not None
+        return _store_streamed(store, path, the_plan, existing, digest, meta, encoding=encoding, strict=strict,
+                               account=account, progress=progress)
     finally:
         con.execute("RESET force_compression")
+
+
+def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest: str, meta: dict[str, Any]) -> ImportResult:
+    """A file parsed in memory: one transaction, so a failure leaves the workspace as it was."""
+    n = parsed.followers.height
+    with store.transaction():
+        snapshot_id = existing if existing is not None else store.create_snapshot(
+            platform=None, account=None, source_hash=digest, status="importing", **meta
+        )
+        store.delete_snapshot_rows(snapshot_id)
+        _insert(store, snapshot_id, parsed.followers, parsed.rejects)
+        store.update_snapshot(snapshot_id, platform=parsed.detected.platform, account=parsed.account,
+                              design=SampleDesign("full", n, n), status="complete", **meta)
+    return ImportResult(
+        snapshot_id=snapshot_id, detected=parsed.detected, n_followers=n, n_rejects=parsed.rejects.height,
+        first_reject=_first(parsed.rejects), reused=existing is not None, account=parsed.account,
+        n_without_profile=parsed.n_without_profile,
+    )
+
+
+def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, existing: int | None, digest: str,
+                    meta: dict[str, Any], *, encoding: str, strict: bool, account: str | None,
+                    progress: Callable[[int], None] | None) -> ImportResult:
+    """A large JSONL file, block by block.
+
+    Each block is committed on its own: DuckDB keeps uncommitted inserts in memory (measured ~650
+    bytes per follower), so one transaction over 10M followers would need ~7 GB. The rows go to a new
+    snapshot marked ``importing``; if anything fails it is removed again. A re-import of the same file
+    then takes over the earlier snapshot's id in one final transaction.
+    """
+    con = store.con
+    target = store.create_snapshot(platform=the_plan.spec.platform, account=account, source_hash=None,
+                                   status="importing", **meta)
+    try:
+        n, n_rejects, first, file_ranks = 0, 0, None, False
+        ids: list[pl.DataFrame] = []
+        batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
+                                      account=account, on_progress=progress)
+        for batch in stream.prefetch(batches):
+            with store.transaction():
+                _insert(store, target, batch.followers.drop("line"), batch.rejects)
+            ids.append(batch.followers.select("follower_id", "line"))
+            n += batch.followers.height
+            n_rejects += batch.rejects.height
+            first = first or _first(batch.rejects)
+            file_ranks = file_ranks or batch.file_ranks
+        dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
+        del ids
+        with store.transaction():
+            if dups.height:
+                dropped = _drop_repeats(store, target, dups, str(path), stream.id_column(the_plan.spec),
+                                        renumber=not file_ranks and the_plan.order != "unknown")
+                n -= dropped.height
+                n_rejects += dropped.height
+                first = min([r for r in (first, _first(dropped)) if r is not None], key=lambda r: r["line"])
+            if not file_ranks and the_plan.order == "newest-first":
+                # Blocks stored positions (0 = first line); the first line is the newest follower.
+                con.execute("UPDATE followers SET follow_rank = ? - 1 - follow_rank WHERE snapshot_id = ?", [n, target])
+            snapshot_id = target
+            if existing is not None:  # same file, same options: keep the earlier snapshot's id
+                store.delete_snapshot_rows(existing)
+                for table in ("followers", "rejects"):
+                    con.execute(f"UPDATE {table} SET snapshot_id = ? WHERE snapshot_id = ?", [existing, target])
+                con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [target])
+                snapshot_id = existing
+            store.update_snapshot(snapshot_id, platform=the_plan.spec.platform, account=account, source_hash=digest,
+                                  design=SampleDesign("full", n, n), status="complete", **meta)
+    except BaseException:
+        store.delete_snapshot(target)  # leave no half import behind
+        raise
+    order_used = "file" if file_ranks else the_plan.order
+    detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order_used, the_plan.compressed)
     return ImportResult(
         snapshot_id=snapshot_id, detected=detected, n_followers=n, n_rejects=n_rejects, first_reject=first,
-        reused=existing is not None, account=acct, n_without_profile=n_without,
+        reused=existing is not None, account=account,
     )
 
 
