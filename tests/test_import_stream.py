@@ -131,3 +131,25 @@ def test_last_line_without_newline_and_long_lines(tmp_path, small_blocks):
     assert parsed.followers.height == 21 and parsed.rejects.height == 0
     assert parsed.followers.filter(parsed.followers["follower_id"] == "999")["bio_length"].item() == 5000
     assert parsed.followers.filter(parsed.followers["follower_id"] == "20")["follow_rank"].item() == 0
+
+
+def test_interrupted_reimport_keeps_the_earlier_snapshot(tmp_path, small_blocks, monkeypatch):
+    target = tmp_path / "u.jsonl"
+    write_users(target, 40)
+    with Store(tmp_path / "w.duckdb") as store:
+        first = import_file(store, target)
+        real = stream.iter_batches
+
+        def interrupted(*args, **kwargs):
+            for i, batch in enumerate(real(*args, **kwargs)):
+                if i == 2:
+                    raise KeyboardInterrupt
+                yield batch
+
+        monkeypatch.setattr(stream, "iter_batches", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            import_file(store, target)
+        assert store.row("SELECT count(*) AS n FROM snapshots")["n"] == 1
+        snap = store.snapshot(first.snapshot_id)
+        assert (snap.n_followers, snap.status) == (40, "complete")
+        assert store.row("SELECT count(*) AS n FROM followers")["n"] == 40
