@@ -88,7 +88,8 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
 
     # Profiles. Real: a few hundred followers/following, many posts, recent activity.
     real_followers = np.round(rng.lognormal(np.log(180), 1.3, n)).astype(np.int64)
-    real_following = np.round(rng.lognormal(np.log(250), 1.0, n)).astype(np.int64)
+    # People who follow more tend to be followed more: log(following) leans on log(followers).
+    real_following = np.round(np.exp(np.log(250) + 0.45 * (np.log1p(real_followers) - np.log(180)) + rng.normal(0, 0.8, n))).astype(np.int64)
     real_posts = np.round(rng.lognormal(np.log(900), 1.4, n) * np.clip(age_days / 1500, 0.05, 3)).astype(np.int64) + 1
     fake_followers = rng.integers(0, 25, n)
     fake_following = rng.integers(300, 3500, n)
@@ -118,6 +119,9 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
     ids = (10_000_000_000 + rng.permutation(n * 3)[:n]).astype(np.int64)
     words = np.array(["sun", "river", "maya", "leo", "nora", "blue", "atlas", "kai", "ivy", "max", "zoe", "finn"])
     handle_word = words[rng.integers(0, len(words), n)]
+    surnames = np.array(["walker", "okafor", "rossi", "nguyen", "silva", "kowalski", "haddad", "lindqvist", "moreau", "tanaka"])
+    # Most people show a first and last name; vendors' accounts mostly a bare first name.
+    full_name = np.where(rng.random(n) < np.where(is_fake, 0.15, 0.85), surnames[rng.integers(0, len(surnames), n)], "")
     handle_num = np.where(is_fake, rng.integers(10_000, 99_999_999, n), np.where(rng.random(n) < 0.35, rng.integers(1, 99, n), -1))
     truth = np.where(is_fake, "fake", np.where(is_inactive, "inactive", "real"))
 
@@ -125,6 +129,7 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         {
             "follower_id": ids.astype(str),
             "handle_word": handle_word,
+            "surname": full_name,
             "handle_num": handle_num,
             "created_s": created_t,
             "followed_s": follow_t,
@@ -149,7 +154,10 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         pl.lit("twitter").alias("platform"),
         pl.lit(spec.account).alias("account"),
         handle.alias("handle"),
-        pl.col("handle_word").str.to_titlecase().alias("display_name"),
+        pl.when(pl.col("surname") != "")
+        .then(pl.col("handle_word").str.to_titlecase() + " " + pl.col("surname").str.to_titlecase())
+        .otherwise(pl.col("handle_word").str.to_titlecase())
+        .alias("display_name"),
         pl.int_range(0, pl.len(), dtype=pl.Int64).alias("follow_rank"),
         to_ts("created_s").alias("created_at"),
         to_ts("followed_s").alias("followed_at"),
@@ -158,7 +166,7 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         pl.lit(False).alias("verified"),
         pl.lit(False).alias("private"),
         pl.lit(OBSERVED_AT).cast(pl.Datetime("us", "UTC")).alias("observed_at"),
-    ).drop("handle_word", "handle_num", "created_s", "followed_s", "last_s")
+    ).drop("handle_word", "surname", "handle_num", "created_s", "followed_s", "last_s")
 
 
 def to_twitter_v1_jsonl(frame: pl.DataFrame, path: str | Path) -> None:

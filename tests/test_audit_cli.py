@@ -1,0 +1,85 @@
+"""`followaudit audit` and `demo` through the real entry point (exit codes, stdout vs stderr)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from followaudit.cli import main
+
+
+def run(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+SHARE_KEYS = {"share", "low", "high", "count"}
+
+
+def check_schema(doc):
+    for key in ("account", "platform", "snapshot", "followers_audited", "method", "confidence_level", "shares", "schema_version"):
+        assert key in doc
+    assert set(doc["shares"]) == {"fake", "inactive", "real"}
+    for share in doc["shares"].values():
+        assert SHARE_KEYS <= set(share)
+        assert 0.0 <= share["low"] <= share["share"] <= share["high"] <= 1.0
+        assert share["method"].startswith("Wilson score 95% interval")
+    assert sum(s["count"] for s in doc["shares"].values()) == doc["followers_audited"]
+    assert sum(s["share"] for s in doc["shares"].values()) == pytest.approx(1.0)
+
+
+def test_audit_cresci_json_schema(capsys, tmp_path, shared_data):
+    code, out, err = run(capsys, "audit", str(shared_data / "cresci-2015" / "users.csv"), "--format", "json", "--db", str(tmp_path / "w.duckdb"))
+    assert code == 0, err
+    doc = json.loads(out)
+    check_schema(doc)
+    assert doc["followers_audited"] == 4458
+    assert doc["platform"] == "twitter"
+    assert "detected" in err.lower()
+
+
+def test_demo_json_covers_truth_and_csv_streams(capsys, tmp_path):
+    db = tmp_path / "demo.duckdb"
+    code, out, err = run(capsys, "demo", "--db", str(db), "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    check_schema(doc)
+    assert doc["followers_audited"] == 4000
+    # The synthetic truth: 800 bought, 800 inactive, 2,400 real (see followaudit.synth).
+    truth = {"fake": 0.2, "inactive": 0.2, "real": 0.6}
+    headline = doc["corrected"] or doc["shares"]
+    for label, share in truth.items():
+        assert headline[label]["low"] <= share <= headline[label]["high"], (label, headline[label])
+
+    code, out, _ = run(capsys, "audit", "demo_account", "--db", str(db), "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 4000
+    assert set(rows[0]) >= {"follower_id", "handle", "label", "reasons", "probability"}
+    assert {r["label"] for r in rows} == {"fake", "inactive", "real"}
+    assert all(r["reasons"] for r in rows)
+
+
+def test_audit_of_unknown_snapshot_is_one_clear_line(capsys, tmp_path):
+    code, out, err = run(capsys, "audit", "nobody", "--db", str(tmp_path / "w.duckdb"))
+    assert code == 1
+    assert out == ""
+    assert err.startswith("Error: no snapshot 'nobody' in ")
+    assert err.rstrip().endswith("run `followaudit snapshots` to list what is stored")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_audit_of_a_snapshot_without_followers_is_an_error(capsys, tmp_path):
+    from followaudit.store import Store
+
+    db = tmp_path / "w.duckdb"
+    with Store(db) as store:
+        store.create_snapshot(platform="twitter", account="empty", source="x")
+    code, out, err = run(capsys, "audit", "empty", "--db", str(db))
+    assert code == 1
+    assert err.strip() == "Error: snapshot 1 has no followers to audit — see `followaudit rejects 1`, then re-import with --platform/--format/--map"
