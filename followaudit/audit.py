@@ -16,7 +16,6 @@ import numpy as np
 import polars as pl
 
 from .classify import label_followers
-from .classify.model import model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
 from .estimate import shares_from_counts
@@ -125,6 +124,8 @@ def build_report(
         notes=notes,
     )
     if method == "model":  # the classifier's measured error corrects the fake share (prevalence.py)
+        from .classify.model import model_info  # lazily: LightGBM costs seconds at CLI start-up
+
         info = model_info(snapshot.platform)
         report.corrected = corrected_from_counts(
             {k: int(tally.counts.get(k, 0)) for k in LABELS}, info["error_counts"], confidence=confidence,
@@ -138,6 +139,8 @@ def build_report(
 def method_details(method: str, platform: str | None) -> dict:
     """What labelled the followers, for the report."""
     if method == "model":
+        from .classify.model import model_info
+
         info = model_info(platform)
         keep = ("name", "file", "training_data", "cv", "sensitivity", "specificity", "error_counts", "threshold_probability", "transfer_measured")
         return {"name": "model", "description": info["description"], **{f"model_{k}" if k == "name" else k: info[k] for k in keep}}

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from scipy import stats
 
 from .errors import EmptyInputError, InputError, MissingColumnsError
 from .estimate import Share
@@ -240,6 +239,8 @@ def engagement_trend(posts: pl.DataFrame, history: pl.DataFrame | None) -> dict[
     if growth < 1.1 or float(x.std()) == 0.0:
         out.update(elasticity=None, spearman=None, verdict="the follower count barely changed over these posts; the trend cannot be judged")
         return out
+    from scipy import stats  # lazily: scipy.stats costs ~1 s at every CLI start-up
+
     fit = stats.linregress(x, y)
     t = float(stats.t.ppf(0.975, frame.height - 2))
     rho = stats.spearmanr(frame["followers"].to_numpy(), frame["engagements"].to_numpy()).statistic
