@@ -27,7 +27,7 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv
 @click.option("--charts", "charts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write every chart as SVG and PNG into this directory (no browser needed).")
 @click.option("--method", type=click.Choice(list(METHODS)), default=None,
-              help="Labels to report (default: the stored labels of the last audit, else rules).")
+              help="Labels to report (default: the stored labels, model before rules; else the first method, labelled in memory).")
 @click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 def report(
