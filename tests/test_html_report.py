@@ -149,3 +149,12 @@ def test_report_command_writes_html_json_csv_and_charts(demo, tmp_path: Path) ->
     assert lines[0].startswith("follower_id,handle,label") and len(lines) == expected["followers_audited"] + 1
     with Store(path, read_only=True) as store:
         assert store.row("SELECT count(*) AS n FROM labels")["n"] == labels_before  # nothing written
+
+
+def test_measured_error_of_a_model_is_stated(report: Report) -> None:
+    detail = {"name": "model", "description": "LightGBM", "sensitivity": 0.9, "specificity": 0.98,
+              "training_data": ["cresci-2015"], "cv": {"n": 4458}}
+    html = render_html(replace(report, method="model", method_detail=detail), charts={})
+    assert "finds 90.0% of fake accounts (sensitivity) and calls 2.0% of real accounts fake" in html
+    assert "4,458 accounts in cross-validation" in html
+    assert 'id="measured-error"' not in render_html(report, charts={})  # rules: no measured error claimed
