@@ -92,3 +92,16 @@ def test_leave_one_vendor_out_reduced(shared_data: Path) -> None:
     for v in out.values():
         assert set(v) >= {"recall", "specificity"}
         assert 0.5 < v["recall"] <= 1 and 0.9 < v["specificity"] <= 1
+
+
+def test_balanced_weights_hand_computed() -> None:
+    from followaudit.classify.train import balanced_weights
+
+    groups = np.array(["TFP", "E13", "E13", "E13", "INT", "INT", "TWT", "FSF"])
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    w = balanced_weights(groups, y)
+    # humans: two groups, each a quarter of the total; fakes: three vendors, each a sixth
+    total = w.sum()
+    assert total == pytest.approx(len(y))
+    assert w[0] / total == pytest.approx(0.25) and w[1:4].sum() / total == pytest.approx(0.25)
+    assert w[4:6].sum() / total == pytest.approx(1 / 6) and w[6] / total == pytest.approx(1 / 6)

@@ -71,24 +71,26 @@ def metrics(y: np.ndarray, pred: np.ndarray, score: np.ndarray | None = None) ->
     return out
 
 
-def _inner_threshold(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.ndarray, features: tuple[str, ...] | None, k: int) -> tuple[float, np.ndarray]:
+def _inner_threshold(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.ndarray, features: tuple[str, ...] | None, k: int,
+                     groups: np.ndarray | None = None) -> tuple[float, np.ndarray]:
     """Threshold from a cross-validation inside the training part only; also its raw OOF scores."""
     inner = folds(strata, k, CV_SEED + 1)
-    raw = oof_raw(spec, X, y, inner, features)
+    raw = oof_raw(spec, X, y, inner, features, groups)
     return choose_threshold(spec, raw, y), raw
 
 
 def nested_cv(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.ndarray, *, k: int = CV_FOLDS,
-              inner: int = INNER_FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              inner: int = INNER_FOLDS, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Held-out raw scores, fake flags and calibrated probabilities; each fold's threshold and
     calibration map come from a cross-validation inside its training part."""
     raw = np.full(len(y), np.nan)
     prob = np.full(len(y), np.nan)
     flag = np.zeros(len(y), dtype=bool)
     for tr, te in folds(strata, k):
-        threshold, inner_raw = _inner_threshold(spec, X[tr], y[tr], strata[tr], None, inner)
+        g = groups[tr] if groups is not None else None
+        threshold, inner_raw = _inner_threshold(spec, X[tr], y[tr], strata[tr], None, inner, g)
         cx, cy = fit_calibration(inner_raw, y[tr])
-        raw[te] = fit(spec, X[tr], y[tr]).predict(X[te], raw_score=True)
+        raw[te] = fit(spec, X[tr], y[tr], None, g).predict(X[te], raw_score=True)
         flag[te] = raw[te] >= threshold
         prob[te] = np.interp(raw[te], cx, cy)
     return raw, flag, prob
@@ -119,8 +121,8 @@ def leave_one_vendor_out(spec: ModelSpec, X: np.ndarray, y: np.ndarray, groups: 
         caught, seen, kept, held, scores, truth = 0, 0, 0, 0, [], []
         for h_tr, h_te in skf.split(humans, groups[humans]):
             tr = np.concatenate([humans[h_tr], others])
-            threshold, _ = _inner_threshold(spec, Xs[tr], y[tr], groups[tr], features, inner)
-            booster = fit(spec, Xs[tr], y[tr], features)
+            threshold, _ = _inner_threshold(spec, Xs[tr], y[tr], groups[tr], features, inner, groups[tr])
+            booster = fit(spec, Xs[tr], y[tr], features, groups[tr])
             rf = booster.predict(Xs[test_fakes], raw_score=True)
             rh = booster.predict(Xs[humans[h_te]], raw_score=True)
             caught += int(np.sum(rf >= threshold))
@@ -236,7 +238,7 @@ def evaluate_all(
         ts = training_set(name, data_dir)
         X = feature_matrix(ts.frame, spec.features)
         note(f"{name}: {folds_k}-fold cross-validation")
-        raw, flag, prob = nested_cv(spec, X, ts.y, ts.strata, k=folds_k, inner=inner)
+        raw, flag, prob = nested_cv(spec, X, ts.y, ts.strata, k=folds_k, inner=inner, groups=ts.groups)
         figures: dict[str, Any] = {"cv": {**metrics(ts.y, flag, raw), **calibration_metrics(ts.y, prob)}}
         if len(ts.sources) > 1:
             src = np.array([s.split(":")[0] for s in ts.strata])
@@ -251,7 +253,7 @@ def evaluate_all(
         result["models"][name] = figures
         note(f"{name}: quantification ({len(PREVALENCES)} prevalences × {replicates} audits of {AUDIT_N:,})")
         splits = folds(ts.strata, folds_k)
-        oof = oof_raw(spec, X, ts.y, splits)
+        oof = oof_raw(spec, X, ts.y, splits, groups=ts.groups)
         q = quantification(oof, ts.y, spec, splits, replicates=replicates)
         if name == "twitter" or (models and name == models[0] and "twitter" not in models):
             result["quantification"] = {"model": name, **q}

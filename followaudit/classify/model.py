@@ -105,6 +105,9 @@ class ModelSpec:
     threshold_policy: str = "specificity"
     target_specificity: float = 0.99
     transfer_measured: bool = True
+    # Weight rows so each group (TFP, E13; INT, FSF, TWT) counts equally within its class and both
+    # classes equally: the small TWT vendor then weighs as much as INT.
+    balance_groups: bool = False
 
     def lgb_params(self, features: tuple[str, ...] | None = None) -> dict[str, Any]:
         feats = features or self.features

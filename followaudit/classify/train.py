@@ -71,19 +71,34 @@ def folds(strata: np.ndarray, k: int = CV_FOLDS, seed: int = CV_SEED) -> list[tu
     return list(skf.split(np.zeros(len(strata)), strata))
 
 
-def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: tuple[str, ...] | None = None) -> lgb.Booster:
-    """Train one booster, deterministically."""
+def balanced_weights(groups: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row weights: every group equal within its class, both classes equal; mean weight 1."""
+    w = np.zeros(len(y), dtype=np.float64)
+    for cls in (0, 1):
+        in_cls = y == cls
+        names = np.unique(groups[in_cls])
+        for g in names:
+            sel = in_cls & (groups == g)
+            w[sel] = 0.5 / len(names) / sel.sum()
+    return w * len(y)
+
+
+def fit(spec: ModelSpec, X: np.ndarray, y: np.ndarray, features: tuple[str, ...] | None = None,
+        groups: np.ndarray | None = None) -> lgb.Booster:
+    """Train one booster, deterministically (group-balanced weights when the spec asks and ``groups`` is given)."""
     feats = features or spec.features
-    data = lgb.Dataset(X, label=y, feature_name=list(feats), params={"verbose": -1})
+    weight = balanced_weights(groups, y) if spec.balance_groups and groups is not None else None
+    data = lgb.Dataset(X, label=y, weight=weight, feature_name=list(feats), params={"verbose": -1})
     return lgb.train(spec.lgb_params(feats), data, num_boost_round=spec.num_rounds)
 
 
 def oof_raw(spec: ModelSpec, X: np.ndarray, y: np.ndarray, splits: list[tuple[np.ndarray, np.ndarray]],
-            features: tuple[str, ...] | None = None) -> np.ndarray:
+            features: tuple[str, ...] | None = None, groups: np.ndarray | None = None) -> np.ndarray:
     """Out-of-fold raw scores (log-odds) over ``splits``."""
     out = np.full(len(y), np.nan)
     for tr, te in splits:
-        out[te] = fit(spec, X[tr], y[tr], features).predict(X[te], raw_score=True)
+        g = groups[tr] if groups is not None else None
+        out[te] = fit(spec, X[tr], y[tr], features, g).predict(X[te], raw_score=True)
     return out
 
 
@@ -137,10 +152,10 @@ def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int 
     ts = training_set(name, data_dir)
     X = feature_matrix(ts.frame, spec.features)
     splits = folds(ts.strata, k)
-    raw = oof_raw(spec, X, ts.y, splits)
+    raw = oof_raw(spec, X, ts.y, splits, groups=ts.groups)
     cx, cy = fit_calibration(raw, ts.y)
     threshold = choose_threshold(spec, raw, ts.y)
-    booster = fit(spec, X, ts.y)
+    booster = fit(spec, X, ts.y, groups=ts.groups)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.txt").write_text(booster.model_to_string())
     params = spec.lgb_params()
@@ -149,6 +164,7 @@ def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int 
         "features": list(spec.features),
         "params": params,
         "num_rounds": spec.num_rounds,
+        "sample_weights": "balanced by group within class, classes equal" if spec.balance_groups else "none",
         "training_data": list(ts.sources),
         "training_sha256": ts.sha256,
         "rows": int(len(ts.y)),
