@@ -204,6 +204,12 @@ def train_models(
         "date": build_date(),
         "models": {},
     }
+    existing = out / CARD_JSON
+    if models and existing.exists():  # retraining some models keeps the others' card entries
+        previous = json.loads(existing.read_text())
+        card["models"] = {k: v for k, v in previous.get("models", {}).items() if k in SPECS}
+        if "evaluation" in previous and not evaluate:
+            card["evaluation"] = previous["evaluation"]
     for name in models or tuple(SPECS):
         note(f"training {name} model")
         card["models"][name] = train_one(name, out, data_dir)
