@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from .schema import SampleDesign
+from .schema import COLUMN_NAMES, SampleDesign, conform
 from .sources.files import Detected, ParsedFile, read_followers
 from .sources.formats import stream
 from .store import Store
@@ -235,6 +235,22 @@ def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str,
     return rejects
 
 
+def _append_canonical(store: Store, snapshot_id: int, followers: pl.DataFrame) -> None:
+    """Insert an already canonical frame (the importers' output is conformed once, in ``finish``).
+
+    Like ``Store.append_followers`` without its second ``conform``, and handing DuckDB Arrow string
+    views (no copy of the raw JSON): measured ~9% less CPU per imported follower.
+    """
+    con = store.con
+    frame = followers if followers.columns == COLUMN_NAMES else conform(followers)
+    con.register("_incoming_import", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
+    try:
+        cols = ", ".join(COLUMN_NAMES)
+        con.execute(f"INSERT INTO followers (snapshot_id, {cols}) SELECT ?, {cols} FROM _incoming_import", [snapshot_id])
+    finally:
+        con.unregister("_incoming_import")
+
+
 def _first(rejects: pl.DataFrame) -> dict[str, Any] | None:
     return rejects.row(0, named=True) if rejects.height else None
 
@@ -242,7 +258,7 @@ def _first(rejects: pl.DataFrame) -> dict[str, Any] | None:
 def _insert(store: Store, snapshot_id: int, followers: pl.DataFrame, rejects: pl.DataFrame) -> None:
     """Append followers and rejects to a snapshot (the caller holds the transaction)."""
     if followers.height:
-        store.append_followers(snapshot_id, followers)
+        _append_canonical(store, snapshot_id, followers)
     if rejects.height:
         con = store.con
         con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())

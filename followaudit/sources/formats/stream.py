@@ -161,7 +161,7 @@ def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, n
     decoded, bad = jsonrec.decode(lines, spec.dtype, name, data=block)
     frame = platforms.decode_fields(decoded, spec)
     followers, rejects = finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
-                                account=account, strict=False, extra_rejects=bad, keep_line=True)
+                                account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
     if seen.height:
         # A repeat of an id from an earlier block: reject it naming the first line, as within a block.
         repeats = followers.join(seen, on="follower_id", how="inner")
