@@ -39,17 +39,36 @@ def dt(x: Any) -> str:
     return "—" if x is None else str(x)
 
 
+POINT_KEYS = ("share", "rate", "estimate", "value", "slope", "mean")
+PERCENT_KEYS = ("share", "rate")
+
+
+def _point_key(x: dict[str, Any]) -> str | None:
+    return next((k for k in POINT_KEYS if k in x), None)
+
+
 def is_interval(x: Any) -> bool:
-    """A point with its interval, as sections write them: {share|estimate, low, high, ...}."""
-    return isinstance(x, dict) and "low" in x and "high" in x and ("share" in x or "estimate" in x)
+    """A point with its interval, as sections write them: {share|rate|estimate|..., low, high, ...}."""
+    return isinstance(x, dict) and "low" in x and "high" in x and _point_key(x) is not None
 
 
 def interval(x: dict[str, Any]) -> str:
-    point = x.get("share", x.get("estimate"))
-    fmt = pct if "share" in x else num
+    key = _point_key(x) or "estimate"
+    fmt = pct if key in PERCENT_KEYS else num
+    point = x.get(key)
     if x.get("low") is None or x.get("high") is None:
         return fmt(point)
     return f"{fmt(point)} ({fmt(x['low'])} – {fmt(x['high'])})"
+
+
+def _iso(text: str) -> datetime | None:
+    """An ISO timestamp written as text by a section (JSON has no datetime type)."""
+    if len(text) < 19 or text[4] != "-" or text[10] not in "T ":
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def day(x: Any) -> str:
@@ -71,6 +90,8 @@ def plain(x: Any) -> str:
         return dt(x)
     if isinstance(x, list | tuple):
         return ", ".join(plain(v) for v in x)
+    if isinstance(x, str) and (when := _iso(x)) is not None:
+        return dt(when)
     return str(x)
 
 
