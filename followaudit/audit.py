@@ -57,7 +57,7 @@ class LabelTally:
             self.probabilities = (hist, total)
         reason_counts = (
             labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
-            .group_by("reasons").len().collect()
+            .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
         if "activity_unknown" in labels.columns:
@@ -69,6 +69,15 @@ class LabelTally:
     def top_reasons(self, k: int = TOP_REASONS) -> list[tuple[str, int]]:
         """The most frequent reasons for fake and inactive labels, with counts."""
         return sorted(self.reasons.items(), key=lambda rc: (-rc[1], rc[0]))[:k]
+
+
+def reason_pattern(reason: pl.Expr) -> pl.Expr:
+    """A reason with its follower-specific parts blanked, so reasons can be counted together.
+
+    The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
+    'display name "Finn"'); counted verbatim they would scatter over thousands of strings.
+    """
+    return reason.str.replace_all(r'"[^"]*"', '"…"').str.replace_all(r"\d[\d,.]*", "N")
 
 
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:
