@@ -59,7 +59,9 @@ def test_html_is_self_contained_and_shows_the_numbers(report: Report) -> None:
     assert "What these numbers mean and do not mean" in html
     assert "No engagement data" in html  # no posts in this workspace
     assert "No growth data" not in html and "followers first" in html  # two snapshots make a history
-    assert 'id="bursts-none"' in html  # bursts were not part of this audit
+    assert ('id="bursts-table"' if report.bursts else 'id="bursts-empty"') in html
+    assert 'id="bursts-none"' in render_html(replace(report, bursts=None), charts={})  # not analysed
+    assert 'id="bursts-empty"' in render_html(replace(report, bursts=[]), charts={})  # analysed, none found
 
 
 def test_optional_sections_render_when_present(report: Report) -> None:

@@ -264,3 +264,23 @@ def test_serve_get_and_help(web) -> None:
     assert missing.exit_code == 1 and json.loads(missing.output)["ok"] is False
     help_text = " ".join(runner.invoke(cli, ["serve", "--help"]).output.split())
     assert "127.0.0.1" in help_text and "0.0.0.0" in help_text and "any machine" in help_text
+
+
+def test_web_report_matches_the_cli_audit(web) -> None:
+    """The same snapshot and method give the same Report through `followaudit audit` (audit_snapshot)
+    and through the web (stored labels)."""
+    from followaudit.audit import audit_snapshot
+
+    path, ids, app = web
+    with Store(path, read_only=True) as store:
+        cli_doc = json.loads(render_json(audit_snapshot(store, ids["a"], method="rules", save=False).report))
+    web_doc = get(app, f"/snapshots/{ids['a']}.json").json()
+    web_reasons = {r["reason"]: r["count"] for r in web_doc.pop("top_reasons")}
+    cli_reasons = {r["reason"]: r["count"] for r in cli_doc.pop("top_reasons")}
+    assert web_doc == cli_doc  # shares, corrected, bursts, sections, notes: all equal
+    # audit_snapshot counts reasons before attach_bursts appends the burst reasons to the stored
+    # labels, which the web reads; every other reason has the same count.
+    assert web_doc["bursts"] and any(r.startswith("in burst #") for r in web_reasons)
+    for reason, count in web_reasons.items():
+        if not reason.startswith("in burst #") and reason in cli_reasons:
+            assert cli_reasons[reason] == count

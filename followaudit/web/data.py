@@ -87,15 +87,23 @@ def build_audit(
         followers, snapshot, method=method, inactive_days=inactive_days, confidence=confidence,
         first_reject=first, labels=labels,
     )
-    finish_report(store, snapshot, result.report)
+    finish_report(store, snapshot, result.report, method)
     return result
 
 
-def finish_report(store: Store, snapshot: Any, report: Any) -> None:
-    """The steps ``audit.audit_snapshot`` runs after labelling, so the web shows the same sections.
+def finish_report(store: Store, snapshot: Any, report: Any, method: str) -> None:
+    """The steps ``audit.audit_snapshot`` runs after labelling, read-only, so the web and
+    ``followaudit report`` show the same bursts and sections as ``followaudit audit``.
 
-    Keep in step with ``audit_snapshot``: today that is the reach sections (engagement, growth, …).
+    Keep in step with ``audit_snapshot``: bursts (``bursts_audit.attach_bursts``, not saving), then
+    the reach sections (``engagement_sections.build_sections``).
     """
+    try:
+        from ..bursts_audit import attach_bursts
+    except ImportError:  # burst detection not installed
+        pass
+    else:
+        attach_bursts(store, snapshot, report, method=method, save=False)
     try:
         from ..engagement_sections import build_sections
     except ImportError:  # reach sections not installed
