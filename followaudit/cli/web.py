@@ -114,6 +114,8 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
         return
     import uvicorn
 
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        say(f"warning: listening on {host}: anyone who can reach this machine can read every audit in {path.name} (no login)")
     say(f"followaudit: serving {path} (read-only) at http://{host}:{port}/  — Ctrl-C to stop")
     # keep-alive longer than uvicorn's 5 s: under load a client may reuse a connection the server
     # is just closing, and a browser keeps connections open between clicks
