@@ -22,6 +22,8 @@ import polars as pl
 from . import __version__
 from .errors import SnapshotNotFoundError, StoreError
 from .schema import COLUMN_NAMES, SampleDesign, conform
+from .store_collect import CollectionStore
+from .store_reach import ReachStore
 
 DEFAULT_DB_NAME = "followaudit.duckdb"
 
@@ -142,7 +144,7 @@ class Snapshot:
     n_rejects: int = 0
 
 
-class Store:
+class Store(CollectionStore, ReachStore):
     """A DuckDB workspace file. Use as a context manager or call ``close()``."""
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
@@ -294,14 +296,18 @@ class Store:
                FROM snapshots s ORDER BY s.snapshot_id"""
         )
 
-    def delete_snapshot_rows(self, snapshot_id: int) -> None:
-        for table in ("followers", "rejects", "labels"):
+    # Tables keyed by snapshot_id; a re-import replaces only the first three (posts stay).
+    SNAPSHOT_TABLES = ("followers", "rejects", "labels", "posts", "collect_state", "collect_pages", "collect_ids")
+
+    def delete_snapshot_rows(self, snapshot_id: int, tables: tuple[str, ...] = SNAPSHOT_TABLES[:3]) -> None:
+        """Remove the follower rows, rejects and labels of a snapshot (not the snapshot record)."""
+        for table in tables:
             self.con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
 
     def delete_snapshot(self, snapshot_id: int) -> None:
         """Remove a snapshot and everything stored under it."""
         with self.transaction():
-            self.delete_snapshot_rows(snapshot_id)
+            self.delete_snapshot_rows(snapshot_id, self.SNAPSHOT_TABLES)
             self.con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
 
     # -- followers -------------------------------------------------------------------------------
@@ -434,382 +440,6 @@ class Store:
             "SELECT follower_id, label, probability, reasons FROM labels WHERE snapshot_id = ? AND method = ?",
             [snapshot_id, method],
         )
-
-    # -- collection ------------------------------------------------------------------------------
-    # Live collection (followaudit.collect) checkpoints here. Every write that moves a collection
-    # forward is one transaction holding both the data and the new checkpoint, so a crash at any
-    # point resumes without losing or duplicating a follower.
-    def find_collection(self, resume_key: str) -> dict[str, Any] | None:
-        """The newest snapshot collected with this resume key: snapshot_id, status, phase."""
-        return self.row(
-            """SELECT c.snapshot_id, s.status, c.phase FROM collect_state c JOIN snapshots s USING (snapshot_id)
-               WHERE c.resume_key = ? ORDER BY c.snapshot_id DESC LIMIT 1""",
-            [resume_key],
-        )
-
-    def start_collection(self, *, resume_key: str, target_id: str, **snapshot: Any) -> int:
-        """Create a 'collecting' snapshot and its checkpoint atomically."""
-        with self.transaction() as con:
-            snapshot_id = self.create_snapshot(status="collecting", **snapshot)
-            con.execute(
-                "INSERT INTO collect_state VALUES (?, ?, ?, 'enumerate', NULL, 0, 0, now())",
-                [snapshot_id, resume_key, target_id],
-            )
-        return snapshot_id
-
-    def collect_state(self, snapshot_id: int) -> dict[str, Any]:
-        row = self.row("SELECT * FROM collect_state WHERE snapshot_id = ?", [snapshot_id])
-        if row is None:
-            raise StoreError(f"snapshot {snapshot_id} was not collected live")
-        return row
-
-    def collected_ids(self, snapshot_id: int) -> pl.DataFrame:
-        """Enumerated followers: position (0 = newest, API order), follower_id, handle, sampled, done."""
-        return self.query(
-            "SELECT position, follower_id, handle, sampled, done FROM collect_ids WHERE snapshot_id = ? ORDER BY position",
-            [snapshot_id],
-        )
-
-    def collected_cursors(self, snapshot_id: int) -> list[str]:
-        frame = self.query(
-            "SELECT cursor_out FROM collect_pages WHERE snapshot_id = ? AND cursor_out IS NOT NULL", [snapshot_id]
-        )
-        return frame["cursor_out"].to_list()
-
-    def save_page(
-        self, snapshot_id: int, ids: pl.DataFrame, *, cursor_in: str | None, cursor_out: str | None, last: bool
-    ) -> None:
-        """One enumerated page (position, follower_id, handle, observed_at, profile) and its cursor."""
-        with self.transaction() as con:
-            con.register("_incoming_ids", ids.select("position", "follower_id", "handle", "observed_at", "profile").to_arrow())
-            try:
-                con.execute(
-                    """INSERT INTO collect_ids (snapshot_id, position, follower_id, handle, observed_at, profile)
-                       SELECT ?, position, follower_id, handle, observed_at, profile FROM _incoming_ids""",
-                    [snapshot_id],
-                )
-            finally:
-                con.unregister("_incoming_ids")
-            con.execute(
-                """INSERT INTO collect_pages SELECT ?, pages, ?, ?, ?, now() FROM collect_state WHERE snapshot_id = ?""",
-                [snapshot_id, cursor_in, cursor_out, ids.height, snapshot_id],
-            )
-            con.execute(
-                """UPDATE collect_state SET cursor = ?, pages = pages + 1, enumerated = enumerated + ?,
-                       phase = ?, updated_at = now() WHERE snapshot_id = ?""",
-                [cursor_out, ids.height, "sample" if last else "enumerate", snapshot_id],
-            )
-
-    def save_sample(self, snapshot_id: int, positions: list[int] | None, design: SampleDesign) -> None:
-        """Mark the followers to hydrate (None = all) and record the design, atomically."""
-        with self.transaction() as con:
-            if positions is None:
-                con.execute("UPDATE collect_ids SET sampled = true WHERE snapshot_id = ?", [snapshot_id])
-            else:
-                con.register("_sample", pl.DataFrame({"position": positions}, schema={"position": pl.Int64}).to_arrow())
-                try:
-                    con.execute(
-                        """UPDATE collect_ids SET sampled = true WHERE snapshot_id = ?
-                           AND position IN (SELECT position FROM _sample)""",
-                        [snapshot_id],
-                    )
-                finally:
-                    con.unregister("_sample")
-            self.update_snapshot(snapshot_id, design=design)
-            con.execute("UPDATE collect_state SET phase = 'hydrate', updated_at = now() WHERE snapshot_id = ?", [snapshot_id])
-
-    def save_hydrated(
-        self,
-        snapshot_id: int,
-        followers: pl.DataFrame,
-        done: list[str],
-        missing: pl.DataFrame | None = None,
-        activity: pl.DataFrame | None = None,
-    ) -> None:
-        """Hydrated follower rows, the ids they settle, rejects for ids the server no longer has, and
-        (optional) follower_id, last_active_at, last_active_kind from the activity probe."""
-        with self.transaction() as con:
-            if activity is not None and activity.height:
-                con.register("_activity", activity.select("follower_id", "last_active_at", "last_active_kind").to_arrow())
-                try:
-                    con.execute(
-                        """UPDATE collect_ids SET last_active_at = a.last_active_at, last_active_kind = a.last_active_kind
-                           FROM _activity a WHERE collect_ids.snapshot_id = ? AND collect_ids.follower_id = a.follower_id""",
-                        [snapshot_id],
-                    )
-                finally:
-                    con.unregister("_activity")
-            if followers.height:
-                self._insert_followers(con, snapshot_id, conform(followers))
-            con.register("_done", pl.DataFrame({"follower_id": done}, schema={"follower_id": pl.Utf8}).to_arrow())
-            try:
-                con.execute(
-                    """UPDATE collect_ids SET done = true WHERE snapshot_id = ?
-                       AND follower_id IN (SELECT follower_id FROM _done)""",
-                    [snapshot_id],
-                )
-            finally:
-                con.unregister("_done")
-            if missing is not None and missing.height:
-                con.register("_missing", missing.select("file", "line", "column", "reason", "raw").to_arrow())
-                try:
-                    con.execute(
-                        'INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _missing', [snapshot_id]
-                    )
-                finally:
-                    con.unregister("_missing")
-
-    def pending_hydration(self, snapshot_id: int, with_profile: bool = False, limit: int | None = None) -> pl.DataFrame:
-        """Sampled followers not yet stored: position, follower_id, observed_at (and profile), in API order."""
-        extra = ", profile" if with_profile else ""
-        cap = f" LIMIT {int(limit)}" if limit is not None else ""
-        return self.query(
-            f"""SELECT position, follower_id, observed_at{extra} FROM collect_ids
-                WHERE snapshot_id = ? AND sampled AND NOT done ORDER BY position{cap}""",
-            [snapshot_id],
-        )
-
-    def drop_collection(self, snapshot_id: int) -> None:
-        """Forget a collection that turned out to be impossible (e.g. hidden followers)."""
-        with self.transaction() as con:
-            for table in ("collect_ids", "collect_pages", "collect_state", "followers", "rejects", "posts", "snapshots"):
-                con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
-
-    def set_collect_phase(self, snapshot_id: int, phase: str) -> None:
-        self.con.execute("UPDATE collect_state SET phase = ?, updated_at = now() WHERE snapshot_id = ?", [phase, snapshot_id])
-
-    def save_posts(self, snapshot_id: int, posts: pl.DataFrame) -> None:
-        """The audited account's recent posts; replaces earlier ones of the snapshot; ends the posts phase."""
-        cols = ["post_id", "created_at", "likes", "replies", "reposts", "quotes", "views", "raw"]
-        with self.transaction() as con:
-            con.execute("DELETE FROM posts WHERE snapshot_id = ?", [snapshot_id])
-            if posts.height:
-                con.register("_posts", posts.select(cols).to_arrow())
-                try:
-                    con.execute(f"INSERT INTO posts SELECT ?, {', '.join(cols)} FROM _posts", [snapshot_id])
-                finally:
-                    con.unregister("_posts")
-            con.execute("UPDATE collect_state SET phase = 'finish', updated_at = now() WHERE snapshot_id = ?", [snapshot_id])
-
-    def posts(self, snapshot_id: int) -> pl.DataFrame:
-        """Posts of the audited account collected with a snapshot (newest first)."""
-        return self.query(
-            """SELECT post_id, created_at, likes, replies, reposts, quotes, views, raw FROM posts
-               WHERE snapshot_id = ? ORDER BY created_at DESC NULLS LAST""",
-            [snapshot_id],
-        )
-
-    def finish_collection(self, snapshot_id: int, followers: pl.DataFrame | None = None) -> None:
-        """Append the last follower rows (if any), mark the snapshot complete, drop bulky checkpoint data."""
-        with self.transaction() as con:
-            if followers is not None and followers.height:
-                self._insert_followers(con, snapshot_id, conform(followers))
-            con.execute("UPDATE collect_ids SET profile = NULL WHERE snapshot_id = ?", [snapshot_id])
-            con.execute(
-                "UPDATE collect_state SET phase = 'done', cursor = NULL, updated_at = now() WHERE snapshot_id = ?",
-                [snapshot_id],
-            )
-            self.update_snapshot(snapshot_id, status="complete")
-
-    # -- engagement and growth -------------------------------------------------------------------
-    # Owned by followaudit.engagement / growth / views / likers (migration 3). Count histories and
-    # view items belong to an account, not to a snapshot: they outlive any one follower list.
-    def has_table(self, name: str) -> bool:
-        """Whether a table exists (a read-only workspace may predate a migration)."""
-        row = self.row("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = ?", [name])
-        return bool(row and row["n"])
-
-    def save_imported_posts(self, snapshot_id: int, posts: pl.DataFrame) -> None:
-        """Imported posts become the snapshot's posts (replacing earlier ones); no collection state is touched."""
-        cols = ["post_id", "created_at", "likes", "replies", "reposts", "quotes", "views", "raw"]
-        with self.transaction() as con:
-            con.execute("DELETE FROM posts WHERE snapshot_id = ?", [snapshot_id])
-            if posts.height:
-                con.register("_imported_posts", posts.select(cols).to_arrow())
-                try:
-                    con.execute(f"INSERT INTO posts SELECT ?, {', '.join(cols)} FROM _imported_posts", [snapshot_id])
-                finally:
-                    con.unregister("_imported_posts")
-
-    def save_follower_counts(self, account: str, platform: str | None, counts: pl.DataFrame, source: str) -> int:
-        """Store a count history (date, followers); rows of the same account, source and date are replaced."""
-        frame = counts.select(pl.col("date").cast(pl.Date), pl.col("followers").cast(pl.Int64))
-        with self.transaction() as con:
-            con.register("_counts", frame.to_arrow())
-            try:
-                con.execute(
-                    "DELETE FROM follower_counts WHERE account = ? AND source = ? AND date IN (SELECT date FROM _counts)",
-                    [account, source],
-                )
-                con.execute(
-                    "INSERT INTO follower_counts SELECT ?, ?, date, followers, ? FROM _counts", [platform, account, source]
-                )
-            finally:
-                con.unregister("_counts")
-        return frame.height
-
-    def follower_counts(self, account: str, platform: str | None = None) -> pl.DataFrame:
-        """Imported count history of an account: platform, date, followers, source (oldest first)."""
-        if not self.has_table("follower_counts"):
-            return pl.DataFrame(schema={"platform": pl.Utf8, "date": pl.Date, "followers": pl.Int64, "source": pl.Utf8})
-        return self.query(
-            """SELECT platform, date, followers, source FROM follower_counts
-               WHERE lower(account) = lower(?) AND (? IS NULL OR platform IS NULL OR platform = ?)
-               ORDER BY date, source""",
-            [account.lstrip("@"), platform, platform],
-        )
-
-    def save_view_items(self, account: str, platform: str | None, items: pl.DataFrame, source: str) -> None:
-        """Per-video / per-post view data of an account; replaces the account's earlier items from ``source``."""
-        cols = ["item_id", "published", "views", "likes", "comments"]
-        with self.transaction() as con:
-            con.execute("DELETE FROM view_items WHERE account = ? AND source = ?", [account, source])
-            con.register("_views", items.select(cols).to_arrow())
-            try:
-                con.execute(
-                    f"INSERT INTO view_items SELECT ?, ?, {', '.join(cols)}, ? FROM _views", [platform, account, source]
-                )
-            finally:
-                con.unregister("_views")
-
-    def view_items(self, account: str) -> pl.DataFrame:
-        if not self.has_table("view_items"):
-            return pl.DataFrame()
-        return self.query(
-            """SELECT item_id, published, views, likes, comments, source FROM view_items
-               WHERE lower(account) = lower(?) ORDER BY published NULLS LAST, item_id""",
-            [account.lstrip("@")],
-        )
-
-    # likers audits: enumerate (likes, then reposts) -> sample -> hydrate -> done, one transaction
-    # per page / batch, exactly like follower collection.
-    def create_likers_audit(self, **values: Any) -> int:
-        if "settings" in values:
-            values["settings"] = json.dumps(values["settings"], sort_keys=True, default=str)
-        names = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        row = self.row(f"INSERT INTO likers_audits ({names}) VALUES ({marks}) RETURNING likers_id", list(values.values()))
-        return int(row["likers_id"])
-
-    def update_likers_audit(self, likers_id: int, **values: Any) -> None:
-        design = values.pop("design", None)
-        if design is not None:
-            values.update(sample_kind=design.kind, sample_n=design.n, sample_population=design.population, sample_seed=design.seed)
-        if "settings" in values:
-            values["settings"] = json.dumps(values["settings"], sort_keys=True, default=str)
-        if values:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            self.con.execute(f"UPDATE likers_audits SET {sets} WHERE likers_id = ?", [*values.values(), likers_id])
-
-    def likers_audit(self, likers_id: int) -> dict[str, Any]:
-        row = self.row("SELECT * FROM likers_audits WHERE likers_id = ?", [likers_id])
-        if row is None:
-            raise SnapshotNotFoundError(f"no likers audit {likers_id} in {self.path}", "run `followaudit likers ...` first")
-        row["settings"] = json.loads(row["settings"] or "{}")
-        return row
-
-    def find_likers_audit(self, resume_key: str) -> dict[str, Any] | None:
-        row = self.row(
-            "SELECT likers_id, status FROM likers_audits WHERE resume_key = ? ORDER BY likers_id DESC LIMIT 1", [resume_key]
-        )
-        return row
-
-    def likers_audits(self, account: str | None = None, platform: str | None = None) -> pl.DataFrame:
-        """Completed likers audits (newest first), optionally of one account."""
-        if not self.has_table("likers_audits"):
-            return pl.DataFrame()
-        return self.query(
-            """SELECT likers_id, platform, account, post_uri, post_url, taken_at, status FROM likers_audits
-               WHERE status = 'complete' AND (? IS NULL OR lower(account) = lower(?)) AND (? IS NULL OR platform = ?)
-               ORDER BY taken_at DESC, likers_id DESC""",
-            [account, (account or "").lstrip("@"), platform, platform],
-        )
-
-    def save_engager_page(
-        self, likers_id: int, page: pl.DataFrame, *, kind: str, cursor_out: str | None, next_phase: str
-    ) -> None:
-        """One page of likers or reposters (position, engager_id, handle, engaged_at, profile) and the cursor."""
-        with self.transaction() as con:
-            if page.height:
-                con.register("_engagers", page.select("position", "engager_id", "handle", "engaged_at", "profile").to_arrow())
-                try:
-                    con.execute(
-                        """INSERT INTO engagers (likers_id, kind, position, engager_id, handle, engaged_at, profile)
-                           SELECT ?, ?, position, engager_id, handle, engaged_at, profile FROM _engagers""",
-                        [likers_id, kind],
-                    )
-                finally:
-                    con.unregister("_engagers")
-            con.execute(
-                "UPDATE likers_audits SET cursor = ?, pages = pages + 1, phase = ? WHERE likers_id = ?",
-                [cursor_out, next_phase, likers_id],
-            )
-
-    def engagers(self, likers_id: int) -> pl.DataFrame:
-        """Every enumerated engager row: kind (like / repost), position, engager_id, handle, sampled, done."""
-        return self.query(
-            """SELECT kind, position, engager_id, handle, engaged_at, sampled, done FROM engagers
-               WHERE likers_id = ? ORDER BY kind, position""",
-            [likers_id],
-        )
-
-    def save_engager_sample(self, likers_id: int, ids: list[str] | None, design: Any) -> None:
-        """Mark the distinct engagers to label (None = all) and record the design, atomically."""
-        with self.transaction() as con:
-            if ids is None:
-                con.execute("UPDATE engagers SET sampled = true WHERE likers_id = ?", [likers_id])
-            else:
-                con.register("_sample_ids", pl.DataFrame({"engager_id": ids}, schema={"engager_id": pl.Utf8}).to_arrow())
-                try:
-                    con.execute(
-                        "UPDATE engagers SET sampled = true WHERE likers_id = ? AND engager_id IN (SELECT engager_id FROM _sample_ids)",
-                        [likers_id],
-                    )
-                finally:
-                    con.unregister("_sample_ids")
-            self.update_likers_audit(likers_id, design=design, phase="hydrate", cursor=None)
-
-    def pending_engagers(self, likers_id: int) -> pl.DataFrame:
-        """Sampled engagers not yet labelled: engager_id, first profile seen (one row per person)."""
-        return self.query(
-            """SELECT engager_id, any_value(profile) AS profile, min(position) AS position FROM engagers
-               WHERE likers_id = ? AND sampled AND NOT done GROUP BY engager_id ORDER BY min(position), engager_id""",
-            [likers_id],
-        )
-
-    def save_engager_rows(self, likers_id: int, rows: pl.DataFrame, done: list[str]) -> None:
-        """Canonical rows of hydrated engagers and the ids they settle, in one transaction."""
-        with self.transaction() as con:
-            if rows.height:
-                frame = conform(rows)
-                con.register("_engager_rows", frame.to_arrow())
-                try:
-                    cols = ", ".join(COLUMN_NAMES)
-                    con.execute(f"INSERT INTO engager_rows (likers_id, {cols}) SELECT ?, {cols} FROM _engager_rows", [likers_id])
-                finally:
-                    con.unregister("_engager_rows")
-            con.register("_engager_done", pl.DataFrame({"engager_id": done}, schema={"engager_id": pl.Utf8}).to_arrow())
-            try:
-                con.execute(
-                    "UPDATE engagers SET done = true WHERE likers_id = ? AND engager_id IN (SELECT engager_id FROM _engager_done)",
-                    [likers_id],
-                )
-            finally:
-                con.unregister("_engager_done")
-
-    def engager_rows(self, likers_id: int, columns: list[str] | None = None) -> pl.DataFrame:
-        cols = ", ".join(columns or COLUMN_NAMES)
-        return self.query(f"SELECT {cols} FROM engager_rows WHERE likers_id = ? ORDER BY follower_id", [likers_id])
-
-    def finish_likers_audit(self, likers_id: int) -> None:
-        with self.transaction():
-            self.con.execute("UPDATE engagers SET profile = NULL WHERE likers_id = ?", [likers_id])
-            self.update_likers_audit(likers_id, phase="done", status="complete", cursor=None)
-
-    def delete_likers_audit(self, likers_id: int) -> None:
-        with self.transaction() as con:
-            for table in ("engager_rows", "engagers", "likers_audits"):
-                con.execute(f"DELETE FROM {table} WHERE likers_id = ?", [likers_id])
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
