@@ -284,3 +284,16 @@ def test_web_report_matches_the_cli_audit(web) -> None:
     for reason, count in web_reasons.items():
         if not reason.startswith("in burst #") and reason in cli_reasons:
             assert cli_reasons[reason] == count
+
+
+def test_empty_and_missing_workspaces(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.duckdb"
+    Store(empty).close()
+    app = create_app(empty)
+    try:
+        assert "holds no snapshot yet" in get(app, "/").text
+        assert get(app, "/index.json").json()["snapshots"] == []
+    finally:
+        app.state.db.close()
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "missing.duckdb"), "--get", "/"])
+    assert result.exit_code != 0 and "no workspace" in str(result.exception)
