@@ -187,3 +187,30 @@ def test_canonical_parquet_from_conform_round_trips(tmp_path: Path) -> None:
     frame.write_parquet(path)
     table = pq.read_table(path)
     assert score_batch(table, as_of=AS_OF, method="rules").equals(score_batch(frame, as_of=AS_OF, method="rules"))
+
+
+def test_score_labels_what_audit_labels(tmp_path: Path) -> None:
+    """`score` over an exported snapshot gives `audit`'s labels: one scoring function for both."""
+    from followaudit.audit import as_of_time, audit_snapshot
+    from followaudit.ingest import import_file
+    from followaudit.store import Store
+    from followaudit.synth import write_synth
+
+    source = tmp_path / "followers.jsonl"
+    write_synth(1_500, source, seed=4)
+    with Store(tmp_path / "w.duckdb") as store:
+        snap = import_file(store, source, platform="twitter", order="newest-first", account="acct").snapshot_id
+        audit_snapshot(store, snap, method="rules")
+        audited = store.labels(snap, "rules")
+        store.export_parquet(snap, tmp_path / "canonical.parquet")
+        as_of = as_of_time(store.snapshot(snap))
+    result = score_local(tmp_path / "canonical.parquet", tmp_path / "labels.parquet", method="rules", as_of=as_of)
+    scored = pl.read_parquet(tmp_path / "labels.parquet").select("follower_id", "label", "probability", "reasons")
+    both = scored.join(audited, on="follower_id", suffix="_audit")
+    assert both.height == 1_500 == result.rows and result.as_of == as_of
+    assert (both["label"] == both["label_audit"]).all()
+    assert both["probability"].equals(both["probability_audit"], check_names=False)
+    # The audit appends account-level reasons (bought batches found in the follow order) after the
+    # labeller's own; per-follower reasons are the same.
+    same = both.select((pl.col("reasons_audit").list.head(pl.col("reasons").list.len()) == pl.col("reasons")).all())
+    assert same.item()
