@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
+from .bursts import BURST_REASON_PREFIX
 from .classify import label_followers
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
@@ -57,6 +58,7 @@ class LabelTally:
             self.probabilities = (hist, total)
         reason_counts = (
             labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
+            .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
             .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
@@ -225,12 +227,19 @@ def audit_snapshot(
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
-    # -- bought batches from follow order (before the reach sections: growth sets spikes beside bursts) --
-    from .bursts_audit import attach_bursts
+    finish_report(store, snapshot, report, method=method, save=save)
+    return AuditResult(report=report)
 
-    attach_bursts(store, snapshot, report, method=method, save=save)
-    # -- reach sections (engagement, what-if, likers, growth, comparison, views): followaudit.engagement_sections --
+
+def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool) -> None:
+    """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
+
+    Bought batches from follow order first (their members' reasons are stored when ``save``), then
+    the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
+    its spikes beside the bursts.
+    """
+    from .bursts_audit import attach_bursts
     from .engagement_sections import build_sections
 
+    attach_bursts(store, snapshot, report, method=method, save=save)
     report.sections.update(build_sections(store, snapshot, report))
-    return AuditResult(report=report)

@@ -51,6 +51,7 @@ from .estimate import wilson
 DAY_US = 86_400_000_000
 UTC_TS = pl.Datetime("us", "UTC")
 MAX_AGE_DAYS = 60 * 365  # older "creation dates" (bad data, e.g. epoch 0) share the last bin
+BURST_REASON_PREFIX = "in burst #"  # every member reason starts so (web filter, reason counts)
 METHOD = (
     "runs of consecutive followers concentrated in a narrow window of account age at follow time, "
     "against the organic share around them (grid candidates + Bernoulli max-LLR segment scan)"
@@ -104,7 +105,7 @@ class Burst:
     def reason(self) -> str:
         """The label reason for a follower inside this burst."""
         return (
-            f"in burst #{self.burst_id}: {self.size:,} followers created "
+            f"{BURST_REASON_PREFIX}{self.burst_id}: {self.size:,} followers created "
             f"{self.created_from:%Y-%m-%d}..{self.created_to:%Y-%m-%d}, followed consecutively"
         )
 

@@ -18,6 +18,19 @@ from .report import Report
 from .store import Snapshot, Store
 
 SECTION = "burst_detection"
+# Members' own reasons name their burst; the report counts them together under one line.
+BURSTS_REASON = "member of a bought batch found from follow order (see bursts)"
+
+
+def members_not_real(store: Store, snapshot_id: int, method: str, frame: pl.DataFrame, scan: BurstScan) -> int:
+    """How many burst members carry a fake or inactive stored label."""
+    if not scan.bursts:
+        return 0
+    members = burst_membership(frame, scan.bursts).select("follower_id")
+    labels = store.query(
+        "SELECT follower_id FROM labels WHERE snapshot_id = ? AND method = ? AND label <> 'real'", [snapshot_id, method]
+    )
+    return members.join(labels, on="follower_id", how="semi").height
 
 
 def add_burst_reasons(store: Store, snapshot_id: int, method: str, frame: pl.DataFrame, scan: BurstScan) -> int:
@@ -68,4 +81,6 @@ def attach_bursts(
         )
     if save and not store.read_only and labels.height:
         add_burst_reasons(store, snapshot.snapshot_id, method, frame, scan)
+    if labels.height and scan.bursts:
+        report.add_reason_count(BURSTS_REASON, members_not_real(store, snapshot.snapshot_id, method, frame, scan))
     return scan

@@ -39,6 +39,13 @@ class Report:
     sections: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
+    def add_reason_count(self, reason: str, count: int, k: int = 8) -> None:
+        """Put one more counted reason among ``top_reasons`` (kept sorted, at most ``k``)."""
+        if count <= 0:
+            return
+        merged = [rc for rc in self.top_reasons if rc[0] != reason] + [(reason, count)]
+        self.top_reasons = sorted(merged, key=lambda rc: (-rc[1], rc[0]))[:k]
+
     @property
     def headline(self) -> dict[str, dict[str, Any]]:
         """What to show first: the corrected estimate when the model provides one, else raw shares."""

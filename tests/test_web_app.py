@@ -275,15 +275,9 @@ def test_web_report_matches_the_cli_audit(web) -> None:
     with Store(path, read_only=True) as store:
         cli_doc = json.loads(render_json(audit_snapshot(store, ids["a"], method="rules", save=False).report))
     web_doc = get(app, f"/snapshots/{ids['a']}.json").json()
-    web_reasons = {r["reason"]: r["count"] for r in web_doc.pop("top_reasons")}
-    cli_reasons = {r["reason"]: r["count"] for r in cli_doc.pop("top_reasons")}
-    assert web_doc == cli_doc  # shares, corrected, bursts, sections, notes: all equal
-    # audit_snapshot counts reasons before attach_bursts appends the burst reasons to the stored
-    # labels, which the web reads; every other reason has the same count.
-    assert web_doc["bursts"] and any(r.startswith("in burst #") for r in web_reasons)
-    for reason, count in web_reasons.items():
-        if not reason.startswith("in burst #") and reason in cli_reasons:
-            assert cli_reasons[reason] == count
+    assert web_doc["bursts"]  # the fixture has a bought batch, so burst reasons are in play
+    assert any(r["reason"].startswith("member of a bought batch") for r in web_doc["top_reasons"])
+    assert web_doc == cli_doc  # shares, corrected, reasons, bursts, sections, notes: all equal
 
 
 def test_empty_and_missing_workspaces(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame
+from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS, inactive_mask
 from ..errors import InputError, SnapshotNotFoundError
@@ -87,28 +87,8 @@ def build_audit(
         followers, snapshot, method=method, inactive_days=inactive_days, confidence=confidence,
         first_reject=first, labels=labels,
     )
-    finish_report(store, snapshot, result.report, method)
+    finish_report(store, snapshot, result.report, method=method, save=False)
     return result
-
-
-def finish_report(store: Store, snapshot: Any, report: Any, method: str) -> None:
-    """The steps ``audit.audit_snapshot`` runs after labelling, read-only, so the web and
-    ``followaudit report`` show the same bursts and sections as ``followaudit audit``.
-
-    Keep in step with ``audit_snapshot``: bursts (``bursts_audit.attach_bursts``, not saving), then
-    the reach sections (``engagement_sections.build_sections``).
-    """
-    try:
-        from ..bursts_audit import attach_bursts
-    except ImportError:  # burst detection not installed
-        pass
-    else:
-        attach_bursts(store, snapshot, report, method=method, save=False)
-    try:
-        from ..engagement_sections import build_sections
-    except ImportError:  # reach sections not installed
-        return
-    report.sections.update(build_sections(store, snapshot, report))
 
 
 def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = None) -> pl.DataFrame:
