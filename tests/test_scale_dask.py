@@ -63,8 +63,11 @@ def test_dask_output_equals_local_row_for_row(client, parts: Path, tmp_path: Pat
 
     before = scored_on_workers()
     local = score_local(parts, tmp_path / "local.parquet", method="rules", as_of=AS_OF, batch_rows=1_000)
+    # Labels of an earlier run in OUT are replaced, never counted or mixed in.
+    (tmp_path / "dask").mkdir()
+    (tmp_path / "dask" / "part.99.parquet").write_bytes((tmp_path / "local.parquet").read_bytes())
     dask = score_dask(parts, tmp_path / "dask", method="rules", as_of=AS_OF, client=client)
-    assert len(list((tmp_path / "dask").glob("*.parquet"))) >= 1
+    assert len(list((tmp_path / "dask").glob("*.parquet"))) == dask.extra["partitions"] >= 2
 
     want = pl.read_parquet(tmp_path / "local.parquet").sort("follower_id")
     got = pl.read_parquet(tmp_path / "dask").sort("follower_id")

@@ -2,9 +2,9 @@
 
 ``dask.dataframe.read_parquet`` reads the canonical partitions, ``map_partitions`` runs
 ``score_partition`` (a thin pandas <-> Arrow wrapper around ``score_batch``) on the workers,
-``to_parquet`` writes one labels file per partition from the workers (read, label and write fuse
-into one task per partition), and the label counts for the shares are then a Dask tree reduction
-over the written labels' ``label`` column. Without a scheduler address a ``LocalCluster`` is started on
+``to_parquet`` writes one labels file per partition from the workers (each partition is read,
+labelled and written on one worker), and the label counts for the shares are then a Dask tree
+reduction over the written labels' ``label`` column. Without a scheduler address a ``LocalCluster`` is started on
 127.0.0.1 with its dashboard off. Dask is an optional extra: ``pip install 'followaudit[dask]'``.
 """
 
@@ -74,6 +74,11 @@ def score_partition(
 
 
 UNKNOWN = "activity_unknown"
+
+
+def part_name(index: int) -> str:
+    """File name of the labels of partition ``index`` (Dask's own default, named so it can be read back)."""
+    return f"part.{index}.parquet"
 
 
 def partition_counts(labels: pd.DataFrame) -> pd.DataFrame:
@@ -172,7 +177,8 @@ def score_dask(
     """Score canonical Parquet at ``source`` on Dask into the Parquet directory ``output``.
 
     One labels file per partition (``part.N.parquet``); a partition is a file, or about
-    ``partition_rows`` rows of row groups when files are large or fewer than twice the workers. Uses ``client`` when given, else
+    ``partition_rows`` rows of row groups when files are large or fewer than twice the workers.
+    Uses ``client`` when given, else
     connects to ``scheduler``, else starts a LocalCluster of ``n_workers`` on 127.0.0.1. Paths must
     be readable and writable by every worker (a shared filesystem or an object store URL).
     ``progress(fraction)`` is called as the cluster's tasks finish.
@@ -206,20 +212,24 @@ def score_dask(
         write = scored.to_parquet(
             target,
             engine=LabelsParquetEngine,
+            name_function=part_name,
             write_index=False,
             compression="zstd",
             compute=False,
             overwrite=not is_remote(target),
         )
-        # Each partition is read, labelled and written in one fused task, so no labelled partition
-        # is held for a second consumer or sent to another worker (a shared counts branch made
-        # workers ship frames to each other and doubled the CPU per row). The counts are then a
-        # tree reduction over the written labels, reading just two small columns.
+        # The labelled partition has one consumer, its write, so it is written where it was made
+        # and dropped. (Counting from it as well made the scheduler ship labelled frames between
+        # workers and cost about twice the CPU per row.) The counts are a tree reduction over the
+        # files this run wrote, reading two small columns.
         futures = [cl.compute(write)]
         if progress is not None:
             _report_progress(distributed, futures, progress)
         futures[0].result()
-        written = dd.read_parquet(target, columns=["label", UNKNOWN], dtype_backend="pyarrow")
+        # The optimiser may merge small input files, so the written partitions are the optimised ones.
+        n_parts = scored.optimize().npartitions
+        parts = [f"{target.rstrip('/')}/{part_name(i)}" for i in range(n_parts)]
+        written = dd.read_parquet(parts, columns=["label", UNKNOWN], dtype_backend="pyarrow")
         totals = cl.compute(written.map_partitions(partition_counts, meta=_counts_meta()).sum()).result()
         tallies = {label: int(totals[label]) for label in empty_counts()}
         n_unknown = int(totals[UNKNOWN])
@@ -237,7 +247,7 @@ def score_dask(
             workers=len(cl.scheduler_info().get("workers", {})),
             extra={
                 "files": len(files),
-                "partitions": scored.npartitions,
+                "partitions": n_parts,
                 "scheduler": cl.scheduler.address,
                 "cluster_start_seconds": round(started - opened, 3),
             },
