@@ -71,6 +71,16 @@ def draw_sample(population: int, n: int, seed: int) -> list[int]:
     return sorted(int(i) for i in rng.choice(population, size=n, replace=False))
 
 
+def check_sampling(sample: int | None, precision: float | None) -> None:
+    """``--sample`` and ``--precision`` are exclusive and must be usable (followers and likers alike)."""
+    if sample is not None and precision is not None:
+        raise InputError("--sample and --precision both given", "use one: a fixed size, or the precision you need")
+    if sample is not None and sample < 1:
+        raise InputError(f"--sample {sample} must be at least 1")
+    if precision is not None:
+        sample_size(precision)
+
+
 @dataclass
 class CollectOptions:
     """What to collect. Equal options on the same account resume the same snapshot."""
@@ -83,12 +93,7 @@ class CollectOptions:
     fresh: bool = False
 
     def check(self) -> None:
-        if self.sample is not None and self.precision is not None:
-            raise InputError("--sample and --precision both given", "use one: a fixed size, or the precision you need")
-        if self.sample is not None and self.sample < 1:
-            raise InputError(f"--sample {self.sample} must be at least 1")
-        if self.precision is not None:
-            sample_size(self.precision)
+        check_sampling(self.sample, self.precision)
         if self.posts < 0:
             raise InputError(f"--posts {self.posts} must not be negative")
 

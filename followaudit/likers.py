@@ -30,7 +30,7 @@ import polars as pl
 
 from .classify import label_followers
 from .classify.rules import DEFAULT_INACTIVE_DAYS
-from .collect import NullProgress, ProgressSink, draw_sample, sample_size
+from .collect import NullProgress, ProgressSink, check_sampling, draw_sample, sample_size
 from .errors import CollectError, InputError, NotFoundError, PaginationError
 from .estimate import estimate_shares, wilson
 from .schema import SampleDesign
@@ -58,12 +58,7 @@ class LikersOptions:
     fresh: bool = False
 
     def check(self) -> None:
-        if self.sample is not None and self.precision is not None:
-            raise InputError("--sample and --precision both given", "use one: a fixed size, or the precision you need")
-        if self.sample is not None and self.sample < 1:
-            raise InputError(f"--sample {self.sample} must be at least 1")
-        if self.precision is not None:
-            sample_size(self.precision)
+        check_sampling(self.sample, self.precision)
 
 
 def parse_bluesky_post(text: str) -> tuple[str, str]:
