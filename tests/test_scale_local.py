@@ -214,3 +214,17 @@ def test_score_labels_what_audit_labels(tmp_path: Path) -> None:
     # labeller's own; per-follower reasons are the same.
     same = both.select((pl.col("reasons_audit").list.head(pl.col("reasons").list.len()) == pl.col("reasons")).all())
     assert same.item()
+
+
+def test_labelling_error_stops_the_stream_and_removes_output(parts: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels.parquet"
+    with pytest.raises(ValueError, match="unknown labelling method"):
+        score_local(parts, out, method="astrology", as_of=AS_OF, batch_rows=1_000, labellers=3)
+    assert not out.exists()
+
+
+def test_parallel_labellers_keep_input_order(parts: Path, tmp_path: Path) -> None:
+    one = score_local(parts, tmp_path / "one.parquet", method="rules", as_of=AS_OF, batch_rows=700, labellers=1)
+    three = score_local(parts, tmp_path / "three.parquet", method="rules", as_of=AS_OF, batch_rows=700, labellers=3)
+    assert pl.read_parquet(tmp_path / "three.parquet").equals(pl.read_parquet(tmp_path / "one.parquet"))
+    assert one.counts == three.counts

@@ -16,7 +16,9 @@ import json
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +51,8 @@ OUTPUT_COLUMNS = list(OUTPUT_SCHEMA)
 # Rows per batch: large enough that Polars' per-call overhead vanishes, small enough that a batch
 # of canonical rows (~150 MB per million with bios) keeps the 10M-row run well under 2 GiB.
 DEFAULT_BATCH_ROWS = 500_000
+# Batches labelled at the same time by the local engine.
+DEFAULT_LABELLERS = 2
 # Batches and rows this process has scored (diagnostics: the Dask tests read it on each worker to
 # check that every partition is scored exactly once per run).
 SCORED = {"batches": 0, "rows": 0}
@@ -334,12 +338,14 @@ def score_local(
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     confidence: float = 0.95,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    labellers: int = DEFAULT_LABELLERS,
     progress: Callable[[int], None] | None = None,
     write_summary: bool = True,
 ) -> ScoreResult:
     """Stream canonical Parquet at ``source`` through ``score_batch`` into one Parquet file ``output``.
 
-    Memory is bounded by ``batch_rows`` (a few batches in flight), whatever the input size. Output
+    Memory is bounded by ``batch_rows`` (``labellers`` + 4 batches in flight at most), whatever
+    the input size. Output
     rows are in input order (files sorted by name, then row order). ``progress`` is called with the
     number of rows of each finished batch. The summary (shares with intervals) is written to
     ``summary_path(output)`` unless ``write_summary`` is false.
@@ -379,13 +385,27 @@ def score_local(
                 if progress is not None:
                     progress(item.num_rows)
 
+    def label(table: pl.DataFrame) -> pl.DataFrame:
+        return score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days)
+
+    def emit(labels: pl.DataFrame) -> None:
+        nonlocal unknown
+        unknown += add_counts(counts, labels)
+        pipe.put(outbox, labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema))
+
     reader = pipe.thread(read)
     writer = pipe.thread(write)
     try:
-        while (table := pipe.get(inbox)) is not _DONE:
-            labels = score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days)
-            unknown += add_counts(counts, labels)
-            pipe.put(outbox, labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema))
+        # ``labellers`` batches are labelled at once (Polars releases the GIL; one batch alone
+        # left the cores idle between its serial steps) and emitted in input order.
+        with ThreadPoolExecutor(max_workers=labellers) as pool:
+            inflight: deque[Future[pl.DataFrame]] = deque()
+            while (table := pipe.get(inbox)) is not _DONE:
+                inflight.append(pool.submit(label, table))
+                if len(inflight) >= labellers:
+                    emit(inflight.popleft().result())
+            while inflight and not pipe.stop.is_set():
+                emit(inflight.popleft().result())
         pipe.put(outbox, _DONE)
         writer.join()
         if pipe.errors:
