@@ -289,7 +289,8 @@ def label_model(
     Returns ``follower_id, label, probability, reasons, activity_unknown``. Fake (calibrated
     probability at or above the model's threshold) beats inactive (the rule in ``rules.py``)
     beats real. ``explain``: which followers get the model's top contributions in words —
-    ``"fake"`` (default; contributions are the slow part), ``"all"`` or ``"none"``.
+    ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
+    (``attribution.py``), which cost about as much as the labels.
     ``platform`` picks the model; None uses each row's ``platform`` column.
     """
     from .reasons import explain_rows
