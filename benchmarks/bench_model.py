@@ -10,7 +10,7 @@ of ``--repeat`` runs, each step separately:
 * features: the model's Polars feature expressions (vectorised; dates parsed by Polars on import);
 * predict: LightGBM raw scores (``num_threads`` 0 = all cores) and the isotonic calibration;
 * label: ``label_model(explain="none")`` — features, prediction, inactivity rule, labels;
-* reasons: ``pred_contrib`` + words for the followers labelled fake, per explained follower.
+* reasons: path attribution + words for the followers labelled fake, per explained follower.
 
 The load average is printed: other work on a shared 2-core machine slows every figure.
 """
@@ -93,7 +93,7 @@ def main() -> None:
     wall, cpu = t_feat + t_pred, CPU["features"] + CPU["predict"]
     print(f"{'features+predict':24s}{wall:7.3f} s wall {n / wall:12,.0f} rows/s | {cpu:6.3f} CPU-s = {n / cpu * cores:12,.0f} rows/s on {cores} idle cores")
     row("label_model (labels)", t_label, "label")
-    print(f"reasons (pred_contrib + words) for {fake_rows.height:,} fake followers: {explain_rate:,.0f} explained/s")
+    print(f"reasons (path attribution + words) for {fake_rows.height:,} fake followers: {explain_rate:,.0f} explained/s")
     shares = labels["label"].value_counts().sort("label")
     print("labels:", dict(shares.iter_rows()), "mean probability", round(float(np.mean(raw)), 4))
 

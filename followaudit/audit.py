@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -200,8 +199,8 @@ def audit_snapshot(
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
-    Memory stays bounded by ``batch_rows`` whatever the snapshot's size; the labels land in the
-    workspace in one transaction (all or none). ``progress`` is called with each batch's size.
+    Memory stays bounded by ``batch_rows`` whatever the snapshot's size; labels are committed batch
+    by batch. ``progress`` is called with each batch's size.
     """
     snapshot = store.snapshot(ref)
     if snapshot.n_followers == 0:
@@ -214,16 +213,19 @@ def audit_snapshot(
     tally = LabelTally()
     save = save and not store.read_only
     reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)
-    with store.transaction() if save else nullcontext():
+    if save:
+        store.delete_labels(snapshot.snapshot_id, method)
+    for batch in reader:
+        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+        tally.add(labels)
         if save:
-            store.delete_labels(snapshot.snapshot_id, method)
-        for batch in reader:
-            labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
-            tally.add(labels)
-            if save:
+            # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
+            # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
+            # (report, web) ignore because they do not cover every follower; the next audit redoes them.
+            with store.transaction():
                 store.append_labels(snapshot.snapshot_id, method, labels)
-            if progress is not None:
-                progress(labels.height)
+        if progress is not None:
+            progress(labels.height)
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)

@@ -238,7 +238,8 @@ def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.
             return expected
         # lenient: anything that might be batch is replaced by its expectation for the next pass
         excess = x - expected
-        work = np.where(excess >= np.maximum(3.0 * np.sqrt(expected), 2.0), expected, x)
+        # clip: background shares computed by subtraction can come out at -1e-17
+        work = np.where(excess >= np.maximum(3.0 * np.sqrt(np.clip(expected, 0.0, None)), 2.0), expected, x)
     return expected  # pragma: no cover
 
 
@@ -283,7 +284,7 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
             e = _background(x, m, half)
             if k == 1:
                 fine_expected = e
-            flagged = (x - e) >= np.maximum(p.cell_z * np.sqrt(e), min_cell)
+            flagged = (x - e) >= np.maximum(p.cell_z * np.sqrt(np.clip(e, 0.0, None)), min_cell)
             if not flagged.any():
                 continue
             lab, count = ndimage.label(flagged, structure=np.ones((3, 3), dtype=bool))
