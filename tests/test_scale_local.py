@@ -228,3 +228,20 @@ def test_parallel_labellers_keep_input_order(parts: Path, tmp_path: Path) -> Non
     three = score_local(parts, tmp_path / "three.parquet", method="rules", as_of=AS_OF, batch_rows=700, labellers=3)
     assert pl.read_parquet(tmp_path / "three.parquet").equals(pl.read_parquet(tmp_path / "one.parquet"))
     assert one.counts == three.counts
+
+
+def test_model_summary_carries_the_corrected_shares(tmp_path):
+    """`score --method model` reports the shares corrected for the model's error, as `audit` does."""
+    from followaudit.scale.score import score_local
+    from followaudit.synth import OBSERVED_AT, write_synth
+
+    src = tmp_path / "in.parquet"
+    write_synth(3000, src, seed=3)
+    result = score_local(src, tmp_path / "out.parquet", method="model", as_of=OBSERVED_AT)
+    assert result.platform == "twitter"
+    doc = result.to_dict()
+    fake = doc["corrected"]["fake"]
+    assert fake["low"] <= fake["share"] <= fake["high"]
+    assert "Rogan" in fake["method"]
+    assert set(doc["corrected"]) == {"fake", "inactive", "real"}
+    assert score_local(src, tmp_path / "rules.parquet", method="rules", as_of=OBSERVED_AT).to_dict()["corrected"] is None

@@ -31,6 +31,7 @@ from .score import (
     default_method,
     empty_counts,
     input_files,
+    input_platform,
     is_remote,
     output_arrow_schema,
     resolve_as_of,
@@ -245,6 +246,7 @@ def score_dask(
             seconds=time.perf_counter() - started,
             confidence=confidence,
             workers=len(cl.scheduler_info().get("workers", {})),
+            platform=input_platform(files),
             extra={
                 "files": len(files),
                 "partitions": n_parts,

@@ -153,6 +153,17 @@ def input_files(path: str | Path) -> list[str]:
     return files
 
 
+def input_platform(files: list[str]) -> str | None:
+    """The one platform of the input, read from the (dictionary-encoded, cheap) platform column."""
+    if not files or is_remote(files[0]):
+        return None
+    try:
+        values = pl.scan_parquet(files).select(pl.col("platform").drop_nulls().unique().head(2)).collect()["platform"]
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    return values[0] if values.len() == 1 else None
+
+
 def _open(file: str) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(file)
@@ -230,6 +241,7 @@ class ScoreResult:
     seconds: float
     confidence: float = 0.95
     workers: int | None = None
+    platform: str | None = None  # the input's one platform, or None when mixed or unknown
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -244,6 +256,17 @@ class ScoreResult:
     def shares(self) -> dict[str, Share]:
         return shares_from_counts(self.counts, self.confidence)
 
+    @property
+    def corrected(self) -> dict[str, dict[str, Any]] | None:
+        """Shares corrected for the model's measured error (as in ``audit``); None for rules."""
+        if self.method != "model" or not self.rows:
+            return None
+        from ..classify.model import model_info
+        from ..prevalence import corrected_from_counts
+
+        info = model_info(self.platform)
+        return corrected_from_counts(self.counts, info["error_counts"], confidence=self.confidence)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "engine": self.engine,
@@ -256,6 +279,8 @@ class ScoreResult:
             "inactive_days": self.inactive_days,
             "confidence": self.confidence,
             "shares": {k: v.to_dict() for k, v in self.shares.items()},
+            "corrected": self.corrected,
+            "platform": self.platform,
             "activity_unknown": self.activity_unknown,
             "seconds": round(self.seconds, 3),
             "rows_per_second": round(self.rows_per_second, 1),
@@ -429,6 +454,7 @@ def score_local(
         activity_unknown=unknown,
         seconds=time.perf_counter() - started,
         confidence=confidence,
+        platform=input_platform(files),
         extra={"files": len(files)},
     )
     if write_summary:
