@@ -86,7 +86,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 @click.option("--account", default="demo_account", show_default=True)
 def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: float, account: str) -> None:
     """Write a realistic synthetic account of N followers with bought batches and ground truth."""
-    from ..synth import OBSERVED_AT, write_synth
+    from ..synth import write_synth
 
     frame = write_synth(n, output, seed=seed, fake_share=fake_share, inactive_share=inactive_share, account=account)
     truth = dict(frame["truth_label"].value_counts().iter_rows())
