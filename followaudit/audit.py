@@ -72,13 +72,25 @@ class LabelTally:
         return sorted(self.reasons.items(), key=lambda rc: (-rc[1], rc[0]))[:k]
 
 
-def reason_pattern(reason: pl.Expr) -> pl.Expr:
-    """A reason with its follower-specific parts blanked, so reasons can be counted together.
+# The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
+# 'display name "Finn"'); counted verbatim they would scatter over thousands of strings. Reasons are
+# counted and filtered by their pattern: quoted text and numbers blanked, in this order.
+REASON_BLANKS = ((r'"[^"]*"', '"…"'), (r"\d[\d,.]*", "N"))
 
-    The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
-    'display name "Finn"'); counted verbatim they would scatter over thousands of strings.
-    """
-    return reason.str.replace_all(r'"[^"]*"', '"…"').str.replace_all(r"\d[\d,.]*", "N")
+
+def reason_pattern(reason: pl.Expr) -> pl.Expr:
+    """A reason with its follower-specific parts blanked, so reasons can be counted together."""
+    for regex, blank in REASON_BLANKS:
+        reason = reason.str.replace_all(regex, blank)
+    return reason
+
+
+def reason_pattern_sql(column: str) -> str:
+    """The same blanking as ``reason_pattern``, as a DuckDB expression over ``column``."""
+    expr = column
+    for regex, blank in REASON_BLANKS:
+        expr = f"regexp_replace({expr}, '{regex}', '{blank}', 'g')"
+    return expr
 
 
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:

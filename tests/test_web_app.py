@@ -29,11 +29,11 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int],
     app.state.db.close()
 
 
-def get(app, path: str) -> httpx.Response:
+def get(app, path: str, params: dict | None = None) -> httpx.Response:
     async def run() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            return await client.get(path)
+            return await client.get(path, params=params)
 
     return asyncio.run(run())
 
@@ -291,3 +291,18 @@ def test_empty_and_missing_workspaces(tmp_path: Path) -> None:
         app.state.db.close()
     result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "missing.duckdb"), "--get", "/"])
     assert result.exit_code != 0 and "no workspace" in str(result.exception)
+
+
+def test_every_top_reason_links_to_exactly_its_followers(web) -> None:
+    """Reasons are counted by pattern in the report; the follower filter matches the same way."""
+    path, ids, app = web
+    doc = get(app, f"/snapshots/{ids['a']}.json").json()
+    assert doc["top_reasons"]
+    for item in doc["top_reasons"]:
+        page = get(app, f"/snapshots/{ids['a']}/followers.json", params={"reason": item["reason"]}).json()
+        assert page["total"] >= item["count"] > 0, item  # the report counts fake and inactive only
+        fake_or_inactive = sum(
+            get(app, f"/snapshots/{ids['a']}/followers.json", params={"reason": item["reason"], "label": label}).json()["total"]
+            for label in ("fake", "inactive")
+        )
+        assert fake_or_inactive == item["count"], item

@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report
+from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report, reason_pattern_sql
+from ..bursts_audit import BURSTS_REASON
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS, inactive_mask
 from ..errors import InputError, SnapshotNotFoundError
@@ -259,8 +260,10 @@ class ReadDB:
         if fq.label:
             where.append("label = ?")
             params.append(fq.label)
-        if fq.reason:
-            where.append("list_contains(reasons, ?)")
+        if fq.reason == BURSTS_REASON:  # the report's one line for all burst members
+            fq.burst = fq.burst or "any"
+        elif fq.reason:  # reasons match by pattern, as the report counts them
+            where.append(f"len(list_filter(reasons, lambda r: {reason_pattern_sql('r')} = ?)) > 0")
             params.append(fq.reason)
         if fq.burst:
             pattern = BURST_REASON + ("" if fq.burst == "any" else rf"{int(fq.burst)}\b")
@@ -327,7 +330,7 @@ class ReadDB:
         audit = self.audit(sid, method)
         if audit.table not in self._reasons:
             frame = self.query(
-                f"SELECT r AS reason, count(*) AS n FROM (SELECT unnest(reasons) AS r FROM {audit.table}) GROUP BY r ORDER BY n DESC, r"
+                f"SELECT {reason_pattern_sql('r')} AS reason, count(*) AS n FROM (SELECT unnest(reasons) AS r FROM {audit.table}) GROUP BY 1 ORDER BY n DESC, reason"
             )
             self._reasons[audit.table] = [(r, int(n)) for r, n in frame.iter_rows()]
         return self._reasons[audit.table]
