@@ -211,6 +211,9 @@ def audit_snapshot(
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
+    ``method`` defaults to the transparent rules here (no model is loaded); the CLI's default is the
+    model (``classify.METHODS[0]``): pass ``method="model"`` for the corrected shares.
+
     Memory stays bounded by ``batch_rows`` whatever the snapshot's size; labels are committed batch
     by batch. ``progress`` is called with each batch's size.
     """
