@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from followaudit.bursts import burst_membership, estimate_follow_times, scan_bursts
-from followaudit.validation.bursts_harness import inject_bricks, organic_sequence
+from followaudit.bursts.harness import inject_bricks, organic_sequence
 
 
 def main() -> None:

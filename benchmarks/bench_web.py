@@ -33,8 +33,8 @@ OUT = Path(__file__).resolve().parent / "out"
 def build_workspace(path: Path, n: int) -> int:
     from followaudit.audit import audit_snapshot
     from followaudit.schema import SampleDesign
+    from followaudit.sources.synth import SynthSpec, generate
     from followaudit.store import Store
-    from followaudit.synth import SynthSpec, generate
 
     t0 = time.perf_counter()
     frame = generate(SynthSpec(n=n, seed=7, account="bench_account"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from followaudit.validation.bursts_harness import run_harness
+from followaudit.bursts.harness import run_harness
 
 
 def main() -> None:

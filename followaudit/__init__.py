@@ -7,4 +7,8 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+unknown"
 
+from . import _moved
+
+_moved.install()  # old module paths (0.1) keep importing, with a DeprecationWarning
+
 __all__ = ["__version__"]

@@ -14,15 +14,18 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from .bursts import BURST_REASON_PREFIX
+from .bursts.attach import attach_bursts
+from .bursts.detect import BURST_REASON_PREFIX
 from .classify import label_followers
+from .classify.model import model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
-from .estimate import shares_from_counts
-from .prevalence import corrected_from_counts, probability_histogram
-from .report import Report
+from .estimate.corrected import corrected_from_counts, probability_histogram
+from .estimate.intervals import shares_from_counts
+from .reach.sections import build_sections
+from .report.core import Report
 from .schema import COLUMN_NAMES, LABELS
-from .store import Snapshot, Store
+from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
 LABEL_INPUT_COLUMNS = [c for c in COLUMN_NAMES if c != "raw"]
@@ -145,9 +148,7 @@ def build_report(
         first_reject=first_reject,
         notes=notes,
     )
-    if method == "model":  # the classifier's measured error corrects the fake share (prevalence.py)
-        from .classify.model import model_info  # lazily: LightGBM costs seconds at CLI start-up
-
+    if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)
         info = model_info(snapshot.platform)
         report.corrected = corrected_from_counts(
             {k: int(tally.counts.get(k, 0)) for k in LABELS}, info["error_counts"], confidence=confidence,
@@ -161,8 +162,6 @@ def build_report(
 def method_details(method: str, platform: str | None) -> dict:
     """What labelled the followers, for the report."""
     if method == "model":
-        from .classify.model import model_info
-
         info = model_info(platform)
         keep = ("name", "file", "training_data", "cv", "sensitivity", "specificity", "error_counts", "threshold_probability", "transfer_measured")
         return {"name": "model", "description": info["description"], **{f"model_{k}" if k == "name" else k: info[k] for k in keep}}
@@ -255,8 +254,5 @@ def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: s
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
-    from .bursts_audit import attach_bursts
-    from .engagement_sections import build_sections
-
     attach_bursts(store, snapshot, report, method=method, save=save)
     report.sections.update(build_sections(store, snapshot, report))

@@ -7,9 +7,9 @@ import json
 import polars as pl
 
 from followaudit.audit import audit_snapshot
-from followaudit.bursts_audit import SECTION, attach_bursts
+from followaudit.bursts.attach import SECTION, attach_bursts
+from followaudit.bursts.harness import sequence_with_bricks
 from followaudit.store import Store
-from followaudit.validation.bursts_harness import sequence_with_bricks
 
 
 def stored(tmp_path, frame):

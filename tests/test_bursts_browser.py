@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from followaudit.bursts import detect_bursts
+from followaudit.bursts.harness import sequence_with_bricks
 from followaudit.render.charts import write_follower_factory
-from followaudit.validation.bursts_harness import sequence_with_bricks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

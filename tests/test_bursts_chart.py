@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from followaudit.bursts import detect_bursts
+from followaudit.bursts.harness import sequence_with_bricks as build
 from followaudit.cli import main
 from followaudit.errors import InputError
 from followaudit.render.charts import (
@@ -16,7 +17,6 @@ from followaudit.render.charts import (
     write_follower_factory,
 )
 from followaudit.store import Store
-from followaudit.validation.bursts_harness import sequence_with_bricks as build
 
 
 @pytest.fixture(scope="module")

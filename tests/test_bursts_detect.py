@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from followaudit.bursts import Burst, BurstParams, burst_membership, detect_bursts, scan_bursts
+from followaudit.bursts.harness import sequence_with_bricks as build
 from followaudit.errors import InputError
-from followaudit.validation.bursts_harness import sequence_with_bricks as build
 
 TS = pl.Datetime("us", "UTC")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from followaudit.validation.bursts_harness import inject_bricks, organic_sequence, run_harness
+from followaudit.bursts.harness import inject_bricks, organic_sequence, run_harness
 
 
 def test_small_harness_meets_targets():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from followaudit.bursts import burst_membership, scan_bursts
-from followaudit.ingest import import_file
+from followaudit.sources.ingest import import_file
 from followaudit.store import Store
 
 SAMPLE = "follower-analyzer-sample"
@@ -53,7 +53,7 @@ def test_account_172048868_in_both_crawls(store, shared_data):
 
 def test_twitter_export_in_api_order(tmp_path):
     """A Twitter v1.1 JSONL export (newest follower first) imported as users do it: the batches show."""
-    from followaudit.synth import write_synth
+    from followaudit.sources.synth import write_synth
 
     path = tmp_path / "followers.jsonl"
     write_synth(3_000, path, seed=5)

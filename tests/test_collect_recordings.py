@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from servers.replay import Replay
 
-from followaudit.collect import CollectOptions, collect_bluesky, collect_mastodon
 from followaudit.errors import AuthRequiredError, HiddenFollowersError, NotFoundError
 from followaudit.schema import COLUMN_NAMES, SCHEMA
+from followaudit.sources.collect import CollectOptions, collect_bluesky, collect_mastodon
 from followaudit.sources.http import FakeClock, HttpSettings, make_client
 from followaudit.store import Store
 

@@ -13,13 +13,14 @@ import httpx
 import pytest
 from servers.fake_platform import MASTODON_ID, TARGET_HANDLE, FakePlatform, did_of
 
-from followaudit.collect import CollectOptions, collect_bluesky, collect_mastodon, sample_size
 from followaudit.errors import (
     AuthRequiredError,
     CollectError,
     HiddenFollowersError,
     PaginationError,
 )
+from followaudit.estimate.sample_design import sample_size
+from followaudit.sources.collect import CollectOptions, collect_bluesky, collect_mastodon
 from followaudit.sources.http import FakeClock, HttpSettings, make_client
 from followaudit.store import Store
 

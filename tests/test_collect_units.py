@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from followaudit import __version__, config
-from followaudit.collect import draw_sample, sample_size
 from followaudit.errors import CollectError, InputError, NotFoundError, RateLimitError
+from followaudit.estimate.sample_design import draw_sample, sample_size
 from followaudit.sources.bluesky import normalize_actor
 from followaudit.sources.http import FakeClock, HttpSettings, make_client, parse_reset
 from followaudit.sources.mastodon import parse_acct

@@ -5,14 +5,14 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from followaudit.comparison import (
+from followaudit.estimate import Share
+from followaudit.reach.comparison import (
     comparison_section,
     mid_rank_percentile,
     percentile_range,
     reference_comparison,
     reference_table,
 )
-from followaudit.estimate import Share
 from followaudit.store import Store
 
 

@@ -9,12 +9,11 @@ import polars as pl
 import pytest
 
 from followaudit.audit import audit_snapshot
-from followaudit.engagement_sections import SECTION_KEYS, store_synthetic_reach
-from followaudit.ingest import import_file
+from followaudit.reach.sections import SECTION_KEYS, store_synthetic_reach
 from followaudit.render.jsonout import render_json
 from followaudit.render.text import render_text
-from followaudit.store import Store
-from followaudit.synth import (
+from followaudit.sources.ingest import import_file
+from followaudit.sources.synth import (
     SynthSpec,
     generate,
     generate_count_history,
@@ -22,6 +21,7 @@ from followaudit.synth import (
     generate_posts,
     write_synth,
 )
+from followaudit.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def frame() -> pl.DataFrame:
 def test_count_history_comes_from_follow_times_and_shows_the_batches(frame) -> None:
     hist = generate_count_history(SynthSpec(n=3000, seed=5), frame)
     assert hist["followers"].is_sorted() and hist["followers"][-1] == 3000
-    from followaudit.growth import detect_spikes
+    from followaudit.reach.growth import detect_spikes
 
     spikes = detect_spikes(hist)["spikes"]
     batch_sizes = frame.filter(pl.col("batch") > 0).group_by("batch").len()["len"].to_list()
@@ -86,8 +86,8 @@ def test_demo_report_has_every_reach_section(tmp_path) -> None:
 
 
 def test_growth_sets_the_spikes_beside_the_bursts_from_follow_order(tmp_path) -> None:
-    from followaudit.bursts_audit import attach_bursts
-    from followaudit.engagement_sections import build_sections
+    from followaudit.bursts.attach import attach_bursts
+    from followaudit.reach.sections import build_sections
 
     source = tmp_path / "f.jsonl"
     followers = write_synth(3000, source, seed=4, account="demo_account", fake_share=0.25, batches=1)

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from followaudit.cli import cli
+from followaudit.sources.synth import SynthSpec, generate
 from followaudit.store import Store
-from followaudit.synth import SynthSpec, generate
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "reach"
 
@@ -64,7 +64,7 @@ def test_posts_collected_live_feed_the_engagement_section(tmp_path) -> None:
     from servers.fake_platform import TARGET_HANDLE, FakePlatform
 
     from followaudit.audit import audit_snapshot
-    from followaudit.collect import CollectOptions, collect_bluesky
+    from followaudit.sources.collect import CollectOptions, collect_bluesky
     from followaudit.sources.http import FakeClock, HttpSettings, make_client
 
     with FakePlatform(300, posts=30) as fp, Store(tmp_path / "w.duckdb") as store:

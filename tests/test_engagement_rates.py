@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from followaudit.cli import cli
-from followaudit.engagement import (
+from followaudit.errors import InputError, MissingColumnsError
+from followaudit.estimate import Share
+from followaudit.reach.engagement import (
     engagement_section,
     engagement_trend,
     load_posts,
@@ -18,8 +20,6 @@ from followaudit.engagement import (
     what_if,
     with_engagements,
 )
-from followaudit.errors import InputError, MissingColumnsError
-from followaudit.estimate import Share
 from followaudit.store import Store
 
 
@@ -180,7 +180,7 @@ def test_cli_import_posts_then_whatif_json(workspace, tmp_path) -> None:
 
 
 def test_sections_use_the_corrected_shares_when_the_model_gives_them() -> None:
-    from followaudit.engagement_sections import headline_shares
+    from followaudit.reach.sections import headline_shares
     from followaudit.report import Report
 
     raw = {"fake": share(0.3, 0.25, 0.35), "inactive": share(0.1, 0.05, 0.15, "inactive"), "real": share(0.6, 0.55, 0.65, "real")}
@@ -194,13 +194,17 @@ def test_sections_use_the_corrected_shares_when_the_model_gives_them() -> None:
     assert got["real"] is raw["real"]
 
 
-def test_parse_time_formats() -> None:
-    from followaudit.engagement import parse_time
+def test_reach_files_parse_dates_with_the_importers_parser() -> None:
+    """One date parser for followers and reach files; slash dates follow the column, never assumed US."""
+    from followaudit.sources.formats.common import parse_dates
 
-    texts = ["Mar 4, 2025", "2025-03-04", "03/04/2025", "1700000000", "2025-03-04T05:06:07+02:00", "2025-03-04 05:06", "junk", "2025"]
-    got = pl.DataFrame({"t": texts}).select(parse_time(pl.col("t")))["t"].to_list()
+    texts = ["Mar 4, 2025", "2025-03-04", "1700000000", "2025-03-04T05:06:07+02:00", "2025-03-04 05:06", "junk", "2025"]
+    got = parse_dates(pl.Series("t", texts)).to_list()
     day = datetime(2025, 3, 4, tzinfo=UTC)
-    assert got[:3] == [day, day, day]
-    assert got[3] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
-    assert got[4] == datetime(2025, 3, 4, 3, 6, 7, tzinfo=UTC) and got[5] == datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
-    assert got[6] is None and got[7] is None  # a bare year is not a time (nor epoch seconds)
+    assert got[:2] == [day, day]
+    assert got[2] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert got[3] == datetime(2025, 3, 4, 3, 6, 7, tzinfo=UTC) and got[4] == datetime(2025, 3, 4, 5, 6, tzinfo=UTC)
+    assert got[5] is None and got[6] is None  # a bare year is not a time (nor epoch seconds)
+    assert parse_dates(pl.Series("t", ["25/03/2025", "04/03/2025"])).to_list() == [datetime(2025, 3, 25, tzinfo=UTC), day]
+    assert parse_dates(pl.Series("t", ["03/25/2025", "03/04/2025"])).to_list() == [datetime(2025, 3, 25, tzinfo=UTC), day]
+    assert parse_dates(pl.Series("t", ["03/04/2025", "02/01/2025"])).to_list() == [None, None]  # ambiguous: unreadable

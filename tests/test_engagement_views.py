@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from followaudit.cli import cli
+from followaudit.reach.views import flag_items, load_views, views_section
 from followaudit.store import Store
-from followaudit.views import flag_items, load_views, views_section
 
 
 def channel(tmp_path, n: int = 40):

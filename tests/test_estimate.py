@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from followaudit.estimate import (
     estimate_shares,
     fpc_factor,
-    sample_size_for_precision,
     shares_from_counts,
     wilson,
 )
@@ -52,13 +51,16 @@ def test_estimate_shares_names_the_method_and_design():
 
 
 def test_sample_size_for_precision():
+    from followaudit.errors import InputError
+    from followaudit.estimate.sample_design import sample_size
+
     # z=1.96, h=0.02: n0 = 1.96^2/(4*0.0004) = 2400.9 -> 2401
-    assert sample_size_for_precision(0.02) == 2401
+    assert sample_size(0.02) == 2401
     # with N = 10,000: 2400.9/(1 + 2399.9/10000) = 1936.3 -> 1937
-    assert sample_size_for_precision(0.02, 10_000) == 1937
-    assert sample_size_for_precision(0.02, 500) <= 500
-    with pytest.raises(ValueError):
-        sample_size_for_precision(0.7)
+    assert sample_size(0.02, 10_000) == 1937
+    assert sample_size(0.02, 500) <= 500
+    with pytest.raises(InputError):
+        sample_size(0.7)
 
 
 counts = st.tuples(st.integers(0, 5000), st.integers(0, 5000), st.integers(0, 5000)).filter(lambda t: sum(t) > 0)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from followaudit.cli import cli
-from followaudit.growth import (
+from followaudit.reach.growth import (
     bursts_beside_spikes,
     count_history,
     date_of_count,

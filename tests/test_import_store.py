@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from followaudit.cli import main
 from followaudit.cli.importing import import_options
-from followaudit.ingest import import_file
 from followaudit.sources.files import read_followers
+from followaudit.sources.ingest import import_file
 from followaudit.store import Store
 
 FIX = Path(__file__).parent / "fixtures" / "import"

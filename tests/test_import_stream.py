@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from followaudit.errors import BadRowError, EncodingError
-from followaudit.ingest import import_file
 from followaudit.sources.files import read_followers
 from followaudit.sources.formats import stream
+from followaudit.sources.ingest import import_file
 from followaudit.store import Store
 
 FIX = Path(__file__).parent / "fixtures" / "import"

@@ -11,9 +11,8 @@ from servers.fake_platform import TARGET_HANDLE, did_of
 from servers.likes_routes import POST_URI, POST_URL, LikesPlatform
 
 from followaudit.cli import cli
-from followaudit.collect import CollectOptions, collect_bluesky, collect_mastodon
 from followaudit.errors import CollectError, InputError, PaginationError
-from followaudit.likers import (
+from followaudit.reach.likers import (
     LikersOptions,
     collect_likers_bluesky,
     collect_likers_mastodon,
@@ -22,6 +21,7 @@ from followaudit.likers import (
     parse_bluesky_post,
     parse_mastodon_status,
 )
+from followaudit.sources.collect import CollectOptions, collect_bluesky, collect_mastodon
 from followaudit.sources.http import FakeClock, HttpSettings, make_client
 from followaudit.store import Store
 

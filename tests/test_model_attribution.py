@@ -13,7 +13,7 @@ from followaudit.classify import model as M
 from followaudit.classify.attribution import PathAttribution
 from followaudit.classify.reasons import aspect_contributions
 from followaudit.schema import conform
-from followaudit.synth import OBSERVED_AT, SynthSpec, generate
+from followaudit.sources.synth import OBSERVED_AT, SynthSpec, generate
 
 
 @pytest.fixture(scope="module")

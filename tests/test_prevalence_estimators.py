@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from followaudit.estimate import wilson
-from followaudit.prevalence import (
+from followaudit.estimate.corrected import (
     adjusted_count,
     corrected_shares,
     probabilistic_count,

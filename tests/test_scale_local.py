@@ -192,9 +192,9 @@ def test_canonical_parquet_from_conform_round_trips(tmp_path: Path) -> None:
 def test_score_labels_what_audit_labels(tmp_path: Path) -> None:
     """`score` over an exported snapshot gives `audit`'s labels: one scoring function for both."""
     from followaudit.audit import as_of_time, audit_snapshot
-    from followaudit.ingest import import_file
+    from followaudit.sources.ingest import import_file
+    from followaudit.sources.synth import write_synth
     from followaudit.store import Store
-    from followaudit.synth import write_synth
 
     source = tmp_path / "followers.jsonl"
     write_synth(1_500, source, seed=4)
@@ -233,7 +233,7 @@ def test_parallel_labellers_keep_input_order(parts: Path, tmp_path: Path) -> Non
 def test_model_summary_carries_the_corrected_shares(tmp_path):
     """`score --method model` reports the shares corrected for the model's error, as `audit` does."""
     from followaudit.scale.score import score_local
-    from followaudit.synth import OBSERVED_AT, write_synth
+    from followaudit.sources.synth import OBSERVED_AT, write_synth
 
     src = tmp_path / "in.parquet"
     write_synth(3000, src, seed=3)

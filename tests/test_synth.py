@@ -1,6 +1,6 @@
 import polars as pl
 
-from followaudit.synth import SynthSpec, generate, write_synth
+from followaudit.sources.synth import SynthSpec, generate, write_synth
 
 
 def test_synth_is_deterministic_and_realistic(tmp_path):

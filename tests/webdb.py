@@ -14,8 +14,8 @@ import polars as pl
 
 from followaudit.audit import audit_snapshot
 from followaudit.schema import SampleDesign
+from followaudit.sources.synth import SynthSpec, generate
 from followaudit.store import Store
-from followaudit.synth import SynthSpec, generate
 
 HOSTILE = {
     "handle": "<script>window.__pwned=1</script>",

@@ -19,13 +19,13 @@ import numpy as np
 import polars as pl
 
 from followaudit.bursts import burst_membership, scan_bursts
+from followaudit.bursts.harness import inject_bricks, organic_sequence
 from followaudit.classify import label_followers
 from followaudit.estimate import wilson
-from followaudit.ingest import import_file
 from followaudit.render.charts import write_follower_factory
+from followaudit.sources.ingest import import_file
+from followaudit.sources.synth import SynthSpec, generate
 from followaudit.store import Store
-from followaudit.synth import SynthSpec, generate
-from followaudit.validation.bursts_harness import inject_bricks, organic_sequence
 
 ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"

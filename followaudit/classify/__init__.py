@@ -7,6 +7,7 @@ from datetime import datetime
 import polars as pl
 
 from ..schema import COLUMN_NAMES, conform
+from .model import label_model
 from .rules import DEFAULT_INACTIVE_DAYS, label_rules
 
 METHODS = ("model", "rules")  # the first is the CLI default
@@ -28,7 +29,5 @@ def label_followers(
     if method == "rules":
         return label_rules(followers, as_of=as_of, inactive_days=inactive_days)
     if method == "model":
-        from .model import label_model
-
         return label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform)
     raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")

@@ -18,10 +18,12 @@ the shipped Twitter model both pick the same top reason for almost every fake fo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 # Rows per chunk: bounds the (rows × trees) leaf matrix, and keeps the running sums in cache
 # while every tree's table is added to them (about 1.5× faster than whole-batch adds here).

@@ -32,10 +32,11 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 
-from ..estimate import wilson
-from ..prevalence import adjusted_count, probabilistic_count
+from ..estimate.corrected import adjusted_count, probabilistic_count
+from ..estimate.intervals import wilson
 from .datasets import HUMANS, VENDORS
 from .model import AGE_FEATURES, SPECS, ModelSpec, feature_matrix
+from .rules import label_rules
 from .train import (
     CV_FOLDS,
     CV_SEED,
@@ -143,8 +144,6 @@ def leave_one_vendor_out(spec: ModelSpec, X: np.ndarray, y: np.ndarray, groups: 
 
 def rules_cv(frame: Any, y: np.ndarray) -> dict[str, float]:
     """The rule baselines' fake flag on the same rows (rules are not trained; every row is held out)."""
-    from .rules import label_rules
-
     labels = label_rules(frame, as_of=None)
     return metrics(y, (labels["label"] == "fake").to_numpy())
 

@@ -19,15 +19,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import polars as pl
 
 from ..errors import ModelError
-from ..features import add_features
 from . import compiled
+from .features import add_features
+from .reasons import explain_rows
+from .rules import R_REAL, inactive_mask
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "models"
 CARD_JSON = "model_card.json"
@@ -205,6 +209,8 @@ def _load_cached(name: str, model_dir: str) -> LoadedModel:
     if entry is None or not path.exists():
         raise ModelError(f"model {name!r} is missing from {directory}")
     text = path.read_text()
+    import lightgbm as lgb  # lazily: importing LightGBM (and scikit-learn) costs seconds
+
     booster = lgb.Booster(model_str=text)
     file_features = tuple(booster.feature_name())
     card_features = tuple(entry.get("features", ()))
@@ -293,9 +299,6 @@ def label_model(
     (``attribution.py``), which cost about as much as the labels.
     ``platform`` picks the model; None uses each row's ``platform`` column.
     """
-    from .reasons import explain_rows
-    from .rules import R_REAL, inactive_mask
-
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
         parts = frame.with_row_index("_order").partition_by("platform", maintain_order=True)

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from ..features import feature_exprs
 from .attribution import PathAttribution
+from .features import feature_exprs
 
 if TYPE_CHECKING:
     from .model import LoadedModel

@@ -25,7 +25,7 @@ from datetime import datetime
 
 import polars as pl
 
-from ..features import feature_exprs
+from .features import feature_exprs
 
 # Socialbakers: "friends/followers ratio ≥ 50:1".
 SB_FOLLOWING_RATIO = 50.0

@@ -12,9 +12,7 @@ exactly. Nothing is pickled: trees are LightGBM text, everything else is JSON.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +24,8 @@ import polars as pl
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
-from .. import __version__
 from .datasets import load_cresci2015, load_instafake
-from .model import CARD_JSON, CARD_VERSION, MODEL_DIR, SPECS, ModelSpec, feature_matrix
+from .model import SPECS, ModelSpec, feature_matrix
 
 CV_FOLDS = 10
 CV_SEED = 20150214
@@ -181,54 +178,3 @@ def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int 
         "error_rates": error_rates(raw, ts.y, threshold),
         "transfer_measured": spec.transfer_measured,
     }
-
-
-def train_models(
-    out_dir: Path | None = None,
-    data_dir: Path | None = None,
-    *,
-    models: tuple[str, ...] | None = None,
-    evaluate: bool = True,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train every model (or ``models``) into ``out_dir`` and write the model card (JSON + Markdown).
-
-    With ``evaluate`` the full evaluation (``followaudit evaluate``) runs too and goes in the card.
-    """
-    out = out_dir or MODEL_DIR
-    note = progress or (lambda _msg: None)
-    card: dict[str, Any] = {
-        "card_version": CARD_VERSION,
-        "followaudit_version": __version__,
-        "lightgbm_version": lgb.__version__,
-        "date": build_date(),
-        "models": {},
-    }
-    existing = out / CARD_JSON
-    if models and existing.exists():  # retraining some models keeps the others' card entries
-        previous = json.loads(existing.read_text())
-        card["models"] = {k: v for k, v in previous.get("models", {}).items() if k in SPECS}
-        if "evaluation" in previous and not evaluate:
-            card["evaluation"] = previous["evaluation"]
-    for name in models or tuple(SPECS):
-        note(f"training {name} model")
-        card["models"][name] = train_one(name, out, data_dir)
-    if evaluate:
-        from .evaluate import evaluate_all
-
-        note("evaluating (cross-validation, leave-one-vendor-out, quantification)")
-        result = evaluate_all(data_dir, models=tuple(card["models"]), card=card, progress=note)
-        for name, figures in result["models"].items():
-            card["models"][name]["evaluation"] = figures
-            if "cv" in figures:
-                card["models"][name]["cv"] = figures["cv"]
-        card["evaluation"] = result
-    write_card(card, out)
-    return card
-
-
-def write_card(card: dict[str, Any], out_dir: Path) -> None:
-    from .card import render_card_md
-
-    (out_dir / CARD_JSON).write_text(json.dumps(card, indent=1, sort_keys=False) + "\n")
-    (out_dir / "model_card.md").write_text(render_card_md(card))

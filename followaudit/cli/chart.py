@@ -8,7 +8,7 @@ import click
 import polars as pl
 
 from ..errors import FollowauditError, InputError
-from ..store import Store
+from ..store.workspace import Store
 from .app import cli, db_option, say
 
 CHART_KINDS = ("follower-factory",)
@@ -54,7 +54,7 @@ def chart(snapshot: str, kind: str, output: Path, method: str | None, min_size: 
     follower-factory: followers in follow order (x) against account creation date (y), coloured by
     label, with bought-batch bursts outlined and numbered (NYT "The Follower Factory", 2018).
     """
-    from ..bursts import BurstParams, scan_bursts
+    from ..bursts.detect import BurstParams, scan_bursts
     from ..render.charts import write_follower_factory
 
     with Store(db, read_only=True) as store:

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import config
-from ..collect import CollectOptions, CollectResult, collect_bluesky, collect_mastodon
 from ..sources import bluesky, mastodon
+from ..sources.collect import CollectOptions, CollectResult, collect_bluesky, collect_mastodon
 from ..sources.http import HttpSettings, make_client
-from ..store import Store
+from ..store.workspace import Store
 from .app import cli, db_option, say
 
 

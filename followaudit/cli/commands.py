@@ -12,7 +12,7 @@ import click
 from ..audit import AuditResult, audit_snapshot
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
-from ..store import Store
+from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
 from .importing import import_options
 
@@ -63,7 +63,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
     or a snapshot id or account name already in the workspace.
     """
-    from ..ingest import import_file
+    from ..sources.ingest import import_file
 
     with Store(db) as store:
         ref: int | str = target
@@ -86,7 +86,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 @click.option("--account", default="demo_account", show_default=True)
 def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: float, account: str) -> None:
     """Write a realistic synthetic account of N followers with bought batches and ground truth."""
-    from ..synth import write_synth
+    from ..sources.synth import write_synth
 
     frame = write_synth(n, output, seed=seed, fake_share=fake_share, inactive_share=inactive_share, account=account)
     truth = dict(frame["truth_label"].value_counts().iter_rows())
@@ -98,9 +98,9 @@ def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: fl
 @format_option("text", "json", "csv")
 def demo(db: Path, fmt: str) -> None:
     """Audit a bundled synthetic account offline: synth → import → label → report."""
-    from ..engagement_sections import store_synthetic_reach
-    from ..ingest import import_file
-    from ..synth import OBSERVED_AT, write_synth
+    from ..reach.sections import store_synthetic_reach
+    from ..sources.ingest import import_file
+    from ..sources.synth import OBSERVED_AT, write_synth
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "demo_followers.jsonl"

@@ -10,9 +10,9 @@ import click
 
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
-from ..engagement import Loaded
 from ..errors import BadRowError
-from ..store import Store
+from ..reach.engagement import Loaded
+from ..store.workspace import Store
 from .app import cli, db_option, format_option, say
 
 
@@ -44,7 +44,7 @@ def _rejects(loaded: Loaded, strict: bool) -> dict[str, Any]:
 def _shares(store: Store, snapshot_id: int, method: str | None, confidence: float) -> dict[str, Any]:
     """Shares from the stored labels of ``method``, else from a fresh audit (which stores them)."""
     from ..audit import audit_snapshot
-    from ..estimate import estimate_shares
+    from ..estimate.intervals import estimate_shares
 
     snap = store.snapshot(snapshot_id)
     if method is None:  # the labels an earlier audit stored, in the order of preference
@@ -69,7 +69,7 @@ def _shares(store: Store, snapshot_id: int, method: str | None, confidence: floa
 def whatif(snapshot: str, buy: int, engagements: float | None, method: str | None, confidence: float, db: Path | None, fmt: str) -> None:
     """What buying N fake followers would do to SNAPSHOT's follower count, fake share and engagement rate,
     and the engagement rate it would show without its fake followers."""
-    from ..engagement import followers_total, what_if, with_engagements
+    from ..reach.engagement import followers_total, what_if, with_engagements
 
     with Store(db) as store:
         snap = store.snapshot(snapshot)
@@ -105,7 +105,7 @@ def whatif(snapshot: str, buy: int, engagements: float | None, method: str | Non
 def import_posts(file: Path, snapshot: str, strict: bool, db: Path | None, fmt: str) -> None:
     """Import the account's posts (CSV/JSON/JSONL: post id, time, likes, replies, reposts/shares, views)
     for the engagement section; replaces the snapshot's earlier posts."""
-    from ..engagement import load_posts
+    from ..reach.engagement import load_posts
 
     loaded = load_posts(file)
     rejects = _rejects(loaded, strict)
@@ -134,7 +134,7 @@ def growth() -> None:
 @format_option("text", "json")
 def growth_import(file: Path, account: str, platform: str | None, strict: bool, db: Path | None, fmt: str) -> None:
     """Import a follower-count history (CSV/JSON `date,followers`, e.g. exported from a tracking site)."""
-    from ..growth import load_count_history
+    from ..reach.growth import load_count_history
 
     loaded = load_count_history(file)
     rejects = _rejects(loaded, strict)
@@ -155,7 +155,7 @@ def growth_show(target: str, chart: Path | None, db: Path | None, fmt: str) -> N
     """Follower counts over time and their spikes, for an ACCOUNT or a SNAPSHOT id; with a snapshot in
     follow order, the bought batches found from follow order are set beside the spikes."""
     from ..errors import SnapshotNotFoundError
-    from ..growth import count_history, growth_chart, growth_section
+    from ..reach.growth import count_history, growth_chart, growth_section
 
     with Store(db) as store:
         account, platform, bursts = target.lstrip("@"), None, None
@@ -183,7 +183,7 @@ def growth_show(target: str, chart: Path | None, db: Path | None, fmt: str) -> N
 
 def _bursts(store: Store, snapshot_id: int) -> list[dict[str, Any]] | None:
     """Bursts from follow order for a snapshot (None when it has no follow order)."""
-    from ..bursts import scan_bursts
+    from ..bursts.detect import scan_bursts
 
     frame = store.followers(snapshot_id, ["follower_id", "follow_rank", "created_at"])
     if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
@@ -203,7 +203,7 @@ def _bursts(store: Store, snapshot_id: int) -> list[dict[str, Any]] | None:
 def views(file: Path, account: str | None, platform: str | None, chart: Path | None, strict: bool, db: Path | None, fmt: str) -> None:
     """Flag videos/posts whose likes or comments per view sit far outside the channel's own distribution
     (YouTube-style CSV: video id, published, views, likes, comments)."""
-    from ..views import load_views, views_chart, views_section
+    from ..reach.views import load_views, views_chart, views_section
 
     loaded = load_views(file)
     rejects = _rejects(loaded, strict)
@@ -251,7 +251,7 @@ def likers() -> None:
 
 
 def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
-    from ..likers import (
+    from ..reach.likers import (
         LikersOptions,
         collect_likers_bluesky,
         collect_likers_mastodon,

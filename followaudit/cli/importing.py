@@ -12,7 +12,7 @@ import click
 
 from ..schema import PLATFORMS
 from ..sources.files import FORMATS, ORDERS
-from ..store import Store
+from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
 
 FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
@@ -68,7 +68,7 @@ def import_(file: Path, db: Path | None, **options: Any) -> None:
       any CSV with --map FIELD=COLUMN
     Re-importing the same file with the same options replaces that snapshot.
     """
-    from ..ingest import import_file
+    from ..sources.ingest import import_file
 
     size = file.stat().st_size if file.is_file() else None
     with Store(db) as store, StepProgress(f"importing {file.name} (bytes)", size) as bar:

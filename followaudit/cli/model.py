@@ -28,7 +28,7 @@ data_option = click.option(
 def train(data_dir: Path | None, out_dir: Path | None, models: tuple[str, ...], skip_evaluation: bool) -> None:
     """Rebuild the detection models from the labelled data (deterministic: same files every time)."""
     from ..classify.model import MODEL_DIR
-    from ..classify.train import train_models
+    from ..classify.retrain import train_models
 
     target = out_dir or MODEL_DIR
     card = train_models(target, data_dir, models=models or None, evaluate=not skip_evaluation, progress=say)

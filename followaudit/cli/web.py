@@ -11,7 +11,7 @@ import click
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import InputError
-from ..store import Store, default_db_path
+from ..store.workspace import Store, default_db_path
 from .app import cli, db_option, say
 
 REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".txt": "text"}

@@ -29,7 +29,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ..bursts import DAY_US, Burst, estimate_follow_times
+from ..bursts.detect import DAY_US, Burst, estimate_follow_times
 from ..errors import InputError
 
 MAX_POINTS = 50_000

@@ -15,7 +15,8 @@ from typing import Any
 from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader, StrictUndefined
 
 from .. import __version__
-from ..report import Report
+from ..report.core import Report
+from .static_charts import report_charts
 
 
 def pct(x: float | None) -> str:
@@ -135,8 +136,6 @@ def render_html(
     if _ENV is None:
         _ENV = environment()
     if charts is None:
-        from .static_charts import report_charts
-
         charts = report_charts(report, followers)
     return _ENV.get_template("report.html").render(
         report=report, charts=charts, links=None, generated_at=generated_at or datetime.now(UTC)

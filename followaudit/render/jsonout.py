@@ -6,7 +6,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
-from ..report import Report
+from ..report.core import Report
 
 
 def _default(value: Any) -> Any:

@@ -23,7 +23,9 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from ..report import Report  # noqa: E402
+from ..bursts.detect import Burst  # noqa: E402
+from ..report.core import Report  # noqa: E402
+from . import charts  # noqa: E402
 
 COLOURS = {"fake": "#c0392b", "inactive": "#b7950b", "real": "#1e8449"}
 CORRECTED_COLOUR = "#34495e"
@@ -176,7 +178,6 @@ def _bursts_for_chart(report: Report | None) -> list[Any] | None:
         return None
     from dataclasses import fields
 
-    from ..bursts import Burst
 
     names = {f.name for f in fields(Burst)}
     out = []
@@ -197,11 +198,7 @@ def follower_factory_svg(followers: Any, report: Report | None = None) -> str | 
 
     ``followers`` has follow_rank, created_at and optionally label.
     """
-    try:
-        from . import charts  # written alongside the bursts detector
-    except ImportError:
-        return None
-    if followers is None or not hasattr(charts, "follower_factory_svg"):
+    if followers is None:
         return None
     return charts.follower_factory_svg(followers, _bursts_for_chart(report))
 
@@ -249,8 +246,4 @@ def write_charts(
 def _write_factory(report: Report, out: Path, formats: tuple[str, ...], followers: Any) -> list[Path]:
     if followers is None:
         return []
-    try:
-        from .charts import write_follower_factory
-    except ImportError:
-        return []
-    return [write_follower_factory(out / f"follower_factory.{fmt}", followers, _bursts_for_chart(report)) for fmt in formats]
+    return [charts.write_follower_factory(out / f"follower_factory.{fmt}", followers, _bursts_for_chart(report)) for fmt in formats]

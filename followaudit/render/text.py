@@ -9,7 +9,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from ..report import Report
+from ..report.core import Report
+from .reach_text import reach_lines
 
 
 def pct(x: float | None) -> str:
@@ -69,7 +70,5 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
     for note in report.notes:
         console.print(f"Note: {note}", markup=False)
     # -- reach sections: engagement, what-if, likers, growth, comparison, views (render/reach_text.py) --
-    from .reach_text import reach_lines
-
     for line in reach_lines(report.sections):
         console.print(line, markup=False)

@@ -5,14 +5,8 @@ engine (``score_local``) and the Dask engine (``score_dask``, needs ``pip instal
 both run it over canonical Parquet and write labels plus a summary of shares with intervals.
 """
 
+from .dask_engine import score_dask  # Dask itself is imported only when the engine runs
 from .score import ScoreResult, input_files, score_batch, score_local, summary_path
 
 __all__ = ["ScoreResult", "input_files", "score_batch", "score_dask", "score_local", "summary_path"]
 
-
-def __getattr__(name: str):  # Dask is optional: import it only when the Dask engine is asked for
-    if name == "score_dask":
-        from .dask_engine import score_dask
-
-        return score_dask
-    raise AttributeError(name)

@@ -16,25 +16,25 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import InputError, MissingDependencyError
 from ..schema import COLUMN_NAMES
 from .score import (
     NOT_READ,
+    ScoreOptions,
     ScoreResult,
-    default_method,
+    ScoreSettings,
     empty_counts,
     input_files,
     input_platform,
     is_remote,
     output_arrow_schema,
-    resolve_as_of,
     score_batch,
     summary_path,
 )
@@ -47,6 +47,28 @@ DEFAULT_WORKERS = 2
 # Rows per partition when files are split: a worker's peak memory measured ~0.9 GB at 250k rows
 # and ~1.4 GB at 1M (benchmarks/README.md), while the rate barely changes.
 DEFAULT_PARTITION_ROWS = 250_000
+
+
+@lru_cache(maxsize=1)
+def labels_parquet_engine() -> type:
+    """The Parquet engine the labels are written with (built when Dask is installed and asked for).
+
+    Dask's own pyarrow engine stores pandas metadata naming each column's dtype; for the ``reasons``
+    column that is ``large_list<item: large_string>[pyarrow]``, which ``pandas.read_parquet`` cannot
+    parse back (pandas-dev/pandas#57411, apache/arrow#39914), so nobody could open the labels with
+    pandas. The labels have no index to restore, so this engine writes them without pandas metadata:
+    plain Parquet, the same as the local engine's. ``to_parquet(engine=...)`` accepts an engine class.
+    """
+    from dask.dataframe.io.parquet.arrow import ArrowDatasetEngine
+
+    class LabelsParquetEngine(ArrowDatasetEngine):
+        @classmethod
+        def _pandas_to_arrow_table(cls, df: Any, preserve_index: bool = False, schema: Any = None) -> pa.Table:
+            table = super()._pandas_to_arrow_table(df, preserve_index=preserve_index, schema=schema)
+            metadata = {k: v for k, v in (table.schema.metadata or {}).items() if k != b"pandas"}
+            return table.replace_schema_metadata(metadata or None)
+
+    return LabelsParquetEngine
 
 
 def import_dask() -> tuple[Any, Any, Any]:
@@ -164,16 +186,13 @@ def score_dask(
     source: str | Path,
     output: str | Path,
     *,
-    method: str | None = None,
-    as_of: datetime | None = None,
-    inactive_days: int = DEFAULT_INACTIVE_DAYS,
-    confidence: float = 0.95,
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int = DEFAULT_WORKERS,
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     progress: Callable[[float], None] | None = None,
     write_summary: bool = True,
+    **options: Unpack[ScoreOptions],
 ) -> ScoreResult:
     """Score canonical Parquet at ``source`` on Dask into the Parquet directory ``output``.
 
@@ -185,8 +204,7 @@ def score_dask(
     ``progress(fraction)`` is called as the cluster's tasks finish.
     """
     dask, dd, distributed = import_dask()
-    method = method or default_method()
-    as_of = resolve_as_of(as_of)
+    settings = ScoreSettings.resolve(options)
     files = input_files(source)
     target = str(output) if is_remote(str(output)) else str(Path(output).resolve())
     if not is_remote(target):
@@ -206,13 +224,11 @@ def score_dask(
             raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")
         ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in NOT_READ]]
         scored = ddf.map_partitions(
-            score_partition, method=method, as_of=as_of, inactive_days=inactive_days, meta=output_meta()
+            score_partition, **settings.labelling(), meta=output_meta()
         )
-        from ._dask_parquet import LabelsParquetEngine
-
         write = scored.to_parquet(
             target,
-            engine=LabelsParquetEngine,
+            engine=labels_parquet_engine(),
             name_function=part_name,
             write_index=False,
             compression="zstd",
@@ -234,17 +250,13 @@ def score_dask(
         totals = cl.compute(written.map_partitions(partition_counts, meta=_counts_meta()).sum()).result()
         tallies = {label: int(totals[label]) for label in empty_counts()}
         n_unknown = int(totals[UNKNOWN])
-        return ScoreResult(
+        return settings.result(
             engine="dask",
             input=str(source),
             output=target,
-            method=method,
-            as_of=as_of,
-            inactive_days=inactive_days,
             counts=tallies,
             activity_unknown=int(n_unknown),
             seconds=time.perf_counter() - started,
-            confidence=confidence,
             workers=len(cl.scheduler_info().get("workers", {})),
             platform=input_platform(files),
             extra={

@@ -22,16 +22,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..classify import METHODS, label_followers
+from ..classify.model import model_info
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import EmptyInputError, InputError, MissingColumnsError, UnknownFormatError
-from ..estimate import Share, shares_from_counts
+from ..estimate.corrected import corrected_from_counts
+from ..estimate.intervals import Share, shares_from_counts
 from ..schema import COLUMN_NAMES, LABELS, SCHEMA, conform
 
 # Identifying columns copied from the input to the output next to follower_id.
@@ -67,6 +69,41 @@ def resolve_as_of(as_of: datetime | None) -> datetime:
     if as_of is None:
         return datetime.now(UTC).replace(microsecond=0)
     return as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
+
+
+class ScoreOptions(TypedDict, total=False):
+    """What both engines label with (keyword arguments of ``score_local`` and ``score_dask``)."""
+
+    method: str | None
+    as_of: datetime | None
+    inactive_days: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """``ScoreOptions`` with the defaults filled in once per run."""
+
+    method: str
+    as_of: datetime
+    inactive_days: int
+    confidence: float
+
+    @classmethod
+    def resolve(cls, options: ScoreOptions) -> ScoreSettings:
+        return cls(
+            method=options.get("method") or default_method(),
+            as_of=resolve_as_of(options.get("as_of")),
+            inactive_days=options.get("inactive_days", DEFAULT_INACTIVE_DAYS),
+            confidence=options.get("confidence", 0.95),
+        )
+
+    def labelling(self) -> dict[str, Any]:
+        """The arguments ``score_batch`` takes."""
+        return {"method": self.method, "as_of": self.as_of, "inactive_days": self.inactive_days}
+
+    def result(self, **fields: Any) -> ScoreResult:
+        return ScoreResult(confidence=self.confidence, **self.labelling(), **fields)
 
 
 def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
@@ -261,9 +298,6 @@ class ScoreResult:
         """Shares corrected for the model's measured error (as in ``audit``); None for rules."""
         if self.method != "model" or not self.rows:
             return None
-        from ..classify.model import model_info
-        from ..prevalence import corrected_from_counts
-
         info = model_info(self.platform)
         return corrected_from_counts(self.counts, info["error_counts"], confidence=self.confidence)
 
@@ -358,14 +392,11 @@ def score_local(
     source: str | Path,
     output: str | Path,
     *,
-    method: str | None = None,
-    as_of: datetime | None = None,
-    inactive_days: int = DEFAULT_INACTIVE_DAYS,
-    confidence: float = 0.95,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     labellers: int = DEFAULT_LABELLERS,
     progress: Callable[[int], None] | None = None,
     write_summary: bool = True,
+    **options: Unpack[ScoreOptions],
 ) -> ScoreResult:
     """Stream canonical Parquet at ``source`` through ``score_batch`` into one Parquet file ``output``.
 
@@ -375,8 +406,7 @@ def score_local(
     number of rows of each finished batch. The summary (shares with intervals) is written to
     ``summary_path(output)`` unless ``write_summary`` is false.
     """
-    method = method or default_method()
-    as_of = resolve_as_of(as_of)
+    settings = ScoreSettings.resolve(options)
     if is_remote(str(source)) or is_remote(str(output)):
         raise InputError(
             "the local engine reads and writes local files only",
@@ -411,7 +441,7 @@ def score_local(
                     progress(item.num_rows)
 
     def label(table: pl.DataFrame) -> pl.DataFrame:
-        return score_batch(table, method=method, as_of=as_of, inactive_days=inactive_days)
+        return score_batch(table, **settings.labelling())
 
     def emit(labels: pl.DataFrame) -> None:
         nonlocal unknown
@@ -443,17 +473,13 @@ def score_local(
     finally:
         pipe.stop.set()
         reader.join(timeout=30)
-    result = ScoreResult(
+    result = settings.result(
         engine="local",
         input=str(source),
         output=str(out),
-        method=method,
-        as_of=as_of,
-        inactive_days=inactive_days,
         counts=counts,
         activity_unknown=unknown,
         seconds=time.perf_counter() - started,
-        confidence=confidence,
         platform=input_platform(files),
         extra={"files": len(files)},
     )

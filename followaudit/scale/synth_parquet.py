@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from ..schema import conform
-from ..synth import SynthSpec, generate
+from ..sources.synth import SynthSpec, generate
 
 DEFAULT_PARTITION_ROWS = 1_000_000
 ID_BASE = 10_000_000_000  # synth ids are ID_BASE + a number below 3 * partition rows

@@ -17,7 +17,7 @@ import json
 import re
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import polars as pl
 
@@ -27,17 +27,30 @@ from ..errors import (
     TruncatedJSONError,
     UnknownFormatError,
 )
-from ..schema import PLATFORMS
+from ..schema import PLATFORMS, conform
 from .formats import idlists, jsonrec, platforms, stream, tabular
 from .formats.common import ORDERS, Detected, Field, ParsedFile, SourceFrame, empty_rejects, finish
 from .formats.textio import check_not_binary, to_utf8
 
-__all__ = ["Detected", "ParsedFile", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
+__all__ = ["Detected", "ParsedFile", "ReadOptions", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
 
 FORMATS = ("csv", "json", "jsonl", "parquet")
 _PAGE_KEYS = (("followers", "bluesky", "getFollowers pages"), ("profiles", "bluesky", "getProfiles pages"),
               ("data", "twitter", "v2 response pages"), ("accounts", "mastodon", "saved pages"),
               ("relationships_followers", "instagram", "followers export"))
+
+
+class ReadOptions(TypedDict, total=False):
+    """How to read a follower file: the keyword arguments of ``read_followers`` (and ``import_file``)."""
+
+    platform: str | None
+    fmt: str | None
+    order: str | None
+    mapping: dict[str, str] | list[str] | tuple[str, ...] | None
+    strict: bool
+    encoding: str
+    account: str | None
+    profiles: str | Path | None
 
 
 def read_followers(
@@ -338,7 +351,5 @@ def _read_id_list(src: _IdList, name: str, fmt: str, compressed: bool, *, platfo
     prof = read_followers(profiles, platform=platform, strict=strict, encoding=encoding, order="unknown")
     followers, missing = idlists.join_profiles(ids, prof.followers)
     all_rejects = pl.concat([rejects, prof.rejects]).sort(["file", "line"]) if prof.rejects.height else rejects
-    from ..schema import conform
-
     detected = Detected(plat, fmt, f"{src.layout} + {prof.detected.layout} profiles", use_order, compressed)
     return ParsedFile(conform(followers), all_rejects, detected, account=acct, n_without_profile=missing)

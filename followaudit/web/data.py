@@ -25,11 +25,12 @@ import numpy as np
 import polars as pl
 
 from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report, reason_pattern_sql
-from ..bursts_audit import BURSTS_REASON
+from ..bursts.attach import BURSTS_REASON
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS, inactive_mask
 from ..errors import InputError, SnapshotNotFoundError
-from ..store import Store
+from ..render.static_charts import report_charts
+from ..store.workspace import Store
 
 SORTABLE = (
     "follow_rank", "handle", "created_at", "followers_count", "following_count", "posts_count",
@@ -222,8 +223,6 @@ class ReadDB:
         return cached
 
     def _build(self, sid: int, method: str | None) -> Audit:
-        from ..render.static_charts import report_charts
-
         self.snapshot_id(sid)
         have = stored_methods(self.store, sid)
         result = build_audit(self.store, sid, method)

@@ -101,7 +101,10 @@ DATE_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%d",  # Mastodon last_status_at is a date only
     "%d-%m-%Y %H.%M",  # spreadsheet-mangled MIB crawl times: 14-02-2015 10.40
+    "%b %d, %Y",  # YouTube Studio exports: Mar 4, 2025
 )
+SLASH_DATE = r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$"
+MIN_EPOCH_SECONDS = 1e8  # 1973: smaller numbers (a bare year, a count) are not times
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -135,13 +138,33 @@ def parse_dates(text: pl.Series) -> pl.Series:
     if missing.any():
         # Mixed formats in one column: fill the gaps with the other formats (and epoch seconds).
         alternatives = [text.str.strptime(dtype, fmt, strict=False) for fmt in order[1:]]
+        slash = slash_date_format(text)
+        if slash:
+            alternatives.append(text.str.strip_chars().str.strptime(dtype, slash, strict=False))
         alternatives.append(parse_epoch(text))
         out = pl.select(pl.coalesce([out, *alternatives])).to_series()
     return out.alias(text.name)
 
 
+def slash_date_format(text: pl.Series) -> str | None:
+    """Day/month order of a column's ``a/b/yyyy`` dates, decided by the column, never assumed.
+
+    A first number above 12 anywhere means day first; a second above 12 means month first. When no
+    value tells (every part is 12 or less), or values contradict each other, the dates stay
+    unreadable (null) rather than being silently read the US way.
+    """
+    parts = text.str.extract_groups(SLASH_DATE)
+    first = parts.struct.field("1").cast(pl.Int32, strict=False)
+    second = parts.struct.field("2").cast(pl.Int32, strict=False)
+    day_first, month_first = bool((first > 12).any()), bool((second > 12).any())
+    if day_first == month_first:
+        return None
+    return "%d/%m/%Y" if day_first else "%m/%d/%Y"
+
+
 def parse_epoch(text: pl.Series) -> pl.Series:
     seconds = text.cast(pl.Float64, strict=False)
+    seconds = pl.select(pl.when(seconds >= MIN_EPOCH_SECONDS).then(seconds)).to_series()
     micros = (seconds * 1_000_000).round(0).cast(pl.Int64, strict=False)
     return pl.select(pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC")).to_series().alias(text.name)
 

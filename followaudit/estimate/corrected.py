@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .estimate import fpc_factor
-from .schema import SampleDesign
+from ..schema import SampleDesign
+from .intervals import confidence_label, fpc_factor
 
 DRAWS = 4000
 SEED = 20150214
@@ -43,10 +43,6 @@ class Estimate:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _level(confidence: float) -> str:
-    return f"{confidence:.0%}" if round(confidence * 100, 6).is_integer() else f"{confidence:.1%}"
 
 
 def rogan_gladen(p_observed: float | np.ndarray, sensitivity: float | np.ndarray, specificity: float | np.ndarray) -> float | np.ndarray:
@@ -111,7 +107,7 @@ def adjusted_count(
     ok = denom > 0.05  # draws where the model would be near chance carry no information
     est = np.clip((p_obs[ok] + sp_d[ok] - 1.0) / denom[ok], 0.0, 1.0)
     low, high = _interval(est, point, confidence)
-    return Estimate(point, low, high, ACC_METHOD.format(level=_level(confidence)))
+    return Estimate(point, low, high, ACC_METHOD.format(level=confidence_label(confidence)))
 
 
 PROB_BINS = 2000
@@ -145,7 +141,7 @@ def probabilistic_count_from_histogram(
     boot = rng.multinomial(n, counts / n, size=draws) @ centres / n
     boot = np.clip(boot + (point - binned_mean), 0.0, 1.0)
     low, high = _interval(boot, point, confidence)
-    return Estimate(point, low, high, PCC_METHOD.format(level=_level(confidence)))
+    return Estimate(point, low, high, PCC_METHOD.format(level=confidence_label(confidence)))
 
 
 def probabilistic_count(
@@ -204,7 +200,7 @@ def corrected_from_counts(
     point_ratio = inactive / rest if rest else 0.0
     method = (
         "the rest after the corrected fake share, split in the observed inactive:real ratio; "
-        f"bootstrap {_level(confidence)} interval"
+        f"bootstrap {confidence_label(confidence)} interval"
     )
     for label, share_draws, point in (
         ("inactive", (1.0 - fake_draws) * ratio, (1.0 - acc.share) * point_ratio),

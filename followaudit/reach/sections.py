@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import FollowauditError
+from ..estimate.intervals import Share
+from ..report.core import Report
+from ..sources.synth import (
+    OBSERVED_AT,
+    SynthSpec,
+    generate_count_history,
+    generate_likers,
+    generate_posts,
+)
+from ..store.workspace import Snapshot, Store
 from .comparison import comparison_section
 from .engagement import engagement_section, followers_total, what_if, with_engagements
-from .errors import FollowauditError
-from .estimate import Share
 from .growth import count_history, growth_section
-from .likers import latest_likers_section
-from .report import Report
-from .store import Snapshot, Store
+from .likers import latest_likers_section, store_likers_frame
 from .views import views_section
 
 SECTION_KEYS = ("engagement", "whatif", "likers", "growth", "comparison", "views")
@@ -88,15 +95,6 @@ def store_synthetic_reach(store: Store, snapshot_id: int, frame: Any, seed: int 
 
     ``frame`` is what ``synth.generate`` / ``synth.write_synth`` returned for the snapshot's followers.
     """
-    from .likers import store_likers_frame
-    from .synth import (
-        OBSERVED_AT,
-        SynthSpec,
-        generate_count_history,
-        generate_likers,
-        generate_posts,
-    )
-
     snapshot = store.snapshot(snapshot_id)
     spec = SynthSpec(n=frame.height, seed=seed, account=snapshot.account or "demo_account")
     posts = generate_posts(spec, frame)

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import polars as pl
 
-from .schema import COLUMN_NAMES, SampleDesign, conform
-from .sources.files import Detected, ParsedFile, read_followers
-from .sources.formats import stream
-from .store import Store
+from ..schema import COLUMN_NAMES, SampleDesign, conform
+from ..store.workspace import Store
+from .files import Detected, ParsedFile, ReadOptions, read_followers
+from .formats import stream
 
 
 @dataclass
@@ -70,16 +70,9 @@ def import_file(
     store: Store,
     path: str | Path,
     *,
-    platform: str | None = None,
-    fmt: str | None = None,
-    order: str | None = None,
-    mapping: dict[str, str] | list[str] | tuple[str, ...] | None = None,
-    strict: bool = False,
-    encoding: str = "utf-8",
-    account: str | None = None,
-    profiles: str | Path | None = None,
     input_format: str | None = None,
     progress: Callable[[int], None] | None = None,
+    **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
     replaces that snapshot's rows instead of adding a new snapshot.
@@ -87,7 +80,9 @@ def import_file(
     ``input_format`` is an alias of ``fmt`` (the CLI's ``--input-format`` on commands whose
     ``--format`` is the output format). ``progress(n)`` is told of file bytes read (large JSONL only).
     """
-    fmt = fmt or input_format
+    platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
+    fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
+    strict, encoding = read.get("strict", False), read.get("encoding", "utf-8")
     if isinstance(mapping, tuple | list):
         mapping = list(mapping)
     options: dict[str, Any] = dict(

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..bursts import burst_membership, detect_bursts
+from .detect import burst_membership, detect_bursts
 
 DAY = 86_400.0
 PLATFORM_START = datetime(2006, 7, 15, tzinfo=UTC).timestamp()

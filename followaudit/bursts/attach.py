@@ -2,7 +2,7 @@
 
 The audit pipeline calls ``attach_bursts`` once, after the labels are stored:
 
-    from .bursts_audit import attach_bursts
+    from followaudit.bursts.attach import attach_bursts
     attach_bursts(store, snapshot, report, method=method, save=save)
 
 Only three columns of the snapshot are read (follower_id, follow_rank, created_at) plus the stored
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from .bursts import METHOD, BurstParams, BurstScan, burst_membership, scan_bursts
-from .report import Report
-from .store import Snapshot, Store
+from ..report.core import Report
+from ..store.workspace import Snapshot, Store
+from .detect import METHOD, BurstParams, BurstScan, burst_membership, scan_bursts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.

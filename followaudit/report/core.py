@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .estimate import Share
+from ..estimate.intervals import Share
 
 SCHEMA_VERSION = 1
 

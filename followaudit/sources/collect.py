@@ -29,56 +29,19 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from statistics import NormalDist
 from typing import Any, Protocol
 
-import numpy as np
 import polars as pl
 
-from .errors import HiddenFollowersError, InputError, PaginationError
-from .schema import SampleDesign
-from .sources import bluesky, mastodon
-from .sources.http import ApiClient
-from .store import Store
+from ..errors import HiddenFollowersError, InputError, PaginationError
+from ..estimate.sample_design import check_sampling, draw_sample, sample_size
+from ..schema import SampleDesign
+from ..store.workspace import Store
+from . import bluesky, mastodon
+from .http import ApiClient
 
 PLATFORM_PAGE = {"bluesky": bluesky.PAGE_SIZE, "mastodon": mastodon.PAGE_SIZE}
 MASTODON_CHUNK = 5000  # local "hydration" of stored Account JSON, rows per transaction
-
-
-def sample_size(precision: float, population: int | None = None, confidence: float = 0.95) -> int:
-    """Sample size whose interval half-width is at most ``precision`` for any share.
-
-    Worst case p = 0.5: n0 = z² · 0.25 / H²; with a known population M the finite-population
-    correction gives n = n0 / (1 + (n0 - 1) / M). Rounded up; never more than M.
-    """
-    if not 0 < precision < 0.5:
-        raise InputError(f"--precision {precision} is out of range", "give a half-width between 0 and 0.5, e.g. 0.02")
-    if not 0 < confidence < 1:
-        raise InputError(f"confidence {confidence} is out of range", "use e.g. 0.95")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    n0 = z * z * 0.25 / (precision * precision)
-    if population is None:
-        return math.ceil(n0)
-    if population <= 0:
-        return 0
-    n = n0 / (1 + (n0 - 1) / population)
-    return min(population, math.ceil(n - 1e-9))
-
-
-def draw_sample(population: int, n: int, seed: int) -> list[int]:
-    """Positions (0..M-1) of a seeded simple random sample without replacement, sorted."""
-    rng = np.random.default_rng(seed)
-    return sorted(int(i) for i in rng.choice(population, size=n, replace=False))
-
-
-def check_sampling(sample: int | None, precision: float | None) -> None:
-    """``--sample`` and ``--precision`` are exclusive and must be usable (followers and likers alike)."""
-    if sample is not None and precision is not None:
-        raise InputError("--sample and --precision both given", "use one: a fixed size, or the precision you need")
-    if sample is not None and sample < 1:
-        raise InputError(f"--sample {sample} must be at least 1")
-    if precision is not None:
-        sample_size(precision)
 
 
 @dataclass

@@ -29,9 +29,10 @@ from typing import Any
 
 import polars as pl
 
-from .errors import EmptyInputError, InputError, MissingColumnsError
-from .estimate import Share
-from .store import Snapshot
+from ..errors import EmptyInputError, InputError, MissingColumnsError
+from ..estimate.intervals import Share
+from ..sources.formats.common import parse_dates
+from ..store.workspace import Snapshot
 
 COUNT_FIELDS = ("likes", "replies", "reposts", "quotes", "views")
 POST_ALIASES: dict[str, tuple[str, ...]] = {
@@ -99,21 +100,30 @@ def pick_columns(frame: pl.DataFrame, aliases: dict[str, tuple[str, ...]], requi
     return found
 
 
-def parse_time(expr: pl.Expr) -> pl.Expr:
-    """ISO 8601 (with or without zone), 'YYYY-MM-DD HH:MM[:SS]', a bare date, 'MM/DD/YYYY' (US),
-    'Mar 4, 2025' (YouTube Studio exports) or epoch seconds -> UTC."""
-    text = expr.str.strip_chars()
-    iso = text.str.replace(r"Z$", "+00:00").str.replace(" ", "T")
-    epoch = text.cast(pl.Float64, strict=False)
-    return pl.coalesce(
-        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", time_unit="us", strict=False),
-        iso.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False).dt.replace_time_zone("UTC"),
-        iso.str.to_datetime("%Y-%m-%dT%H:%M", time_unit="us", strict=False).dt.replace_time_zone("UTC"),
-        text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        text.str.to_date("%m/%d/%Y", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
-        text.str.to_date("%b %d, %Y", strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),  # YouTube Studio
-        pl.when(epoch > 1e8).then((epoch * 1_000_000).cast(pl.Int64, strict=False)).cast(pl.Datetime("us", "UTC")),
-    )
+def read_columns(
+    path: str | Path, aliases: dict[str, tuple[str, ...]], required: tuple[str, ...]
+) -> tuple[pl.DataFrame, dict[str, str], Path]:
+    """Read a reach file and find its columns: (all-text frame, canonical name -> column, path)."""
+    path = Path(path)
+    frame = read_table(path)
+    return frame, pick_columns(frame, aliases, required, path), path
+
+
+PARSED = "__parsed_"  # prefix of helper columns; never part of a row's raw record
+
+
+def with_times(frame: pl.DataFrame, column: str) -> tuple[pl.DataFrame, pl.Expr]:
+    """Adds ``column`` parsed to UTC with the importers' one date parser; returns (frame, its expr).
+
+    The parser decides a column's day/month order from its own values, never assuming US dates.
+    """
+    name = PARSED + column
+    return frame.with_columns(parse_dates(frame[column].cast(pl.Utf8)).alias(name)), pl.col(name)
+
+
+def raw_record(frame: pl.DataFrame) -> pl.Expr:
+    """The row as read (JSON), without helper columns."""
+    return pl.struct([c for c in frame.columns if not c.startswith(PARSED)]).struct.json_encode().alias("raw")
 
 
 def count_expr(col: str) -> pl.Expr:
@@ -139,7 +149,7 @@ def validate(
 ) -> Loaded:
     """Split rows into good rows and rejects. ``checks`` are (column, bad-row predicate, reason)."""
     numbered = frame.with_row_index("_line", offset=2 if path.suffix.lower() == ".csv" else 1)
-    raw = pl.struct(frame.columns).struct.json_encode().alias("raw")
+    raw = raw_record(frame)
     bad = [
         numbered.filter(predicate.fill_null(True)).select(
             pl.lit(str(path.name)).alias("file"), pl.col("_line").cast(pl.Int64).alias("line"),
@@ -154,13 +164,11 @@ def validate(
 
 def load_posts(path: str | Path) -> Loaded:
     """Read a posts file (CSV/JSON/JSONL: post id, time, likes, replies, reposts/shares, views...)."""
-    path = Path(path)
-    frame = read_table(path)
-    cols = pick_columns(frame, POST_ALIASES, ("post_id", "created_at"), path)
+    frame, cols, path = read_columns(path, POST_ALIASES, ("post_id", "created_at"))
     counts = [c for c in COUNT_FIELDS if c in cols]
     if not any(c in cols for c in ("likes", "replies", "reposts", "quotes")):
         raise MissingColumnsError(f"{path.name} has no engagement counts (likes, replies, reposts/shares, quotes)")
-    when = parse_time(pl.col(cols["created_at"]))
+    frame, when = with_times(frame, cols["created_at"])
     checks: list[tuple[str, pl.Expr, str]] = [
         (cols["post_id"], pl.col(cols["post_id"]).str.strip_chars().str.len_chars() == 0, "missing post id"),
         (cols["created_at"], when.is_null(), "unreadable time"),
@@ -173,7 +181,7 @@ def load_posts(path: str | Path) -> Loaded:
         pl.col(cols["post_id"]).str.strip_chars().alias("post_id"),
         when.alias("created_at"),
         *[(count_expr(cols[c]) if c in cols else pl.lit(None, pl.Int64)).alias(c) for c in COUNT_FIELDS],
-        pl.struct(frame.columns).struct.json_encode().alias("raw"),
+        raw_record(frame),
     ]
     # the same post twice: the first is kept, the others are rejects
     pid = pl.col(cols["post_id"]).str.strip_chars()

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from .errors import StoreError
-from .schema import SampleDesign, conform
+from ..errors import StoreError
+from ..schema import SampleDesign, conform
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,7 +19,7 @@ from statistics import NormalDist
 
 import polars as pl
 
-from .schema import LABELS, SampleDesign
+from ..schema import LABELS, SampleDesign
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,13 @@ def wilson(count: int, n: int, confidence: float = 0.95, population: int | None 
     return (max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p)))
 
 
+def confidence_label(confidence: float) -> str:
+    """0.95 -> '95%', 0.975 -> '97.5%': the level as the methods name it."""
+    return f"{confidence:.0%}" if round(confidence * 100, 6).is_integer() else f"{confidence:.1%}"
+
+
 def interval_method(confidence: float, design: SampleDesign | None = None) -> str:
-    level = f"{confidence:.0%}" if round(confidence * 100, 6).is_integer() else f"{confidence:.1%}"
+    level = confidence_label(confidence)
     if design is not None and design.fpc_population:
         return (
             f"Wilson score {level} interval with finite-population correction "
@@ -102,16 +107,3 @@ def shares_from_counts(
         low, high = wilson(c, n, confidence, population)
         out[label] = Share(label, c / n if n else 0.0, low, high, c, n, method)
     return out
-
-
-def sample_size_for_precision(half_width: float, population: int | None = None, confidence: float = 0.95) -> int:
-    """Smallest uniform sample whose interval half-width is at most ``half_width`` for any share.
-
-    Worst case p = 0.5: n0 = z² / (4 h²); with a finite population N, n = n0 / (1 + (n0 − 1)/N).
-    """
-    if not 0.0 < half_width < 0.5:
-        raise ValueError("precision must be between 0 and 0.5 (e.g. 0.02 for ±2 points)")
-    n0 = z_value(confidence) ** 2 / (4.0 * half_width**2)
-    if population:
-        return min(population, math.ceil(n0 / (1.0 + (n0 - 1.0) / population)))
-    return math.ceil(n0)

@@ -22,8 +22,8 @@ from typing import Any
 
 import polars as pl
 
-from .estimate import Share
-from .store import Store
+from ..estimate.intervals import Share
+from ..store.workspace import Store
 
 SIZE_FACTOR = 10.0
 MIN_PEERS = 3

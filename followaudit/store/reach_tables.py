@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from .errors import SnapshotNotFoundError
-from .schema import COLUMN_NAMES, conform
+from ..errors import SnapshotNotFoundError
+from ..schema import COLUMN_NAMES, conform
 
 if TYPE_CHECKING:
     from pathlib import Path

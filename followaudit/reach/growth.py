@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .engagement import Loaded, count_expr, parse_time, pick_columns, read_table, validate
-from .store import Store
+from ..store.workspace import Store
+from .engagement import Loaded, count_expr, read_columns, validate, with_times
 
 Z_THRESHOLD = 3.5
 MIN_STEPS = 8
@@ -59,10 +59,8 @@ METHOD = (
 
 def load_count_history(path: str | Path) -> Loaded:
     """Read ``date,followers`` rows; unreadable dates or counts become rejects. Rows: date, followers."""
-    path = Path(path)
-    frame = read_table(path)
-    cols = pick_columns(frame, COUNT_ALIASES, ("date", "followers"), path)
-    when = parse_time(pl.col(cols["date"]))
+    frame, cols, path = read_columns(path, COUNT_ALIASES, ("date", "followers"))
+    frame, when = with_times(frame, cols["date"])
     count = count_expr(cols["followers"])
     checks = [
         (cols["date"], when.is_null(), "unreadable date"),

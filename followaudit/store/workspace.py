@@ -19,11 +19,11 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from . import __version__
-from .errors import SnapshotNotFoundError, StoreError
-from .schema import COLUMN_NAMES, SampleDesign, conform
-from .store_collect import CollectionStore
-from .store_reach import ReachStore
+from .. import __version__
+from ..errors import SnapshotNotFoundError, StoreError
+from ..schema import COLUMN_NAMES, SampleDesign, conform
+from .collection import CollectionStore
+from .reach_tables import ReachStore
 
 DEFAULT_DB_NAME = "followaudit.duckdb"
 

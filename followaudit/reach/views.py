@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .engagement import Loaded, count_expr, parse_time, pick_columns, read_table, validate
-from .errors import MissingColumnsError
+from ..errors import MissingColumnsError
+from .engagement import Loaded, count_expr, read_columns, validate, with_times
 from .growth import robust_z
 
 Z_THRESHOLD = 3.5
@@ -44,9 +44,7 @@ METHOD = (
 
 def load_views(path: str | Path) -> Loaded:
     """Read per-item view data; rows: item_id, published, views, likes, comments."""
-    path = Path(path)
-    frame = read_table(path)
-    cols = pick_columns(frame, VIEW_ALIASES, ("item_id", "views"), path)
+    frame, cols, path = read_columns(path, VIEW_ALIASES, ("item_id", "views"))
     if "likes" not in cols and "comments" not in cols:
         raise MissingColumnsError(f"{path.name} has neither likes nor comments (columns: {', '.join(frame.columns[:10])})")
     checks = [(cols["item_id"], pl.col(cols["item_id"]).str.strip_chars().str.len_chars() == 0, "missing item id")]
@@ -54,12 +52,14 @@ def load_views(path: str | Path) -> Loaded:
         if c in cols:
             e = count_expr(cols[c])
             checks.append((cols[c], pl.col(cols[c]).is_not_null() & (e.is_null() | (e < 0)), f"{c} is not a non-negative count"))
+    published = pl.lit(None, pl.Datetime("us", "UTC"))
     if "published" in cols:
         src = pl.col(cols["published"])
-        checks.append((cols["published"], src.is_not_null() & (src.str.strip_chars() != "") & parse_time(src).is_null(), "unreadable publish time"))
+        frame, published = with_times(frame, cols["published"])
+        checks.append((cols["published"], src.is_not_null() & (src.str.strip_chars() != "") & published.is_null(), "unreadable publish time"))
     keep = [
         pl.col(cols["item_id"]).str.strip_chars().alias("item_id"),
-        (parse_time(pl.col(cols["published"])) if "published" in cols else pl.lit(None, pl.Datetime("us", "UTC"))).alias("published"),
+        published.alias("published"),
         *[(count_expr(cols[c]) if c in cols else pl.lit(None, pl.Int64)).alias(c) for c in ("views", "likes", "comments")],
     ]
     return validate(frame, path, checks, keep)

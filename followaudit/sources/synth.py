@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .schema import conform
+from ..schema import conform
 
 OBSERVED_AT = datetime(2026, 11, 1, tzinfo=UTC)  # fixed, so synth output never depends on "now"
 ACCOUNT_START = datetime(2014, 6, 1, tzinfo=UTC)

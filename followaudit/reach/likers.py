@@ -28,15 +28,16 @@ from typing import Any
 import httpx
 import polars as pl
 
-from .classify import label_followers
-from .classify.rules import DEFAULT_INACTIVE_DAYS
-from .collect import NullProgress, ProgressSink, check_sampling, draw_sample, sample_size
-from .errors import CollectError, InputError, NotFoundError, PaginationError
-from .estimate import estimate_shares, wilson
-from .schema import SampleDesign
-from .sources import bluesky, mastodon
-from .sources.http import ApiClient
-from .store import Store
+from ..classify import label_followers
+from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..errors import CollectError, InputError, NotFoundError, PaginationError
+from ..estimate.intervals import estimate_shares, wilson
+from ..estimate.sample_design import check_sampling, draw_sample, sample_size
+from ..schema import SampleDesign
+from ..sources import bluesky, mastodon
+from ..sources.collect import NullProgress, ProgressSink
+from ..sources.http import ApiClient
+from ..store.workspace import Store
 
 LIKES_PAGE = 100
 MASTODON_PAGE = 80

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .errors import InputError, MissingColumnsError
-from .estimate import wilson
+from ..errors import InputError, MissingColumnsError
+from ..estimate.intervals import wilson
 
 DAY_US = 86_400_000_000
 UTC_TS = pl.Datetime("us", "UTC")

@@ -1,1 +1,0 @@
-"""Validation harnesses: synthetic ground truth for methods that have no labelled data."""
