@@ -21,6 +21,7 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "handle": (pl.Utf8(), "screen name / handle / acct"),
     "display_name": (pl.Utf8(), "display name"),
     "follow_rank": (pl.Int64(), "0 = first (oldest) follower; null when the order is unknown"),
+    "followed_at": (UTC_TS, "exact time of the follow, where the source gives it (Bluesky follow-record TID, Instagram export timestamp)"),
     "created_at": (UTC_TS, "when the follower's account was created (UTC)"),
     "followers_count": (pl.Int64(), "followers of the follower"),
     "following_count": (pl.Int64(), "accounts the follower follows (Twitter friends_count)"),

@@ -122,6 +122,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE TABLE engager_rows ({_FOLLOWER_COLUMNS_SQL.replace("snapshot_id", "likers_id")});
         """,
     ),
+    (
+        4,
+        "exact follow times",
+        """
+        ALTER TABLE followers ADD COLUMN followed_at TIMESTAMPTZ;
+        ALTER TABLE engager_rows ADD COLUMN followed_at TIMESTAMPTZ;
+        """,
+    ),
+    # Reserved while parallel work lands: 5 reviews (reviewed sample), 6 platform evidence,
+    # 7 honest estimates, 8 speed.
 ]
 
 
