@@ -187,7 +187,7 @@ def test_sections_use_the_corrected_shares_when_the_model_gives_them() -> None:
     report = Report(account="a", platform="twitter", snapshot=1, source=None, taken_at=None, followers_audited=100,
                     followers_reported=None, sample_design={}, method="model", method_detail={}, confidence_level=0.95,
                     inactive_days=90, shares=raw, top_reasons=[], activity_unknown=0)
-    assert headline_shares(report) is raw
+    assert headline_shares(report) == raw
     report.corrected = {"fake": {"share": 0.2, "low": 0.1, "high": 0.3, "method": "Rogan-Gladen"}}
     got = headline_shares(report)
     assert (got["fake"].share, got["fake"].low, got["fake"].high, got["fake"].method) == (0.2, 0.1, 0.3, "Rogan-Gladen")

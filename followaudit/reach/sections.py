@@ -49,15 +49,8 @@ def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str,
 
 
 def headline_shares(report: Report) -> dict[str, Share]:
-    """The shares the report leads with: misclassification-corrected when the model gives them, else raw."""
-    if not report.corrected:
-        return report.shares
-    out = dict(report.shares)
-    for label, c in report.corrected.items():
-        raw = report.shares.get(label)
-        if c and raw is not None and c.get("low") is not None and c.get("high") is not None:
-            out[label] = Share(label, float(c["share"]), float(c["low"]), float(c["high"]), raw.count, raw.n, str(c.get("method") or raw.method))
-    return out
+    """The report's one headline (``Report.headline_shares``): reviewed, else corrected, else raw."""
+    return report.headline_shares()
 
 
 def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str, dict[str, Any]]:

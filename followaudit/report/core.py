@@ -13,6 +13,7 @@ from typing import Any
 from ..estimate.intervals import Share
 
 SCHEMA_VERSION = 1
+MIN_REVIEWED = 30  # reviewed followers before the prediction-powered estimate becomes the headline
 
 
 @dataclass
@@ -38,6 +39,15 @@ class Report:
     bursts: list[dict[str, Any]] | None = None
     sections: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # What the audit knew: share of followers each field was known for, observation time, the shift
+    # diagnostic, platform labels, the interval method (JSON ``evidence``).
+    evidence: dict[str, Any] = field(default_factory=dict)
+    # Prediction-powered estimates from a person's review of a uniform random sample (JSON ``reviewed``).
+    reviewed: dict[str, Any] | None = None
+    # Audience types: mass followers and the reachable audience (JSON ``audience``).
+    audience: dict[str, Any] | None = None
+    # Set when the followers carry too little to judge: why no fake share is given (one line).
+    withheld: str | None = None
 
     def add_reason_count(self, reason: str, count: int, k: int = 8) -> None:
         """Put one more counted reason among ``top_reasons`` (kept sorted, at most ``k``)."""
@@ -46,12 +56,33 @@ class Report:
         merged = [rc for rc in self.top_reasons if rc[0] != reason] + [(reason, count)]
         self.top_reasons = sorted(merged, key=lambda rc: (-rc[1], rc[0]))[:k]
 
+    def headline_shares(self) -> dict[str, Share]:
+        """The shares every output leads with; the one source for what-if, engagement, likers, web.
+
+        A reviewed sample (prediction-powered, at least ``MIN_REVIEWED`` reviews) beats the
+        model-corrected estimate, which beats the raw label shares. When the evidence is too thin
+        (``withheld``), no share is given at all.
+        """
+        if self.withheld:
+            return {}
+        chosen: dict[str, Any] | None = None
+        if self.reviewed and int(self.reviewed.get("n") or 0) >= MIN_REVIEWED:
+            chosen = {k: self.reviewed.get(k) for k in self.shares}
+        elif self.corrected:
+            chosen = self.corrected
+        if not chosen:
+            return dict(self.shares)
+        out = dict(self.shares)
+        for label, c in chosen.items():
+            raw = self.shares.get(label)
+            if c and raw is not None and c.get("low") is not None and c.get("high") is not None:
+                out[label] = Share(label, float(c["share"]), float(c["low"]), float(c["high"]), raw.count, raw.n, str(c.get("method") or raw.method))
+        return out
+
     @property
     def headline(self) -> dict[str, dict[str, Any]]:
-        """What to show first: the corrected estimate when the model provides one, else raw shares."""
-        if self.corrected:
-            return self.corrected
-        return {k: {"share": s.share, "low": s.low, "high": s.high, "method": s.method} for k, s in self.shares.items()}
+        """``headline_shares`` as plain dicts (share, low, high, method), for templates and JSON."""
+        return {k: {"share": s.share, "low": s.low, "high": s.high, "method": s.method} for k, s in self.headline_shares().items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +104,11 @@ class Report:
                 for k, s in self.shares.items()
             },
             "corrected": self.corrected,
+            "headline": self.headline,
+            "withheld": self.withheld,
+            "evidence": self.evidence,
+            "reviewed": self.reviewed,
+            "audience": self.audience,
             "top_reasons": [{"reason": r, "count": c} for r, c in self.top_reasons],
             "activity_unknown": self.activity_unknown,
             "rejects": {"count": self.rejects, "first": self.first_reject},
