@@ -72,9 +72,7 @@ def read_followers(
     ``strict`` raises :class:`BadRowError` on the first bad row instead of rejecting it.
     ``profiles`` is the profile file for a follower id list.
     """
-    _check_choice("--platform", platform, PLATFORMS)
-    _check_choice("--format", fmt, FORMATS)
-    _check_choice("--order", order, ORDERS)
+    check_options(platform, fmt, order)
     name = str(path)
     the_plan = stream.plan(path, platform=platform, fmt=fmt, order=order, mapping=mapping, profiles=profiles)
     if the_plan is not None:
@@ -108,12 +106,15 @@ def _original_lines(rejects: pl.DataFrame, data: bytes) -> pl.DataFrame:
 def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict: bool, encoding: str,
                    account: str | None) -> ParsedFile:
     batches = list(stream.iter_batches(path, the_plan, name=name, encoding=encoding, strict=strict, account=account))
-    followers = pl.concat([b.followers for b in batches])
-    rejects = pl.concat([b.rejects for b in batches])
+    followers = pl.concat([b.followers for b in batches]) if batches else conform(pl.DataFrame()).with_columns(pl.lit(None, pl.Int64).alias("line"))
+    rejects = pl.concat([b.rejects for b in batches]) if batches else empty_rejects()
     dups = stream.duplicates(followers.select("follower_id", "line"))
     if dups.height:  # repeats across blocks: the first line keeps the follower
         dropped = dups.join(followers.select("line", "raw"), on="line", how="left")
-        rejects = pl.concat([rejects, stream.duplicate_rejects(dropped, name, stream.id_column(the_plan.spec))]).sort("line")
+        if the_plan.kind == "csv":  # a CSV reject's raw is its line as in the file
+            texts = stream.line_texts(path, dropped["line"].to_list(), encoding)
+            dropped = dropped.with_columns(pl.col("line").replace_strict(texts, default=None, return_dtype=pl.Utf8).alias("raw"))
+        rejects = pl.concat([rejects, stream.duplicate_rejects(dropped, name, the_plan.id_column)]).sort("line")
         followers = followers.join(dups.select("line"), on="line", how="anti", maintain_order="left")
     followers = followers.drop("line")
     file_ranks = any(b.file_ranks for b in batches)
@@ -123,8 +124,14 @@ def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict
             stream.ranks_from_positions(followers.height, the_plan.order)
         )
     order = "file" if file_ranks else the_plan.order
-    detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order, the_plan.compressed)
-    return ParsedFile(followers, rejects, detected, account=account)
+    return ParsedFile(followers, rejects, the_plan.detected(order), account=account or the_plan.account)
+
+
+def check_options(platform: str | None, fmt: str | None, order: str | None) -> None:
+    """--platform, --format and --order must name known values."""
+    _check_choice("--platform", platform, PLATFORMS)
+    _check_choice("--format", fmt, FORMATS)
+    _check_choice("--order", order, ORDERS)
 
 
 def _check_choice(flag: str, value: str | None, choices: tuple[str, ...]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from ..store.workspace import Store
-from .files import Detected, ParsedFile, ReadOptions, read_followers
+from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 
 
@@ -62,6 +63,10 @@ def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path
     if profiles is not None:
         digest.update(b"\x00profiles\x00")
         _hash_file(profiles, digest)
+    return _with_settings(digest, settings)
+
+
+def _with_settings(digest: Any, settings: dict[str, Any]) -> str:
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -78,13 +83,14 @@ def import_file(
     replaces that snapshot's rows instead of adding a new snapshot.
 
     ``input_format`` is an alias of ``fmt`` (the CLI's ``--input-format`` on commands whose
-    ``--format`` is the output format). ``progress(n)`` is told of file bytes read (large JSONL only).
+    ``--format`` is the output format). ``progress(n)`` is told of file bytes read (streamed files).
     """
     platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
     fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
     strict, encoding = read.get("strict", False), read.get("encoding", "utf-8")
     if isinstance(mapping, tuple | list):
         mapping = list(mapping)
+    check_options(platform, fmt, order)
     options: dict[str, Any] = dict(
         platform=platform, fmt=fmt, order=order, mapping=mapping or None, strict=strict, encoding=encoding,
         account=account, profiles=profiles,
@@ -94,22 +100,19 @@ def import_file(
         "encoding": encoding, "account": account, "profiles": str(profiles) if profiles is not None else None,
     }
     the_plan = stream.plan(path, platform=platform, fmt=fmt, order=order, mapping=mapping, profiles=profiles)
-    parsed: ParsedFile | None = None
-    if the_plan is None:
-        parsed = read_followers(path, **options)  # parse fully before touching the workspace
-    digest = source_hash(path, settings, profiles)
-    taken_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
-    existing = store.find_snapshot_by_hash(digest)
-    meta = dict(source=str(path), settings=settings, taken_at=taken_at)
+    parsed = read_followers(path, **options) if the_plan is None else None  # parse before touching the workspace
+    meta: dict[str, Any] = dict(source=str(path), settings=settings,
+                                taken_at=datetime.fromtimestamp(Path(path).stat().st_mtime, UTC))
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
     # JSON, and smaller on disk. Reset right after.
     con.execute("SET force_compression = 'zstd'")
     try:
         if parsed is not None:
-            return _store_parsed(store, parsed, existing, digest, meta)
+            digest = source_hash(path, settings, profiles)
+            return _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
         assert the_plan is not None
-        return _store_streamed(store, path, the_plan, existing, digest, meta, encoding=encoding, strict=strict,
+        return _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
                                account=account, progress=progress)
     finally:
         con.execute("RESET force_compression")
@@ -133,25 +136,33 @@ def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest
     )
 
 
-def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, existing: int | None, digest: str,
+def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, settings: dict[str, Any],
                     meta: dict[str, Any], *, encoding: str, strict: bool, account: str | None,
                     progress: Callable[[int], None] | None) -> ImportResult:
-    """A large JSONL file, block by block.
+    """A large JSONL, CSV or Parquet file, block by block.
 
     Each block is committed on its own: DuckDB keeps uncommitted inserts in memory (measured ~650
-    bytes per follower), so one transaction over 10M followers would need ~7 GB. The rows go to a new
-    snapshot marked ``importing``; if anything fails it is removed again. A re-import of the same file
-    then takes over the earlier snapshot's id in one final transaction.
+    bytes per follower), so one transaction over 10M followers would need ~7 GB. The first block is
+    parsed before the workspace is touched (a file of the wrong kind changes nothing); the rows go to
+    a new snapshot marked ``importing``; if anything fails it is removed again. The file is hashed
+    as it is read (in the parsing thread), and a re-import of the same file then takes over the
+    earlier snapshot's id in one final transaction.
     """
     con = store.con
-    target = store.create_snapshot(platform=the_plan.spec.platform, account=account, source_hash=None,
+    digest = hashlib.sha256()
+    hashed_while_reading = not the_plan.compressed
+    batches = stream.prefetch(stream.iter_batches(
+        path, the_plan, name=str(path), encoding=encoding, strict=strict, account=account, on_progress=progress,
+        digest=digest if hashed_while_reading else None,
+    ))
+    first_batch = next(batches, None)
+    account = account or the_plan.account
+    target = store.create_snapshot(platform=the_plan.platform, account=account, source_hash=None,
                                    status="importing", **meta)
     try:
         n, n_rejects, first, file_ranks = 0, 0, None, False
         ids: list[pl.DataFrame] = []
-        batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
-                                      account=account, on_progress=progress)
-        for batch in stream.prefetch(batches):
+        for batch in itertools.chain([first_batch] if first_batch is not None else [], batches):
             with store.transaction():
                 _insert(store, target, batch.followers.drop("line"), batch.rejects)
             ids.append(batch.followers.select("follower_id", "line"))
@@ -159,12 +170,20 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
             n_rejects += batch.rejects.height
             first = first or _first(batch.rejects)
             file_ranks = file_ranks or batch.file_ranks
+        if not hashed_while_reading:
+            _hash_file(path, digest)
+        source_digest = _with_settings(digest, settings)
+        existing = store.find_snapshot_by_hash(source_digest)
         dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
         del ids
         with store.transaction():
             if dups.height:
-                dropped = _drop_repeats(store, target, dups, str(path), stream.id_column(the_plan.spec),
+                dropped = _drop_repeats(store, target, dups, str(path), the_plan.id_column,
                                         renumber=not file_ranks and the_plan.order != "unknown")
+                if the_plan.kind == "csv":  # the stored row holds no copy of its line: read it again
+                    texts = stream.line_texts(path, dropped["line"].to_list(), encoding)
+                    dropped = dropped.with_columns(pl.col("line").replace_strict(texts, default=None, return_dtype=pl.Utf8).alias("raw"))
+                _insert(store, target, pl.DataFrame(), dropped)
                 n -= dropped.height
                 n_rejects += dropped.height
                 first = min([r for r in (first, _first(dropped)) if r is not None], key=lambda r: r["line"])
@@ -178,22 +197,21 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
                     con.execute(f"UPDATE {table} SET snapshot_id = ? WHERE snapshot_id = ?", [existing, target])
                 con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [target])
                 snapshot_id = existing
-            store.update_snapshot(snapshot_id, platform=the_plan.spec.platform, account=account, source_hash=digest,
+            store.update_snapshot(snapshot_id, platform=the_plan.platform, account=account, source_hash=source_digest,
                                   design=SampleDesign("full", n, n), status="complete", **meta)
     except BaseException:
         store.delete_snapshot(target)  # leave no half import behind
         raise
     order_used = "file" if file_ranks else the_plan.order
-    detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order_used, the_plan.compressed)
     return ImportResult(
-        snapshot_id=snapshot_id, detected=detected, n_followers=n, n_rejects=n_rejects, first_reject=first,
-        reused=existing is not None, account=account,
+        snapshot_id=snapshot_id, detected=the_plan.detected(order_used), n_followers=n, n_rejects=n_rejects,
+        first_reject=first, reused=existing is not None, account=account,
     )
 
 
 def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str, column: str, *,
                   renumber: bool) -> pl.DataFrame:
-    """Remove ids repeated across streamed blocks (the first line keeps the follower) and reject them.
+    """Remove ids repeated across streamed blocks (the first line keeps the follower); their rejects.
 
     Rows were appended in file order inside this transaction, so the k-th stored copy of an id (by
     rowid) is its k-th line. Positions are renumbered without gaps when they are in use.
@@ -218,7 +236,6 @@ def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str,
     finally:
         con.unregister("_repeats")
     rejects = stream.duplicate_rejects(found, name, column)
-    _insert(store, snapshot_id, pl.DataFrame(), rejects)
     if renumber:
         con.execute(
             """UPDATE followers SET follow_rank = r.new

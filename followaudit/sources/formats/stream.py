@@ -16,15 +16,15 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import polars as pl
 
-from ...errors import EmptyInputError
-from . import idlists, jsonrec, platforms
-from .common import ORDERS, bad_row_error, finish
+from ...errors import EmptyInputError, InputError, UnknownFormatError
+from . import idlists, jsonrec, platforms, tabular
+from .common import ORDERS, Detected, SourceFrame, bad_row_error, finish
 from .platforms import RecordSpec
 from .textio import check_not_binary, to_utf8
 
@@ -34,11 +34,28 @@ _PAGE_KEYS = ("followers", "profiles", "data", "accounts")
 
 @dataclass
 class Plan:
-    """A file that can be streamed, and how."""
+    """A file that can be streamed, and how.
 
-    spec: RecordSpec
+    ``kind`` is ``jsonl`` (user records, ``spec`` known from the first lines), ``csv`` or ``parquet``
+    (columns decided from the header / schema when the first block is read: ``iter_batches`` fills
+    in ``platform``, ``layout``, ``note``, ``id_column`` and ``account`` then).
+    """
+
+    spec: RecordSpec | None
     compressed: bool
     order: str  # the order to apply (newest-first for API records unless told)
+    kind: str = "jsonl"
+    platform: str | None = None
+    layout: str = ""
+    note: str | None = None
+    id_column: str = "follower_id"
+    account: str | None = None
+    platform_arg: str | None = None
+    told_format: bool = False  # --format given: no guessing whether the file is a table
+    mapping: dict[str, str] = field(default_factory=dict)
+
+    def detected(self, order: str) -> Detected:
+        return Detected(self.platform or "other", self.kind, self.layout, order, self.compressed, self.note)
 
 
 @dataclass
@@ -58,8 +75,9 @@ def _open(path: str | Path) -> tuple[IO[bytes], bool]:
 
 def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str | None, mapping: object,
          profiles: object) -> Plan | None:
-    """A streaming plan when the file is JSONL of known user records; None for everything else."""
-    if mapping or profiles is not None or fmt not in (None, "jsonl"):
+    """A streaming plan for JSONL of known user records, CSV (also ``--map``ped) and Parquet files;
+    None for everything else (JSON documents, pages, id lists, profiles files), read in one piece."""
+    if profiles is not None:
         return None
     p = Path(path)
     if not p.is_file():
@@ -70,6 +88,18 @@ def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str 
             head = fh.read(1 << 20)
     except (OSError, EOFError):
         return None  # let the one-shot reader report the damaged file
+    use_order = order if order in ORDERS else "unknown"
+    if head[:4] == b"PAR1":
+        if compressed or fmt not in (None, "parquet"):
+            return None
+        return Plan(None, False, use_order, kind="parquet", platform_arg=platform, mapping=tabular.parse_mapping(mapping))  # type: ignore[arg-type]
+    if fmt == "parquet":
+        return None
+    body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if fmt == "csv" or (fmt is None and body.strip() and body.lstrip()[:1] not in (b"{", b"[")):
+        return _csv_plan(body, compressed, use_order, platform, mapping, told_format=fmt == "csv")
+    if mapping or fmt not in (None, "jsonl"):
+        return None
     lines = [ln for ln in head.split(b"\n")[:-1] if ln.strip()][:5]
     if len(lines) < 2:
         return None
@@ -93,81 +123,227 @@ def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str 
     if spec is None:
         return None
     default = "unknown" if spec is platforms.INSTAFAKE else "newest-first"
-    return Plan(spec, compressed, order if order in ORDERS else default)
+    return Plan(spec, compressed, order if order in ORDERS else default, platform=spec.platform, layout=spec.layout,
+                id_column=id_column(spec))
 
 
-def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str = "utf-8", strict: bool = False,
-                 account: str | None = None, block_bytes: int | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> Iterator[Batch]:
-    """Parse the file block by block (see the module doc for what a batch holds).
+def _csv_plan(body: bytes, compressed: bool, order: str, platform: str | None, mapping: object, *,
+              told_format: bool) -> Plan | None:
+    try:
+        check_not_binary(body[:8192], "")
+    except InputError:
+        return None  # the one-shot reader names the problem
+    header = body.split(b"\n", 1)[0]
+    if header.count(b'"') % 2 or body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # a header spanning lines, or UTF-16: read in one piece
+    return Plan(None, compressed, order, kind="csv", platform_arg=platform, told_format=told_format,
+                mapping=tabular.parse_mapping(mapping))  # type: ignore[arg-type]
 
-    ``on_progress(n)`` is called with the number of file bytes (compressed bytes for gzip) consumed
-    since the previous call, for a progress bar.
+
+def _text_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str, *, quoted: bool,
+                 on_progress: Callable[[int], None] | None) -> Iterator[tuple[bytes, int]]:
+    """(UTF-8 block of whole lines, number of physical lines before it), the BOM removed.
+
+    ``quoted`` (CSV): a block ends only at a newline outside double quotes, so a quoted cell holding
+    line breaks is never cut. Raises EmptyInputError when the file holds nothing but blanks.
     """
-    block_bytes = block_bytes or BLOCK_BYTES
     reported = 0
-    spec = the_plan.spec
-    # Strict mode checks repeats block by block (so the first bad line is the one reported); otherwise
-    # repeats across blocks are found once at the end (``duplicates``), which stays linear in size.
-    seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
-    position = 0
     line_offset = 0
     carry = b""
     any_content = False
-    fh, _ = _open(path)
-    with fh:
-        first_block = True
-        while True:
-            chunk = fh.read(block_bytes)
-            if not chunk:
-                block, carry = carry, b""
-            else:
-                cut = chunk.rfind(b"\n")
-                if cut < 0:
-                    carry += chunk
-                    continue
-                # One copy per block: the carried partial line + this chunk up to its last newline.
-                block = b"".join((carry, memoryview(chunk)[: cut + 1])) if carry else chunk[: cut + 1]
-                carry = chunk[cut + 1 :]
-            if first_block:
-                check_not_binary(block[:8192], name)
-                if block.startswith(b"\xef\xbb\xbf"):
-                    block = block[3:]
-                first_block = False
-            if block and not block.isspace():
-                any_content = True
-                batch = _parse_block(to_utf8(block, name, encoding, line_offset), line_offset, spec, the_plan.order,
-                                     name, strict, account, seen, position)
-                if strict:
-                    seen = pl.concat([seen, batch.followers.select("follower_id", pl.col("line").alias("\x00seen_line"))])
-                if not batch.file_ranks:
-                    position += batch.followers.height
-                yield batch
-            line_offset += block.count(b"\n")
-            if on_progress is not None:
-                raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
-                offset = raw.tell()
-                on_progress(offset - reported)
-                reported = offset
-            if not chunk:
-                break
+    first_block = True
+    while True:
+        chunk = fh.read(block_bytes)
+        if not chunk:
+            block, carry = carry, b""
+        else:
+            cut = chunk.rfind(b"\n")
+            if cut >= 0 and quoted:
+                cut = _record_end(carry, chunk, cut)
+            if cut < 0:
+                carry += chunk
+                continue
+            # One copy per block: the carried partial line + this chunk up to its last newline.
+            block = b"".join((carry, memoryview(chunk)[: cut + 1])) if carry else chunk[: cut + 1]
+            carry = chunk[cut + 1 :]
+        if first_block:
+            check_not_binary(block[:8192], name)
+            if block.startswith(b"\xef\xbb\xbf"):
+                block = block[3:]
+            first_block = False
+        if block and not block.isspace():
+            any_content = True
+            yield to_utf8(block, name, encoding, line_offset), line_offset
+        line_offset += block.count(b"\n")
+        if on_progress is not None:
+            raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
+            offset = raw.tell()
+            on_progress(offset - reported)
+            reported = offset
+        if not chunk:
+            break
     if not any_content:
         raise EmptyInputError(f"{name} is empty")
 
 
-def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, name: str, strict: bool,
-                 account: str | None, seen: pl.DataFrame, position: int) -> Batch:
+def _record_end(carry: bytes, chunk: bytes, cut: int) -> int:
+    """The last newline of ``chunk`` (at or before ``cut``) outside double quotes, counting the
+    quotes of ``carry`` too; the plain last newline when quotes never balance (a stray quote)."""
+    quotes = carry.count(b'"') + chunk.count(b'"', 0, cut)
+    candidate = cut
+    while candidate >= 0 and quotes % 2:
+        previous = chunk.rfind(b"\n", 0, candidate)
+        quotes -= chunk.count(b'"', previous + 1, candidate)
+        candidate = previous
+    if candidate >= 0:
+        return candidate
+    return cut if len(carry) + len(chunk) > 4 * BLOCK_BYTES else -1
+
+
+def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str = "utf-8", strict: bool = False,
+                 account: str | None = None, block_bytes: int | None = None,
+                 on_progress: Callable[[int], None] | None = None,
+                 digest: Any = None) -> Iterator[Batch]:
+    """Parse the file block by block (see the module doc for what a batch holds).
+
+    ``on_progress(n)`` is called with the number of file bytes (compressed bytes for gzip) consumed
+    since the previous call, for a progress bar. ``digest`` (a hashlib object), when given, is fed
+    the file's bytes as they are read (uncompressed files only), so the file is read once.
+    """
+    block_bytes = block_bytes or BLOCK_BYTES
+    # Strict mode checks repeats block by block (so the first bad line is the one reported); otherwise
+    # repeats across blocks are found once at the end (``duplicates``), which stays linear in size.
+    seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
+    position = 0
+    if the_plan.kind == "parquet":
+        parsed: Iterator[tuple[pl.DataFrame, pl.DataFrame]] = _parquet_blocks(path, the_plan, name, account, on_progress, digest)
+    else:
+        fh, _ = _open(path)
+        source: IO[bytes] = _Hashing(fh, digest) if digest is not None and not the_plan.compressed else fh
+        blocks = _text_blocks(source, block_bytes, name, encoding, quoted=the_plan.kind == "csv", on_progress=on_progress)
+        if the_plan.kind == "csv":
+            parsed = _csv_blocks(blocks, the_plan, name, account)
+        else:
+            spec = the_plan.spec
+            assert spec is not None
+            parsed = (_jsonl_block(block, offset, spec, name, account) for block, offset in blocks)
+    try:
+        for followers, rejects in parsed:
+            batch = _batch(followers, rejects, the_plan, name, strict, seen, position)
+            if strict:
+                seen = pl.concat([seen, batch.followers.select("follower_id", pl.col("line").alias("\x00seen_line"))])
+            if not batch.file_ranks:
+                position += batch.followers.height
+            yield batch
+    finally:
+        if the_plan.kind != "parquet":
+            fh.close()
+
+
+class _Hashing:
+    """A file object that feeds what is read to a digest (hashlib releases the GIL on large reads)."""
+
+    def __init__(self, fh: IO[bytes], digest: Any) -> None:
+        self.fh, self.digest = fh, digest
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(n)
+        self.digest.update(data)
+        return data
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+
+def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str,
+                 account: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     lines = jsonrec.lines_frame(block).with_columns(pl.col("line") + line_offset)
     decoded, bad = jsonrec.decode(lines, spec.dtype, name, data=block)
     frame = platforms.decode_fields(decoded, spec)
-    followers, rejects = finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
-                                account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
+    return finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
+                  account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
+
+
+def _csv_blocks(blocks: Iterator[tuple[bytes, int]], the_plan: Plan, name: str,
+                account: str | None) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """CSV blocks parsed once by Polars; each record's physical line from the line breaks inside
+    its cells (checked against the block's line count; the csv module decides when they disagree)."""
+    names: list[str] = []
+    sep = ","
+    for block, line_offset in blocks:
+        if not names:
+            header, _, block = block.partition(b"\n")
+            line_offset += 1
+            text = header.decode("utf-8").rstrip("\r")
+            sep = tabular._sniff_separator(text)
+            names = pl.read_csv(header + b"\n", infer_schema=False, separator=sep, n_rows=0).columns
+            if not block.strip():
+                continue
+        if the_plan.platform is None and not (the_plan.told_format or the_plan.mapping) and not _looks_tabular(names):
+            raise UnknownFormatError(f"cannot tell what {name} holds (not JSON, and no known CSV header)")
+        frame, rejects = tabular.csv_block(block, line_offset, names, sep, name)
+        src = tabular.csv_source(frame, file=name, platform=the_plan.platform_arg, mapping=the_plan.mapping, found=names)
+        if the_plan.platform is None:
+            _describe(the_plan, src)
+        used = {f.source for f in src.fields}
+        frame = src.frame.with_columns(tabular.leftover_raw([c for c in names if c not in used]))
+        followers, more = finish(frame, src.fields, file=name, platform=src.platform, order="unknown", account=account,
+                                 strict=False, extra_rejects=rejects, keep_line=True)
+        yield followers, tabular.physical_lines(more, block, line_offset)
+
+
+def _looks_tabular(columns: list[str]) -> bool:
+    """A header of at least two named columns: a CSV (whether or not we know its columns)."""
+    return len(columns) > 1 and all(c.strip() for c in columns)
+
+
+def _describe(the_plan: Plan, src: SourceFrame) -> None:
+    the_plan.platform, the_plan.layout, the_plan.note = src.platform, src.layout, src.note
+    the_plan.id_column = next((f.source for f in src.fields if f.target == "follower_id"), "follower_id")
+    the_plan.account = the_plan.account or src.account
+
+
+PARQUET_ROWS = 250_000
+
+
+def _parquet_blocks(path: str | Path, the_plan: Plan, name: str, account: str | None,
+                    on_progress: Callable[[int], None] | None,
+                    digest: Any) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Record batches of a Parquet file (never the whole table in memory)."""
+    import pyarrow.parquet as pq
+
+    if digest is not None:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(8 << 20):
+                digest.update(chunk)
+    try:
+        reader = pq.ParquetFile(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name} is not a readable Parquet file ({exc})", "re-export the file") from None
+    size, offset = Path(path).stat().st_size, 0
+    per_row = size / max(reader.metadata.num_rows, 1)
+    for record_batch in reader.iter_batches(batch_size=PARQUET_ROWS):
+        frame = pl.from_arrow(record_batch)
+        assert isinstance(frame, pl.DataFrame)
+        src = tabular.parquet_frame_source(frame, file=name, platform=the_plan.platform_arg, mapping=the_plan.mapping,
+                                           line_offset=offset)
+        if the_plan.platform is None:
+            _describe(the_plan, src)
+        offset += frame.height
+        yield finish(src.frame, src.fields, file=name, platform=src.platform, order="unknown", account=account,
+                     strict=False, extra_rejects=src.rejects, keep_line=True)
+        if on_progress is not None:
+            on_progress(int(per_row * frame.height))
+
+
+def _batch(followers: pl.DataFrame, rejects: pl.DataFrame, the_plan: Plan, name: str, strict: bool,
+           seen: pl.DataFrame, position: int) -> Batch:
     if seen.height:
         # A repeat of an id from an earlier block: reject it naming the first line, as within a block.
         repeats = followers.join(seen, on="follower_id", how="inner")
         if repeats.height:
             dup = repeats.select(
-                pl.lit(name).alias("file"), pl.col("line"), pl.lit(spec.fields[0].source).alias("column"),
+                pl.lit(name).alias("file"), pl.col("line"), pl.lit(the_plan.id_column).alias("column"),
                 (pl.lit("duplicate follower_id ") + pl.col("follower_id") + pl.lit(" (first seen on line ")
                  + pl.col("\x00seen_line").cast(pl.Utf8) + pl.lit(")")).alias("reason"),
                 pl.col("raw"),
@@ -177,7 +353,7 @@ def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, n
     if strict and rejects.height:
         raise bad_row_error(rejects.row(0, named=True))
     file_ranks = followers.get_column("follow_rank").null_count() < followers.height
-    if not file_ranks and order != "unknown":
+    if not file_ranks and the_plan.order != "unknown":
         followers = followers.with_columns(pl.int_range(position, position + followers.height, dtype=pl.Int64).alias("follow_rank"))
     return Batch(followers, rejects, file_ranks)
 
@@ -248,6 +424,22 @@ def duplicate_rejects(dups: pl.DataFrame, name: str, column: str) -> pl.DataFram
          + pl.col("first_line").cast(pl.Utf8) + pl.lit(")")).alias("reason"),
         pl.col("raw"),
     )
+
+
+def line_texts(path: str | Path, lines: list[int], encoding: str = "utf-8") -> dict[int, str]:
+    """The text of some physical lines of a text file (one more pass; for the few rejects whose row
+    was stored without its original text)."""
+    wanted = sorted(set(lines))
+    found: dict[int, str] = {}
+    fh, _ = _open(path)
+    with fh:
+        for block, offset in _text_blocks(fh, BLOCK_BYTES, str(path), encoding, quoted=False, on_progress=None):
+            count = block.count(b"\n") + 1
+            inside = [n for n in wanted if offset < n <= offset + count]
+            if inside:
+                texts = block.split(b"\n")
+                found.update({n: texts[n - 1 - offset].rstrip(b"\r").decode("utf-8") for n in inside})
+    return found
 
 
 def id_column(spec: RecordSpec) -> str:

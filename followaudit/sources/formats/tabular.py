@@ -127,6 +127,88 @@ def read_csv_frame(data: bytes, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     return frame, reject_frame(file, bad)
 
 
+def csv_block(block: bytes, line_offset: int, names: list[str], sep: str, file: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One streamed block of CSV records (no header) parsed once: all cells as text plus ``line``.
+
+    Polars reads the block under a synthetic header one column wider than the real one, so a record
+    with more fields than the header fills that column and becomes a reject. A record's physical
+    line follows from the line breaks inside its cells; when those do not add up to the block's
+    lines (blank lines inside, stray quotes) the csv module numbers the records instead.
+    """
+    width = len(names)
+    synthetic = sep.join(f"c{i}" for i in range(width + 1)).encode() + b"\n"
+    frame = pl.read_csv(
+        synthetic + block, infer_schema=False, separator=sep, truncate_ragged_lines=True, raise_if_empty=False,
+        empty_string_is_null=False,
+    )
+    frame.columns = [*names, "\x00extra"]
+    n_lines = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+    if b'"' in block and frame.height:  # only quoted cells can hold line breaks
+        breaks = pl.sum_horizontal([pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns])
+        spans = frame.select((breaks + 1).cast(pl.Int64)).to_series()
+    else:
+        spans = pl.repeat(1, frame.height, dtype=pl.Int64, eager=True)
+    texts: list[bytes] | None = None
+    if int(spans.sum() or 0) == n_lines:
+        starts = (spans.cum_sum() - spans + 1 + line_offset).alias("line")
+        frame = frame.with_columns(starts)
+        empty = frame.filter(pl.all_horizontal([pl.col(c).fill_null("") == "" for c in names]))
+        if empty.height:  # blank lines read as records of empty cells: drop them
+            texts = block.split(b"\n")
+            blank = [n for n in empty["line"].to_list() if not texts[n - 1 - line_offset].strip(b"\r")]
+            frame = frame.filter(~pl.col("line").is_in(blank))
+        wide = frame.filter(pl.col("\x00extra").fill_null("") != "").get_column("line").to_list()
+    else:
+        frame, wide = _numbered_by_csv_module(frame, block, line_offset, sep, width)
+    bad: list[tuple[int, str, str, str]] = []
+    if wide:
+        texts = texts or block.split(b"\n")
+        for n in wide:
+            text = texts[n - 1 - line_offset].rstrip(b"\r").decode("utf-8")
+            fields = next(csv.reader([text], delimiter=sep), [])
+            bad.append((n, "(record)", f"{max(len(fields), width + 1)} fields where the header has {width}", text))
+        frame = frame.filter(~pl.col("line").is_in(wide))
+    return frame.drop("\x00extra"), reject_frame(file, bad)
+
+
+def _numbered_by_csv_module(frame: pl.DataFrame, block: bytes, line_offset: int, sep: str,
+                            width: int) -> tuple[pl.DataFrame, list[int]]:
+    """Physical lines and field counts from the csv module (the rare block Polars' rows do not map)."""
+    reader = csv.reader(io.StringIO(block.decode("utf-8"), newline=""), delimiter=sep)
+    starts: list[int] = []
+    widths: list[int] = []
+    prev_end = 0
+    for row in reader:
+        starts.append(line_offset + prev_end + 1)
+        widths.append(len(row))
+        prev_end = reader.line_num
+    if len(starts) != frame.height:  # the two readers disagree: fall back to record numbers
+        starts = list(range(line_offset + 1, line_offset + frame.height + 1))
+        widths = [width] * frame.height
+    frame = frame.with_columns(pl.Series("line", starts, dtype=pl.Int64), pl.Series("\x00width", widths, dtype=pl.Int64))
+    wide = frame.filter(pl.col("\x00width") > width).get_column("line").to_list()
+    frame = frame.filter(pl.col("\x00width") > 0).drop("\x00width")
+    return frame, wide
+
+
+def leftover_raw(columns: list[str]) -> pl.Expr:
+    """``raw`` of a tabular row: the cells no canonical field was read from, as JSON (null when every
+    column was read: the canonical columns are then the whole record, stored once)."""
+    if not columns:
+        return pl.lit(None, pl.Utf8).alias("raw")
+    return pl.struct(columns).struct.json_encode().alias("raw")
+
+
+def physical_lines(rejects: pl.DataFrame, block: bytes, line_offset: int) -> pl.DataFrame:
+    """A CSV reject's raw is the text of its physical line, as it stands in the file."""
+    if not rejects.height:
+        return rejects
+    texts = block.split(b"\n")
+    rows = [n - 1 - line_offset for n in rejects["line"].to_list()]
+    raws = [texts[i].rstrip(b"\r").decode("utf-8") if 0 <= i < len(texts) else None for i in rows]
+    return rejects.with_columns(pl.Series("raw", raws, dtype=pl.Utf8))
+
+
 def csv_source(
     frame: pl.DataFrame, *, file: str, platform: str | None, mapping: dict[str, str], found: list[str]
 ) -> SourceFrame:
@@ -185,9 +267,14 @@ def _listing(found: list[str], limit: int = 12) -> str:
 
 def parquet_source(data: bytes, *, file: str, platform: str | None, mapping: dict[str, str]) -> SourceFrame:
     """The canonical table written by ``followaudit export`` (or any table, read like a CSV)."""
-    frame = pl.read_parquet(io.BytesIO(data))
+    return parquet_frame_source(pl.read_parquet(io.BytesIO(data)), file=file, platform=platform, mapping=mapping)
+
+
+def parquet_frame_source(frame: pl.DataFrame, *, file: str, platform: str | None, mapping: dict[str, str],
+                         line_offset: int = 0) -> SourceFrame:
+    """Rows of a Parquet table (the whole file, or one streamed batch starting after ``line_offset`` rows)."""
     canonical = set(frame.columns) <= set(schema.COLUMN_NAMES) and "follower_id" in frame.columns
-    frame = frame.with_row_index("line", offset=1).with_columns(pl.col("line").cast(pl.Int64))
+    frame = frame.with_row_index("line", offset=line_offset + 1).with_columns(pl.col("line").cast(pl.Int64))
     if not canonical or mapping:
         text = frame.with_columns(pl.exclude("line").cast(pl.Utf8, strict=False))
         text = text.with_columns(pl.struct(pl.exclude("line")).struct.json_encode().alias("raw"))
