@@ -306,3 +306,30 @@ def test_every_top_reason_links_to_exactly_its_followers(web) -> None:
             for label in ("fake", "inactive")
         )
         assert fake_or_inactive == item["count"], item
+
+
+def test_cache_keeps_one_copy_and_evicts_least_recently_used(web) -> None:
+    from followaudit.web.data import FollowerQuery, ReadDB, cache_budget
+
+    path, ids, _ = web
+    db = ReadDB(path, cache_bytes=1)  # smaller than any audit: only the latest one is kept
+    try:
+        first = db.audit(ids["a"])
+        assert first.result.labels is None  # the labels live in the one table, not twice
+        assert db.cached_bytes == first.nbytes > 0
+        page = db.followers_page(ids["a"], FollowerQuery(label="fake", sort="followers_count", order="desc"))
+        second = db.audit(ids["b"])
+        assert db.cached_bytes == second.nbytes  # a evicted
+        assert db.audit(ids["b"]) is second
+        again = db.audit(ids["a"])  # rebuilt after eviction, same answers
+        assert again is not first
+        assert db.followers_page(ids["a"], FollowerQuery(label="fake", sort="followers_count", order="desc")) == page
+    finally:
+        db.close()
+    roomy = ReadDB(path, cache_bytes=1 << 30)
+    try:
+        a, b = roomy.audit(ids["a"]), roomy.audit(ids["b"])
+        assert roomy.audit(ids["a"]) is a and roomy.cached_bytes == a.nbytes + b.nbytes
+    finally:
+        roomy.close()
+    assert cache_budget(2) == 2 << 20

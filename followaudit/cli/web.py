@@ -92,7 +92,10 @@ def report(
 @click.option("--get", "get_path", default=None, metavar="PATH",
               help="Run one request in-process (e.g. --get /snapshots/1.json), print the body and exit: "
                    "exit code 1 when the response is an error.")
-def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
+@click.option("--cache-mb", type=click.FloatRange(min=1), default=None,
+              help="Memory for audited snapshots kept between requests; the least recently used are "
+                   "dropped past it. [default: $FOLLOWAUDIT_WEB_CACHE_MB, else 1024]")
+def serve(db: Path | None, host: str, port: int, get_path: str | None, cache_mb: float | None) -> None:
     """Browse the audits of a workspace in a local web app; every page has a .json twin.
 
     The workspace is opened read-only (while it is served, other commands cannot write to it).
@@ -102,7 +105,7 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
     path = db or default_db_path()
     if not path.exists():
         raise InputError(f"no workspace at {path}", "run `followaudit demo` or `followaudit audit FILE` first, or pass --db")
-    app = create_app(path)
+    app = create_app(path, cache_mb=cache_mb)
     if get_path is not None:
         try:
             status, body = asyncio.run(_get(app, get_path))

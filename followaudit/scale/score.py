@@ -251,6 +251,15 @@ def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iter
                 pending_rows = 0
 
 
+def read_row_groups(file: str, offset: int, length: int) -> pl.DataFrame:
+    """Rows ``offset`` .. ``offset + length`` of one file (whole row groups: only those are decoded)."""
+    names = set(_open(file).schema_arrow.names)
+    if "follower_id" not in names:
+        raise MissingColumnsError(f"{file} has no follower_id column, so it is not a canonical follower table")
+    columns = [c for c in COLUMN_NAMES if c in names and c not in NOT_READ]
+    return _read_slice(pl.scan_parquet(file).select(columns), file, offset, length)
+
+
 def _read_slice(scan: pl.LazyFrame, file: str, offset: int, length: int) -> pl.DataFrame:
     try:
         return scan.slice(offset, length).collect()

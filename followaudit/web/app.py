@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import FollowauditError, InputError, SnapshotNotFoundError
 from ..render.html import environment, render_html
 from ..render.jsonout import render_json
-from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB
+from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget
 
 log = logging.getLogger("followaudit.web")
 
@@ -100,9 +100,10 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         raise InputError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def create_app(db_path: str | Path) -> FastAPI:
-    """The web app over the workspace at ``db_path``, opened read-only."""
-    db = ReadDB(db_path)
+def create_app(db_path: str | Path, cache_mb: float | None = None) -> FastAPI:
+    """The web app over the workspace at ``db_path``, opened read-only; audits are cached in memory
+    up to ``cache_mb`` MiB (default: ``$FOLLOWAUDIT_WEB_CACHE_MB``, else 1024)."""
+    db = ReadDB(db_path, cache_budget(cache_mb))
     env = environment(PackageLoader("followaudit.web", "templates"))
     app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db

@@ -6,11 +6,14 @@ uses), or labels in memory when none are stored. Either way the numbers come fro
 
 DuckDB connections are not thread-safe: every query here runs on its own ``cursor()`` (a connection
 to the same database), and audits, which use the Store's own connection, are built under a lock.
+
+Memory: each audited snapshot is held once, as one Polars frame (followers joined with their labels)
+that DuckDB also queries in place through Arrow (no copy), and audits are evicted least recently used
+past a byte budget (``FOLLOWAUDIT_WEB_CACHE_MB``, default 1024; ``followaudit serve --cache-mb``).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import re
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report, reason_pattern_sql
 from ..bursts.attach import BURSTS_REASON
@@ -42,9 +46,22 @@ TABLE_COLUMNS = [
 ]
 MAX_PER_PAGE = 500
 BURST_REASON = r"^in burst #"  # reasons written by bursts.py start "in burst #<n>:"
-_CACHE_IDS = itertools.count(1)
 DB_SLOTS = 1  # concurrent DuckDB queries (see ReadDB.query)
 ORDER_CACHE_BYTES = 256 * 2**20  # sorted follower positions kept for paging
+DEFAULT_CACHE_MB = 1024  # audits kept in memory (FOLLOWAUDIT_WEB_CACHE_MB)
+
+
+def cache_budget(cache_mb: float | None = None) -> int:
+    """Bytes of audits the web app keeps: ``cache_mb``, else $FOLLOWAUDIT_WEB_CACHE_MB, else 1 GiB."""
+    if cache_mb is None:
+        text = os.environ.get("FOLLOWAUDIT_WEB_CACHE_MB", "")
+        try:
+            cache_mb = float(text) if text else DEFAULT_CACHE_MB
+        except ValueError:
+            raise InputError(f"FOLLOWAUDIT_WEB_CACHE_MB must be a number of MiB, not {text!r}") from None
+    if cache_mb <= 0:
+        raise InputError(f"the web cache must be larger than 0 MiB, not {cache_mb:g}")
+    return int(cache_mb * 2**20)
 
 
 def stored_methods(store: Store, snapshot_id: int, cursor: Any = None) -> list[str]:
@@ -107,15 +124,23 @@ def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = 
 
 @dataclass
 class Audit:
-    """A cached audit: the result, its method, whether its labels are the stored ones, its charts,
-    and the in-memory table (followers joined with their labels) the follower pages query."""
+    """A cached audit: the result (its report; the labels are in ``rows``), its method, whether its
+    labels are the stored ones, its charts, and its one table: followers joined with their labels in
+    the default order, row i = pos i. Pages slice or gather ``rows``; DuckDB filters, sorts and
+    counts ``arrow``, the same buffers viewed as Arrow with a ``pos`` column, under the name ``table``."""
 
     result: AuditResult
     method: str
     stored: bool
     charts: dict[str, str]
     table: str
-    rows: pl.DataFrame  # the same rows in memory, row i = pos i: a page is a slice or a gather
+    rows: pl.DataFrame
+    arrow: pa.Table
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held (the Arrow view shares the frame's buffers; only ``pos`` is its own)."""
+        return int(self.rows.estimated_size()) + 8 * self.rows.height + sum(len(c) for c in self.charts.values())
 
 
 @dataclass
@@ -149,22 +174,22 @@ class FollowerQuery:
 class ReadDB:
     """The web app's read-only view of a workspace, with a per-process cache of audits.
 
-    Each audited snapshot gets one table in an in-memory database attached beside the workspace:
-    its followers joined with their labels, built once (seconds at 1M followers), so every follower
-    page is a single-table scan with LIMIT/OFFSET instead of a join. The workspace file itself is
-    never written. The cache is valid for the life of the process: DuckDB lets no other process
-    write the file while it is open read-only.
+    Each audited snapshot gets one table kept in memory: its followers joined with their labels,
+    built once (seconds at 1M followers), so every follower page is a scan of one table instead of
+    a join, and DuckDB reads it in place through Arrow. The workspace file itself is never written.
+    The cache holds audits up to ``cache_bytes`` (see ``cache_budget``), evicting the least recently
+    used; the most recent audit is kept whatever its size. Entries stay valid for the life of the
+    process: DuckDB lets no other process write the file while it is open read-only.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, cache_bytes: int | None = None) -> None:
         self.store = Store(path, read_only=True)
         self.path = self.store.path
-        # In-memory database beside the read-only workspace. DuckDB shares one instance between the
-        # connections of a process to the same file, so each ReadDB gets its own name.
-        self.cache = f"webcache_{os.getpid()}_{next(_CACHE_IDS)}"
-        self.store.con.execute(f"ATTACH ':memory:' AS {self.cache} (READ_WRITE)")
+        self.cache_bytes = cache_bytes if cache_bytes is not None else cache_budget()
         self._lock = threading.Lock()
-        self._audits: dict[tuple[int, str | None], Audit] = {}
+        self._cache_lock = threading.Lock()
+        self._audits: OrderedDict[tuple[int, str], Audit] = OrderedDict()
+        self._aliases: dict[tuple[int, str | None], tuple[int, str]] = {}
         self._counts: dict[tuple[Any, ...], int] = {}
         self._reasons: dict[str, list[tuple[str, int]]] = {}
         self._ids: set[int] | None = None
@@ -174,11 +199,16 @@ class ReadDB:
         self._order_bytes = 0
 
     def close(self) -> None:
-        self.store.con.execute(f"DETACH {self.cache}")
         self.store.close()
 
-    def query(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        """Run a read query on its own cursor (safe from any thread).
+    @property
+    def cached_bytes(self) -> int:
+        with self._cache_lock:
+            return sum(a.nbytes for a in self._audits.values())
+
+    def query(self, sql: str, params: list[Any] | None = None, tables: list[Audit] | None = None) -> pl.DataFrame:
+        """Run a read query on its own cursor (safe from any thread); ``tables`` are the cached
+        audits it reads, registered on that cursor under their names (zero-copy Arrow views).
 
         At most ``DB_SLOTS`` queries run at once: DuckDB parallelises each query itself, and many
         concurrent queries from the server's threads contend (measured on 2 cores, 40 threads:
@@ -187,6 +217,8 @@ class ReadDB:
         with self._slots:
             cur = self.store.con.cursor()
             try:
+                for audit in tables or []:
+                    cur.register(audit.table, audit.arrow)
                 return cur.sql(sql, params=params or None).pl()
             finally:
                 cur.close()
@@ -210,44 +242,68 @@ class ReadDB:
         return sid
 
     def audit(self, sid: int, method: str | None = None) -> Audit:
-        key = (sid, method)
-        cached = self._audits.get(key)
+        cached = self._cached((sid, method))
         if cached is not None:
             return cached
         with self._lock:  # one build at a time; the Store's own connection is not thread-safe
-            cached = self._audits.get(key)
+            cached = self._cached((sid, method))
             if cached is None:
                 cached = self._build(sid, method)
-                self._audits[key] = cached
-                self._audits[(sid, cached.method)] = cached
+                self._keep((sid, method), cached)
         return cached
+
+    def _cached(self, key: tuple[int, str | None]) -> Audit | None:
+        with self._cache_lock:
+            found = self._aliases.get(key)
+            if found is None or found not in self._audits:
+                return None
+            self._audits.move_to_end(found)
+            return self._audits[found]
+
+    def _keep(self, key: tuple[int, str | None], audit: Audit) -> None:
+        """Add an audit to the cache, then evict the least recently used past the byte budget."""
+        with self._cache_lock:
+            canonical = (key[0], audit.method)
+            self._audits[canonical] = audit
+            self._audits.move_to_end(canonical)
+            self._aliases[key] = self._aliases[canonical] = canonical
+            total = sum(a.nbytes for a in self._audits.values())
+            while total > self.cache_bytes and len(self._audits) > 1:
+                old_key, old = self._audits.popitem(last=False)
+                total -= old.nbytes
+                self._aliases = {k: v for k, v in self._aliases.items() if v != old_key}
+                self._forget(old.table)
+
+    def _forget(self, table: str) -> None:
+        """Drop what was derived from an evicted audit's table (counts, reasons, sort orders)."""
+        self._counts = {k: v for k, v in self._counts.items() if k[0] != table}
+        self._reasons.pop(table, None)
+        with self._order_lock:
+            for key in [k for k in self._orders if k[0] == table]:
+                self._order_bytes -= self._orders.pop(key).nbytes
 
     def _build(self, sid: int, method: str | None) -> Audit:
         self.snapshot_id(sid)
         have = stored_methods(self.store, sid)
         result = build_audit(self.store, sid, method)
         method = result.report.method
-        table = f"{self.cache}.followers_{sid}_{re.sub(r'[^a-z0-9]', '_', method.lower())}"
+        table = f"followers_{sid}_{re.sub(r'[^a-z0-9]', '_', method.lower())}"
+        assert result.labels is not None
         labels = result.labels.select("follower_id", "label", "probability", "reasons")
-        con = self.store.con
-        con.register("_audit_labels", labels.to_arrow())
-        try:
-            cols = ", ".join(f"f.{c}" for c in TABLE_COLUMNS)
-            con.execute(
-                # pos = place in the default order (follow rank, then id); rows are stored in that
-                # order, so a range of pos is a page that DuckDB reads via zone maps, not a sort.
-                f"""CREATE OR REPLACE TABLE {table} AS
-                    SELECT row_number() OVER (ORDER BY f.follow_rank NULLS LAST, f.follower_id) - 1 AS pos,
-                           {cols}, l.label, l.probability, l.reasons
-                    FROM followers f JOIN _audit_labels l ON l.follower_id = f.follower_id
-                    WHERE f.snapshot_id = ? ORDER BY pos""",
-                [sid],
-            )
-        finally:
-            con.unregister("_audit_labels")
         charts = report_charts(result.report, factory_frame(self.store, sid, labels))
-        rows = self.store.query(f"SELECT * EXCLUDE (pos) FROM {table} ORDER BY pos").rechunk()
-        return Audit(result, method, method in have, charts, table, rows)
+        followers = self.store.query(
+            f"SELECT {', '.join(TABLE_COLUMNS)} FROM followers WHERE snapshot_id = ?", [sid]
+        )
+        # The default order (follow rank, then id): a page of the default view is a slice.
+        rows = (
+            followers.join(labels, on="follower_id", how="inner")
+            .sort(["follow_rank", "follower_id"], nulls_last=True)
+            .rechunk()
+        )
+        result.labels = None  # the labels live in ``rows`` now: one copy
+        arrow = rows.to_arrow(compat_level=pl.CompatLevel.newest())
+        arrow = arrow.append_column("pos", pa.array(np.arange(rows.height, dtype=np.int64)))
+        return Audit(result, method, method in have, charts, table, rows, arrow)
 
     # -- follower table ---------------------------------------------------------------------------
     def followers_page(self, sid: int, fq: FollowerQuery, method: str | None = None) -> dict[str, Any]:
@@ -276,7 +332,7 @@ class ReadDB:
         key = (audit.table, tuple(sorted(fq.filters().items())))
         total = self._counts.get(key)
         if total is None:
-            total = int(self.query(f"SELECT count(*) AS n {body}", params)["n"][0])
+            total = int(self.query(f"SELECT count(*) AS n {body}", params, [audit])["n"][0])
             self._counts[key] = total
         return {
             "snapshot": sid,
@@ -297,15 +353,16 @@ class ReadDB:
         offset, limit = (fq.page - 1) * fq.per_page, fq.per_page
         if not where and fq.sort == "follow_rank" and fq.order == "asc":  # the default view
             return audit.rows.slice(offset, limit)
-        page = self._order(audit.table, body, params, fq)[offset : offset + limit]
+        page = self._order(audit, body, params, fq)[offset : offset + limit]
         return audit.rows[page.astype(np.int64)] if page.size else audit.rows.head(0)
 
-    def _order(self, table: str, body: str, params: list[Any], fq: FollowerQuery) -> np.ndarray:
+    def _order(self, audit: Audit, body: str, params: list[Any], fq: FollowerQuery) -> np.ndarray:
         """Every matching row's pos in the asked order, computed once per filter+sort and kept (LRU).
 
         Paging through a sorted, filtered 1M-row table is then a slice plus a fetch of 50 rows,
         instead of a scan and a top-N sort per page (and deep pages stay as cheap as the first).
         """
+        table = audit.table
         key = (table, tuple(sorted(fq.filters().items())), fq.sort, fq.order)
         with self._order_lock:
             found = self._orders.get(key)
@@ -313,7 +370,7 @@ class ReadDB:
                 self._orders.move_to_end(key)
                 return found
         direction = "DESC" if fq.order == "desc" else "ASC"
-        order = self.query(f"SELECT pos {body} ORDER BY {fq.sort} {direction} NULLS LAST, pos", params)["pos"]
+        order = self.query(f"SELECT pos {body} ORDER BY {fq.sort} {direction} NULLS LAST, pos", params, [audit])["pos"]
         array = order.cast(pl.Int32 if order.len() < 2**31 else pl.Int64).to_numpy()
         with self._order_lock:
             self._orders[key] = array
@@ -329,7 +386,8 @@ class ReadDB:
         audit = self.audit(sid, method)
         if audit.table not in self._reasons:
             frame = self.query(
-                f"SELECT {reason_pattern_sql('r')} AS reason, count(*) AS n FROM (SELECT unnest(reasons) AS r FROM {audit.table}) GROUP BY 1 ORDER BY n DESC, reason"
+                f"SELECT {reason_pattern_sql('r')} AS reason, count(*) AS n FROM (SELECT unnest(reasons) AS r FROM {audit.table}) GROUP BY 1 ORDER BY n DESC, reason",
+                tables=[audit],
             )
             self._reasons[audit.table] = [(r, int(n)) for r, n in frame.iter_rows()]
         return self._reasons[audit.table]
@@ -342,7 +400,7 @@ class ReadDB:
         )
         if not found.height:
             raise SnapshotNotFoundError(f"no follower {follower_id!r} in snapshot {sid}", "open the follower table to find one")
-        label = self.query(f"SELECT label, probability, reasons FROM {audit.table} WHERE follower_id = ?", [follower_id])
+        label = audit.rows.filter(pl.col("follower_id") == follower_id).select("label", "probability", "reasons")
         lab = label.to_dicts()[0] if label.height else {"label": None, "probability": None, "reasons": []}
         return {"snapshot": sid, "method": audit.method, "follower_id": follower_id, **lab, "profile": found.to_dicts()[0]}
 
@@ -361,11 +419,11 @@ class ReadDB:
         out: dict[str, Any] = {"a": _snap_summary(ra), "b": _snap_summary(rb)}
         for name, new, old in (("joined", ab, aa), ("left", aa, ab)):
             body = f"FROM {new.table} n ANTI JOIN {old.table} o ON o.follower_id = n.follower_id"
-            counts = self.query(f"SELECT label, count(*) AS n {body} GROUP BY label ORDER BY label")
+            counts = self.query(f"SELECT label, count(*) AS n {body} GROUP BY label ORDER BY label", tables=[new, old])
             rows = self.query(
                 f"""SELECT n.follower_id, n.handle, n.display_name, n.follow_rank, n.label {body}
                     ORDER BY n.follow_rank DESC NULLS LAST, n.follower_id LIMIT ? OFFSET ?""",
-                [per_page, (page - 1) * per_page],
+                [per_page, (page - 1) * per_page], [new, old],
             )
             by_label = {str(k): int(v) for k, v in counts.iter_rows()}
             out[name] = {
