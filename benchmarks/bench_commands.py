@@ -11,7 +11,8 @@ wall time is measured around it, CPU time (user + system) and peak RSS come from
   audit   `followaudit audit FILE.parquet` (canonical Parquet, default method, reasons, bursts,
           sections) vs a bare DuckDB scan that decodes every column of the file
   import  `followaudit import FILE.jsonl` (Twitter v1.1 JSONL) vs DuckDB `read_json` into a table;
-          `followaudit import FILE.csv` (canonical CSV) vs DuckDB `read_csv` into a table
+          `followaudit import FILE.csv` (canonical CSV) vs DuckDB `read_csv` into a table;
+          `followaudit import FILE.parquet` (canonical Parquet) vs DuckDB `read_parquet` into a table
   score   `followaudit score FILE.parquet -o OUT` (local, then `--engine dask --workers 2`)
   help    `followaudit --help` (start-up), median of 7
 
@@ -130,6 +131,13 @@ def bench_import_csv(n: int, tmp: Path) -> dict:
     return row(f"followaudit import canonical_{n}.csv", n, measured, floor, "DuckDB read_csv into a table")
 
 
+def bench_import_parquet(n: int, tmp: Path) -> dict:
+    src = canonical_parquet(n)
+    floor = run([PY, "-c", READ_INTO, str(src), str(tmp / "floor_pq.duckdb"), "read_parquet"])
+    measured = run(fa("import", str(src), "--db", str(tmp / "import_pq.duckdb")))
+    return row(f"followaudit import canonical_{n}.parquet", n, measured, floor, "DuckDB read_parquet into a table")
+
+
 def bench_score(n: int, tmp: Path, engine: str) -> dict:
     src = canonical_parquet(n)
     floor = run([PY, "-c", SCAN, str(src)])
@@ -159,7 +167,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (100k), to check the script")
-    parser.add_argument("--only", nargs="*", default=None, choices=["help", "audit", "audit10m", "import", "csv", "score", "dask"])
+    parser.add_argument("--only", nargs="*", default=None, choices=["help", "audit", "audit10m", "import", "csv", "parquet", "score", "dask"])
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     small = 100_000
@@ -168,10 +176,11 @@ def main() -> None:
         "audit10m": small if args.quick else 10_000_000,
         "import": small if args.quick else 1_000_000,
         "csv": small if args.quick else 10_000_000,
+        "parquet": small if args.quick else 10_000_000,
         "score": small if args.quick else 2_000_000,
         "dask": small if args.quick else 2_000_000,
     }
-    chosen = args.only or ["help", "audit", "audit10m", "import", "csv", "score", "dask"]
+    chosen = args.only or ["help", "audit", "audit10m", "import", "csv", "parquet", "score", "dask"]
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     rows: list[dict] = []
     for name in chosen:
@@ -185,6 +194,8 @@ def main() -> None:
                 rows.append(bench_import_jsonl(sizes[name], tmp))
             elif name == "csv":
                 rows.append(bench_import_csv(sizes[name], tmp))
+            elif name == "parquet":
+                rows.append(bench_import_parquet(sizes[name], tmp))
             else:
                 rows.append(bench_score(sizes[name], tmp, "local" if name == "score" else "dask"))
         print(json.dumps(rows[-1]), file=sys.stderr)
