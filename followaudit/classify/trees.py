@@ -1,7 +1,7 @@
 """The shipped LightGBM trees, scored without LightGBM: raw scores, leaves and path credits in one pass.
 
 An audit needs three things from the trees for every follower: the raw score (log-odds), and the
-path credits that become its reasons (``attribution.py``). LightGBM gives them in two passes
+path credits that become its reasons (``reasons.py``). LightGBM gives them in two passes
 (``predict`` and ``pred_leaf``), and importing it (with scikit-learn and SciPy) costs about two
 seconds on every run. This module reads the model *text* (the same file LightGBM writes) into flat
 node arrays and walks them in one small C loop, compiled once per machine with the system's C
