@@ -134,3 +134,17 @@ def test_dask_never_clears_a_directory_of_other_files(parts: Path, tmp_path: Pat
     assert (keep / "thesis.tex").read_text() == "precious"
     with pytest.raises(InputError, match="holds the input"):
         score_dask(parts, parts, as_of=AS_OF, client=object())
+
+
+def test_partitions_are_whole_row_groups_of_one_file(parts: Path) -> None:
+    from followaudit.scale.dask_engine import plan_parts
+    from followaudit.scale.score import input_files
+
+    files = input_files(parts)  # 1,200 / 900 / 1,500 / 1,000 rows in row groups of 400
+    big = plan_parts(files, workers=1, target_rows=10_000)
+    assert [p.rows for p in big] == [1_200, 900, 1_500, 1_000]  # whole files: two partitions per worker anyway
+    small = plan_parts(files, workers=2, target_rows=700)
+    assert [(Path(p.file).name, p.offset, p.rows) for p in small][:4] == [
+        ("part-0.parquet", 0, 800), ("part-0.parquet", 800, 400), ("part-1.parquet", 0, 800), ("part-1.parquet", 800, 100),
+    ]
+    assert sum(p.rows for p in small) == 4_600 and [p.index for p in small] == list(range(len(small)))
