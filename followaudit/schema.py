@@ -42,7 +42,7 @@ COLUMNS: dict[str, tuple[pl.DataType, str]] = {
     "handle_length": (pl.Int64(), "characters in the handle's local part"),
     "handle_digits": (pl.Int64(), "digits in the handle's local part"),
     "truth_label": (pl.Utf8(), "ground truth from a labelled dataset or synth; never used for labelling"),
-    "raw": (pl.Utf8(), "the original record as JSON text, for audit"),
+    "raw": (pl.Utf8(), "the original record as JSON text, for audit (CSV and other tables: only the cells no canonical column holds, null when none; canonical Parquet: its own raw column)"),
 }
 
 COLUMN_NAMES: list[str] = list(COLUMNS)

@@ -132,3 +132,17 @@ def test_parquet_streams_by_record_batch(tmp_path, monkeypatch):
         assert result.detected.describe() == "detected: generic followers, PARQUET (canonical table), order unknown"
         assert store.followers(result.snapshot_id)["followers_count"].sum() == sum(range(50))
     assert len(seen) == 8
+
+
+def test_repeats_are_exact_when_id_hashes_collide(tmp_path, small_blocks, monkeypatch):
+    target = tmp_path / "f.csv"
+    at = write_csv(target, 30, extra={25: "4,again,x,1,2020-01-01"})
+    with Store(tmp_path / "w.duckdb") as store:
+        honest = import_file(store, target)
+        want = store.rejects(honest.snapshot_id).select("line", "reason").rows()
+    assert want == [(at[25], "duplicate follower_id 4 (first seen on line 5)")]
+    monkeypatch.setattr(stream, "id_hash", lambda: (pl.col("follower_id").str.len_bytes() * 0).cast(pl.UInt64).alias("h"))
+    with Store(tmp_path / "w2.duckdb") as store:  # every id "collides": the ids are read back instead
+        result = import_file(store, target)
+        assert (result.n_followers, result.n_rejects) == (29, 1)
+        assert store.rejects(result.snapshot_id).select("line", "reason").rows() == want

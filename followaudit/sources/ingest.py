@@ -18,6 +18,8 @@ from ..store.workspace import Store
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 
+STREAM_MEMORY_LIMIT = "256MB"  # DuckDB's memory during a streamed import (see import_file)
+
 
 @dataclass
 class ImportResult:
@@ -107,15 +109,21 @@ def import_file(
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
     # JSON, and smaller on disk. Reset right after.
     con.execute("SET force_compression = 'zstd'")
+    # DuckDB keeps the table blocks it wrote cached up to its memory limit (80% of RAM by default),
+    # ~40 bytes a follower that nothing reads during an import: a streamed import caps it, so its
+    # peak memory stays flat with the file's length. Restored right after.
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
     try:
         if parsed is not None:
             digest = source_hash(path, settings, profiles)
             return _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
         assert the_plan is not None
+        con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
         return _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
                                account=account, progress=progress)
     finally:
         con.execute("RESET force_compression")
+        con.execute(f"SET memory_limit = '{limit}'")
 
 
 def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest: str, meta: dict[str, Any]) -> ImportResult:
@@ -165,7 +173,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
         for batch in itertools.chain([first_batch] if first_batch is not None else [], batches):
             with store.transaction():
                 _insert(store, target, batch.followers.drop("line"), batch.rejects)
-            ids.append(batch.followers.select("follower_id", "line"))
+            ids.append(batch.followers.select(stream.id_hash(), "line"))
             n += batch.followers.height
             n_rejects += batch.rejects.height
             first = first or _first(batch.rejects)
@@ -174,7 +182,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
             _hash_file(path, digest)
         source_digest = _with_settings(digest, settings)
         existing = store.find_snapshot_by_hash(source_digest)
-        dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
+        dups = _repeated(store, target, pl.concat(ids)) if ids else pl.DataFrame()
         del ids
         with store.transaction():
             if dups.height:
@@ -207,6 +215,28 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
         snapshot_id=snapshot_id, detected=the_plan.detected(order_used), n_followers=n, n_rejects=n_rejects,
         first_reject=first, reused=existing is not None, account=account,
     )
+
+
+def _repeated(store: Store, snapshot_id: int, hashes: pl.DataFrame) -> pl.DataFrame:
+    """``stream.duplicates`` of the stored rows, from each kept row's id hash and line (16 bytes a
+    row however long the ids, so 10M rows need 160 MB, not the ids themselves).
+
+    Equal hashes only nominate candidates: the repeated ids come from the workspace, and the lines
+    of their copies from the rows with their hash (rows are stored in file order). If a hash is
+    shared by another id (a 64-bit collision), the ids are read back in stored order instead.
+    """
+    if hashes.get_column("h").is_unique().all():
+        return stream.duplicates(pl.DataFrame(schema={"follower_id": pl.Utf8, "line": pl.Int64}))
+    repeated = store.query(
+        "SELECT follower_id, count(*) AS n FROM followers WHERE snapshot_id = ? GROUP BY follower_id HAVING count(*) > 1",
+        [snapshot_id],
+    ).with_columns(stream.id_hash())
+    candidates = hashes.join(repeated, on="h", how="inner", maintain_order="left")
+    per_id = candidates.group_by("follower_id").agg(pl.len().alias("rows"), pl.col("n").first())
+    if repeated.get_column("h").is_unique().all() and per_id.filter(pl.col("rows") != pl.col("n")).height == 0:
+        return stream.duplicates(candidates.select("follower_id", "line"))
+    stored = store.query("SELECT follower_id FROM followers WHERE snapshot_id = ? ORDER BY rowid", [snapshot_id])
+    return stream.duplicates(stored.with_columns(hashes.get_column("line")))
 
 
 def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str, column: str, *,

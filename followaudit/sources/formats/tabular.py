@@ -276,9 +276,11 @@ def parquet_frame_source(frame: pl.DataFrame, *, file: str, platform: str | None
     canonical = set(frame.columns) <= set(schema.COLUMN_NAMES) and "follower_id" in frame.columns
     frame = frame.with_row_index("line", offset=line_offset + 1).with_columns(pl.col("line").cast(pl.Int64))
     if not canonical or mapping:
+        names = [c for c in frame.columns if c != "line"]
         text = frame.with_columns(pl.exclude("line").cast(pl.Utf8, strict=False))
-        text = text.with_columns(pl.struct(pl.exclude("line")).struct.json_encode().alias("raw"))
-        src = csv_source(text, file=file, platform=platform, mapping=mapping, found=[c for c in frame.columns if c != "line"])
+        src = csv_source(text, file=file, platform=platform, mapping=mapping, found=names)
+        used = {f.source for f in src.fields}
+        src.frame = src.frame.with_columns(leftover_raw([c for c in names if c not in used]))
         return src
     if "raw" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, pl.Utf8).alias("raw"))
