@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
 
+import numpy as np
 import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
@@ -207,6 +208,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
                 snapshot_id = existing
             store.update_snapshot(snapshot_id, platform=the_plan.platform, account=account, source_hash=source_digest,
                                   design=SampleDesign("full", n, n), status="complete", **meta)
+        con.execute("CHECKPOINT")  # now, within the import's memory cap, rather than when the store closes
     except BaseException:
         store.delete_snapshot(target)  # leave no half import behind
         raise
@@ -225,8 +227,10 @@ def _repeated(store: Store, snapshot_id: int, hashes: pl.DataFrame) -> pl.DataFr
     of their copies from the rows with their hash (rows are stored in file order). If a hash is
     shared by another id (a 64-bit collision), the ids are read back in stored order instead.
     """
-    if hashes.get_column("h").is_unique().all():
+    ordered = np.sort(hashes.get_column("h").to_numpy())  # a sort needs less memory than a hash set
+    if not (ordered[1:] == ordered[:-1]).any():
         return stream.duplicates(pl.DataFrame(schema={"follower_id": pl.Utf8, "line": pl.Int64}))
+    del ordered
     repeated = store.query(
         "SELECT follower_id, count(*) AS n FROM followers WHERE snapshot_id = ? GROUP BY follower_id HAVING count(*) > 1",
         [snapshot_id],
