@@ -28,7 +28,14 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from ..audit import LABEL_INPUT_COLUMNS, AuditResult, audit_frame, finish_report, reason_pattern_sql
+from ..audit import (
+    LABEL_INPUT_COLUMNS,
+    AuditResult,
+    audit_frame,
+    finish_report,
+    reason_pattern,
+    reason_pattern_sql,
+)
 from ..bursts.attach import BURSTS_REASON
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS, inactive_mask
@@ -307,32 +314,30 @@ class ReadDB:
 
     # -- follower table ---------------------------------------------------------------------------
     def followers_page(self, sid: int, fq: FollowerQuery, method: str | None = None) -> dict[str, Any]:
-        """One page of the follower table, filtered and sorted in DuckDB, and the filtered total."""
+        """One page of the follower table, filtered and sorted in memory, and the filtered total."""
         fq.validate()
         audit = self.audit(sid, method)
-        where: list[str] = []
-        params: list[Any] = []
+        conditions: list[pl.Expr] = []
         if fq.label:
-            where.append("label = ?")
-            params.append(fq.label)
+            conditions.append(pl.col("label") == fq.label)
         if fq.reason == BURSTS_REASON:  # the report's one line for all burst members
             fq.burst = fq.burst or "any"
         elif fq.reason:  # reasons match by pattern, as the report counts them
-            where.append(f"len(list_filter(reasons, lambda r: {reason_pattern_sql('r')} = ?)) > 0")
-            params.append(fq.reason)
+            conditions.append(pl.col("reasons").list.eval(reason_pattern(pl.element()) == fq.reason).list.any())
         if fq.burst:
             pattern = BURST_REASON + ("" if fq.burst == "any" else rf"{int(fq.burst)}\b")
-            where.append("len(list_filter(reasons, lambda r: regexp_matches(r, ?))) > 0")
-            params.append(pattern)
+            conditions.append(pl.col("reasons").list.eval(pl.element().str.contains(pattern)).list.any())
         if fq.q:
-            where.append("(starts_with(lower(handle), lower(?)) OR starts_with(lower(display_name), lower(?)))")
-            params += [fq.q.lstrip("@"), fq.q]
-        body = f"FROM {audit.table}" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._page_rows(audit, body, where, params, fq)  # first: a sorted page also counts
+            handle, name = fq.q.lstrip("@").lower(), fq.q.lower()
+            conditions.append(
+                pl.col("handle").str.to_lowercase().str.starts_with(handle).fill_null(False)
+                | pl.col("display_name").str.to_lowercase().str.starts_with(name).fill_null(False)
+            )
+        rows = self._page_rows(audit, conditions, fq)  # first: a sorted page also counts
         key = (audit.table, tuple(sorted(fq.filters().items())))
         total = self._counts.get(key)
         if total is None:
-            total = int(self.query(f"SELECT count(*) AS n {body}", params, [audit])["n"][0])
+            total = audit.rows.height if not conditions else int(audit.rows.select(pl.all_horizontal(conditions).sum()).item())
             self._counts[key] = total
         return {
             "snapshot": sid,
@@ -347,20 +352,21 @@ class ReadDB:
             "rows": rows.to_dicts(),
         }
 
-    def _page_rows(self, audit: Audit, body: str, where: list[str], params: list[Any], fq: FollowerQuery) -> pl.DataFrame:
-        """DuckDB decides which rows and in what order; the rows themselves come from memory by pos
-        (fetching 50 scattered rows back from DuckDB costs a scan, ~30 ms at 1M; a gather, 0.1 ms)."""
+    def _page_rows(self, audit: Audit, conditions: list[pl.Expr], fq: FollowerQuery) -> pl.DataFrame:
+        """A slice of the default view, or a gather of the rows of a filtered / sorted order."""
         offset, limit = (fq.page - 1) * fq.per_page, fq.per_page
-        if not where and fq.sort == "follow_rank" and fq.order == "asc":  # the default view
+        if not conditions and fq.sort == "follow_rank" and fq.order == "asc":  # the default view
             return audit.rows.slice(offset, limit)
-        page = self._order(audit, body, params, fq)[offset : offset + limit]
+        page = self._order(audit, conditions, fq)[offset : offset + limit]
         return audit.rows[page.astype(np.int64)] if page.size else audit.rows.head(0)
 
-    def _order(self, audit: Audit, body: str, params: list[Any], fq: FollowerQuery) -> np.ndarray:
+    def _order(self, audit: Audit, conditions: list[pl.Expr], fq: FollowerQuery) -> np.ndarray:
         """Every matching row's pos in the asked order, computed once per filter+sort and kept (LRU).
 
-        Paging through a sorted, filtered 1M-row table is then a slice plus a fetch of 50 rows,
-        instead of a scan and a top-N sort per page (and deep pages stay as cheap as the first).
+        Paging through a sorted, filtered 1M-row table is then a slice plus a gather of 50 rows,
+        instead of a filter and a sort per page (and deep pages stay as cheap as the first). Polars
+        filters and sorts the one in-memory copy in place (measured: DuckDB over the same frame as
+        Arrow took ~10x longer per first page, as it converts the scanned columns on every query).
         """
         table = audit.table
         key = (table, tuple(sorted(fq.filters().items())), fq.sort, fq.order)
@@ -369,8 +375,11 @@ class ReadDB:
             if found is not None:
                 self._orders.move_to_end(key)
                 return found
-        direction = "DESC" if fq.order == "desc" else "ASC"
-        order = self.query(f"SELECT pos {body} ORDER BY {fq.sort} {direction} NULLS LAST, pos", params, [audit])["pos"]
+        frame = audit.rows.select(fq.sort, pl.int_range(pl.len(), dtype=pl.Int64).alias("pos"), *(
+            [pl.all_horizontal(conditions).alias("\x00keep")] if conditions else []))
+        if conditions:
+            frame = frame.filter(pl.col("\x00keep"))
+        order = frame.sort([fq.sort, "pos"], descending=[fq.order == "desc", False], nulls_last=True)["pos"]
         array = order.cast(pl.Int32 if order.len() < 2**31 else pl.Int64).to_numpy()
         with self._order_lock:
             self._orders[key] = array
