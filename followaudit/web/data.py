@@ -55,6 +55,7 @@ MAX_PER_PAGE = 500
 BURST_REASON = r"^in burst #"  # reasons written by bursts.py start "in burst #<n>:"
 DB_SLOTS = 1  # concurrent DuckDB queries (see ReadDB.query)
 ORDER_CACHE_BYTES = 256 * 2**20  # sorted follower positions kept for paging
+MASKS_KEPT = 64  # filter masks kept (1 byte per follower each)
 DEFAULT_CACHE_MB = 1024  # audits kept in memory (FOLLOWAUDIT_WEB_CACHE_MB)
 
 
@@ -204,6 +205,7 @@ class ReadDB:
         self._order_lock = threading.Lock()
         self._orders: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._order_bytes = 0
+        self._masks: OrderedDict[tuple[Any, ...], pl.Series] = OrderedDict()
 
     def close(self) -> None:
         self.store.close()
@@ -288,6 +290,8 @@ class ReadDB:
         with self._order_lock:
             for key in [k for k in self._orders if k[0] == table]:
                 self._order_bytes -= self._orders.pop(key).nbytes
+            for key in [k for k in self._masks if k[0] == table]:
+                del self._masks[key]
 
     def _build(self, sid: int, method: str | None) -> Audit:
         self.snapshot_id(sid)
@@ -337,7 +341,7 @@ class ReadDB:
         key = (audit.table, tuple(sorted(fq.filters().items())))
         total = self._counts.get(key)
         if total is None:
-            total = audit.rows.height if not conditions else int(audit.rows.select(pl.all_horizontal(conditions).sum()).item())
+            total = audit.rows.height if not conditions else int(self._mask(audit, conditions, key[1]).sum())
             self._counts[key] = total
         return {
             "snapshot": sid,
@@ -375,11 +379,11 @@ class ReadDB:
             if found is not None:
                 self._orders.move_to_end(key)
                 return found
-        frame = audit.rows.select(fq.sort, pl.int_range(pl.len(), dtype=pl.Int64).alias("pos"), *(
-            [pl.all_horizontal(conditions).alias("\x00keep")] if conditions else []))
-        if conditions:
-            frame = frame.filter(pl.col("\x00keep"))
-        order = frame.sort([fq.sort, "pos"], descending=[fq.order == "desc", False], nulls_last=True)["pos"]
+        with self._slots:  # one at a time: concurrent first pages would only contend for the cores
+            frame = audit.rows.select(fq.sort, pl.int_range(pl.len(), dtype=pl.Int64).alias("pos"))
+            if conditions:
+                frame = frame.filter(self._mask(audit, conditions, key[1]))
+            order = frame.sort([fq.sort, "pos"], descending=[fq.order == "desc", False], nulls_last=True)["pos"]
         array = order.cast(pl.Int32 if order.len() < 2**31 else pl.Int64).to_numpy()
         with self._order_lock:
             self._orders[key] = array
@@ -389,6 +393,20 @@ class ReadDB:
                 self._order_bytes -= dropped.nbytes
         self._counts.setdefault((table, key[1]), int(array.size))
         return array
+
+    def _mask(self, audit: Audit, conditions: list[pl.Expr], filters: tuple[Any, ...]) -> pl.Series:
+        """Which rows pass a filter, computed once per filter (reason patterns are regexes over every
+        reason; a 1M-row mask is 1 MB) and kept with the sort orders."""
+        key = (audit.table, filters, "\x00mask")
+        with self._order_lock:
+            found = self._masks.get(key)
+        if found is None:
+            found = audit.rows.select(pl.all_horizontal(conditions)).to_series()
+            with self._order_lock:
+                self._masks[key] = found
+                while len(self._masks) > MASKS_KEPT:
+                    self._masks.popitem(last=False)
+        return found
 
     def reason_counts(self, sid: int, method: str | None = None) -> list[tuple[str, int]]:
         """Every reason used in a snapshot's labels with its count (for the filter menu)."""
