@@ -94,8 +94,8 @@ class CollectError(FollowauditError):
 
 class AuthRequiredError(CollectError):
     default_hint = (
-        "this instance requires an access token: set FOLLOWAUDIT_MASTODON_TOKEN "
-        "or add mastodon_token to the config file"
+        "this instance requires an access token: set FOLLOWAUDIT_MASTODON_TOKEN with "
+        "FOLLOWAUDIT_MASTODON_INSTANCE, or add it under [mastodon.tokens] in the config file"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from servers.fake_platform import TARGET_HANDLE, FakePlatform
@@ -61,10 +62,18 @@ def test_collect_mastodon_token_hint_and_env_token(tmp_path, capsys, monkeypatch
         assert "FOLLOWAUDIT_MASTODON_TOKEN" in lines[0]
         monkeypatch.setenv("FOLLOWAUDIT_MASTODON_TOKEN", "sekrit")
         code, out, err = run(capsys, "collect", "mastodon", "https://127.0.0.1/@target", "--api-base", platform.url, "--db", db, "--pace", "0")
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "FOLLOWAUDIT_MASTODON_INSTANCE" in err
+        monkeypatch.setenv("FOLLOWAUDIT_MASTODON_INSTANCE", "127.0.0.1")
+        code, out, err = run(capsys, "collect", "mastodon", "https://127.0.0.1/@target", "--api-base", platform.url, "--db", db, "--pace", "0")
         assert code == 0, err
         assert "profiles stored: 300" in out
     with Store(db, read_only=True) as store:
         assert "sekrit" not in str(store.query("SELECT * FROM snapshots").rows())
+    code, report, log = run(capsys, "audit", "target@127.0.0.1", "--db", db, "--format", "json")
+    assert code == 0, log
+    # not in any report, log line or byte of the workspace file
+    assert "sekrit" not in report + log + err + out
+    assert b"sekrit" not in Path(db).read_bytes()
 
 
 def test_collect_token_from_config_file(tmp_path, capsys, monkeypatch) -> None:

@@ -141,12 +141,15 @@ def collect_mastodon_cmd(account: str, db: Path | None, api_base: str | None, pa
     """Collect the followers of a Mastodon ACCOUNT (@user@instance or https://instance/@user).
 
     Asked on the account's home instance. If the instance requires a token, set
-    FOLLOWAUDIT_MASTODON_TOKEN or `mastodon_token` in the config file.
+    FOLLOWAUDIT_MASTODON_TOKEN and FOLLOWAUDIT_MASTODON_INSTANCE, or add it under [mastodon.tokens]
+    in the config file; a token is sent only to its own instance.
     """
     _, instance = mastodon.parse_acct(account)
     base = api_base or f"https://{instance}"
     options = CollectOptions(**opts)
-    token = config.mastodon_token(instance)
+    token, withheld = config.token_for(instance, base)
+    if withheld:
+        say(f"note: {withheld}")
     with RichProgress() as progress, Store(db) as store:
         api = make_client(base, token=token, settings=_settings(pace, timeout), on_wait=progress.wait,
                           on_warning=progress.warn)

@@ -272,7 +272,9 @@ def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
 
         instance, _ = parse_mastodon_status(url)
         base = opts["api_base"] or f"https://{instance}"
-        token = config.mastodon_token(instance)
+        token, withheld = config.token_for(instance, base)
+        if withheld:
+            say(f"note: {withheld}")
     collect = collect_likers_bluesky if platform == "bluesky" else collect_likers_mastodon
     with RichProgress() as progress, Store(opts["db"]) as store:
         api = make_client(base, token=token, settings=_settings(opts["pace"], opts["timeout"]),
