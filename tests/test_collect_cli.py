@@ -39,7 +39,8 @@ def test_collect_bluesky_sample_then_audit(fp, tmp_path, capsys) -> None:
     assert "followers reported by the platform: 2,012" in out
     assert "followers enumerated: 2,000 (12 reported but not listed" in out
     assert "uniform random sample of 400 out of 2,000 (seed 11)" in out
-    assert "requests: 38;" in out  # getProfile 1 + getFollowers ceil(2000/100) + getProfiles ceil(400/25) + posts 1
+    # getProfile 1 + getFollowers ceil(2000/100) + getProfiles ceil(400/25) + getRelationships ceil(400/30) + posts 1
+    assert "requests: 52;" in out
     assert "posts collected: 10" in out
     code, out, err = run(capsys, "audit", "1", "--db", db, "--format", "json")
     assert code == 0, err

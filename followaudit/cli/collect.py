@@ -119,11 +119,16 @@ def collect() -> None:
 @collect.command("bluesky")
 @click.argument("actor")
 @collect_options
+@click.option("--follow-times/--no-follow-times", "follow_times", default=None,
+              help="Exact follow times from each follow record (ceil(n/30) requests; default: on up to "
+                   "10,000 stored followers).")
+@click.option("--labeler", "labelers", multiple=True, metavar="DID",
+              help="Also ask this labeler's labels (repeatable); Bluesky's moderation service is always asked.")
 def collect_bluesky_cmd(actor: str, db: Path | None, api_base: str | None, pace: float | None,
-                        timeout: float | None, **opts: Any) -> None:
+                        timeout: float | None, labelers: tuple[str, ...], **opts: Any) -> None:
     """Collect the followers of a Bluesky HANDLE or DID (public AppView, no login)."""
     base = api_base or bluesky.DEFAULT_API_BASE
-    options = CollectOptions(**opts)
+    options = CollectOptions(labelers=tuple(labelers), **opts)
     with RichProgress() as progress, Store(db) as store:
         api = make_client(base, settings=_settings(pace, timeout), on_wait=progress.wait, on_warning=progress.warn)
         try:

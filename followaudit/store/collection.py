@@ -159,6 +159,39 @@ class CollectionStore:
             [snapshot_id],
         )
 
+    def pending_follow_times(self, snapshot_id: int) -> pl.DataFrame:
+        """Stored followers whose follow record has not been asked for yet (follower_id), in API order."""
+        return self.query(
+            """SELECT c.follower_id FROM collect_ids c
+               WHERE c.snapshot_id = ? AND c.sampled AND c.done AND NOT coalesce(c.follow_checked, false)
+                 AND c.follower_id IN (SELECT follower_id FROM followers WHERE snapshot_id = ?)
+               ORDER BY c.position""",
+            [snapshot_id, snapshot_id],
+        )
+
+    def save_follow_times(self, snapshot_id: int, times: pl.DataFrame, checked: list[str]) -> None:
+        """Exact follow times (follower_id, followed_at) and the ids they settle, in one transaction."""
+        with self.transaction() as con:
+            if times.height:
+                con.register("_times", times.select("follower_id", "followed_at").to_arrow())
+                try:
+                    con.execute(
+                        """UPDATE followers SET followed_at = t.followed_at FROM _times t
+                           WHERE followers.snapshot_id = ? AND followers.follower_id = t.follower_id""",
+                        [snapshot_id],
+                    )
+                finally:
+                    con.unregister("_times")
+            con.register("_checked", pl.DataFrame({"follower_id": checked}, schema={"follower_id": pl.Utf8}).to_arrow())
+            try:
+                con.execute(
+                    """UPDATE collect_ids SET follow_checked = true WHERE snapshot_id = ?
+                       AND follower_id IN (SELECT follower_id FROM _checked)""",
+                    [snapshot_id],
+                )
+            finally:
+                con.unregister("_checked")
+
     def drop_collection(self, snapshot_id: int) -> None:
         """Forget a collection that turned out to be impossible (e.g. hidden followers)."""
         with self.transaction() as con:

@@ -132,6 +132,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     # Reserved while parallel work lands: 5 reviews (reviewed sample), 6 platform evidence,
     # 7 honest estimates, 8 speed.
+    (
+        6,
+        "platform evidence: follow-time checkpoints of live collection",
+        """
+        ALTER TABLE collect_ids ADD COLUMN follow_checked BOOLEAN DEFAULT false;
+        """,
+    ),
 ]
 
 
