@@ -22,6 +22,8 @@ from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
 from .estimate.corrected import corrected_from_counts, probability_histogram
 from .estimate.intervals import shares_from_counts
+from .reach.audience import MASS_THRESHOLD, audience_section
+from .reach.platform_evidence import LIVE_PLATFORMS, evidence_notes, label_agreement, platform_evidence
 from .reach.sections import build_sections
 from .report.core import Report
 from .schema import COLUMN_NAMES, LABELS
@@ -50,6 +52,8 @@ class LabelTally:
     activity_unknown: int = 0
     # model audits: histogram and sum of calibrated probabilities (prevalence.probability_histogram)
     probabilities: tuple[np.ndarray, float] | None = None
+    # the labeller's own verdict on followers the platform labels fake-like (None: not known)
+    platform_verdicts: Counter | None = None
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
@@ -64,6 +68,9 @@ class LabelTally:
             .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
+        if "platform_verdict" in labels.columns:
+            self.platform_verdicts = self.platform_verdicts if self.platform_verdicts is not None else Counter()
+            self.platform_verdicts.update(dict(labels["platform_verdict"].drop_nulls().value_counts().iter_rows()))
         if "activity_unknown" in labels.columns:
             self.activity_unknown += int(labels["activity_unknown"].sum())
         elif followers is not None:  # stored labels do not keep it; it derives from the profile
@@ -148,6 +155,8 @@ def build_report(
         first_reject=first_reject,
         notes=notes,
     )
+    if tally.platform_verdicts is not None and (tally.platform_verdicts or snapshot.platform in LIVE_PLATFORMS):
+        report.evidence["platform_label_agreement"] = label_agreement(tally.platform_verdicts, method, confidence)
     if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)
         info = model_info(snapshot.platform)
         report.corrected = corrected_from_counts(
@@ -207,6 +216,7 @@ def audit_snapshot(
     save: bool = True,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
+    mass_threshold: int = MASS_THRESHOLD,
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
@@ -243,16 +253,22 @@ def audit_snapshot(
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
-    finish_report(store, snapshot, report, method=method, save=save)
+    finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold)
     return AuditResult(report=report)
 
 
-def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool) -> None:
+def finish_report(
+    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD
+) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
     Bought batches from follow order first (their members' reasons are stored when ``save``), then
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
+    evidence = platform_evidence(store, snapshot)
+    report.evidence.update(evidence)
+    report.notes.extend(evidence_notes(evidence))
+    report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold)
     attach_bursts(store, snapshot, report, method=method, save=save)
     report.sections.update(build_sections(store, snapshot, report))

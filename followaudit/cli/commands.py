@@ -56,8 +56,11 @@ def audit_options(func: Any) -> Any:
 @db_option
 @format_option("text", "json", "csv")
 @audit_options
+@click.option("--mass-threshold", type=click.IntRange(1), default=1500, show_default=True,
+              help="Followers who follow more accounts than this are mass followers (outside the reachable audience).")
 @import_options
-def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: int, confidence: float, **import_opts: Any) -> None:
+def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: int, confidence: float,
+          mass_threshold: int, **import_opts: Any) -> None:
     """Label the followers of TARGET and report fake / inactive / real shares with intervals.
 
     TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
@@ -73,7 +76,8 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
             ref = result.snapshot_id
         total = store.snapshot(ref).n_followers
         with StepProgress("labelling followers", total) as progress:
-            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
+            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
+                                     progress=progress, mass_threshold=mass_threshold)
         emit(audited, fmt, store)
 
 

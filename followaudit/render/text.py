@@ -17,6 +17,26 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def audience_lines(report: Report) -> list[str]:
+    """Mass followers, the reachable audience and the model's agreement with platform labels."""
+    lines: list[str] = []
+    aud = report.audience
+    if aud:
+        m, r = aud["mass_followers"], aud["reachable"]
+        lines += [
+            f"Mass followers (follow > {aud['threshold']:,}): {pct(m['share'])} ({pct(m['low'])} – {pct(m['high'])}), "
+            f"{m['count']:,} of {aud['followers_with_following_count']:,} with a following count",
+            f"Reachable audience (real, not mass followers): {pct(r['share'])} ({pct(r['low'])} – {pct(r['high'])}), {r['count']:,}",
+        ]
+    labels = (report.evidence or {}).get("platform_labels")
+    if labels:
+        lines.append("Platform labels: " + ", ".join(f"{k} {v:,}" for k, v in labels.items()))
+    agreement = (report.evidence or {}).get("platform_label_agreement") or {}
+    if agreement.get("n"):
+        lines.append(str(agreement["explanation"]))
+    return lines
+
+
 def render_text(report: Report, file: TextIO | None = None, width: int = 100) -> None:
     console = Console(file=file or sys.stdout, width=width, highlight=False, soft_wrap=False)
     who = f"@{report.account}" if report.account else "(account unknown)"
@@ -48,6 +68,8 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         methods = sorted({c["method"] for c in report.corrected.values() if c})
         console.print("Corrected for the model's measured error: " + "; ".join(methods))
 
+    for line in audience_lines(report):
+        console.print(line, markup=False)
     if report.top_reasons:
         console.print("\nMost frequent reasons (fake and inactive followers):")
         for reason, count in report.top_reasons:
