@@ -23,7 +23,12 @@ from .errors import InputError
 from .estimate.corrected import corrected_from_counts, probability_histogram
 from .estimate.intervals import shares_from_counts
 from .reach.audience import MASS_THRESHOLD, audience_section
-from .reach.platform_evidence import LIVE_PLATFORMS, evidence_notes, label_agreement, platform_evidence
+from .reach.platform_evidence import (
+    LIVE_PLATFORMS,
+    evidence_notes,
+    label_agreement,
+    platform_evidence,
+)
 from .reach.sections import build_sections
 from .report.core import Report
 from .schema import COLUMN_NAMES, LABELS

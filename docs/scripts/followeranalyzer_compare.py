@@ -82,7 +82,7 @@ def main() -> None:
     profiles = args.data / "follower_profiles_sample.jsons.gz"
     rows = []
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "w.duckdb") as store:
-        sources = [(f"sample_follower_data ({{id: {{rank, timestamp}}}})", args.data / "sample_follower_data.json.gz", None)]
+        sources = [("sample_follower_data ({id: {rank, timestamp}})", args.data / "sample_follower_data.json.gz", None)]
         sources += [(f"account {a}", args.data / f"{a}_network.json.gz", profiles) for a in ACCOUNTS]
         for name, path, prof in sources:
             result = import_file(store, path, profiles=prof) if prof else import_file(store, path)
