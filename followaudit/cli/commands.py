@@ -104,7 +104,7 @@ def demo(db: Path, fmt: str) -> None:
     """Audit a bundled synthetic account offline: synth → import → label → report."""
     from ..reach.sections import store_synthetic_reach
     from ..sources.ingest import import_file
-    from ..sources.synth import OBSERVED_AT, write_synth
+    from ..sources.synth import OBSERVED_AT, with_platform_labels, write_synth
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "demo_followers.jsonl"
@@ -115,6 +115,11 @@ def demo(db: Path, fmt: str) -> None:
             imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account")
             # the synthetic profiles describe the account as of synth.OBSERVED_AT, not as of today
             store.update_snapshot(imported.snapshot_id, taken_at=OBSERVED_AT)
+            # what a live platform adds: exact follow times and its own labels (sources/synth.py)
+            evidence = with_platform_labels(frame, DEMO_SEED).select(
+                "follower_id", "followed_at", "moderation_labels", "self_declared_bot")
+            with store.transaction():
+                store.update_followers(imported.snapshot_id, evidence, ["followed_at", "moderation_labels", "self_declared_bot"])
             # posts, a follower-count history and likers, so the reach sections have data too
             store_synthetic_reach(store, imported.snapshot_id, frame, seed=DEMO_SEED)
             audited = audit_snapshot(store, imported.snapshot_id, method=METHODS[0])

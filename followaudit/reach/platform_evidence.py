@@ -36,7 +36,7 @@ def label_agreement(verdicts: Counter, method: str, confidence: float = 0.95) ->
     level = confidence_label(confidence)
     who = "the model" if method == "model" else "the rules"
     text = (
-        f"{who} alone called {caught:,} of the {n:,} followers the platform's moderation labels "
+        f"{who[0].upper() + who[1:]} alone called {caught:,} of the {n:,} followers the platform's moderation labels "
         f"{'/'.join(FAKE_LABELS[:2])} (or similar) fake: sensitivity {caught / n:.0%} ({level} Wilson {low:.0%}–{high:.0%}). "
         "The platform only labels accounts it has caught, so read this as a lower bound on what "
         f"{who} catch{'es' if method == 'model' else ''}; these followers count as fake whatever {who} said."

@@ -17,6 +17,18 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _burst_extra(b: dict) -> str:
+    """When the batch followed (exactly, where known), how unlikely by chance, and its kind."""
+    out = ""
+    if b.get("followed_exact") and b.get("followed_from") and b.get("followed_to"):
+        out += f", followed {str(b['followed_from'])[:16].replace('T', ' ')} .. {str(b['followed_to'])[:16].replace('T', ' ')}"
+    if b.get("expected_false_alarms") is not None:
+        out += f"; expected false alarms {b['expected_false_alarms']:.2g}"
+    if b.get("kind") == "suspicious":
+        out += "; mostly labelled real: a suspicious batch, not shown to be bought"
+    return out
+
+
 def audience_lines(report: Report) -> list[str]:
     """Mass followers, the reachable audience and the model's agreement with platform labels."""
     lines: list[str] = []
@@ -79,7 +91,7 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         for i, b in enumerate(report.bursts, 1):
             console.print(
                 f"  #{i}: {b['size']:,} followers (ranks {b['start_rank']:,}–{b['end_rank']:,}), "
-                f"accounts created {str(b['created_from'])[:10]} .. {str(b['created_to'])[:10]}",
+                f"accounts created {str(b['created_from'])[:10]} .. {str(b['created_to'])[:10]}" + _burst_extra(b),
                 markup=False,
             )
     if report.rejects:

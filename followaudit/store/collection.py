@@ -169,19 +169,24 @@ class CollectionStore:
             [snapshot_id, snapshot_id],
         )
 
+    def update_followers(self, snapshot_id: int, values: pl.DataFrame, columns: list[str]) -> None:
+        """Set ``columns`` of stored followers from ``values`` (follower_id + columns); caller's transaction."""
+        sets = ", ".join(f'"{c}" = t."{c}"' for c in columns)
+        self.con.register("_values", values.select("follower_id", *columns).to_arrow())
+        try:
+            self.con.execute(
+                f"""UPDATE followers SET {sets} FROM _values t
+                    WHERE followers.snapshot_id = ? AND followers.follower_id = t.follower_id""",
+                [snapshot_id],
+            )
+        finally:
+            self.con.unregister("_values")
+
     def save_follow_times(self, snapshot_id: int, times: pl.DataFrame, checked: list[str]) -> None:
         """Exact follow times (follower_id, followed_at) and the ids they settle, in one transaction."""
         with self.transaction() as con:
             if times.height:
-                con.register("_times", times.select("follower_id", "followed_at").to_arrow())
-                try:
-                    con.execute(
-                        """UPDATE followers SET followed_at = t.followed_at FROM _times t
-                           WHERE followers.snapshot_id = ? AND followers.follower_id = t.follower_id""",
-                        [snapshot_id],
-                    )
-                finally:
-                    con.unregister("_times")
+                self.update_followers(snapshot_id, times, ["followed_at"])
             con.register("_checked", pl.DataFrame({"follower_id": checked}, schema={"follower_id": pl.Utf8}).to_arrow())
             try:
                 con.execute(

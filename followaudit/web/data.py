@@ -96,7 +96,7 @@ def build_audit(
 def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = None) -> pl.DataFrame:
     """What the follower-factory chart reads: follow order, account creation and (with labels) label."""
     frame = store.query(
-        """SELECT follower_id, follow_rank, created_at FROM followers WHERE snapshot_id = ?
+        """SELECT follower_id, follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?
            ORDER BY follow_rank NULLS LAST, follower_id""",
         [snapshot_id],
     )
