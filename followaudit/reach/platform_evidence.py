@@ -103,7 +103,7 @@ def evidence_notes(evidence: dict[str, Any]) -> list[str]:
     notes: list[str] = []
     bots = int(evidence.get("self_declared_bots") or 0)
     if bots:
-        notes.append(f"{bots:,} followers declare themselves bots (Bluesky self-label or Mastodon bot flag)")
+        notes.append(f"{bots:,} followers declare themselves bots (the platform's bot flag or self-label)")
     gone = evidence.get("gone_followers") or {}
     if gone.get("vanished_before_hydration"):
         notes.append(
