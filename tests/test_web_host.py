@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from servers.web_server import serving
 from webdb import build_demo_db
 
 from followaudit.web import create_app
@@ -17,25 +15,11 @@ from followaudit.web.app import allowed_hosts
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    import uvicorn
-
     path = tmp_path_factory.mktemp("host") / "web.duckdb"
     build_demo_db(path)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(path, host="127.0.0.1")
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.05)
-    yield port
-    srv.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield int(url.rsplit(":", 1)[1])
     app.state.db.close()
 
 

@@ -131,15 +131,7 @@ class CollectionStore:
                     con.unregister("_activity")
             if followers.height:
                 self._insert_followers(con, snapshot_id, conform(followers))
-            con.register("_done", pl.DataFrame({"follower_id": done}, schema={"follower_id": pl.Utf8}).to_arrow())
-            try:
-                con.execute(
-                    """UPDATE collect_ids SET done = true WHERE snapshot_id = ?
-                       AND follower_id IN (SELECT follower_id FROM _done)""",
-                    [snapshot_id],
-                )
-            finally:
-                con.unregister("_done")
+            self._flag_ids(snapshot_id, "done", done)
             if missing is not None and missing.height:
                 con.register("_missing", missing.select("file", "line", "column", "reason", "raw").to_arrow())
                 try:
@@ -148,6 +140,18 @@ class CollectionStore:
                     )
                 finally:
                     con.unregister("_missing")
+
+    def _flag_ids(self, snapshot_id: int, flag: str, ids: list[str]) -> None:
+        """Set the checkpoint ``flag`` (done, follow_checked) of these enumerated ids; caller's transaction."""
+        self.con.register("_flagged", pl.DataFrame({"follower_id": ids}, schema={"follower_id": pl.Utf8}).to_arrow())
+        try:
+            self.con.execute(
+                f"""UPDATE collect_ids SET {flag} = true WHERE snapshot_id = ?
+                    AND follower_id IN (SELECT follower_id FROM _flagged)""",
+                [snapshot_id],
+            )
+        finally:
+            self.con.unregister("_flagged")
 
     def pending_hydration(self, snapshot_id: int, with_profile: bool = False, limit: int | None = None) -> pl.DataFrame:
         """Sampled followers not yet stored: position, follower_id, observed_at (and profile), in API order."""
@@ -184,18 +188,10 @@ class CollectionStore:
 
     def save_follow_times(self, snapshot_id: int, times: pl.DataFrame, checked: list[str]) -> None:
         """Exact follow times (follower_id, followed_at) and the ids they settle, in one transaction."""
-        with self.transaction() as con:
+        with self.transaction():
             if times.height:
                 self.update_followers(snapshot_id, times, ["followed_at"])
-            con.register("_checked", pl.DataFrame({"follower_id": checked}, schema={"follower_id": pl.Utf8}).to_arrow())
-            try:
-                con.execute(
-                    """UPDATE collect_ids SET follow_checked = true WHERE snapshot_id = ?
-                       AND follower_id IN (SELECT follower_id FROM _checked)""",
-                    [snapshot_id],
-                )
-            finally:
-                con.unregister("_checked")
+            self._flag_ids(snapshot_id, "follow_checked", checked)
 
     def drop_collection(self, snapshot_id: int) -> None:
         """Forget a collection that turned out to be impossible (e.g. hidden followers)."""
