@@ -23,12 +23,7 @@ from .errors import InputError
 from .estimate.corrected import corrected_from_counts, probability_histogram
 from .estimate.intervals import shares_from_counts
 from .reach.audience import MASS_THRESHOLD, audience_section
-from .reach.platform_evidence import (
-    LIVE_PLATFORMS,
-    evidence_notes,
-    label_agreement,
-    platform_evidence,
-)
+from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
 from .report.core import Report
 from .schema import COLUMN_NAMES, LABELS
@@ -57,8 +52,6 @@ class LabelTally:
     activity_unknown: int = 0
     # model audits: histogram and sum of calibrated probabilities (prevalence.probability_histogram)
     probabilities: tuple[np.ndarray, float] | None = None
-    # the labeller's own verdict on followers the platform labels fake-like (None: not known)
-    platform_verdicts: Counter | None = None
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
@@ -73,9 +66,6 @@ class LabelTally:
             .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
-        if "platform_verdict" in labels.columns:
-            self.platform_verdicts = self.platform_verdicts if self.platform_verdicts is not None else Counter()
-            self.platform_verdicts.update(dict(labels["platform_verdict"].drop_nulls().value_counts().iter_rows()))
         if "activity_unknown" in labels.columns:
             self.activity_unknown += int(labels["activity_unknown"].sum())
         elif followers is not None:  # stored labels do not keep it; it derives from the profile
@@ -160,8 +150,6 @@ def build_report(
         first_reject=first_reject,
         notes=notes,
     )
-    if tally.platform_verdicts is not None and (tally.platform_verdicts or snapshot.platform in LIVE_PLATFORMS):
-        report.evidence["platform_label_agreement"] = label_agreement(tally.platform_verdicts, method, confidence)
     if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)
         info = model_info(snapshot.platform)
         report.corrected = corrected_from_counts(
@@ -271,7 +259,8 @@ def finish_report(
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
-    evidence = platform_evidence(store, snapshot)
+    evidence = platform_evidence(store, snapshot, method=method, confidence=report.confidence_level,
+                                 as_of=as_of_time(snapshot), inactive_days=report.inactive_days)
     report.evidence.update(evidence)
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold)

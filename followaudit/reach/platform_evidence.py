@@ -13,10 +13,13 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
+from ..classify import label_followers
 from ..classify.platform_labels import FAKE_LABELS
 from ..estimate.intervals import confidence_label, wilson
+from ..schema import COLUMN_NAMES
 from ..store.workspace import Snapshot, Store
 
 LIVE_PLATFORMS = ("bluesky", "mastodon")
@@ -47,8 +50,30 @@ def label_agreement(verdicts: Counter, method: str, confidence: float = 0.95) ->
     return out
 
 
-def platform_evidence(store: Store, snapshot: Snapshot) -> dict[str, Any]:
-    """``platform_labels``, ``self_declared_bots``, ``gone_followers`` and ``follow_times`` (empty parts omitted)."""
+def labeller_verdicts(
+    store: Store, snapshot: Snapshot, *, method: str, as_of: datetime, inactive_days: int
+) -> Counter:
+    """What the labeller alone says about the followers the platform labels fake-like.
+
+    Only those followers are read and labelled again (a few per thousand), so the stored labels,
+    which already carry the platform's word, never need a second column."""
+    cols = ", ".join(c for c in COLUMN_NAMES if c != "raw")
+    frame = store.query(
+        f"""SELECT {cols} FROM followers WHERE snapshot_id = ?
+            AND list_has_any(list_transform(moderation_labels, lambda x: lower(x)), ?::VARCHAR[])""",
+        [snapshot.snapshot_id, list(FAKE_LABELS)],
+    )
+    if frame.height == 0:
+        return Counter()
+    labels = label_followers(frame, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+    return Counter(dict(labels["platform_verdict"].drop_nulls().value_counts().iter_rows()))
+
+
+def platform_evidence(
+    store: Store, snapshot: Snapshot, *, method: str, confidence: float, as_of: datetime, inactive_days: int
+) -> dict[str, Any]:
+    """``platform_labels``, ``self_declared_bots``, ``platform_label_agreement``, ``gone_followers`` and
+    ``follow_times`` (parts without data omitted; the first three always on live platforms)."""
     sid = snapshot.snapshot_id
     counts = store.query(
         """SELECT v AS value, count(*) AS n FROM (SELECT unnest(moderation_labels) AS v FROM followers WHERE snapshot_id = ?)
@@ -69,6 +94,8 @@ def platform_evidence(store: Store, snapshot: Snapshot) -> dict[str, Any]:
     if labels or live:
         out["platform_labels"] = labels
         out["self_declared_bots"] = bots
+        verdicts = labeller_verdicts(store, snapshot, method=method, as_of=as_of, inactive_days=inactive_days)
+        out["platform_label_agreement"] = label_agreement(verdicts, method, confidence)
     if live:
         vanished = store.row(
             "SELECT count(*) AS n FROM rejects WHERE snapshot_id = ? AND contains(reason, ?)", [sid, GONE_REASON]
