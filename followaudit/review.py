@@ -20,7 +20,7 @@ from .errors import InputError
 from .estimate.reviewed import CANT_TELL, REVIEW_LABELS, reviewed_section
 from .estimate.sample_design import sample_size
 from .report.core import MIN_REVIEWED
-from .schema import LABELS, COLUMN_NAMES
+from .schema import COLUMN_NAMES, LABELS
 from .store.workspace import Snapshot, Store
 
 if TYPE_CHECKING:
@@ -168,11 +168,18 @@ def design_summary(design: dict[str, Any], subject: Subject) -> dict[str, Any]:
     return {**design, "description": text}
 
 
-def queue_with_answers(store: Store, subject: Subject, reviewer: str | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def queue_with_answers(store: Store, subject: Subject, reviewer: str | None = None, design: dict[str, Any] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The queue with each follower's primary label (first answer, any reviewer) and ``mine`` (this
-    reviewer's answer), and every current answer (a reviewer's latest per follower)."""
-    queue = store.review_queue(subject.scope, subject.subject_id)
+    reviewer's answer), and every current answer (a reviewer's latest per follower).
+
+    With ``design`` (a snapshot not sampled yet, whose account was), the queue is that design's
+    seeded order, long enough to hold every follower answered on an earlier snapshot.
+    """
     answers = store.subject_reviews(subject.scope, subject.subject_id, subject.platform, subject.account)
+    if design is not None:
+        queue = store.review_order(subject.scope, subject.subject_id, design, answers["follower_id"].n_unique() + 1)
+    else:
+        queue = store.review_queue(subject.scope, subject.subject_id)
     primary = answers.sort("review_id").unique("follower_id", keep="first").select("follower_id", pl.col("label").alias("primary"))
     mine = answers.filter(pl.col("reviewer") == (reviewer or "")).select("follower_id", pl.col("label").alias("mine"))
     out = queue.join(primary, on="follower_id", how="left").join(mine, on="follower_id", how="left").sort("position")
@@ -338,9 +345,13 @@ def reviewed_summary(store: Store, subject: Subject, predicted_counts: dict[str,
     ``predicted`` (follower_id, predicted) gives the model's labels when they are in memory.
     """
     design = store.review_design(subject.scope, subject.subject_id)
-    if design is None:
-        return None, 0
-    queue, answers = queue_with_answers(store, subject)
+    carried = None
+    if design is None:  # a new snapshot of an account reviewed before: the same seeded order
+        seed = store.previous_review_seed(subject.platform, subject.account) if subject.scope == "snapshot" else None
+        if seed is None:
+            return None, 0
+        design = carried = {"kind": "uniform", "seed": seed, "strata": None, "strata_method": None, "population": subject.size}
+    queue, answers = queue_with_answers(store, subject, design=carried)
     if answers.height == 0:
         return None, 0
     answered = queue["primary"].is_not_null()

@@ -15,7 +15,14 @@ import numpy as np
 import polars as pl
 
 from ..schema import LABELS
-from .ppi import ShareEstimate, cohens_kappa, ppi_mean, reviews_to_halve, stratified_mean, weighted_rate
+from .ppi import (
+    ShareEstimate,
+    cohens_kappa,
+    ppi_mean,
+    reviews_to_halve,
+    stratified_mean,
+    weighted_rate,
+)
 
 CANT_TELL = "cant_tell"
 REVIEW_LABELS = (*LABELS, CANT_TELL)

@@ -105,6 +105,17 @@ class ReviewStore:
             SELECT follower_id, stratum,
                    CASE WHEN r < {STRATIFIED_FIRST} THEN -10.0 + r ELSE (r + 0.5) / nh END AS t, k FROM r"""
 
+    def review_order(self, scope: str, subject_id: int, design: dict[str, Any], limit: int, skip: int = 0) -> pl.DataFrame:
+        """``position, follower_id, stratum``: places skip..skip+limit of the seeded order (not stored)."""
+        params: dict[str, Any] = {"sid": subject_id, "seed": design["seed"], "skip": skip, "limit": limit}
+        if design["kind"] == "stratified":
+            params["method"] = design["strata_method"]
+        return self.query(
+            f"""SELECT row_number() OVER (ORDER BY t, k) - 1 + $skip AS position, follower_id, stratum
+                FROM ({self._order_sql(scope, design)}) o ORDER BY t, k LIMIT $limit OFFSET $skip""",
+            params,
+        )
+
     def extend_review_queue(self, scope: str, subject_id: int, n: int) -> int:
         """Make the queue at least ``n`` long (the next followers in the seeded order); returns its length."""
         design = self.review_design(scope, subject_id)
@@ -113,17 +124,14 @@ class ReviewStore:
         have = self.review_queue_length(scope, subject_id)
         if have >= n:
             return have
-        params = {"sid": subject_id, "seed": design["seed"]}
-        if design["kind"] == "stratified":
-            params["method"] = design["strata_method"]
-        self.con.execute(
-            f"""INSERT INTO review_queue
-                SELECT '{scope}', $sid, $have + row_number() OVER (ORDER BY t, k) - 1, follower_id, stratum FROM (
-                    SELECT * FROM ({self._order_sql(scope, design)}) o
-                    WHERE follower_id NOT IN (SELECT follower_id FROM review_queue WHERE scope = '{scope}' AND snapshot_id = $sid)
-                    ORDER BY t, k LIMIT $more)""",
-            {**params, "have": have, "more": n - have},
-        )
+        more = self.review_order(scope, subject_id, design, n - have, skip=have)
+        self.con.register("_incoming_queue", more.to_arrow())
+        try:
+            self.con.execute(
+                "INSERT INTO review_queue SELECT ?, ?, position, follower_id, stratum FROM _incoming_queue", [scope, subject_id]
+            )
+        finally:
+            self.con.unregister("_incoming_queue")
         return self.review_queue_length(scope, subject_id)
 
     def review_queue_length(self, scope: str, subject_id: int) -> int:
