@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from .classify import label_followers
-from .errors import InputError
-from .estimate.reviewed import CANT_TELL, REVIEW_LABELS, reviewed_section
-from .estimate.sample_design import sample_size
-from .report.core import MIN_REVIEWED
-from .schema import COLUMN_NAMES, LABELS
-from .store.workspace import Snapshot, Store
+from ..classify import label_followers
+from ..errors import InputError
+from ..estimate.reviewed import CANT_TELL, REVIEW_LABELS, reviewed_section
+from ..estimate.sample_design import sample_size
+from ..report.core import MIN_REVIEWED
+from ..schema import COLUMN_NAMES, LABELS
+from ..store.workspace import Snapshot, Store
 
 if TYPE_CHECKING:
-    from .report.core import Report
+    from ..report.core import Report
 
 DEFAULT_REVIEW_N = 100
 DEFAULT_SEED = 1
