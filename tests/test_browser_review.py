@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from test_browser_web import ARTIFACTS, CHROMIUM_ARGS, _chromium
+from webdb import served
 
 from followaudit.cli import cli
 
@@ -20,28 +18,14 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    import uvicorn
-
     from followaudit.web import create_app
 
     path = tmp_path_factory.mktemp("browser-review") / "demo.duckdb"
     result = CliRunner().invoke(cli, ["demo", "--db", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     app = create_app(path, review=True)
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the web server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", path
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(app) as url:
+        yield url, path
     app.state.db.close()
 
 
