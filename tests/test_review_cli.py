@@ -261,3 +261,11 @@ def test_headline_covers_the_truth_when_the_model_is_badly_biased(db: Path) -> N
     assert "prediction-powered" in head["method"]
     spec = report["reviewed"]["model_on_this_audience"]["specificity"]
     assert spec["share"] < 0.95 and report["reviewed"]["model_on_this_audience"]["sensitivity"]["share"] == 1.0
+
+
+def test_deleting_a_snapshot_forgets_its_sample_but_keeps_the_answers(db: Path) -> None:
+    run("review", "1", "--db", str(db), "-n", "5", "--reviewer", "ann", input="ff")
+    with Store(db) as store:
+        store.delete_snapshot(1)
+        assert store.review_design("snapshot", 1) is None and store.review_queue_length("snapshot", 1) == 0
+        assert store.query("SELECT count(*) AS n FROM reviews")["n"][0] == 2

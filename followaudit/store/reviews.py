@@ -74,6 +74,11 @@ class ReviewStore:
              design.get("strata_method"), design.get("population"), datetime.now(UTC)],
         )
 
+    def delete_review_sample(self, scope: str, subject_id: int) -> None:
+        """Forget a subject's design and queue (its snapshot is deleted); the answers are kept."""
+        for table in ("review_samples", "review_queue"):
+            self.con.execute(f"DELETE FROM {table} WHERE scope = ? AND snapshot_id = ?", [scope, subject_id])
+
     def previous_review_seed(self, platform: str | None, account: str | None) -> int | None:
         """The seed of the account's latest sample, so a new snapshot's order matches (carry-over)."""
         if not account or not self.has_reviews_table():

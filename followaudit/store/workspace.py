@@ -320,6 +320,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """Remove a snapshot and everything stored under it."""
         with self.transaction():
             self.delete_snapshot_rows(snapshot_id, self.SNAPSHOT_TABLES)
+            self.delete_review_sample("snapshot", snapshot_id)  # the answers stay: they carry over by account
             self.con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
 
     # -- followers -------------------------------------------------------------------------------
