@@ -26,6 +26,7 @@ from .reach.audience import MASS_THRESHOLD, audience_section
 from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
 from .report.core import Report
+from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS
 from .store.workspace import Snapshot, Store
 
@@ -265,4 +266,5 @@ def finish_report(
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold)
     attach_bursts(store, snapshot, report, method=method, save=save)
+    attach_reviewed(store, snapshot, report)  # before the sections: they take the headline fake share
     report.sections.update(build_sections(store, snapshot, report))

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from servers.web_server import serving
-from webdb import HOSTILE, HOSTILE_ACCOUNT, add_hostile_snapshot
+from webdb import HOSTILE, HOSTILE_ACCOUNT, add_hostile_snapshot, served
 
 from followaudit.cli import cli
 from followaudit.store import Store
@@ -65,7 +64,7 @@ def server(workspace) -> Iterator[str]:
     from followaudit.web import create_app
 
     app = create_app(workspace[0], host="127.0.0.1")  # the Host check on, as `followaudit serve` runs it
-    with serving(app) as url:
+    with served(app) as url:
         yield url
     app.state.db.close()
 

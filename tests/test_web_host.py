@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from servers.web_server import serving
-from webdb import build_demo_db
+from webdb import build_demo_db, served
 
 from followaudit.web import create_app
 from followaudit.web.app import allowed_hosts
@@ -18,7 +17,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     path = tmp_path_factory.mktemp("host") / "web.duckdb"
     build_demo_db(path)
     app = create_app(path, host="127.0.0.1")
-    with serving(app) as url:
+    with served(app) as url:
         yield int(url.rsplit(":", 1)[1])
     app.state.db.close()
 
