@@ -13,7 +13,7 @@ from followaudit.web.app import allowed_hosts
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+def port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     path = tmp_path_factory.mktemp("host") / "web.duckdb"
     build_demo_db(path)
     app = create_app(path, host="127.0.0.1")
@@ -23,15 +23,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]"])
-def test_own_addresses_are_served(served: int, host: str) -> None:
-    response = httpx.get(f"http://127.0.0.1:{served}/index.json", headers={"Host": f"{host}:{served}"})
+def test_own_addresses_are_served(port: int, host: str) -> None:
+    response = httpx.get(f"http://127.0.0.1:{port}/index.json", headers={"Host": f"{host}:{port}"})
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "127.0.0.1.evil.example", ""])
-def test_a_rebound_name_is_refused(served: int, host: str) -> None:
+def test_a_rebound_name_is_refused(port: int, host: str) -> None:
     # what a browser sends after evil.example's DNS answer was switched to 127.0.0.1
-    response = httpx.get(f"http://127.0.0.1:{served}/index.json", headers={"Host": host})
+    response = httpx.get(f"http://127.0.0.1:{port}/index.json", headers={"Host": host})
     assert response.status_code == 421
     assert response.json()["ok"] is False and "unknown Host" in response.json()["error"]
     assert "snapshots" not in response.text
