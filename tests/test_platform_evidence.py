@@ -229,3 +229,16 @@ def test_the_token_goes_only_to_its_own_instance(tmp_path, capsys, monkeypatch) 
     code, out, err = _run(capsys, "collect", "mastodon", "@target@example.org", "--api-base", "http://example.org",
                           "--db", str(tmp_path / "d.duckdb"))
     assert code == 1 and "plain http" in err and len(err.strip().splitlines()) == 1 and "sekrit" not in err
+
+
+def test_audience_and_agreement_reach_the_html_report(tmp_path) -> None:
+    from followaudit.render.html import render_html
+
+    with FakePlatform(400) as fp, Store(tmp_path / "w.duckdb") as store:
+        api = make_client(fp.url, settings=HttpSettings(min_interval=0.0, timeout=5.0), clock=FakeClock())
+        result = collect_bluesky(store, TARGET_HANDLE, CollectOptions(), api=api, api_base=fp.url)
+        assert result.follow_times == 400
+        report = audit_snapshot(store, result.snapshot_id, method="model").report
+    page = render_html(report)
+    assert 'id="audience-table"' in page and 'id="platform-agreement"' in page
+    assert f"{report.audience['mass_followers']['count']:,}" in page

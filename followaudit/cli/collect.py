@@ -178,6 +178,8 @@ def _report(result: CollectResult) -> None:
         f"  profiles stored: {result.stored:,}"
         + (f"; {result.missing:,} listed but gone when fetched (see rejects)" if result.missing else ""),
     ]
+    if result.follow_times:
+        lines.append(f"  exact follow times: {result.follow_times:,} (from the follow records' TIDs)")
     if result.posts:
         lines.append(f"  posts collected: {result.posts:,}")
     if not result.already_complete:

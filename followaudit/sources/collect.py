@@ -86,6 +86,7 @@ class CollectResult:
     waited: float = 0.0
     resumed: bool = False
     already_complete: bool = False
+    follow_times: int = 0  # stored followers with an exact follow time
 
     @property
     def gap(self) -> int | None:
@@ -240,12 +241,13 @@ class _Job:
         snap = self.store.snapshot(self.snapshot_id)
         state = self.state()
         posts = self.store.row("SELECT count(*) AS n FROM posts WHERE snapshot_id = ?", [self.snapshot_id])
+        timed = self.store.row("SELECT count(followed_at) AS n FROM followers WHERE snapshot_id = ?", [self.snapshot_id])
         return CollectResult(
             snapshot_id=self.snapshot_id, platform=self.platform, account=self.account,
             followers_reported=snap.followers_reported, enumerated=int(state["enumerated"]),
             stored=snap.n_followers, missing=snap.n_rejects, design=snap.design,
             posts=int(posts["n"]) if posts else 0, calls=dict(self.api.calls), waited=self.api.waited,
-            resumed=resumed, already_complete=already_complete,
+            resumed=resumed, already_complete=already_complete, follow_times=int(timed["n"]) if timed else 0,
         )
 
 
