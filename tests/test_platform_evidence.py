@@ -242,3 +242,18 @@ def test_audience_and_agreement_reach_the_html_report(tmp_path) -> None:
     page = render_html(report)
     assert 'id="audience-table"' in page and 'id="platform-agreement"' in page
     assert f"{report.audience['mass_followers']['count']:,}" in page
+
+
+def test_a_bought_batch_on_the_stand_in_appview_is_dated_by_its_true_follow_times(tmp_path) -> None:
+    first, size = 2_000, 300
+    with FakePlatform(4_000, batch=(first, size)) as fp, Store(tmp_path / "w.duckdb") as store:
+        api = make_client(fp.url, settings=HttpSettings(min_interval=0.0, timeout=5.0), clock=FakeClock())
+        result = collect_bluesky(store, TARGET_HANDLE, CollectOptions(), api=api, api_base=fp.url)
+        report = audit_snapshot(store, result.snapshot_id, method="model").report
+        truth = [fp.followed(i) for i in range(first, first + size)]
+    [burst] = report.bursts
+    assert burst["followed_exact"] and burst["start_rank"] == first and burst["end_rank"] == first + size - 1
+    assert burst["followed_from"] == min(truth).isoformat() and burst["followed_to"] == max(truth).isoformat()
+    assert burst["kind"] == "bought" and burst["follow_rate_ratio"] > 100  # 3 s apart against 1 h
+    mass = report.audience["mass_followers"]["count"]
+    assert mass == size + sum(1 for i in range(4_000) if not first <= i < first + size and (i * 53) % 3000 + (5000 if i % 50 == 0 else 0) > 1500)

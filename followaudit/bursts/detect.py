@@ -471,7 +471,7 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     times stay, and followers who joined within ``crust_days`` of following stay as observed (a
     viral day that brings thousands of brand-new accounts is organic, and remains in every draw).
     Every other follower's account age at follow is redrawn from the ages of the non-crust
-    followers within ``null_pool`` ranks of the burst; the creation date follows as follow time
+    followers within ``null_pool`` ranks of the burst (its own span left out); the creation date follows as follow time
     minus age. The statistic is the best segment LLR for the burst's creation window over the
     non-crust followers of the burst's ranks padded by its own span; its null distribution (``null_draws`` draws) is fitted
     with a Gumbel law, the extreme-value law of a maximum, so p-values below 1/draws are possible.
@@ -485,11 +485,14 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     redraw = np.flatnonzero(prep.age[lo:hi] >= p.crust_days)
     created = prep.created[lo:hi][redraw]
     observed = _max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0]
-    pool_lo, pool_hi = max(0, first - p.null_pool), min(n, last + 1 + p.null_pool)
-    pool = prep.age[pool_lo:pool_hi]
-    pool = pool[pool >= p.crust_days]
-    if pool.size == 0 or redraw.size == 0:  # everyone around is a brand-new account: nothing to test
+    if redraw.size == 0:  # nothing outside the crust: a sign-up wave, nothing to test
         return float(observed), 1.0
+    # the pool leaves the burst's own span out (as the grid's background leaves its cell out), so a
+    # batch cannot explain itself
+    pool = np.concatenate([prep.age[max(0, first - p.null_pool) : first], prep.age[last + 1 : last + 1 + p.null_pool]])
+    pool = pool[pool >= p.crust_days]
+    if pool.size == 0:  # every other follower around joined just before following: the null has no
+        return float(observed), 0.0  # older account to offer, so a batch of them is beyond it
     follow = prep.lower[lo:hi][redraw].astype(np.float64)
     maxima = np.empty(p.null_draws)
     chunk = max(1, 4_000_000 // redraw.size)
@@ -558,7 +561,8 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
     return Burst(
         start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=size,
         created_from=_to_dt(int(created[members].min())), created_to=_to_dt(int(created[members].max())),
-        followed_from=_to_dt(int(prep.lower[first])), followed_to=_to_dt(int(prep.lower[last])),
+        # first and last follow among the members (exact times need not follow the rank order)
+        followed_from=_to_dt(int(prep.lower[pos_lo + members].min())), followed_to=_to_dt(int(prep.lower[pos_lo + members].max())),
         fake_share=fake_share, score=round(float(score), 2), expected=round(p0 * span, 2),
         fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
         expected_false_alarms=float(f"{false_alarms:.3g}"), followed_exact=exact,

@@ -96,8 +96,12 @@ class FakePlatform:
     def __init__(
         self, n: int = 20000, *, hidden: int = 0, gone: frozenset[int] | set[int] = frozenset(),
         token: str | None = None, hide_collections: bool = False, posts: int = 30, announce_hidden: bool = True,
+        batch: tuple[int, int] | None = None,
     ) -> None:
         self.n = n
+        # (first follower, size): a bought batch of thin profiles made within ~a day two years before,
+        # following one after the other 3 s apart (Bluesky only)
+        self.batch = batch
         self.hidden = hidden  # reported by followersCount but never listed (taken down)
         self.gone = frozenset(gone)  # listed, but getProfiles no longer returns them
         self.token = token
@@ -135,8 +139,22 @@ class FakePlatform:
     def mastodon_truth(self) -> set[str]:
         return {mastodon_id(i) for i in range(self.n)}
 
+    def in_batch(self, i: int) -> bool:
+        return self.batch is not None and self.batch[0] <= i < self.batch[0] + self.batch[1]
+
+    def created(self, i: int) -> datetime:
+        if self.batch is not None and self.in_batch(i):
+            return created_of(self.batch[0]) - timedelta(days=700) + timedelta(minutes=5 * (i - self.batch[0]))
+        return created_of(i)
+
+    def followed(self, i: int) -> datetime:
+        """The true follow time of follower i."""
+        if self.batch is not None and self.in_batch(i):
+            return followed_of(self.batch[0] - 1) + timedelta(seconds=3 * (i - self.batch[0] + 1))
+        return followed_of(i) - (timedelta(days=30) if backdated(i) else timedelta(0))
+
     def follow_uri(self, i: int) -> str:
-        when = followed_of(i) - (timedelta(days=30) if backdated(i) else timedelta(0))
+        when = self.followed(i)
         return f"at://{did_of(i)}/app.bsky.graph.follow/{tid(when, i % 1024)}"
 
     def labels_of(self, i: int, accepted: set[str]) -> list[dict[str, Any]]:
@@ -157,7 +175,7 @@ class FakePlatform:
         return out
 
     def profile_view(self, i: int, accepted: set[str] | None = None) -> dict[str, Any]:
-        created = created_of(i)
+        created = self.created(i)
         view: dict[str, Any] = {
             "did": did_of(i),
             "handle": f"user{i}.bsky.social",
@@ -170,8 +188,10 @@ class FakePlatform:
             "indexedAt": (created + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
             "viewer": {"muted": False, "blockedBy": False},
         }
-        if i % 7 == 0:
+        if i % 7 == 0 or self.in_batch(i):
             del view["avatar"]  # no avatar set: the field is absent
+        if self.in_batch(i):
+            view.update(displayName="", description="", handle=f"x{i * 7919 % 100000}q{i}.bsky.social")
         return view
 
     def profile_detailed(self, i: int, accepted: set[str] | None = None) -> dict[str, Any]:
@@ -183,6 +203,8 @@ class FakePlatform:
         )
         if view["banner"] is None:
             del view["banner"]
+        if self.in_batch(i):  # follows thousands, followed by nobody, never posted
+            view.update(followersCount=i % 3, followsCount=4000 + i % 500, postsCount=0)
         return view
 
     def target_profile(self) -> dict[str, Any]:
