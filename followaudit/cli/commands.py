@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
     or a snapshot id or account name already in the workspace.
     """
-    from ..sources.ingest import import_file
+    from ..sources.formats.common import Observed
+    from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
 
     with Store(db) as store:
         ref: int | str = target
@@ -71,6 +73,11 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
             result = import_file(store, Path(target), **import_opts)
             say(result.detected.describe())
             ref = result.snapshot_id
+        elif import_opts.get("observed_at") is not None:  # a stored snapshot, observed at a known time
+            at = import_opts["observed_at"].replace(tzinfo=UTC)
+            snap = store.snapshot(ref)
+            with store.transaction():
+                set_observation_time(store, snap.snapshot_id, Observed(at, OBSERVED_FLAG, "--observed-at"), fallback=at)
         total = store.snapshot(ref).n_followers
         with StepProgress("labelling followers", total) as progress:
             audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
@@ -108,9 +115,9 @@ def demo(db: Path, fmt: str) -> None:
         with Store(db) as store:
             for snap in store.list_snapshots().filter(account="demo_account")["snapshot_id"].to_list():
                 store.delete_snapshot(snap)  # the demo always starts from the same clean state
-            imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account")
             # the synthetic profiles describe the account as of synth.OBSERVED_AT, not as of today
-            store.update_snapshot(imported.snapshot_id, taken_at=OBSERVED_AT)
+            imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account",
+                                   observed_at=OBSERVED_AT)
             # posts, a follower-count history and likers, so the reach sections have data too
             store_synthetic_reach(store, imported.snapshot_id, frame, seed=DEMO_SEED)
             audited = audit_snapshot(store, imported.snapshot_id, method=METHODS[0])

@@ -8,8 +8,10 @@ from typing import TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..report.core import Report
+from ..report.evidence import evidence_lines, far_warning
 from .reach_text import reach_lines
 
 
@@ -27,6 +29,16 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         console.print(f"Followers reported by the platform: {report.followers_reported:,}")
     console.print(f"Method: {report.method} — {report.method_detail.get('description', '')}")
     level = f"{report.confidence_level:.0%}"
+    if report.withheld:  # too little to judge: no shares, no reasons; what it knew and what it needs
+        console.print(f"No fake share: {report.withheld}", markup=False)
+        for line in evidence_lines(report.evidence):
+            console.print(line, markup=False)
+        for note in report.notes:
+            console.print(f"Note: {note}", markup=False)
+        return
+    warning = far_warning(report.evidence)
+    if warning:
+        console.print(Text(warning, style="bold red"))
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("label")
@@ -47,6 +59,11 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
     if report.corrected:
         methods = sorted({c["method"] for c in report.corrected.values() if c})
         console.print("Corrected for the model's measured error: " + "; ".join(methods))
+    head = report.headline_shares().get("fake")
+    if head is not None:
+        console.print(f"Headline: fake {pct(head.share)} ({level} interval {pct(head.low)} – {pct(head.high)})", markup=False)
+    for line in evidence_lines(report.evidence):
+        console.print(line, markup=False)
 
     if report.top_reasons:
         console.print("\nMost frequent reasons (fake and inactive followers):")

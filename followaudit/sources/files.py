@@ -29,7 +29,17 @@ from ..errors import (
 )
 from ..schema import PLATFORMS, conform
 from .formats import idlists, jsonrec, platforms, stream, tabular
-from .formats.common import ORDERS, Detected, Field, ParsedFile, SourceFrame, empty_rejects, finish
+from .formats.common import (
+    ORDERS,
+    Detected,
+    Field,
+    Observed,
+    ParsedFile,
+    SourceFrame,
+    empty_rejects,
+    finish,
+    parse_dates,
+)
 from .formats.textio import check_not_binary, to_utf8
 
 __all__ = ["Detected", "ParsedFile", "ReadOptions", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
@@ -95,7 +105,7 @@ def read_followers(
     if detected_fmt == "csv" and rejects.height:
         rejects = _original_lines(rejects, data)
     detected = Detected(src.platform, detected_fmt, src.layout, use_order, compressed, src.note)
-    return ParsedFile(followers, rejects, detected, account=account or src.account)
+    return ParsedFile(followers, rejects, detected, account=account or src.account, observed=src.observed)
 
 
 def _original_lines(rejects: pl.DataFrame, data: bytes) -> pl.DataFrame:
@@ -315,7 +325,18 @@ def _records(records: pl.DataFrame, name: str, *, platform: str | None, rejects:
     # API listings come newest first; anonymised datasets (InstaFake) have no order.
     default_order = "unknown" if spec is platforms.INSTAFAKE else ("newest-first" if api else "unknown")
     return SourceFrame(frame, spec.fields, spec.platform, (layout or spec.layout) + layout_suffix, default_order,
-                       rejects=all_rejects)
+                       rejects=all_rejects, observed=_indexed_time(frame))
+
+
+def _indexed_time(frame: pl.DataFrame) -> Observed | None:
+    """Bluesky profile views carry ``indexedAt`` (when the AppView last indexed the profile): the
+    latest one in the file is the nearest lower bound of when the file was saved."""
+    if "indexedAt" not in frame.columns:
+        return None
+    latest = parse_dates(frame.get_column("indexedAt").cast(pl.Utf8)).max()
+    if latest is None:
+        return None
+    return Observed(latest, "record", "the latest indexedAt in the file")  # type: ignore[arg-type]
 
 
 def _generic_records(records: pl.DataFrame, name: str, keys: set[str], *, platform: str | None,
@@ -352,4 +373,5 @@ def _read_id_list(src: _IdList, name: str, fmt: str, compressed: bool, *, platfo
     followers, missing = idlists.join_profiles(ids, prof.followers)
     all_rejects = pl.concat([rejects, prof.rejects]).sort(["file", "line"]) if prof.rejects.height else rejects
     detected = Detected(plat, fmt, f"{src.layout} + {prof.detected.layout} profiles", use_order, compressed)
-    return ParsedFile(conform(followers), all_rejects, detected, account=acct, n_without_profile=missing)
+    return ParsedFile(conform(followers), all_rejects, detected, account=acct, n_without_profile=missing,
+                      observed=prof.observed)
