@@ -170,7 +170,9 @@ def build_report(
         report.evidence["fields_known"] = known
     report.evidence["observed_at"] = observation(snapshot, as_of, known)
     if report.evidence["observed_at"]["assumed"]:
-        notes.append(f"nothing says when these profiles were read: ages and activity are measured at {report.evidence['observed_at']['at'][:10]} ({report.evidence['observed_at']['detail'] or report.evidence['observed_at']['source']}); pass --observed-at DATE if you know it")
+        seen = report.evidence["observed_at"]
+        notes.append(f"nothing says when these profiles were read: ages and activity are measured at {(seen['at'] or 'today')[:10]} "
+                     f"({seen['detail'] or seen['source']}); pass --observed-at DATE if you know the crawl date")
     if withheld:
         return report
     if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)

@@ -13,6 +13,7 @@ import click
 from ..audit import AuditResult, audit_snapshot
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..errors import TooLittleEvidenceError
 from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
 from .importing import import_options
@@ -63,6 +64,11 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 
     TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
     or a snapshot id or account name already in the workspace.
+
+    When the followers carry too little to judge (usernames only, or fewer than 3 of counts, creation
+    date, picture, bio, last post for most of them) no fake share is given: one line says what is
+    needed and how to get it, and the exit code is 1 (with --format json the report, with
+    "withheld" and its evidence, is still written). The import is kept.
     """
     from ..sources.formats.common import Observed
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
@@ -81,6 +87,11 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
         total = store.snapshot(ref).n_followers
         with StepProgress("labelling followers", total) as progress:
             audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
+        withheld = audited.report.withheld
+        if withheld and fmt == "json":  # the report (no shares, with its evidence), and still exit 1
+            emit(audited, fmt, store)
+        if withheld:
+            raise TooLittleEvidenceError(f"{withheld} (the import is kept as snapshot {audited.report.snapshot})")
         emit(audited, fmt, store)
 
 

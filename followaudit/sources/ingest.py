@@ -148,7 +148,7 @@ def set_observation_time(store: Store, snapshot_id: int, found: Observed | None,
         row = store.row("SELECT max(observed_at) AS latest FROM followers WHERE snapshot_id = ?", [snapshot_id])
         latest = row["latest"] if row else None
         found = (Observed(_utc(latest), OBSERVED_RECORD, "the latest crawl time the records carry") if latest is not None
-                 else Observed(fallback, OBSERVED_FILE_TIME, "the file's modification time; pass --observed-at when you know the crawl date"))
+                 else Observed(fallback, OBSERVED_FILE_TIME, "the file's modification time"))
     snapshot = store.snapshot(snapshot_id)
     settings = {**snapshot.settings, "observed": {"source": found.source, "detail": found.detail}}
     store.update_snapshot(snapshot_id, taken_at=found.at, settings=settings)
