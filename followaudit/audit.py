@@ -313,4 +313,4 @@ def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: s
     its spikes beside the bursts.
     """
     attach_bursts(store, snapshot, report, method=method, save=save)
-    report.sections.update(build_sections(store, snapshot, report))
+    report.sections.update(build_sections(store, snapshot, report, auditor=audit_frame))

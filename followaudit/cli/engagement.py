@@ -10,8 +10,9 @@ import click
 
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
-from ..errors import BadRowError
+from ..errors import BadRowError, TooLittleEvidenceError
 from ..reach.engagement import Loaded
+from ..report.core import Report
 from ..store.workspace import Store
 from .app import cli, db_option, format_option, say
 
@@ -41,19 +42,25 @@ def _rejects(loaded: Loaded, strict: bool) -> dict[str, Any]:
     return {"count": loaded.rejects.height, "first": first}
 
 
-def _shares(store: Store, snapshot_id: int, method: str | None, confidence: float) -> dict[str, Any]:
-    """Shares from the stored labels of ``method``, else from a fresh audit (which stores them)."""
-    from ..audit import audit_snapshot
-    from ..estimate.intervals import estimate_shares
+def headline_report(store: Store, snapshot_id: int, method: str | None, confidence: float) -> Report:
+    """The snapshot's Report, whose ``headline_shares`` every reach command quotes (one headline).
 
-    snap = store.snapshot(snapshot_id)
-    if method is None:  # the labels an earlier audit stored, in the order of preference
-        stored = set(store.query("SELECT DISTINCT method FROM labels WHERE snapshot_id = ?", [snapshot_id])["method"].to_list())
-        method = next((m for m in METHODS if m in stored), METHODS[0])
-    labels = store.labels(snapshot_id, method)
-    if labels.height:
-        return estimate_shares(labels, confidence, snap.design)
-    return audit_snapshot(store, snapshot_id, method=method, confidence=confidence).report.shares
+    Built from the labels an earlier audit stored (``method`` default: the first stored, in the order
+    of preference) exactly as ``followaudit report`` and the web do; without stored labels, a fresh
+    audit (which stores them). When the audit withholds its fake share, says so and stops.
+    """
+    from ..audit import audit_snapshot
+    from ..web.data import build_audit, stored_methods
+
+    have = stored_methods(store, snapshot_id)
+    method = method or (have[0] if have else METHODS[0])
+    if method in have:
+        report = build_audit(store, snapshot_id, method, confidence=confidence).report
+    else:
+        report = audit_snapshot(store, snapshot_id, method=method, confidence=confidence).report
+    if report.withheld:
+        raise TooLittleEvidenceError(report.withheld)
+    return report
 
 
 # -- what-if ----------------------------------------------------------------------------------------
@@ -73,7 +80,7 @@ def whatif(snapshot: str, buy: int, engagements: float | None, method: str | Non
 
     with Store(db) as store:
         snap = store.snapshot(snapshot)
-        shares = _shares(store, snap.snapshot_id, method, confidence)
+        shares = headline_report(store, snap.snapshot_id, method, confidence).headline_shares()
         per_post = engagements
         if per_post is None and store.has_table("posts"):
             posts = with_engagements(store.posts(snap.snapshot_id)).drop_nulls("engagements")
@@ -251,6 +258,7 @@ def likers() -> None:
 
 
 def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
+    from ..audit import audit_frame
     from ..reach.likers import (
         LikersOptions,
         collect_likers_bluesky,
@@ -281,7 +289,7 @@ def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
             likers_id = collect(store, url, options, api=api, api_base=base, progress=progress)
         finally:
             api.close()
-        section = likers_section(store, likers_id, method=opts["method"], confidence=opts["confidence"],
+        section = likers_section(store, likers_id, method=opts["method"], confidence=opts["confidence"], auditor=audit_frame,
                                  inactive_days=opts["inactive_days"])
     if opts["fmt"] == "json":
         _json(section)
