@@ -33,12 +33,10 @@ from .formats.common import (
     ORDERS,
     Detected,
     Field,
-    Observed,
     ParsedFile,
     SourceFrame,
     empty_rejects,
     finish,
-    parse_dates,
 )
 from .formats.textio import check_not_binary, to_utf8
 
@@ -329,18 +327,8 @@ def _records(records: pl.DataFrame, name: str, *, platform: str | None, rejects:
     # API listings come newest first; anonymised datasets (InstaFake) have no order.
     default_order = "unknown" if spec is platforms.INSTAFAKE else ("newest-first" if api else "unknown")
     return SourceFrame(frame, spec.fields, spec.platform, (layout or spec.layout) + layout_suffix, default_order,
-                       rejects=all_rejects, observed=_indexed_time(frame))
+                       rejects=all_rejects, observed=platforms.latest_indexed(frame))
 
-
-def _indexed_time(frame: pl.DataFrame) -> Observed | None:
-    """Bluesky profile views carry ``indexedAt`` (when the AppView last indexed the profile): the
-    latest one in the file is the nearest lower bound of when the file was saved."""
-    if "indexedAt" not in frame.columns:
-        return None
-    latest = parse_dates(frame.get_column("indexedAt").cast(pl.Utf8)).max()
-    if latest is None:
-        return None
-    return Observed(latest, "record", "the latest indexedAt in the file")  # type: ignore[arg-type]
 
 
 def _generic_records(records: pl.DataFrame, name: str, keys: set[str], *, platform: str | None,

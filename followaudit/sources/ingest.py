@@ -36,6 +36,7 @@ class ImportResult:
     reused: bool
     account: str | None = None
     n_without_profile: int = 0
+    observed: Observed | None = None  # when the file says its profiles were read
 
     def summary_lines(self) -> list[str]:
         """The human summary the CLI prints (stderr)."""
@@ -129,7 +130,7 @@ def import_file(
     finally:
         con.execute("RESET force_compression")
     with store.transaction():
-        set_observation_time(store, result.snapshot_id, found, fallback=taken_at)
+        set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
     return result
 
 
@@ -188,6 +189,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
                                    status="importing", **meta)
     try:
         n, n_rejects, first, file_ranks = 0, 0, None, False
+        observed: Observed | None = None
         ids: list[pl.DataFrame] = []
         batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
                                       account=account, on_progress=progress)
@@ -199,6 +201,8 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
             n_rejects += batch.rejects.height
             first = first or _first(batch.rejects)
             file_ranks = file_ranks or batch.file_ranks
+            if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
+                observed = batch.observed
         dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
         del ids
         with store.transaction():
@@ -227,7 +231,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
     detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order_used, the_plan.compressed)
     return ImportResult(
         snapshot_id=snapshot_id, detected=detected, n_followers=n, n_rejects=n_rejects, first_reject=first,
-        reused=existing is not None, account=account,
+        reused=existing is not None, account=account, observed=observed,
     )
 
 

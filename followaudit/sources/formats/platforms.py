@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .common import Field
+from .common import Field, Observed, parse_dates
 
 S = pl.Utf8()
 
@@ -276,3 +276,14 @@ def decode_fields(frame: pl.DataFrame, spec: RecordSpec) -> pl.DataFrame:
     if spec.prepare is not None:
         frame = spec.prepare(frame)
     return frame
+
+
+def latest_indexed(frame: pl.DataFrame) -> Observed | None:
+    """Bluesky profile views carry ``indexedAt`` (when the AppView last indexed the profile): the
+    latest one in a file is the nearest lower bound of when the file was saved."""
+    if "indexedAt" not in frame.columns:
+        return None
+    latest = parse_dates(frame.get_column("indexedAt").cast(pl.Utf8)).max()
+    if latest is None:
+        return None
+    return Observed(latest, "record", "the latest indexedAt in the file")  # type: ignore[arg-type]
