@@ -50,8 +50,8 @@ OBSERVED_WORDS = {
     "dataset": "the dataset's documented crawl date",
     "flag": "given with --observed-at",
     "collection": "the time of the live collection",
-    "file time (assumed)": "the file's modification time — assumed, nothing in the file says when it was read",
-    "snapshot time (assumed)": "the snapshot's stored time — assumed, nothing says when the profiles were read",
+    "file time (assumed)": "the file's modification time: nothing in the file says when it was read",
+    "snapshot time (assumed)": "the snapshot's stored time: nothing says when the profiles were read",
 }
 
 SHIFT_WORDS = {
@@ -156,10 +156,11 @@ def evidence_lines(evidence: dict[str, Any]) -> list[str]:
         lines.append(f"Distance from the training data: {shift.get('level')}{auc}{out} — {words}{method}")
     obs = evidence.get("observed_at")
     if obs:
-        when = (obs.get("at") or "unknown")[:19].replace("T", " ")
+        when = (obs.get("at") or "unknown")[:16].replace("T", " ")
         why = OBSERVED_WORDS.get(str(obs.get("source")), str(obs.get("source")))
-        detail = f" ({obs['detail']})" if obs.get("detail") else ""
-        lines.append(f"Observed at: {when} UTC — ages and activity measured then; source: {obs.get('source')}: {why}{detail}")
+        detail = str(obs.get("detail") or "")
+        detail = f": {detail}" if detail and detail not in why else ""
+        lines.append(f"Observed at: {when} UTC ({obs.get('source')} — {why}{detail}); ages and activity are measured then")
     known = evidence.get("fields_known")
     if known:
         full = [PROFILE_FIELDS[f] for f, s in known.items() if f in PROFILE_FIELDS and s >= 0.995]
