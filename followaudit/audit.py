@@ -313,4 +313,11 @@ def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: s
     its spikes beside the bursts.
     """
     attach_bursts(store, snapshot, report, method=method, save=save)
+    if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
+        fake = report.headline_shares().get("fake")
+        quoted = {"withheld": True} if report.withheld else (
+            {"share": fake.share, "low": fake.low, "high": fake.high, "method": fake.method} if fake else {})
+        settings = store.snapshot(snapshot.snapshot_id).settings
+        settings["headline"] = {**(settings.get("headline") or {}), method: quoted}
+        store.update_snapshot(snapshot.snapshot_id, settings=settings)
     report.sections.update(build_sections(store, snapshot, report, auditor=audit_frame))

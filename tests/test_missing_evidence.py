@@ -349,3 +349,22 @@ def test_whatif_report_web_and_sections_quote_one_headline(tmp_path) -> None:
     finally:
         app.state.db.close()
     assert web.get("report", web)["headline"]["fake"] == head
+
+
+def test_workspace_comparison_ranks_peers_by_their_headlines(tmp_path) -> None:
+    from followaudit.reach.comparison import workspace_peers
+
+    db = tmp_path / "w.duckdb"
+    heads = {}
+    with Store(db) as store:
+        for i in range(3):
+            path = tmp_path / f"s{i}.jsonl"
+            write_synth(300, path, seed=10 + i, account=f"peer{i}")
+            sid = import_file(store, path, platform="twitter", account=f"peer{i}", observed_at=datetime(2026, 11, 1, tzinfo=UTC)).snapshot_id
+            heads[f"peer{i}"] = audit_snapshot(store, sid, method="model").report.headline_shares()["fake"].share
+        names = tmp_path / "names.csv"
+        names.write_text("username\n" + "\n".join(f"n{i}" for i in range(300)) + "\n")
+        withheld = import_file(store, names, account="thin").snapshot_id
+        assert audit_snapshot(store, withheld, method="model").report.withheld
+        peers = workspace_peers(store, "model", exclude_account=None)
+    assert dict(zip(peers["account"].to_list(), peers["fake_share"].to_list(), strict=True)) == pytest.approx(heads)
