@@ -187,6 +187,11 @@ def test_rules_do_not_score_a_null_field_as_its_worst_value() -> None:
     labels = label_rules(frame, as_of=datetime(2025, 7, 1, tzinfo=UTC))
     # an active account with a healthy ratio, no avatar/bio/location data: nothing fires
     assert set(labels["label"].to_list()) == {"real"}
+    # an unknown follower count is not 0 followers: the following/followers ratio cannot fire
+    from followaudit.classify.rules import rule_columns
+
+    unknown = frame.with_columns(pl.lit(None, pl.Int64).alias("followers_count"), pl.lit(5_000).alias("following_count"))
+    assert not unknown.select(rule_columns(None)["sb_ratio"]).to_series().any()
 
 
 # -- observation time -------------------------------------------------------------------------------------
