@@ -67,8 +67,9 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 
     When the followers carry too little to judge (usernames only, or fewer than 3 of counts, creation
     date, picture, bio, last post for most of them) no fake share is given: one line says what is
-    needed and how to get it, and the exit code is 1 (with --format json the report, with
-    "withheld" and its evidence, is still written). The import is kept.
+    needed and how to get it, and the exit code is 1; with --format json the audit is written
+    without a fake share ("withheld", empty "headline" and "shares", its "evidence"), exit 0.
+    The import is kept.
     """
     from ..sources.formats.common import Observed
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
@@ -88,9 +89,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
         with StepProgress("labelling followers", total) as progress:
             audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
         withheld = audited.report.withheld
-        if withheld and fmt == "json":  # the report (no shares, with its evidence), and still exit 1
-            emit(audited, fmt, store)
-        if withheld:
+        if withheld and fmt != "json":  # nothing to show: the one line, exit 1 (JSON: the audit without a share)
             raise TooLittleEvidenceError(f"{withheld} (the import is kept as snapshot {audited.report.snapshot})")
         emit(audited, fmt, store)
 
