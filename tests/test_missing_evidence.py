@@ -205,6 +205,7 @@ def test_jaschparmar_is_measured_at_its_crawl_time_with_no_invented_avatar(share
         labels = store.labels(sid, "model")
     assert datetime(2025, 5, 1, tzinfo=UTC) < snap.taken_at < datetime(2025, 9, 1, tzinfo=UTC)  # mid-2025, not today
     assert report.evidence["observed_at"]["source"] == "dataset"
+    assert snap.platform == "bluesky"  # handles name.bsky.social
     assert followers["has_avatar"].null_count() == followers.height
     assert report.evidence["fields_known"]["has_avatar"] == 0.0
     assert not any("profile picture" in r for rs in labels["reasons"].to_list() for r in rs)

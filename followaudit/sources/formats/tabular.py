@@ -167,10 +167,19 @@ def csv_source(
         frame = frame.with_columns(pl.col(f.source).str.split(";").list.eval(pl.element().str.strip_chars()).alias(f.source))
     fields = [Field(f.target, f.source, "labels") if f.kind == "labels_text" else f for f in fields]
     if platform is None:
-        platform = "instagram" if INSTAGRAM_HINTS & set(by_norm) else "other"
+        platform = "instagram" if INSTAGRAM_HINTS & set(by_norm) else _platform_from_handles(frame, fields)
     layout = "users" if platform != "other" else "followers"
     note = "mapped columns" if mapping else ("export columns" if platform == "instagram" else "columns by name")
     return SourceFrame(frame, fields, platform, layout, "unknown", note=note, observed=observed)
+
+
+def _platform_from_handles(frame: pl.DataFrame, fields: list[Field]) -> str:
+    """``bluesky`` when most handles carry a Bluesky domain (``name.bsky.social``), else ``other``."""
+    handle = next((f.source for f in fields if f.target == "handle"), None)
+    if handle is None or frame.height == 0:
+        return "other"
+    bsky = frame.get_column(handle).cast(pl.Utf8).str.strip_chars().str.to_lowercase().str.ends_with(".bsky.social")
+    return "bluesky" if bsky.mean() > 0.5 else "other"  # type: ignore[operator]
 
 
 # Datasets that give each account's age in days at crawl time beside its creation date
