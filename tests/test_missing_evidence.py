@@ -348,7 +348,7 @@ def test_whatif_report_web_and_sections_quote_one_headline(tmp_path) -> None:
     whatif = json.loads(got.stdout)
     assert whatif["fake_share_before"] == {k: head[k] for k in ("share", "low", "high")}
     assert rep["whatif"]["fake_share_before"] == {k: head[k] for k in ("share", "low", "high")}
-    assert rep["comparison"].get("fake_share", head)["share"] == head["share"] if isinstance(rep["comparison"].get("fake_share"), dict) else True
+    assert rep["comparison"]["fake_share"] == {k: head[k] for k in ("share", "low", "high")}
     app = create_app(db)
     try:
         web = get(app, f"/snapshots/{sid}.json").json()
@@ -374,3 +374,25 @@ def test_workspace_comparison_ranks_peers_by_their_headlines(tmp_path) -> None:
         assert audit_snapshot(store, withheld, method="model").report.withheld
         peers = workspace_peers(store, "model", exclude_account=None)
     assert dict(zip(peers["account"].to_list(), peers["fake_share"].to_list(), strict=True)) == pytest.approx(heads)
+
+
+def test_likers_and_engagement_quote_headlines(tmp_path) -> None:
+    from followaudit.reach.sections import store_synthetic_reach
+
+    path = tmp_path / "s.jsonl"
+    frame = write_synth(600, path, seed=8, account="acme")
+    with Store(tmp_path / "w.duckdb") as store:
+        sid = import_file(store, path, platform="twitter", order="newest-first", account="acme",
+                          observed_at=datetime(2026, 11, 1, tzinfo=UTC)).snapshot_id
+        store_synthetic_reach(store, sid, frame, seed=8)
+        report = audit_snapshot(store, sid, method="model").report
+    likers = report.sections["likers"]
+    assert likers["available"] and likers["evidence"]["fields_known"]
+    # the engagers' own headline: corrected for the model's error, not the raw label count
+    assert likers["shares"]["fake"]["method"] == likers["evidence"]["interval_method"]
+    assert likers["shares"]["fake"]["method"] != likers["raw_shares"]["fake"]["method"]
+    eng = report.sections["engagement"]
+    real = report.headline_shares()["real"]
+    assert eng["engagement_rate_real"]["real_share_method"] == real.method
+    assert eng["engagement_rate_real"]["rate"] == pytest.approx(eng["engagement_rate"] / real.share)
+    assert "count history" in eng["followers_at_post"]["source"]
