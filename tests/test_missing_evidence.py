@@ -157,6 +157,9 @@ def test_withheld_rule_counts_fields_known_for_most_followers() -> None:
     assert withheld_reason(known, 10, None) is not None  # posts known for too few
     known["posts_count"] = 0.9
     assert withheld_reason(known, 10, None) is None
+    # a follower page without counts (creation date, picture, bio): the rules could barely fire
+    no_counts = {f: 0.0 for f in PROFILE_FIELDS} | {"created_at": 1.0, "has_avatar": 1.0, "bio": 1.0}
+    assert withheld_reason(no_counts, 10, "bluesky") is not None
 
 
 # -- reasons never name a field the data lacks ---------------------------------------------------------

@@ -43,7 +43,11 @@ JUDGING_FIELDS = (
     "has_avatar", "bio", "has_url", "has_location", "last_active_at",
 )
 MIN_JUDGING_FIELDS = 3  # at least this many judging fields ...
-MIN_KNOWN_SHARE = 0.5  # ... each known for at least this share of the followers
+MIN_KNOWN_SHARE = 0.5  # ... each known for at least this share of the followers ...
+# ... one of them a count: every method leans on them (Socialbakers' ratio, Camisani-Calzolari's
+# followers and posts, the model's strongest features); without counts the rules can barely fire
+# and would report an optimistic share.
+COUNT_FIELDS = ("followers_count", "following_count", "posts_count")
 
 OBSERVED_WORDS = {
     "record": "the records' own crawl times",
@@ -99,18 +103,19 @@ def withheld_reason(known: dict[str, float], n: int, platform: str | None) -> st
     """One line when the followers carry too little to give a fake share, else None.
 
     Too little = fewer than ``MIN_JUDGING_FIELDS`` of ``JUDGING_FIELDS`` known for at least
-    ``MIN_KNOWN_SHARE`` of the followers (usernames only, or a name and one count).
+    ``MIN_KNOWN_SHARE`` of the followers, or none of them a count (usernames only, a name and one
+    count, a follower page without counts).
     """
     if n == 0:
         return None
     usable = [f for f in JUDGING_FIELDS if known.get(f, 0.0) >= MIN_KNOWN_SHARE]
-    if len(usable) >= MIN_JUDGING_FIELDS:
+    if len(usable) >= MIN_JUDGING_FIELDS and any(f in usable for f in COUNT_FIELDS):
         return None
     has = ", ".join(PROFILE_FIELDS[f] for f in usable) or "no profile fields (usernames only)"
     return (
-        f"too little to judge: the {n:,} followers carry {has}; a fake share needs at least "
-        f"{MIN_JUDGING_FIELDS} of follower/following/post counts, creation date, profile picture, bio, "
-        f"last post time for most followers — {how_to_get(platform)}"
+        f"too little to judge: the {n:,} followers carry {has}; a fake share needs, for most followers, "
+        f"at least {MIN_JUDGING_FIELDS} of follower/following/post counts, creation date, profile picture, "
+        f"bio, last post time, one of them a count — {how_to_get(platform)}"
     )
 
 
