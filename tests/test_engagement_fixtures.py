@@ -60,8 +60,13 @@ def test_reach_commands_on_fixtures_feed_the_audit_report(db, tmp_path) -> None:
     assert report["comparison"]["workspace"]["available"] is False
 
     whatif = run("whatif", "acme", "--buy", "10000", "--db", str(db))
-    assert whatif["engagement_rate_before"] == pytest.approx(47.6 / 3_200)
-    assert whatif["engagement_rate_after"] == pytest.approx(47.6 / 13_200)
+    # the what-if starts from the report's engagement rate (posts over the count at their time)
+    assert whatif["engagement_rate_before"] == pytest.approx(eng["engagement_rate"])
+    assert report["whatif"]["engagement_rate_before"] == pytest.approx(eng["engagement_rate"])
+    assert whatif["engagement_rate_after"] == pytest.approx(eng["engagement_rate"] * 3_200 / 13_200)
+    fixed = run("whatif", "acme", "--buy", "10000", "--engagements", "47.6", "--db", str(db))
+    assert fixed["engagement_rate_before"] == pytest.approx(47.6 / 3_200)
+    assert fixed["engagement_rate_after"] == pytest.approx(47.6 / 13_200)
 
 
 def test_posts_collected_live_feed_the_engagement_section(tmp_path) -> None:

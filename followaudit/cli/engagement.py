@@ -67,7 +67,7 @@ def headline_report(store: Store, snapshot_id: int, method: str | None, confiden
 @cli.command()
 @click.argument("snapshot")
 @click.option("--buy", type=click.IntRange(min=0), required=True, help="Fake followers bought (N).")
-@click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: from the snapshot's posts).")
+@click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: the report's engagement rate, each post over the follower count at its time).")
 @click.option("--method", type=click.Choice(list(METHODS)), default=None,
               help="Labels to use (default: the stored labels of the last audit, else the audit default).")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
@@ -76,16 +76,20 @@ def headline_report(store: Store, snapshot_id: int, method: str | None, confiden
 def whatif(snapshot: str, buy: int, engagements: float | None, method: str | None, confidence: float, db: Path | None, fmt: str) -> None:
     """What buying N fake followers would do to SNAPSHOT's follower count, fake share and engagement rate,
     and the engagement rate it would show without its fake followers."""
-    from ..reach.engagement import followers_total, what_if, with_engagements
+    from ..reach.engagement import followers_total, what_if
 
     with Store(db) as store:
         snap = store.snapshot(snapshot)
-        shares = headline_report(store, snap.snapshot_id, method, confidence).headline_shares()
-        per_post = engagements
-        if per_post is None and store.has_table("posts"):
-            posts = with_engagements(store.posts(snap.snapshot_id)).drop_nulls("engagements")
-            per_post = float(posts["engagements"].mean()) if posts.height else None
-        result = what_if(followers_total(snap), buy, per_post, shares["fake"])
+        report = headline_report(store, snap.snapshot_id, method, confidence)
+        shares = report.headline_shares()
+        eng = report.sections.get("engagement") or {}
+        if engagements is None and eng.get("available"):  # the report's own engagement rate
+            basis = (eng.get("followers_at_post") or {}).get("source")
+            result = what_if(followers_total(snap), buy, None, shares["fake"], rate_before=eng["engagement_rate"],
+                             rate_basis=f"the report's engagement rate: mean over posts of engagements / {basis}")
+        else:
+            result = what_if(followers_total(snap), buy, engagements, shares["fake"])
+        per_post = result["engagements_per_post"]
     result = {"snapshot": snap.snapshot_id, "account": snap.account, **result}
     if fmt == "json":
         _json(result)
@@ -96,7 +100,8 @@ def whatif(snapshot: str, buy: int, engagements: float | None, method: str | Non
     if per_post is None:
         click.echo(f"  engagement rate:  unknown — {result['missing']}")
     else:
-        click.echo(f"  engagement rate:  {_pct(result['engagement_rate_before'])} → {_pct(result['engagement_rate_after'])}  ({per_post:,.1f} engagements per post)")
+        click.echo(f"  engagement rate:  {_pct(result['engagement_rate_before'])} → {_pct(result['engagement_rate_after'])}  "
+                   f"({per_post:,.1f} engagements per post at today's count; rate: {result['engagement_rate_basis']})")
         without = result["without_fake"]
         click.echo(f"  without its fake followers ({without['followers']['estimate']:,.0f}): engagement rate {_interval(without['engagement_rate'])}")
     click.echo(f"  interval: {result['interval_method']}; assumes {result['assumptions']}")

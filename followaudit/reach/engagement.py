@@ -436,9 +436,18 @@ def what_if(
     fake: Share | dict[str, float],
     *,
     method: str | None = None,
+    rate_before: float | None = None,
+    rate_basis: str | None = None,
 ) -> dict[str, Any]:
     """What buying ``buy`` fake followers does to the count, the fake share and the engagement rate,
-    and the engagement rate the account would show without its fake followers (see module doc)."""
+    and the engagement rate the account would show without its fake followers (see module doc).
+
+    ``rate_before``: the account's engagement rate as the engagement section measures it (each post
+    over the follower count at its time); the what-if then works with the engagements per post that
+    rate means at today's count, so the report's sections agree. ``rate_basis`` says how it was measured.
+    """
+    if rate_before is not None:
+        engagements_per_post = rate_before * followers
     if followers <= 0:
         raise InputError("the snapshot has no followers to compute a what-if from")
     if buy < 0:
@@ -456,6 +465,7 @@ def what_if(
         "buy": buy,
         "followers_after": after,
         "engagements_per_post": engagements_per_post,
+        "engagement_rate_basis": rate_basis or ("mean engagements per post / today's followers" if engagements_per_post is not None else None),
         "engagement_rate_before": rate_before,
         "engagement_rate_after": rate_after,
         "fake_share_before": {"share": p, "low": lo, "high": hi},

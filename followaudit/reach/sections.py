@@ -41,8 +41,11 @@ def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str,
     and the rate without the fake followers it has."""
     if followers <= 0 or "fake" not in shares:
         return {"available": False, "missing": "a fake share (an audited snapshot with followers whose profiles can be judged)"}
-    per_post = engagement["engagements_per_post"]["mean"] if engagement.get("available") else None
-    out = what_if(followers, followers, per_post, shares["fake"])
+    # the engagement section's rate (each post over the follower count at its time), so both agree
+    rate = engagement.get("engagement_rate") if engagement.get("available") else None
+    basis = (engagement.get("followers_at_post") or {}).get("source") if rate is not None else None
+    out = what_if(followers, followers, None, shares["fake"], rate_before=rate,
+                  rate_basis=f"the engagement section's rate: mean over posts of engagements / {basis}" if basis else None)
     out["available"] = True
     out["scenario"] = f"buying {followers:,} fake followers (doubling the count); run `followaudit whatif SNAPSHOT --buy N` for another N"
     return out
