@@ -51,7 +51,7 @@ COUNT_FIELDS = ("followers_count", "following_count", "posts_count")
 
 OBSERVED_WORDS = {
     "record": "the records' own crawl times",
-    "dataset": "the dataset's documented crawl date",
+    "dataset": "the crawl date the dataset documents or its own fields give",
     "flag": "given with --observed-at",
     "collection": "the time of the live collection",
     "file time (assumed)": "the file's modification time: nothing in the file says when it was read",
