@@ -31,6 +31,7 @@ from .report.evidence import (
     observed_evidence,
     withheld_reason,
 )
+from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS
 from .store.workspace import Snapshot, Store
 
@@ -313,6 +314,7 @@ def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: s
     its spikes beside the bursts.
     """
     attach_bursts(store, snapshot, report, method=method, save=save)
+    attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
         fake = report.headline_shares().get("fake")
         quoted = {"withheld": True} if report.withheld else (

@@ -13,6 +13,7 @@ from rich.text import Text
 from ..report.core import Report
 from ..report.evidence import evidence_lines, far_warning
 from .reach_text import reach_lines
+from .reviewed_text import reviewed_lines
 
 
 def pct(x: float | None) -> str:
@@ -59,6 +60,8 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
     if report.corrected:
         methods = sorted({c["method"] for c in report.corrected.values() if c})
         console.print("Corrected for the model's measured error: " + "; ".join(methods))
+    for line in reviewed_lines(report.reviewed):
+        console.print(line, markup=False)
     head = report.headline_shares().get("fake")
     if head is not None:
         console.print(f"Headline: fake {pct(head.share)} ({level} interval {pct(head.low)} – {pct(head.high)})", markup=False)
