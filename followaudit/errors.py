@@ -12,6 +12,7 @@ single line on stderr and exit code 1 in exactly one place (``followaudit.cli.ma
      │    ├── MissingColumnsError
      │    ├── UnknownFormatError
      │    └── BadRowError      one row is bad (raised only with --strict; otherwise a reject)
+     ├── TooLittleEvidenceError  the followers carry too little to give a fake share
      ├── StoreError            the DuckDB workspace cannot be used
      │    └── SnapshotNotFoundError
      ├── ModelError            the shipped model is missing or does not match the code
@@ -74,6 +75,10 @@ class UnknownFormatError(InputError):
 
 class BadRowError(InputError):
     default_hint = "fix the row, or drop --strict to send bad rows to the rejects table"
+
+
+class TooLittleEvidenceError(FollowauditError):
+    """The audit withholds its fake share (``Report.withheld`` says why and how to get more)."""
 
 
 class StoreError(FollowauditError):

@@ -15,7 +15,10 @@ from followaudit.store import Store
 def stored(tmp_path, frame):
     store = Store(tmp_path / "w.duckdb")
     sid = store.create_snapshot(platform="twitter", account="acct", source="test")
-    store.replace_followers(sid, frame.drop("brick").with_columns(pl.lit("twitter").alias("platform"), pl.lit(10).alias("posts_count")))
+    # profiles with counts: with only creation dates the audit would withhold its labels (too little to judge)
+    store.replace_followers(sid, frame.drop("brick").with_columns(
+        pl.lit("twitter").alias("platform"), pl.lit(10).alias("posts_count"),
+        pl.lit(40).alias("followers_count"), pl.lit(60).alias("following_count")))
     return store, sid
 
 

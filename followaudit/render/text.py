@@ -8,8 +8,10 @@ from typing import TextIO
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..report.core import Report
+from ..report.evidence import evidence_lines, far_warning
 from .reach_text import reach_lines
 from .reviewed_text import reviewed_lines
 
@@ -41,9 +43,6 @@ def audience_lines(report: Report) -> list[str]:
             f"{m['count']:,} of {aud['followers_with_following_count']:,} with a following count",
             f"Reachable audience (real, not mass followers): {pct(r['share'])} ({pct(r['low'])} – {pct(r['high'])}), {r['count']:,}",
         ]
-    labels = (report.evidence or {}).get("platform_labels")
-    if labels:
-        lines.append("Platform labels: " + ", ".join(f"{k} {v:,}" for k, v in labels.items()))
     agreement = (report.evidence or {}).get("platform_label_agreement") or {}
     if agreement.get("n"):
         lines.append(str(agreement["explanation"]))
@@ -60,6 +59,16 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         console.print(f"Followers reported by the platform: {report.followers_reported:,}")
     console.print(f"Method: {report.method} — {report.method_detail.get('description', '')}")
     level = f"{report.confidence_level:.0%}"
+    if report.withheld:  # too little to judge: no shares, no reasons; what it knew and what it needs
+        console.print(f"No fake share: {report.withheld}", markup=False)
+        for line in evidence_lines(report.evidence):
+            console.print(line, markup=False)
+        for note in report.notes:
+            console.print(f"Note: {note}", markup=False)
+        return
+    warning = far_warning(report.evidence)
+    if warning:
+        console.print(Text(warning, style="bold red"))
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("label")
@@ -81,6 +90,11 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
         methods = sorted({c["method"] for c in report.corrected.values() if c})
         console.print("Corrected for the model's measured error: " + "; ".join(methods))
     for line in reviewed_lines(report.reviewed):
+        console.print(line, markup=False)
+    head = report.headline_shares().get("fake")
+    if head is not None:
+        console.print(f"Headline: fake {pct(head.share)} ({level} interval {pct(head.low)} – {pct(head.high)})", markup=False)
+    for line in evidence_lines(report.evidence):
         console.print(line, markup=False)
 
     for line in audience_lines(report):
