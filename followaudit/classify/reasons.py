@@ -73,6 +73,11 @@ def _plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
     return pl.when(n == 1).then(pl.lit(one)).otherwise(pl.lit(many))
 
 
+def _yes_no(column: str, yes: str, no: str) -> pl.Expr:
+    """Phrase for a boolean field: null (unknown) stays null."""
+    return pl.when(pl.col(column)).then(pl.lit(yes)).when(~pl.col(column)).then(pl.lit(no))
+
+
 def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     """aspect -> phrase for each row (null when the input is unknown). Canonical columns in, text out."""
     f = feature_exprs(as_of)
@@ -89,11 +94,12 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
         "likes": pl.format("has liked {} {}", thousands(pl.col("likes_count")), _plural(pl.col("likes_count"), "post", "posts")),
         "listed": pl.format("on {} {}", thousands(pl.col("listed_count")), _plural(pl.col("listed_count"), "list", "lists")),
         "age": pl.format("account {} days old when seen", thousands(age)),
-        "avatar": pl.when(pl.col("has_avatar")).then(pl.lit("has a profile picture")).otherwise(pl.lit("no profile picture")),
-        "bio": pl.when(pl.col("bio_length").fill_null(0) == 0).then(pl.lit("empty bio"))
-        .otherwise(pl.format("bio of {} characters", pl.col("bio_length"))),
-        "url": pl.when(pl.col("has_url")).then(pl.lit("has a website")).otherwise(pl.lit("no website")),
-        "location": pl.when(pl.col("has_location")).then(pl.lit("has a location")).otherwise(pl.lit("no location")),
+        # a field the data lacks (null) gives no phrase: a reason states only what the data says
+        "avatar": _yes_no("has_avatar", "has a profile picture", "no profile picture"),
+        "bio": pl.when(pl.col("bio_length") == 0).then(pl.lit("empty bio"))
+        .when(pl.col("bio_length") > 0).then(pl.format("bio of {} characters", pl.col("bio_length"))),
+        "url": _yes_no("has_url", "has a website", "no website"),
+        "location": _yes_no("has_location", "has a location", "no location"),
         "handle": pl.when(no_handle)
         .then(pl.format("username of {} characters with {} digits", pl.col("handle_length"), pl.col("handle_digits")))
         .otherwise(
@@ -105,7 +111,7 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
             )
         ),
         "name": pl.format('display name "{}" ({} characters)', pl.col("display_name"), pl.col("display_name").str.len_chars()),
-        "private": pl.when(pl.col("private")).then(pl.lit("private account")).otherwise(pl.lit("public account")),
+        "private": _yes_no("private", "private account", "public account"),
     }
 
 

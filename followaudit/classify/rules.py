@@ -25,6 +25,7 @@ from datetime import datetime
 
 import polars as pl
 
+from ..config import DEFAULT_INACTIVE_DAYS
 from .features import feature_exprs
 
 # Socialbakers: "friends/followers ratio ≥ 50:1".
@@ -48,7 +49,6 @@ CC_MIN_SHARE = 0.5
 CC_MIN_FOLLOWERS = 30
 CC_MIN_POSTS = 50
 
-DEFAULT_INACTIVE_DAYS = 90
 
 # Reason texts: stable strings (the web app filters on them) in plain words, with the source.
 R_RATIO = "follows at least 50 accounts per follower (Socialbakers)"
@@ -78,7 +78,8 @@ def rule_columns(as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_D
     has_bio = pl.col("bio_length") > 0
 
     sb = {
-        "sb_ratio": _flag(following >= SB_FOLLOWING_RATIO * pl.max_horizontal(followers, pl.lit(1))),
+        # max_horizontal skips nulls: without the guard an unknown follower count would read as 0
+        "sb_ratio": _flag(followers.is_not_null() & (following >= SB_FOLLOWING_RATIO * pl.max_horizontal(followers, pl.lit(1)))),
         "sb_default_avatar": _flag(~pl.col("has_avatar") & (f["age_days"] > SB_DEFAULT_AVATAR_MIN_AGE_DAYS)),
         "sb_empty_profile": _flag(~has_bio & ~pl.col("has_location") & (following > SB_EMPTY_PROFILE_MIN_FOLLOWING)),
         "sb_never_posted": _flag(posts == 0),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import polars as pl
 
 from ..errors import FollowauditError, InputError
-from ..store.workspace import Store
 from .app import cli, db_option, say
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store.workspace import Store
 
 CHART_KINDS = ("follower-factory",)
 METHOD_PREFERENCE = ("model", "rules")
@@ -56,10 +60,11 @@ def chart(snapshot: str, kind: str, output: Path, method: str | None, min_size: 
     """
     from ..bursts.detect import BurstParams, scan_bursts
     from ..render.charts import write_follower_factory
+    from ..store.workspace import Store
 
     with Store(db, read_only=True) as store:
         snap = store.snapshot(snapshot)
-        frame = store.followers(snap.snapshot_id, ["follower_id", "follow_rank", "created_at"])
+        frame = store.followers(snap.snapshot_id, ["follower_id", "follow_rank", "created_at", "followed_at"])
         if frame.height == 0:
             raise InputError(f"snapshot {snap.snapshot_id} has no followers", "import or collect followers first")
         if frame["follow_rank"].null_count() == frame.height:

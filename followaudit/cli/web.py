@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import click
 
-from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..config import DEFAULT_INACTIVE_DAYS, LABEL_METHODS
 from ..errors import InputError
-from ..store.workspace import Store, default_db_path
 from .app import cli, db_option, say
 
 REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".txt": "text"}
@@ -26,7 +23,7 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv
               help="Output format (overrides the suffix of --output).")
 @click.option("--charts", "charts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write every chart as SVG and PNG into this directory (no browser needed).")
-@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+@click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=None,
               help="Labels to report (default: the stored labels, model before rules; else the first method, labelled in memory).")
 @click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
@@ -41,6 +38,7 @@ def report(
     exists, the method, and what the numbers mean. Uses the labels stored by `followaudit audit`,
     or labels in memory when none are stored.
     """
+    from ..store.workspace import Store, default_db_path
     from ..web.data import build_audit, factory_frame
 
     if fmt is None:
@@ -92,22 +90,28 @@ def report(
 @click.option("--get", "get_path", default=None, metavar="PATH",
               help="Run one request in-process (e.g. --get /snapshots/1.json), print the body and exit: "
                    "exit code 1 when the response is an error.")
+@click.option("--review", is_flag=True,
+              help="Open the workspace for writing so the review page (/snapshots/ID/review) records answers.")
 @click.option("--cache-mb", type=click.FloatRange(min=1), default=None,
               help="Memory for audited snapshots kept between requests; the least recently used are "
                    "dropped past it. [default: $FOLLOWAUDIT_WEB_CACHE_MB, else 1024]")
-def serve(db: Path | None, host: str, port: int, get_path: str | None, cache_mb: float | None) -> None:
+def serve(db: Path | None, host: str, port: int, get_path: str | None, review: bool, cache_mb: float | None) -> None:
     """Browse the audits of a workspace in a local web app; every page has a .json twin.
 
     The workspace is opened read-only (while it is served, other commands cannot write to it).
+    With --review it is opened for writing so that /snapshots/ID/review records answers.
     """
+    from ..store.workspace import default_db_path
     from ..web import create_app
 
     path = db or default_db_path()
     if not path.exists():
         raise InputError(f"no workspace at {path}", "run `followaudit demo` or `followaudit audit FILE` first, or pass --db")
-    app = create_app(path, cache_mb=cache_mb)
+    app = create_app(path, review=review, host=None if get_path is not None else host, cache_mb=cache_mb)
     if get_path is not None:
         try:
+            import asyncio
+
             status, body = asyncio.run(_get(app, get_path))
         finally:
             app.state.db.close()
@@ -119,7 +123,7 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None, cache_mb:
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: listening on {host}: anyone who can reach this machine can read every audit in {path.name} (no login)")
-    say(f"followaudit: serving {path} (read-only) at http://{host}:{port}/  — Ctrl-C to stop")
+    say(f"followaudit: serving {path} ({'reviews are recorded' if review else 'read-only'}) at http://{host}:{port}/  — Ctrl-C to stop")
     # keep-alive longer than uvicorn's 5 s: under load a client may reuse a connection the server
     # is just closing, and a browser keeps connections open between clicks
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, timeout_keep_alive=30)

@@ -121,7 +121,7 @@ def build_audit(
 def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = None) -> pl.DataFrame:
     """What the follower-factory chart reads: follow order, account creation and (with labels) label."""
     frame = store.query(
-        """SELECT follower_id, follow_rank, created_at FROM followers WHERE snapshot_id = ?
+        """SELECT follower_id, follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?
            ORDER BY follow_rank NULLS LAST, follower_id""",
         [snapshot_id],
     )
@@ -190,8 +190,10 @@ class ReadDB:
     process: DuckDB lets no other process write the file while it is open read-only.
     """
 
-    def __init__(self, path: str | Path, cache_bytes: int | None = None) -> None:
-        self.store = Store(path, read_only=True)
+    def __init__(self, path: str | Path, writable: bool = False, cache_bytes: int | None = None) -> None:
+        # ``writable`` (``serve --review``): the review page records answers; nothing else writes.
+        self.writable = writable
+        self.store = Store(path, read_only=not writable)
         self.path = self.store.path
         self.cache_bytes = cache_bytes if cache_bytes is not None else cache_budget()
         self._lock = threading.Lock()
@@ -206,6 +208,17 @@ class ReadDB:
         self._orders: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._order_bytes = 0
         self._masks: OrderedDict[tuple[Any, ...], pl.Series] = OrderedDict()
+
+    def lock(self) -> threading.Lock:
+        """The lock that serialises use of the Store's own connection (audit builds, review writes)."""
+        return self._lock
+
+    def forget(self, sid: int) -> None:
+        """Drop the cached audits of a snapshot (a review changed its report)."""
+        with self._lock, self._cache_lock:
+            for key in [k for k in self._audits if k[0] == sid]:
+                self._forget(self._audits.pop(key).table)
+            self._aliases = {k: v for k, v in self._aliases.items() if v[0] != sid}
 
     def close(self) -> None:
         self.store.close()
@@ -484,8 +497,10 @@ def newcombe_difference(a: tuple[float, float, float], b: tuple[float, float, fl
 
 def share_changes(ra: Any, rb: Any) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for label in ra.shares:
-        sa, sb = ra.shares[label], rb.shares[label]
+    # the headline shares (reviewed > corrected > raw), as every other output; none when withheld
+    ha, hb = ra.headline_shares(), rb.headline_shares()
+    for label in [lb for lb in ha if lb in hb]:
+        sa, sb = ha[label], hb[label]
         d, lo, hi = newcombe_difference((sa.share, sa.low, sa.high), (sb.share, sb.low, sb.high))
         out[label] = {
             "a": {"share": sa.share, "low": sa.low, "high": sa.high, "count": sa.count},

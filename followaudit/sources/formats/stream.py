@@ -24,7 +24,7 @@ import polars as pl
 
 from ...errors import EmptyInputError, InputError, UnknownFormatError
 from . import idlists, jsonrec, platforms, tabular
-from .common import ORDERS, Detected, SourceFrame, bad_row_error, finish
+from .common import ORDERS, Detected, Observed, SourceFrame, bad_row_error, finish
 from .platforms import RecordSpec
 from .textio import check_not_binary, to_utf8
 
@@ -61,11 +61,16 @@ class Plan:
         return Detected(self.platform or "other", self.kind, self.layout, order, self.compressed, self.note)
 
 
+# One parsed block: followers (with ``line``), rejects, and when the block says it was observed.
+Parsed = tuple[pl.DataFrame, pl.DataFrame, Observed | None]
+
+
 @dataclass
 class Batch:
     followers: pl.DataFrame  # canonical columns + ``line``; follow_rank = position (see module doc)
     rejects: pl.DataFrame
     file_ranks: bool
+    observed: Observed | None = None  # e.g. the block's latest Bluesky indexedAt
 
 
 def _open(path: str | Path) -> tuple[IO[bytes], bool]:
@@ -219,7 +224,7 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
     seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
     position = 0
     if the_plan.kind == "parquet":
-        parsed: Iterator[tuple[pl.DataFrame, pl.DataFrame]] = _parquet_blocks(path, the_plan, name, account, on_progress, digest)
+        parsed: Iterator[Parsed] = _parquet_blocks(path, the_plan, name, account, on_progress, digest)
     else:
         fh, _ = _open(path)
         source: IO[bytes] = _Hashing(fh, digest) if digest is not None and not the_plan.compressed else fh
@@ -231,8 +236,8 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
             assert spec is not None
             parsed = (_jsonl_block(block, offset, spec, name, account) for block, offset in blocks)
     try:
-        for followers, rejects in parsed:
-            batch = _batch(followers, rejects, the_plan, name, strict, seen, position)
+        for followers, rejects, observed in parsed:
+            batch = _batch(followers, rejects, observed, the_plan, name, strict, seen, position)
             if strict:
                 seen = pl.concat([seen, batch.followers.select("follower_id", pl.col("line").alias("\x00seen_line"))])
             if not batch.file_ranks:
@@ -258,17 +263,17 @@ class _Hashing:
         return self.fh.tell()
 
 
-def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str,
-                 account: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str, account: str | None) -> Parsed:
     lines = jsonrec.lines_frame(block).with_columns(pl.col("line") + line_offset)
     decoded, bad = jsonrec.decode(lines, spec.dtype, name, data=block)
     frame = platforms.decode_fields(decoded, spec)
-    return finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
-                  account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
+    followers, rejects = finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
+                                account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
+    return followers, rejects, platforms.latest_indexed(frame)
 
 
 def _csv_blocks(blocks: Iterator[tuple[bytes, int]], the_plan: Plan, name: str,
-                account: str | None) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+                account: str | None) -> Iterator[Parsed]:
     """CSV blocks parsed once by Polars; each record's physical line from the line breaks inside
     its cells (checked against the block's line count; the csv module decides when they disagree)."""
     names: list[str] = []
@@ -292,7 +297,7 @@ def _csv_blocks(blocks: Iterator[tuple[bytes, int]], the_plan: Plan, name: str,
         frame = src.frame.with_columns(tabular.leftover_raw([c for c in names if c not in used]))
         followers, more = finish(frame, src.fields, file=name, platform=src.platform, order="unknown", account=account,
                                  strict=False, extra_rejects=rejects, keep_line=True)
-        yield followers, tabular.physical_lines(more, block, line_offset)
+        yield followers, tabular.physical_lines(more, block, line_offset), src.observed
 
 
 def _looks_tabular(columns: list[str]) -> bool:
@@ -311,7 +316,7 @@ PARQUET_ROWS = 100_000  # rows per streamed batch: ~0.5 GB peak while parsing, l
 
 def _parquet_blocks(path: str | Path, the_plan: Plan, name: str, account: str | None,
                     on_progress: Callable[[int], None] | None,
-                    digest: Any) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+                    digest: Any) -> Iterator[Parsed]:
     """Batches of whole row groups of a Parquet file (never the whole table in memory)."""
     if digest is not None:
         with open(path, "rb") as fh:
@@ -330,8 +335,9 @@ def _parquet_blocks(path: str | Path, the_plan: Plan, name: str, account: str | 
         if the_plan.platform is None:
             _describe(the_plan, src)
         offset += frame.height
-        yield finish(src.frame, src.fields, file=name, platform=src.platform, order="unknown", account=account,
-                     strict=False, extra_rejects=src.rejects, keep_line=True)
+        followers, rejects = finish(src.frame, src.fields, file=name, platform=src.platform, order="unknown",
+                                    account=account, strict=False, extra_rejects=src.rejects, keep_line=True)
+        yield followers, rejects, src.observed
         if on_progress is not None:
             on_progress(round(size * rows / max(total, 1)))
 
@@ -357,7 +363,7 @@ def _row_group_spans(path: str | Path, name: str) -> Iterator[tuple[int, int, in
             pending = 0
 
 
-def _batch(followers: pl.DataFrame, rejects: pl.DataFrame, the_plan: Plan, name: str, strict: bool,
+def _batch(followers: pl.DataFrame, rejects: pl.DataFrame, observed: Observed | None, the_plan: Plan, name: str, strict: bool,
            seen: pl.DataFrame, position: int) -> Batch:
     if seen.height:
         # A repeat of an id from an earlier block: reject it naming the first line, as within a block.
@@ -376,7 +382,7 @@ def _batch(followers: pl.DataFrame, rejects: pl.DataFrame, the_plan: Plan, name:
     file_ranks = followers.get_column("follow_rank").null_count() < followers.height
     if not file_ranks and the_plan.order != "unknown":
         followers = followers.with_columns(pl.int_range(position, position + followers.height, dtype=pl.Int64).alias("follow_rank"))
-    return Batch(followers, rejects, file_ranks)
+    return Batch(followers, rejects, file_ranks, observed)
 
 
 def prefetch(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
