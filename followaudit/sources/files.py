@@ -201,12 +201,7 @@ def _source(data: bytes, name: str, *, platform: str | None, fmt: str | None, ma
 
 
 def _looks_tabular(columns: list[str]) -> bool:
-    """A header of at least two named columns: a CSV (whether or not we know its columns); or one
-    column named like a handle or id (a list of screen names)."""
-    if len(columns) == 1:
-        names = {n for target in ("handle", "follower_id") for n, _ in tabular.SYNONYMS[target]}
-        return tabular.normalise(columns[0]) in names
-    return len(columns) > 1 and all(c.strip() for c in columns)
+    return tabular.looks_tabular(columns)
 
 
 def _try_json(text: bytes) -> Any:

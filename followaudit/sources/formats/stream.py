@@ -287,7 +287,7 @@ def _csv_blocks(blocks: Iterator[tuple[bytes, int]], the_plan: Plan, name: str,
             names = pl.read_csv(header + b"\n", infer_schema=False, separator=sep, n_rows=0).columns
             if not block.strip():
                 continue
-        if the_plan.platform is None and not (the_plan.told_format or the_plan.mapping) and not _looks_tabular(names):
+        if the_plan.platform is None and not (the_plan.told_format or the_plan.mapping) and not tabular.looks_tabular(names):
             raise UnknownFormatError(f"cannot tell what {name} holds (not JSON, and no known CSV header)")
         frame, rejects = tabular.csv_block(block, line_offset, names, sep, name)
         src = tabular.csv_source(frame, file=name, platform=the_plan.platform_arg, mapping=the_plan.mapping, found=names)
@@ -298,11 +298,6 @@ def _csv_blocks(blocks: Iterator[tuple[bytes, int]], the_plan: Plan, name: str,
         followers, more = finish(frame, src.fields, file=name, platform=src.platform, order="unknown", account=account,
                                  strict=False, extra_rejects=rejects, keep_line=True)
         yield followers, tabular.physical_lines(more, block, line_offset), src.observed
-
-
-def _looks_tabular(columns: list[str]) -> bool:
-    """A header of at least two named columns: a CSV (whether or not we know its columns)."""
-    return len(columns) > 1 and all(c.strip() for c in columns)
 
 
 def _describe(the_plan: Plan, src: SourceFrame) -> None:

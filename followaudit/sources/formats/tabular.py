@@ -82,6 +82,15 @@ def parse_mapping(mapping: dict[str, str] | list[str] | tuple[str, ...] | None) 
     return pairs
 
 
+def looks_tabular(columns: list[str]) -> bool:
+    """A header of at least two named columns: a CSV (whether or not we know its columns); or one
+    column named like a handle or id (a list of screen names)."""
+    if len(columns) == 1:
+        names = {n for target in ("handle", "follower_id") for n, _ in SYNONYMS[target]}
+        return normalise(columns[0]) in names
+    return len(columns) > 1 and all(c.strip() for c in columns)
+
+
 def _sniff_separator(header: str) -> str:
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
     return max(counts, key=lambda s: counts[s]) if max(counts.values()) else ","
