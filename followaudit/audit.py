@@ -17,11 +17,15 @@ import polars as pl
 from .bursts.attach import attach_bursts
 from .bursts.detect import BURST_REASON_PREFIX
 from .classify import label_followers
-from .classify.model import model_info
+from .classify.features import inputs_of
+from .classify.masks import PROFILE_FIELDS, closest_mask, known_counts
+from .classify.model import feature_matrix, load_model, model_for_platform, model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
-from .estimate.corrected import corrected_from_counts, probability_histogram
+from .estimate.audience import model_estimates
+from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
+from .estimate.shift import AudienceProfile
 from .reach.sections import build_sections
 from .report.core import Report
 from .schema import COLUMN_NAMES, LABELS
@@ -50,6 +54,21 @@ class LabelTally:
     activity_unknown: int = 0
     # model audits: histogram and sum of calibrated probabilities (prevalence.probability_histogram)
     probabilities: tuple[np.ndarray, float] | None = None
+    # model audits: followers each profile field was known for, and their binned features (shift)
+    known: Counter = field(default_factory=Counter)
+    profiled: int = 0
+    profile: AudienceProfile | None = None
+
+    def add_profiles(self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None) -> None:
+        """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic)."""
+        self.known.update(known_counts(followers))
+        self.profiled += followers.height
+        model = load_model(model_for_platform(platform))
+        reference = model.card.get("shift_reference")
+        if reference and followers.height:
+            if self.profile is None:
+                self.profile = AudienceProfile()
+            self.profile.add(feature_matrix(followers, model.spec.features, as_of), model.spec.features, reference)
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
@@ -148,12 +167,19 @@ def build_report(
         first_reject=first_reject,
         notes=notes,
     )
-    if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)
+    if method == "model":  # the classifier's measured error corrects the fake share (estimate/)
         info = model_info(snapshot.platform)
-        report.corrected = corrected_from_counts(
-            {k: int(tally.counts.get(k, 0)) for k in LABELS}, info["error_counts"], confidence=confidence,
-            design=snapshot.design, probabilities=tally.probabilities,
+        model = load_model(info["name"])
+        n_prof = tally.profiled or 1
+        known = {f: tally.known.get(f, 0) / n_prof for f in PROFILE_FIELDS} if tally.profiled else {f: 1.0 for f in PROFILE_FIELDS}
+        mask = closest_mask(known, model.spec.masks, inputs_of(model.spec.features))
+        report.corrected, evidence = model_estimates(
+            {k: int(tally.counts.get(k, 0)) for k in LABELS}, model.card, mask=mask, profile=tally.profile,
+            probabilities=tally.probabilities, confidence=confidence, design=snapshot.design,
         )
+        report.evidence.update(evidence)
+        if evidence["shift"]["level"] == "far":
+            notes.append("these followers are far from the model's training data: the fake share is a wide range, not an estimate")
         if not info["transfer_measured"]:
             notes.append(f"the {info['name']} model's accuracy on {snapshot.platform or 'this platform'} is unmeasured (no labelled data); its error rates come from Twitter and Instagram")
     return report
@@ -187,6 +213,8 @@ def audit_frame(
         labels = label_followers(followers, method=method, as_of=as_of_time(snapshot), inactive_days=inactive_days, platform=snapshot.platform)
     tally = LabelTally()
     tally.add(labels, followers)
+    if method == "model":
+        tally.add_profiles(followers, snapshot.platform, as_of_time(snapshot))
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first_reject)
     with_handles = followers.select("follower_id", "handle").join(labels, on="follower_id", how="right")
     return AuditResult(report=report, labels=with_handles.select("follower_id", "handle", "label", "probability", "reasons"))
@@ -232,6 +260,8 @@ def audit_snapshot(
     for batch in reader:
         labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
         tally.add(labels)
+        if method == "model":
+            tally.add_profiles(batch, snapshot.platform, as_of)
         if save:
             # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
             # 10M labels would cost GBs. A run cut short leaves partial labels, which readers

@@ -36,7 +36,7 @@ ASPECTS: dict[str, tuple[str, ...]] = {
     "likes": ("log_likes", "likes_per_day", "likes_per_post"),
     "listed": ("log_listed", "listed_per_follower"),
     "age": ("age_days",),
-    "avatar": ("has_avatar",),
+    "avatar": ("has_avatar", "profile_emptiness"),
     "bio": ("bio_length", "bio_words", "bio_mentions", "bio_has_link", "bio_non_ascii"),
     "url": ("has_url",),
     "location": ("has_location",),
@@ -74,6 +74,11 @@ def _plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
     return pl.when(n == 1).then(pl.lit(one)).otherwise(pl.lit(many))
 
 
+def _yes_no(col: str, yes: str, no: str) -> pl.Expr:
+    """``yes`` / ``no`` by a boolean column; null (no phrase) when the column is unknown."""
+    return pl.when(pl.col(col)).then(pl.lit(yes)).when(pl.col(col).not_()).then(pl.lit(no))
+
+
 def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     """aspect -> phrase for each row (null when the input is unknown). Canonical columns in, text out."""
     f = feature_exprs(as_of)
@@ -83,18 +88,19 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     handle = pl.col("handle")
     no_handle = handle.is_null() | (handle.str.len_chars() == 0)
     return {
-        "ratio": pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers)),
+        "ratio": pl.when(following.is_not_null() & followers.is_not_null()).then(pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers))),
         "posts": pl.when(age.is_not_null())
         .then(pl.format("{} {} in {} days", thousands(posts), _plural(posts, "post", "posts"), thousands(age)))
         .otherwise(pl.format("{} {}", thousands(posts), _plural(posts, "post", "posts"))),
         "likes": pl.format("has liked {} {}", thousands(pl.col("likes_count")), _plural(pl.col("likes_count"), "post", "posts")),
         "listed": pl.format("on {} {}", thousands(pl.col("listed_count")), _plural(pl.col("listed_count"), "list", "lists")),
         "age": pl.format("account {} days old when seen", thousands(age)),
-        "avatar": pl.when(pl.col("has_avatar")).then(pl.lit("has a profile picture")).otherwise(pl.lit("no profile picture")),
-        "bio": pl.when(pl.col("bio_length").fill_null(0) == 0).then(pl.lit("empty bio"))
-        .otherwise(pl.format("bio of {} characters", pl.col("bio_length"))),
-        "url": pl.when(pl.col("has_url")).then(pl.lit("has a website")).otherwise(pl.lit("no website")),
-        "location": pl.when(pl.col("has_location")).then(pl.lit("has a location")).otherwise(pl.lit("no location")),
+        # a field the source lacks (null) has no phrase, so it can never be given as a reason
+        "avatar": _yes_no("has_avatar", "has a profile picture", "no profile picture"),
+        "bio": pl.when(pl.col("bio_length") == 0).then(pl.lit("empty bio"))
+        .when(pl.col("bio_length") > 0).then(pl.format("bio of {} characters", pl.col("bio_length"))),
+        "url": _yes_no("has_url", "has a website", "no website"),
+        "location": _yes_no("has_location", "has a location", "no location"),
         "handle": pl.when(no_handle)
         .then(pl.format("username of {} characters with {} digits", pl.col("handle_length"), pl.col("handle_digits")))
         .otherwise(
@@ -106,7 +112,7 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
             )
         ),
         "name": pl.format('display name "{}" ({} characters)', pl.col("display_name"), pl.col("display_name").str.len_chars()),
-        "private": pl.when(pl.col("private")).then(pl.lit("private account")).otherwise(pl.lit("public account")),
+        "private": _yes_no("private", "private account", "public account"),
     }
 
 
