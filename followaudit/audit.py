@@ -28,7 +28,7 @@ from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile
 from .reach.sections import build_sections
 from .report.core import Report
-from .schema import COLUMN_NAMES, LABELS
+from .schema import COLUMN_NAMES, LABELS, conform
 from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
@@ -61,6 +61,8 @@ class LabelTally:
 
     def add_profiles(self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None) -> None:
         """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic)."""
+        if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
+            followers = conform(followers)  # partial frames (tests, synth), as label_followers does
         self.known.update(known_counts(followers))
         self.profiled += followers.height
         model = load_model(model_for_platform(platform))

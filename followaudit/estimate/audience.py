@@ -68,6 +68,9 @@ def model_estimates(
             others[name] = {**e.to_dict(), "estimator": name}
     if others:
         corrected["fake"]["alternatives"] = others
+    # far: the share is the middle of a range, not an estimate; renderers should print the range only
+    corrected["fake"]["range_only"] = level == "far"
+    corrected["fake"]["shift_level"] = level
     evidence = {
         "shift": shift,
         "interval_method": interval_sentence(level, transfer, confidence),

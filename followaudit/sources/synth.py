@@ -159,7 +159,16 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         }
     )[order]
     to_ts = lambda c: (pl.col(c) * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))  # noqa: E731
-    handle = pl.when(pl.col("handle_num") >= 0).then(pl.col("handle_word") + pl.col("handle_num").cast(pl.Utf8)).otherwise(pl.col("handle_word") + pl.col("follower_id").str.slice(-4))
+    # people: a word and a surname or a short number ("maya_okafor", "leo7"), a word and letters of
+    # their id when they give no surname; vendors: a word and a long number
+    letters = pl.col("follower_id").str.slice(-4).str.replace_all("0", "a").str.replace_all("1", "e").str.replace_all("2", "i") \
+        .str.replace_all("3", "o").str.replace_all("4", "u").str.replace_all("5", "n").str.replace_all("6", "r").str.replace_all("7", "s") \
+        .str.replace_all("8", "t").str.replace_all("9", "l")
+    handle = (
+        pl.when(pl.col("handle_num") >= 0).then(pl.col("handle_word") + pl.col("handle_num").cast(pl.Utf8))
+        .when(pl.col("surname") != "").then(pl.col("handle_word") + "_" + pl.col("surname"))
+        .otherwise(pl.col("handle_word") + letters)
+    )
     bio = pl.when(pl.col("bio_length") > 0).then(pl.lit("x").repeat_by(pl.col("bio_length")).list.join("")).otherwise(pl.lit(""))
     return frame.with_columns(
         pl.lit("twitter").alias("platform"),
