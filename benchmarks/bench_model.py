@@ -76,11 +76,12 @@ def main() -> None:
     t_reasons_base, _ = best(lambda: label_model(fake_rows, as_of=AS_OF, platform=platform, explain="none"), 1)
     explain_rate = fake_rows.height / max(t_reasons - t_reasons_base, 1e-9)
     load = os.getloadavg()
-    print(f"model {args.model}: {len(model.spec.features)} features, {model.booster.num_trees()} trees; {n:,} followers")
+    print(f"model {args.model}: {len(model.spec.features)} features, {model.trees.n_trees} trees; {n:,} followers")
     print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     print(f"read parquet          {t_read:7.3f} s")
-    fast = model._fast.get("predictor") is not None
-    print(f"compiled trees (tl2cgen) in use: {fast}")
+    from followaudit.classify import trees
+
+    print(f"tree walk: {'compiled C' if trees._library() is not None else 'NumPy (no C compiler)'}")
     cores = os.cpu_count() or 1
 
     def row(name: str, wall: float, key: str) -> None:

@@ -28,6 +28,7 @@ from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile
 from .reach.sections import build_sections
 from .report.core import Report
+from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS, conform
 from .store.workspace import Snapshot, Store
 
@@ -287,4 +288,5 @@ def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: s
     its spikes beside the bursts.
     """
     attach_bursts(store, snapshot, report, method=method, save=save)
+    attach_reviewed(store, snapshot, report)  # before the sections: they take the headline fake share
     report.sections.update(build_sections(store, snapshot, report))

@@ -184,7 +184,7 @@ def test_every_line_accounted_for():
 def test_unknown_map_field_is_an_input_error(capsys, tmp_path):
     expect_error(
         capsys, tmp_path, FIX / "generic.csv",
-        "--map names unknown field(s): fans_count — fields are the canonical columns: follower_id, handle, display_name, follow_rank, "
+        "--map names unknown field(s): fans_count — fields are the canonical columns: follower_id, handle, display_name, follow_rank, followed_at, "
         "created_at, followers_count, following_count, posts_count, likes_count, listed_count, has_avatar, bio, bio_length, has_url, "
         "has_location, verified, private, self_declared_bot, moderation_labels, last_active_at, observed_at, handle_length, "
         "handle_digits, truth_label",

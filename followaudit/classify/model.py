@@ -25,10 +25,10 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
-from . import compiled
 from .features import add_features
 from .reasons import explain_rows
 from .rules import R_REAL, inactive_mask
+from .trees import TreeModel
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -158,7 +158,7 @@ class LoadedModel:
 
     name: str
     spec: ModelSpec
-    booster: lgb.Booster
+    trees: TreeModel
     calib_x: np.ndarray
     calib_y: np.ndarray
     threshold: float  # on the raw score (log-odds)
@@ -167,23 +167,18 @@ class LoadedModel:
     text: str = ""
     _fast: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def raw(self, X: np.ndarray, num_threads: int = 0) -> np.ndarray:
-        """Raw scores (log-odds). Large batches go through the compiled trees when available."""
-        if len(X) >= compiled.MIN_ROWS:
-            fast = self._compiled(X)
-            if fast is not None:
-                return fast.raw(X)
-        return self.booster.predict(X, raw_score=True, num_threads=num_threads)
+    def raw(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores (log-odds), walked without LightGBM (``trees.py``; bit-identical to it)."""
+        return self.trees.raw(X)
 
-    def _compiled(self, X: np.ndarray) -> compiled.CompiledPredictor | None:
-        if "predictor" not in self._fast:
-            fast = compiled.CompiledPredictor.load(self.path, self.text)
-            if fast is not None:  # a speed-up must never change a score: check on a probe first
-                probe = X[:2000]
-                if not np.array_equal(fast.raw(probe), self.booster.predict(probe, raw_score=True)):
-                    fast = None
-            self._fast["predictor"] = fast
-        return self._fast["predictor"]
+    @property
+    def booster(self) -> lgb.Booster:
+        """The LightGBM booster of the same file, loaded on first use (TreeSHAP, training, tests)."""
+        if "booster" not in self._fast:
+            import lightgbm as lgb  # lazily: importing LightGBM (and scikit-learn) costs seconds
+
+            self._fast["booster"] = lgb.Booster(model_str=self.text)
+        return self._fast["booster"]
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probability of "fake" (isotonic map, linear between its knots)."""
@@ -216,10 +211,8 @@ def _load_cached(name: str, model_dir: str) -> LoadedModel:
     if entry is None or not path.exists():
         raise ModelError(f"model {name!r} is missing from {directory}")
     text = path.read_text()
-    import lightgbm as lgb  # lazily: importing LightGBM (and scikit-learn) costs seconds
-
-    booster = lgb.Booster(model_str=text)
-    file_features = tuple(booster.feature_name())
+    trees = TreeModel.from_text(text)
+    file_features = trees.feature_names
     card_features = tuple(entry.get("features", ()))
     if file_features != spec.features or card_features != spec.features:
         missing = sorted(set(spec.features) - set(file_features))
@@ -233,7 +226,7 @@ def _load_cached(name: str, model_dir: str) -> LoadedModel:
     return LoadedModel(
         name=name,
         spec=spec,
-        booster=booster,
+        trees=trees,
         calib_x=np.asarray(calib["x"], dtype=np.float64),
         calib_y=np.asarray(calib["y"], dtype=np.float64),
         threshold=float(entry["threshold"]["raw"]),
@@ -303,7 +296,7 @@ def label_model(
     probability at or above the model's threshold) beats inactive (the rule in ``rules.py``)
     beats real. ``explain``: which followers get the model's top contributions in words —
     ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
-    (``attribution.py``), which cost about as much as the labels.
+    (``trees.py``), computed in the same pass as the scores.
     ``platform`` picks the model; None uses each row's ``platform`` column.
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers

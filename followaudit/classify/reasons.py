@@ -1,6 +1,6 @@
 """The model's per-follower reasons: its largest contributions, in words a person understands.
 
-Each raw score is split into one additive part per feature by path attribution (``attribution.py``:
+Each raw score is split into one additive part per feature by path attribution (``trees.py``:
 along each tree's decision path, every change of the node's expected value is credited to the
 feature split on; "Saabas" / treeinterpreter), tabulated once per model and looked up per leaf, so
 reasons cost about as much as a second scoring pass. LightGBM's exact TreeSHAP (``pred_contrib``)
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from .attribution import PathAttribution
 from .features import feature_exprs
 
 if TYPE_CHECKING:
@@ -128,11 +127,11 @@ def _aspects(features: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
     return aspects, G
 
 
-def path_attribution(model: LoadedModel) -> PathAttribution:
-    """The model's path-credit tables summed into aspects, built once per loaded model."""
+def path_credit(model: LoadedModel) -> np.ndarray:
+    """Every leaf's path credit summed into aspects (``trees.TreeModel.path_credit``), once per model."""
     if "aspect_paths" not in model._fast:
         _, G = _aspects(model.spec.features)
-        model._fast["aspect_paths"] = PathAttribution.from_booster(model.booster).project(G)
+        model._fast["aspect_paths"] = model.trees.path_credit(G)[0]
     return model._fast["aspect_paths"]
 
 
@@ -144,7 +143,7 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
     """
     aspects, G = _aspects(model.spec.features)
     if method == "path":
-        return aspects, path_attribution(model).contributions(model.booster, X)
+        return aspects, model.trees.walk(X, credit=path_credit(model))[2]
     if method == "treeshap":
         contrib = model.booster.predict(X, pred_contrib=True)[:, :-1]  # last column is the bias
         return aspects, contrib @ G

@@ -7,6 +7,7 @@ from . import (
     engagement,  # noqa: F401  (whatif, import-posts, growth, views, likers)
     importing,  # noqa: F401  (import, export, snapshots, rejects)
     model,  # noqa: F401  (train, evaluate)
+    review,  # noqa: F401  (review SNAPSHOT, review export|import)
     scale,  # noqa: F401  (score: streaming and Dask engines)
     web,  # noqa: F401  (report, serve)
 )

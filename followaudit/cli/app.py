@@ -46,6 +46,13 @@ def say(message: str) -> None:
     click.echo(message, err=True)
 
 
+# Optional dependencies and the extra that installs each (pyproject.toml); an audit needs none of them.
+OPTIONAL_EXTRAS = {
+    "lightgbm": "train", "sklearn": "train", "quapy": "eval", "ppi_py": "eval",
+    "fastapi": "web", "uvicorn": "web", "starlette": "web", "dask": "dask", "distributed": "dask",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map every error to one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -56,6 +63,14 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             traceback.print_exc()
         click.echo(f"Error: {exc.one_line()}", err=True)
+        sys.exit(1)
+    except ModuleNotFoundError as exc:
+        extra = OPTIONAL_EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: this command needs {exc.name}, which is not installed (fix: pip install 'followaudit[{extra}]')", err=True)
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)

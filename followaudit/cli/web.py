@@ -92,17 +92,20 @@ def report(
 @click.option("--get", "get_path", default=None, metavar="PATH",
               help="Run one request in-process (e.g. --get /snapshots/1.json), print the body and exit: "
                    "exit code 1 when the response is an error.")
-def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
+@click.option("--review", is_flag=True,
+              help="Open the workspace for writing so the review page (/snapshots/ID/review) records answers.")
+def serve(db: Path | None, host: str, port: int, get_path: str | None, review: bool) -> None:
     """Browse the audits of a workspace in a local web app; every page has a .json twin.
 
     The workspace is opened read-only (while it is served, other commands cannot write to it).
+    With --review it is opened for writing so that /snapshots/ID/review records answers.
     """
     from ..web import create_app
 
     path = db or default_db_path()
     if not path.exists():
         raise InputError(f"no workspace at {path}", "run `followaudit demo` or `followaudit audit FILE` first, or pass --db")
-    app = create_app(path)
+    app = create_app(path, review=review)
     if get_path is not None:
         try:
             status, body = asyncio.run(_get(app, get_path))
@@ -116,7 +119,7 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None) -> None:
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         say(f"warning: listening on {host}: anyone who can reach this machine can read every audit in {path.name} (no login)")
-    say(f"followaudit: serving {path} (read-only) at http://{host}:{port}/  — Ctrl-C to stop")
+    say(f"followaudit: serving {path} ({'reviews are recorded' if review else 'read-only'}) at http://{host}:{port}/  — Ctrl-C to stop")
     # keep-alive longer than uvicorn's 5 s: under load a client may reuse a connection the server
     # is just closing, and a browser keeps connections open between clicks
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False, timeout_keep_alive=30)

@@ -33,6 +33,7 @@ from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import CollectError, InputError, NotFoundError, PaginationError
 from ..estimate.intervals import estimate_shares, wilson
 from ..estimate.sample_design import check_sampling, draw_sample, sample_size
+from ..review import likers_subject, reviewed_summary
 from ..schema import SampleDesign
 from ..sources import bluesky, mastodon
 from ..sources.collect import NullProgress, ProgressSink
@@ -398,8 +399,14 @@ def likers_section(
         .group_by("reasons").len().sort(["len", "reasons"], descending=[True, False]).head(TOP_REASONS)
     )
     sampled = int(engagers.filter(pl.col("sampled"))["engager_id"].n_unique())
+    # A person's review of a random sample of the engagers (`followaudit review LIKERS_ID --likers`)
+    reviewed, _ = reviewed_summary(
+        store, likers_subject(store, likers_id), {k: s.count for k, s in shares.items()}, method=method,
+        confidence=confidence, predicted=labels.select("follower_id", pl.col("label").alias("predicted")),
+    )
     return {
         "available": True, **base,
+        "reviewed": reviewed,
         "labelled": labels.height,
         "profiles_missing": sampled - rows.height,
         "method": method,

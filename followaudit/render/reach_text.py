@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from .reviewed_text import reviewed_lines
+
 
 def _pct(x: float | None, digits: int = 1) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
@@ -85,7 +87,7 @@ def likers_lines(s: dict[str, Any]) -> list[str]:
         lines.append(f"  engagers who do not follow the account: {nf['not_following']:,} of {nf['engagers']:,} ({_iv(nf)})")
     else:
         lines.append(f"  engagers who do not follow the account: unknown — needs {nf.get('missing')}")
-    return lines
+    return lines + [f"  {line.strip()}" if i else line for i, line in enumerate(reviewed_lines(s.get("reviewed"), "engagers"))]
 
 
 def growth_lines(s: dict[str, Any]) -> list[str]:

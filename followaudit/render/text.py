@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..report.core import Report
 from .reach_text import reach_lines
+from .reviewed_text import reviewed_lines
 
 
 def pct(x: float | None) -> str:
@@ -47,6 +48,8 @@ def render_text(report: Report, file: TextIO | None = None, width: int = 100) ->
     if report.corrected:
         methods = sorted({c["method"] for c in report.corrected.values() if c})
         console.print("Corrected for the model's measured error: " + "; ".join(methods))
+    for line in reviewed_lines(report.reviewed):
+        console.print(line, markup=False)
 
     if report.top_reasons:
         console.print("\nMost frequent reasons (fake and inactive followers):")

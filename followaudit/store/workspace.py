@@ -24,6 +24,8 @@ from ..errors import SnapshotNotFoundError, StoreError
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from .collection import CollectionStore
 from .reach_tables import ReachStore
+from .reviews import MIGRATION_SQL as REVIEWS_SQL
+from .reviews import ReviewStore
 
 DEFAULT_DB_NAME = "followaudit.duckdb"
 
@@ -130,8 +132,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE engager_rows ADD COLUMN followed_at TIMESTAMPTZ;
         """,
     ),
-    # Reserved while parallel work lands: 5 reviews (reviewed sample), 6 platform evidence,
-    # 7 honest estimates, 8 speed.
+    (5, "reviews: the reviewed sample's design, queue and answers", REVIEWS_SQL),
+    # Reserved while parallel work lands: 6 platform evidence, 7 honest estimates, 8 speed.
 ]
 
 
@@ -154,7 +156,7 @@ class Snapshot:
     n_rejects: int = 0
 
 
-class Store(CollectionStore, ReachStore):
+class Store(CollectionStore, ReachStore, ReviewStore):
     """A DuckDB workspace file. Use as a context manager or call ``close()``."""
 
     def __init__(self, path: str | Path | None = None, read_only: bool = False) -> None:
@@ -318,6 +320,7 @@ class Store(CollectionStore, ReachStore):
         """Remove a snapshot and everything stored under it."""
         with self.transaction():
             self.delete_snapshot_rows(snapshot_id, self.SNAPSHOT_TABLES)
+            self.delete_review_sample("snapshot", snapshot_id)  # the answers stay: they carry over by account
             self.con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [snapshot_id])
 
     # -- followers -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..errors import FollowauditError, InputError, SnapshotNotFoundError
 from ..render.html import environment, render_html
 from ..render.jsonout import render_json
 from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB
+from .review_routes import add_review_routes
 
 log = logging.getLogger("followaudit.web")
 
@@ -100,16 +101,16 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         raise InputError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def create_app(db_path: str | Path) -> FastAPI:
-    """The web app over the workspace at ``db_path``, opened read-only."""
-    db = ReadDB(db_path)
+def create_app(db_path: str | Path, review: bool = False) -> FastAPI:
+    """The web app over the workspace at ``db_path``, opened read-only (writable for reviews with ``review``)."""
+    db = ReadDB(db_path, writable=review)
     env = environment(PackageLoader("followaudit.web", "templates"))
     app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.add_middleware(SecurityHeaders)
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, **context)
+        html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, writable=db.writable, **context)
         return HTMLResponse(html, status_code=status)
 
     def is_json(request: Request) -> bool:
@@ -204,7 +205,7 @@ def create_app(db_path: str | Path) -> FastAPI:
         }
         charts = {name: f"/snapshots/{sid}/charts/{name}.svg{suffix}" for name in audit.charts}
         return env.get_template("report_page.html").render(
-            request_path=request.url.path, db_path=db.path.name, report=audit.result.report, charts=charts,
+            request_path=request.url.path, db_path=db.path.name, writable=db.writable, report=audit.result.report, charts=charts,
             links=links, stored=audit.stored,
         )
 
@@ -285,4 +286,11 @@ def create_app(db_path: str | Path) -> FastAPI:
         data = db.compare(db.snapshot_id(a), db.snapshot_id(b), page_no, _int(params, "per_page", 100))
         return page(request, "compare.html", data=data, a=a, b=b, page_no=page_no)
 
+    # -- the review page (web/review_routes.py) ---------------------------------------------------
+    def forget(sid: int) -> None:  # a recorded review changes the snapshot's report
+        db.forget(sid)
+        for key in [k for k in rendered if k[1] == sid]:
+            rendered.pop(key, None)
+
+    add_review_routes(app, db, page, forget, json_response)
     return app

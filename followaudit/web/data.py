@@ -156,8 +156,10 @@ class ReadDB:
     write the file while it is open read-only.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.store = Store(path, read_only=True)
+    def __init__(self, path: str | Path, writable: bool = False) -> None:
+        # ``writable`` (``serve --review``): the review page records answers; nothing else writes.
+        self.writable = writable
+        self.store = Store(path, read_only=not writable)
         self.path = self.store.path
         # In-memory database beside the read-only workspace. DuckDB shares one instance between the
         # connections of a process to the same file, so each ReadDB gets its own name.
@@ -172,6 +174,16 @@ class ReadDB:
         self._order_lock = threading.Lock()
         self._orders: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
         self._order_bytes = 0
+
+    def lock(self) -> threading.Lock:
+        """The lock that serialises use of the Store's own connection (audit builds, review writes)."""
+        return self._lock
+
+    def forget(self, sid: int) -> None:
+        """Drop the cached audits of a snapshot (a review changed its report)."""
+        with self._lock:
+            for key in [k for k in self._audits if k[0] == sid]:
+                del self._audits[key]
 
     def close(self) -> None:
         self.store.con.execute(f"DETACH {self.cache}")
