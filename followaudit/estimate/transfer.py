@@ -35,7 +35,7 @@ FAR_SP_FLOOR = 0.3
 MODERATE_FACTOR = 2.0
 METHOD = (
     "adjusted classify-and-count (Rogan–Gladen); {level} interval from draws of sensitivity and specificity "
-    "from their between-domain predictive distribution (leave-one-domain-out){extra} plus sampling error"
+    "from their between-domain predictive distribution (leave-one-domain-out{extra}), plus sampling error"
 )
 
 
@@ -135,5 +135,5 @@ def transfer_draws(
     # the interval around it is the predictive one
     point = float(rogan_gladen(p_obs_point, tp / max(tp + fn, 1), tn / max(tn + fp, 1)))
     low, high = _interval(est, point, confidence)
-    extra = ", spread doubled for a moderately shifted audience" if level == "moderate" else ""
+    extra = "; spread doubled: the audience is moderately shifted" if level == "moderate" else ""
     return Estimate(point, low, high, METHOD.format(level=label, extra=extra)), est
