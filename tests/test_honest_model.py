@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -98,8 +99,9 @@ def test_bluesky_like_audience_is_far_and_its_range_covers_the_truth() -> None:
     assert shift["level"] == "far" and set(shift) >= {"level", "auc", "outside_support", "words", "method"}
     assert fake["low"] <= 0.10 <= fake["high"]
     assert "far" in report.evidence["interval_method"] and any("far from" in n for n in report.notes)
-    data = report.to_dict()
+    data = json.loads(json.dumps(report.to_dict(), default=str))  # plain JSON types throughout the evidence
     assert data["evidence"]["shift"]["level"] == "far" and "interval_method" in data["evidence"]
+    assert isinstance(data["evidence"]["shift"]["auc"], float) and isinstance(data["corrected"]["fake"]["range_only"], bool)
 
 
 @pytest.mark.parametrize(("kind", "share"), [("lurkers", 0.05), ("lurkers", 0.3), ("mastodon", 0.05)])
