@@ -2,6 +2,7 @@
 
     /work/venv/bin/python benchmarks/injection_harness.py              # 100 seeds + 50 organic-only accounts
     /work/venv/bin/python benchmarks/injection_harness.py --interleave 0.2 --seeds 50
+    /work/venv/bin/python benchmarks/injection_harness.py --waves 2 --seeds 30 --null-accounts 30   # viral days
 
 The harness itself (generator, injection, scoring) is ``followaudit.validation.bursts_harness``.
 """
@@ -22,11 +23,12 @@ def main() -> None:
     parser.add_argument("--max-organic", type=int, default=100_000)
     parser.add_argument("--interleave", type=float, default=0.0)
     parser.add_argument("--window-days", type=float, nargs=2, default=(1, 60), metavar=("MIN", "MAX"), help="brick creation window")
+    parser.add_argument("--waves", type=int, default=0, help="clustered organic sign-up waves (viral days) per account")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON too")
     args = parser.parse_args()
     res = run_harness(
         args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave,
-        null_accounts=args.null_accounts, window_days=tuple(args.window_days),
+        null_accounts=args.null_accounts, window_days=tuple(args.window_days), waves=args.waves,
     )
     print(res.summary())
     targets = res.recall >= 0.95 and res.organic_false_flag <= 0.01

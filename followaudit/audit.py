@@ -18,7 +18,8 @@ from .bursts.attach import attach_bursts
 from .bursts.detect import BURST_REASON_PREFIX
 from .classify import label_followers
 from .classify.features import inputs_of
-from .classify.masks import PROFILE_FIELDS, closest_mask, known_counts
+from .classify.masks import PROFILE_FIELDS, closest_mask
+from .classify.masks import known_counts as field_counts
 from .classify.model import feature_matrix, load_model, model_for_platform, model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
@@ -26,8 +27,17 @@ from .estimate.audience import model_estimates
 from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile
+from .reach.audience import MASS_THRESHOLD, audience_section
+from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
 from .report.core import Report
+from .report.evidence import (
+    fields_known,
+    known_counts_frame,
+    known_counts_sql,
+    observed_evidence,
+    withheld_reason,
+)
 from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS, conform
 from .store.workspace import Snapshot, Store
@@ -64,7 +74,7 @@ class LabelTally:
         """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic)."""
         if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
             followers = conform(followers)  # partial frames (tests, synth), as label_followers does
-        self.known.update(known_counts(followers))
+        self.known.update(field_counts(followers))
         self.profiled += followers.height
         model = load_model(model_for_platform(platform))
         reference = model.card.get("shift_reference")
@@ -133,9 +143,19 @@ def build_report(
     inactive_days: int,
     confidence: float,
     first_reject: dict | None = None,
+    known_counts: dict[str, int] | None = None,
+    as_of: datetime | None = None,
 ) -> Report:
-    """The Report of one audit, from the label tally and the snapshot's metadata."""
-    shares = shares_from_counts({k: int(tally.counts.get(k, 0)) for k in LABELS}, confidence, snapshot.design)
+    """The Report of one audit, from the label tally and the snapshot's metadata.
+
+    ``known_counts`` (``report.evidence``): per profile field, the followers it was known for; when
+    they carry too little to judge, the report is ``withheld``: no shares, no reasons, one line why.
+    ``as_of``: the time ages were measured at (default: the snapshot's observation time).
+    """
+    known = fields_known(known_counts) if known_counts else None
+    n_known = int(known_counts["n"]) if known_counts else sum(tally.counts.values())
+    withheld = withheld_reason(known, n_known, snapshot.platform) if known is not None else None
+    shares = {} if withheld else shares_from_counts({k: int(tally.counts.get(k, 0)) for k in LABELS}, confidence, snapshot.design)
     notes: list[str] = []
     if tally.activity_unknown:
         notes.append(
@@ -150,7 +170,7 @@ def build_report(
         snapshot=snapshot.snapshot_id,
         source=snapshot.source,
         taken_at=snapshot.taken_at,
-        followers_audited=sum(tally.counts.values()),
+        followers_audited=n_known if withheld else sum(tally.counts.values()),
         followers_reported=snapshot.followers_reported,
         sample_design={
             "kind": snapshot.design.kind,
@@ -169,13 +189,23 @@ def build_report(
         rejects=snapshot.n_rejects,
         first_reject=first_reject,
         notes=notes,
+        withheld=withheld,
     )
+    if known is not None:
+        report.evidence["fields_known"] = known
+    report.evidence["observed_at"] = observation(snapshot, as_of, known)
+    if report.evidence["observed_at"]["assumed"]:
+        seen = report.evidence["observed_at"]
+        notes.append(f"nothing says when these profiles were read: ages and activity are measured at {(seen['at'] or 'today')[:10]} "
+                     f"({seen['detail'] or seen['source']}); pass --observed-at DATE if you know the crawl date")
+    if withheld:
+        return report
     if method == "model":  # the classifier's measured error corrects the fake share (estimate/)
         info = model_info(snapshot.platform)
         model = load_model(info["name"])
         n_prof = tally.profiled or 1
-        known = {f: tally.known.get(f, 0) / n_prof for f in PROFILE_FIELDS} if tally.profiled else {f: 1.0 for f in PROFILE_FIELDS}
-        mask = closest_mask(known, model.spec.masks, inputs_of(model.spec.features))
+        known_share = {f: tally.known.get(f, 0) / n_prof for f in PROFILE_FIELDS} if tally.profiled else {f: 1.0 for f in PROFILE_FIELDS}
+        mask = closest_mask(known_share, model.spec.masks, inputs_of(model.spec.features))
         report.corrected, evidence = model_estimates(
             {k: int(tally.counts.get(k, 0)) for k in LABELS}, model.card, mask=mask, profile=tally.profile,
             probabilities=tally.probabilities, confidence=confidence, design=snapshot.design,
@@ -185,7 +215,29 @@ def build_report(
             notes.append("these followers are far from the model's training data: the fake share is a wide range, not an estimate")
         if not info["transfer_measured"]:
             notes.append(f"the {info['name']} model's accuracy on {snapshot.platform or 'this platform'} is unmeasured (no labelled data); its error rates come from Twitter and Instagram")
+    fake = report.headline_shares().get("fake")
+    if fake is not None:
+        report.evidence.setdefault("interval_method", fake.method)
     return report
+
+
+def observation(snapshot: Snapshot, as_of: datetime | None, known: dict[str, float] | None) -> dict:
+    """``evidence["observed_at"]``: the time ages are measured at and what says so.
+
+    The import records how it knew (``settings["observed"]``: flag, record, dataset, file time);
+    live collections are observed when collected; older snapshots fall back to their stored time.
+    """
+    rows = float((known or {}).get("observed_at") or 0.0)
+    stored = snapshot.settings.get("observed") if isinstance(snapshot.settings.get("observed"), dict) else None
+    if stored:
+        source, detail = str(stored.get("source")), str(stored.get("detail") or "")
+    elif snapshot.settings.get("api_base"):
+        source, detail = "collection", str(snapshot.settings["api_base"])
+    elif rows > 0:
+        source, detail = "record", "the crawl time each record carries"
+    else:
+        source, detail = "snapshot time (assumed)", ""
+    return observed_evidence(as_of or snapshot.taken_at, source, detail, rows)
 
 
 def method_details(method: str, platform: str | None) -> dict:
@@ -212,13 +264,19 @@ def audit_frame(
     ``labels`` (follower_id, label, probability, reasons[, activity_unknown]) skips labelling: the
     read-only web app and ``followaudit report`` pass the labels stored by an earlier audit.
     """
-    if labels is None:
+    counts = known_counts_frame(followers)
+    too_little = withheld_reason(fields_known(counts), counts["n"], snapshot.platform) is not None
+    if too_little:  # nothing to label from: no labels, no shares (the report says why)
+        labels = pl.DataFrame(schema={"follower_id": pl.Utf8, "label": pl.Utf8, "probability": pl.Float64, "reasons": pl.List(pl.Utf8)})
+    elif labels is None:
         labels = label_followers(followers, method=method, as_of=as_of_time(snapshot), inactive_days=inactive_days, platform=snapshot.platform)
     tally = LabelTally()
-    tally.add(labels, followers)
-    if method == "model":
-        tally.add_profiles(followers, snapshot.platform, as_of_time(snapshot))
-    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first_reject)
+    if labels.height:
+        tally.add(labels, followers)
+        if method == "model":
+            tally.add_profiles(followers, snapshot.platform, as_of_time(snapshot))
+    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                          first_reject=first_reject, known_counts=counts, as_of=as_of_time(snapshot))
     with_handles = followers.select("follower_id", "handle").join(labels, on="follower_id", how="right")
     return AuditResult(report=report, labels=with_handles.select("follower_id", "handle", "label", "probability", "reasons"))
 
@@ -238,6 +296,7 @@ def audit_snapshot(
     save: bool = True,
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
+    mass_threshold: int = MASS_THRESHOLD,
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
@@ -257,7 +316,9 @@ def audit_snapshot(
     as_of = as_of_time(snapshot)
     tally = LabelTally()
     save = save and not store.read_only
-    reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)
+    counts = {k: int(v or 0) for k, v in (store.row(known_counts_sql(), [snapshot.snapshot_id]) or {}).items()}
+    too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
+    reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows) if not too_little else iter(())
     if save:
         store.delete_labels(snapshot.snapshot_id, method)
     for batch in reader:
@@ -275,18 +336,33 @@ def audit_snapshot(
             progress(labels.height)
     rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence, first_reject=first)
-    finish_report(store, snapshot, report, method=method, save=save)
+    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                          first_reject=first, known_counts=counts, as_of=as_of)
+    finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold)
     return AuditResult(report=report)
 
 
-def finish_report(store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool) -> None:
+def finish_report(
+    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD
+) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
     Bought batches from follow order first (their members' reasons are stored when ``save``), then
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
+    evidence = platform_evidence(store, snapshot, method=method, confidence=report.confidence_level,
+                                 as_of=as_of_time(snapshot), inactive_days=report.inactive_days)
+    report.evidence.update(evidence)
+    report.notes.extend(evidence_notes(evidence))
+    report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold)
     attach_bursts(store, snapshot, report, method=method, save=save)
-    attach_reviewed(store, snapshot, report)  # before the sections: they take the headline fake share
-    report.sections.update(build_sections(store, snapshot, report))
+    attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
+    if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
+        fake = report.headline_shares().get("fake")
+        quoted = {"withheld": True} if report.withheld else (
+            {"share": fake.share, "low": fake.low, "high": fake.high, "method": fake.method} if fake else {})
+        settings = store.snapshot(snapshot.snapshot_id).settings
+        settings["headline"] = {**(settings.get("headline") or {}), method: quoted}
+        store.update_snapshot(snapshot.snapshot_id, settings=settings)
+    report.sections.update(build_sections(store, snapshot, report, auditor=audit_frame))

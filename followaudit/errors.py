@@ -12,6 +12,7 @@ single line on stderr and exit code 1 in exactly one place (``followaudit.cli.ma
      │    ├── MissingColumnsError
      │    ├── UnknownFormatError
      │    └── BadRowError      one row is bad (raised only with --strict; otherwise a reject)
+     ├── TooLittleEvidenceError  the followers carry too little to give a fake share
      ├── StoreError            the DuckDB workspace cannot be used
      │    └── SnapshotNotFoundError
      ├── ModelError            the shipped model is missing or does not match the code
@@ -76,6 +77,10 @@ class BadRowError(InputError):
     default_hint = "fix the row, or drop --strict to send bad rows to the rejects table"
 
 
+class TooLittleEvidenceError(FollowauditError):
+    """The audit withholds its fake share (``Report.withheld`` says why and how to get more)."""
+
+
 class StoreError(FollowauditError):
     default_hint = "pass --db PATH to use another workspace file"
 
@@ -94,8 +99,8 @@ class CollectError(FollowauditError):
 
 class AuthRequiredError(CollectError):
     default_hint = (
-        "this instance requires an access token: set FOLLOWAUDIT_MASTODON_TOKEN "
-        "or add mastodon_token to the config file"
+        "this instance requires an access token: set FOLLOWAUDIT_MASTODON_TOKEN with "
+        "FOLLOWAUDIT_MASTODON_INSTANCE, or add it under [mastodon.tokens] in the config file"
     )
 
 

@@ -23,4 +23,5 @@ def _isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """No test writes a workspace into the checkout: the default DB lives in the test's tmp dir."""
     monkeypatch.setenv("FOLLOWAUDIT_DB", str(tmp_path / "workspace.duckdb"))
     monkeypatch.delenv("FOLLOWAUDIT_MASTODON_TOKEN", raising=False)
+    monkeypatch.delenv("FOLLOWAUDIT_MASTODON_INSTANCE", raising=False)
     os.environ.setdefault("COLUMNS", "100")

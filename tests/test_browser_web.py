@@ -63,7 +63,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
 def server(workspace) -> Iterator[str]:
     from followaudit.web import create_app
 
-    app = create_app(workspace[0])
+    app = create_app(workspace[0], host="127.0.0.1")  # the Host check on, as `followaudit serve` runs it
     with served(app) as url:
         yield url
     app.state.db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from servers.fake_platform import TARGET_HANDLE, FakePlatform
@@ -38,7 +39,8 @@ def test_collect_bluesky_sample_then_audit(fp, tmp_path, capsys) -> None:
     assert "followers reported by the platform: 2,012" in out
     assert "followers enumerated: 2,000 (12 reported but not listed" in out
     assert "uniform random sample of 400 out of 2,000 (seed 11)" in out
-    assert "requests: 38;" in out  # getProfile 1 + getFollowers ceil(2000/100) + getProfiles ceil(400/25) + posts 1
+    # getProfile 1 + getFollowers ceil(2000/100) + getProfiles ceil(400/25) + getRelationships ceil(400/30) + posts 1
+    assert "requests: 52;" in out
     assert "posts collected: 10" in out
     code, out, err = run(capsys, "audit", "1", "--db", db, "--format", "json")
     assert code == 0, err
@@ -61,10 +63,18 @@ def test_collect_mastodon_token_hint_and_env_token(tmp_path, capsys, monkeypatch
         assert "FOLLOWAUDIT_MASTODON_TOKEN" in lines[0]
         monkeypatch.setenv("FOLLOWAUDIT_MASTODON_TOKEN", "sekrit")
         code, out, err = run(capsys, "collect", "mastodon", "https://127.0.0.1/@target", "--api-base", platform.url, "--db", db, "--pace", "0")
+        assert code == 1 and len(err.strip().splitlines()) == 1 and "FOLLOWAUDIT_MASTODON_INSTANCE" in err
+        monkeypatch.setenv("FOLLOWAUDIT_MASTODON_INSTANCE", "127.0.0.1")
+        code, out, err = run(capsys, "collect", "mastodon", "https://127.0.0.1/@target", "--api-base", platform.url, "--db", db, "--pace", "0")
         assert code == 0, err
         assert "profiles stored: 300" in out
     with Store(db, read_only=True) as store:
         assert "sekrit" not in str(store.query("SELECT * FROM snapshots").rows())
+    code, report, log = run(capsys, "audit", "target@127.0.0.1", "--db", db, "--format", "json")
+    assert code == 0, log
+    # not in any report, log line or byte of the workspace file
+    assert "sekrit" not in report + log + err + out
+    assert b"sekrit" not in Path(db).read_bytes()
 
 
 def test_collect_token_from_config_file(tmp_path, capsys, monkeypatch) -> None:

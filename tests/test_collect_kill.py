@@ -76,9 +76,11 @@ def test_sigkill_and_resume_loses_and_duplicates_nothing(tmp_path, platform: str
         snaps = store.list_snapshots()
         assert snaps.height == 1 and snaps["status"].to_list() == ["complete"]
         sid = int(snaps["snapshot_id"][0])
-        followers = store.followers(sid, ["follower_id", "follow_rank"])
+        followers = store.followers(sid, ["follower_id", "follow_rank", "followed_at"])
         assert followers.height == n  # none duplicated ...
         assert set(followers["follower_id"]) == truth  # ... none lost
         assert sorted(followers["follow_rank"].to_list()) == list(range(n))
+        if platform == "bluesky":  # the follow-times phase resumed too: every follower dated once
+            assert followers["followed_at"].null_count() == 0
         ids = store.row("SELECT count(*) AS n, count(DISTINCT position) AS p FROM collect_ids WHERE snapshot_id = ?", [sid])
         assert ids == {"n": n, "p": n}

@@ -17,7 +17,8 @@ from followaudit.store import Store
 BSKY = "https://public.api.bsky.app"
 MASTO = "https://fosstodon.example"
 DATE = datetime(2025, 11, 23, 3, 55, tzinfo=UTC).timestamp()
-BSKY_FULL = ("bluesky/getProfile", "bluesky/getFollowers_page1", "bluesky/getFollowers_page2", "bluesky/getProfiles")
+BSKY_FULL = ("bluesky/getProfile", "bluesky/getFollowers_page1", "bluesky/getFollowers_page2", "bluesky/getProfiles",
+             "bluesky/getRelationships")
 FEEDS = ("bluesky/getAuthorFeed_alice", "bluesky/getAuthorFeed_buyer", "bluesky/getAuthorFeed_carol",
          "bluesky/getAuthorFeed_erin_blocked")
 
@@ -43,7 +44,8 @@ def test_bluesky_recorded_collection(tmp_path) -> None:
         assert result.enumerated == 5 and result.followers_reported == 5 and result.gap == 0
         assert result.stored == 4 and result.missing == 1  # dave listed, then gone from getProfiles
         assert result.calls == {"/xrpc/app.bsky.actor.getProfile": 1, "/xrpc/app.bsky.graph.getFollowers": 2,
-                                "/xrpc/app.bsky.actor.getProfiles": 1, "/xrpc/app.bsky.feed.getAuthorFeed": 4}
+                                "/xrpc/app.bsky.actor.getProfiles": 1, "/xrpc/app.bsky.feed.getAuthorFeed": 4,
+                                "/xrpc/app.bsky.graph.getRelationships": 1}  # ceil(4 stored / 30)
         snap = store.snapshot(result.snapshot_id)
         assert snap.status == "complete" and snap.platform == "bluesky" and snap.account == "newsroom.example.com"
         assert snap.design.kind == "full" and snap.design.fpc_population is None
@@ -56,7 +58,16 @@ def test_bluesky_recorded_collection(tmp_path) -> None:
         assert [alice["follow_rank"], buyer["follow_rank"], carol["follow_rank"], erin["follow_rank"]] == [4, 3, 2, 0]
         assert buyer["has_avatar"] is False and alice["has_avatar"] is True
         assert buyer["moderation_labels"] == ["spam"]
-        assert carol["moderation_labels"] == ["!no-unauthenticated"]  # the negated spam label is dropped
+        # the negated spam label is dropped; the account's own label is kept apart from moderation
+        assert carol["moderation_labels"] == ["self:!no-unauthenticated"]
+        assert erin["moderation_labels"] == ["inauthentic"] and erin["self_declared_bot"] is True
+        assert alice["self_declared_bot"] is False
+        # follow times: the TID key of each follow record; carol's record is gone, erin is not found
+        assert alice["followed_at"] == datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
+        assert buyer["followed_at"] == datetime(2025, 2, 10, 3, 4, 5, tzinfo=UTC)
+        assert carol["followed_at"] is None and erin["followed_at"] is None
+        # every Bluesky request asked for Bluesky's moderation labels
+        assert {r.headers.get("atproto-accept-labelers") for r in replay.requests} == {"did:plc:ar7c4by46qjdydhdevvrndac"}
         assert carol["verified"] is True and alice["verified"] is False
         assert alice["has_url"] is True and buyer["has_url"] is False
         assert buyer["followers_count"] == 0 and buyer["following_count"] == 4980 and buyer["posts_count"] == 0
@@ -119,6 +130,7 @@ def test_mastodon_recorded_collection(tmp_path) -> None:
         assert promo["following_count"] == 7000 and promo["posts_count"] == 0
         assert cyd["private"] is True and cyd["last_active_at"] == datetime(2023, 1, 15, tzinfo=UTC)
         assert dee["moderation_labels"] == ["limited"] and bea["moderation_labels"] == []
+        assert promo["moderation_labels"] == ["suspended"] and cyd["moderation_labels"] == ["noindex", "moved"]
         assert promo["created_at"] == datetime(2025, 10, 1, tzinfo=UTC)
         posts = store.posts(result.snapshot_id)
         assert posts["likes"].to_list() == [21, 4] and posts["reposts"].to_list() == [7, 1]

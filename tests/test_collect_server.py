@@ -27,6 +27,7 @@ from followaudit.store import Store
 FOLLOWERS = f"/api/v1/accounts/{MASTODON_ID}/followers"
 GET_FOLLOWERS = "/xrpc/app.bsky.graph.getFollowers"
 GET_PROFILES = "/xrpc/app.bsky.actor.getProfiles"
+GET_RELATIONSHIPS = "/xrpc/app.bsky.graph.getRelationships"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,9 @@ def test_bluesky_uniform_sample_20k_call_counts(big, tmp_path) -> None:
     with Store(tmp_path / "w.duckdb") as store:
         result = bsky(store, big, CollectOptions(sample=n, seed=42))
         assert result.calls[GET_FOLLOWERS] == math.ceil(m / 100)
-        assert result.calls[GET_PROFILES] == math.ceil(n / 25) and sum(result.calls.values()) == 1 + 200 + 40
+        # below 10,000 stored followers exact follow times are on by default: ceil(n/30) more
+        assert result.calls[GET_PROFILES] == math.ceil(n / 25) and result.calls[GET_RELATIONSHIPS] == math.ceil(n / 30)
+        assert sum(result.calls.values()) == 1 + 200 + 40 + 34
         design = store.snapshot(result.snapshot_id).design
         assert (design.kind, design.n, design.population, design.seed) == ("uniform", n, m, 42)
         assert design.fpc_population == m
@@ -311,7 +314,7 @@ def test_progress_sees_phases_waits_and_eta(small, tmp_path) -> None:
     api = make_client(small.url, settings=HttpSettings(min_interval=0.5), clock=clock, on_wait=progress.wait)
     with Store(tmp_path / "w.duckdb") as store:
         collect_bluesky(store, TARGET_HANDLE, CollectOptions(sample=100, seed=1), api=api, api_base=small.url, progress=progress)
-    assert progress.phases == [("listing followers", 15), ("hydrating profiles", 4)]
+    assert progress.phases == [("listing followers", 15), ("hydrating profiles", 4), ("follow times", 4)]
     assert progress.updates[0][:2] == (1, 100) and progress.updates[14][:2] == (15, 1500)
     assert progress.updates[0][2] == pytest.approx(14 * 0.5, rel=0.5)  # 14 pages left at >= 0.5 s each
     assert progress.updates[-1][2] == 0
@@ -331,3 +334,43 @@ def test_rich_progress_without_terminal_prints_long_waits(capsys) -> None:
         progress.warn("clock looks wrong")
     err = capsys.readouterr().err
     assert err.splitlines() == ["waiting 1m05s: rate limited (429); waiting for reset", "warning: clock looks wrong"]
+
+
+# -- exact follow times and labels ----------------------------------------------------------------
+def test_bluesky_follow_times_and_labels(small, tmp_path) -> None:
+    from datetime import timedelta
+
+    from servers.fake_platform import MODERATION, OTHER_LABELER, backdated, followed_of
+
+    with Store(tmp_path / "w.duckdb") as store:
+        result = bsky(store, small, CollectOptions(labelers=(OTHER_LABELER,)))
+        stored = small.n - len(small.gone)
+        assert result.calls == {"/xrpc/app.bsky.actor.getProfile": 1, GET_FOLLOWERS: math.ceil(small.n / 100),
+                                GET_PROFILES: math.ceil(small.n / 25), GET_RELATIONSHIPS: math.ceil(stored / 30)}
+        assert set(small.labelers_seen) == {f"{MODERATION}, {OTHER_LABELER}"}
+        rows = store.followers(result.snapshot_id, ["follower_id", "follow_rank", "followed_at", "moderation_labels",
+                                                    "self_declared_bot"])
+        assert rows["followed_at"].null_count() == 0
+        truth = [followed_of(i) - (timedelta(days=30) if backdated(i) else timedelta(0)) for i in rows["follow_rank"]]
+        assert rows["followed_at"].to_list() == truth
+        live = [i for i in range(small.n) if i not in small.gone]
+        labels = rows["moderation_labels"]
+        assert labels.list.contains("spam").sum() == sum(i % 50 == 0 for i in live)
+        assert labels.list.contains("inauthentic").sum() == sum(i % 70 == 0 for i in live)
+        assert labels.list.contains("!hide").sum() == sum(i % 90 == 0 for i in live)
+        assert labels.list.contains(f"spam@{OTHER_LABELER}").sum() == sum(i % 45 == 0 for i in live)
+        assert rows["self_declared_bot"].sum() == sum(i % 60 == 0 for i in live)
+
+
+def test_follow_times_can_be_switched_off_and_default_off_above_the_limit(small, tmp_path, monkeypatch) -> None:
+    from followaudit.sources import collect as collect_module
+
+    with Store(tmp_path / "w.duckdb") as store:
+        off = bsky(store, small, CollectOptions(follow_times=False, sample=100, seed=3))
+        assert GET_RELATIONSHIPS not in off.calls
+        monkeypatch.setattr(collect_module, "FOLLOW_TIMES_DEFAULT_MAX", 99)
+        above = bsky(store, small, CollectOptions(sample=100, seed=4))
+        assert GET_RELATIONSHIPS not in above.calls
+        forced = bsky(store, small, CollectOptions(follow_times=True, sample=100, seed=5))
+        assert forced.calls[GET_RELATIONSHIPS] == math.ceil(forced.stored / 30)
+        assert store.followers(forced.snapshot_id, ["followed_at"])["followed_at"].null_count() == 0

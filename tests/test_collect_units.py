@@ -95,17 +95,48 @@ def test_normalize_actor() -> None:
 
 
 # -- config ------------------------------------------------------------------------------------
-def test_token_lookup_order(tmp_path, monkeypatch) -> None:
+def test_token_belongs_to_one_instance(tmp_path, monkeypatch) -> None:
     path = tmp_path / "config.toml"
-    path.write_text('mastodon_token = "global"\n[mastodon.tokens]\n"fosstodon.org" = "per-instance"\n[http]\nmin_interval = 0.5\nbogus = 1\n')
+    path.write_text('[mastodon.tokens]\n"fosstodon.org" = "per-instance"\n[http]\nmin_interval = 0.5\nbogus = 1\n')
     monkeypatch.setenv("FOLLOWAUDIT_CONFIG", str(path))
     monkeypatch.delenv("FOLLOWAUDIT_MASTODON_TOKEN", raising=False)
+    monkeypatch.delenv("FOLLOWAUDIT_MASTODON_INSTANCE", raising=False)
     assert config.config_path() == path
     assert config.mastodon_token("fosstodon.org") == "per-instance"
-    assert config.mastodon_token("other.social") == "global"
+    assert config.mastodon_token("other.social") is None  # never another instance's token
     assert config.http_settings() == {"min_interval": 0.5}
+    # the environment token needs its instance named beside it ...
     monkeypatch.setenv("FOLLOWAUDIT_MASTODON_TOKEN", "from-env")
-    assert config.mastodon_token("fosstodon.org") == "from-env"
+    with pytest.raises(InputError, match="FOLLOWAUDIT_MASTODON_INSTANCE is not"):
+        config.mastodon_token("fosstodon.org")
+    # ... and then applies to that instance only
+    monkeypatch.setenv("FOLLOWAUDIT_MASTODON_INSTANCE", "https://Mastodon.Social/")
+    assert config.mastodon_token("mastodon.social") == "from-env"
+    assert config.mastodon_token("fosstodon.org") == "per-instance"
+    assert config.mastodon_token("evil.example") is None
+
+
+def test_global_config_token_is_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("FOLLOWAUDIT_MASTODON_TOKEN", raising=False)
+    for text in ('mastodon_token = "s3cr3t-global"\n', '[mastodon]\ntoken = "s3cr3t-global"\n'):
+        path = tmp_path / "config.toml"
+        path.write_text(text)
+        monkeypatch.setenv("FOLLOWAUDIT_CONFIG", str(path))
+        with pytest.raises(InputError, match="global Mastodon token") as info:
+            config.mastodon_token("mastodon.social")
+        line = info.value.one_line()
+        assert "[mastodon.tokens]" in line and "s3cr3t" not in line
+
+
+def test_token_goes_only_to_its_instance_over_https(monkeypatch) -> None:
+    conf = {"mastodon": {"tokens": {"a.social": "tok-a", "127.0.0.1": "tok-local"}}}
+    assert config.token_for("a.social", "https://a.social", conf) == ("tok-a", None)
+    token, note = config.token_for("a.social", "https://b.social", conf)
+    assert token is None and "not sent to b.social" in note
+    with pytest.raises(InputError, match="plain http"):
+        config.token_for("a.social", "http://a.social", conf)
+    assert config.token_for("127.0.0.1", "http://127.0.0.1:8080", conf) == ("tok-local", None)
+    assert config.token_for("b.social", "https://b.social", conf) == (None, None)
 
 
 def test_missing_and_broken_config(tmp_path, monkeypatch) -> None:

@@ -44,7 +44,11 @@ def test_reach_commands_on_fixtures_feed_the_audit_report(db, tmp_path) -> None:
     eng = report["engagement"]
     assert eng["available"] and eng["posts"] == 10 and eng["followers"] == 3_200
     assert eng["engagements_per_post"]["mean"] == pytest.approx(476 / 10)  # likes+replies+shares: 46+46+49+49+47+49+47+49+47+47
-    assert eng["engagement_rate"] == pytest.approx(47.6 / 3_200)
+    # each post over the count on or before its day (counts.csv), not today's 3,200
+    per_post = [46, 46, 49, 49, 47, 49, 47, 49, 47, 47]
+    then = [1_000, 1_020, 1_041, 1_060, 1_082, 1_100, 3_120, 3_141, 3_160, 3_181]
+    assert eng["engagement_rate"] == pytest.approx(sum(e / f for e, f in zip(per_post, then, strict=True)) / 10)
+    assert "count history" in eng["followers_at_post"]["source"]
     around = eng["around_spikes"][0]
     assert around["follower_change"] == pytest.approx(3_120 / 1_100 - 1) and abs(around["engagement_change"]) < 0.1
     assert report["growth"]["spikes"][0]["date"] == "2025-03-26"
@@ -56,8 +60,13 @@ def test_reach_commands_on_fixtures_feed_the_audit_report(db, tmp_path) -> None:
     assert report["comparison"]["workspace"]["available"] is False
 
     whatif = run("whatif", "acme", "--buy", "10000", "--db", str(db))
-    assert whatif["engagement_rate_before"] == pytest.approx(47.6 / 3_200)
-    assert whatif["engagement_rate_after"] == pytest.approx(47.6 / 13_200)
+    # the what-if starts from the report's engagement rate (posts over the count at their time)
+    assert whatif["engagement_rate_before"] == pytest.approx(eng["engagement_rate"])
+    assert report["whatif"]["engagement_rate_before"] == pytest.approx(eng["engagement_rate"])
+    assert whatif["engagement_rate_after"] == pytest.approx(eng["engagement_rate"] * 3_200 / 13_200)
+    fixed = run("whatif", "acme", "--buy", "10000", "--engagements", "47.6", "--db", str(db))
+    assert fixed["engagement_rate_before"] == pytest.approx(47.6 / 3_200)
+    assert fixed["engagement_rate_after"] == pytest.approx(47.6 / 13_200)
 
 
 def test_posts_collected_live_feed_the_engagement_section(tmp_path) -> None:

@@ -89,7 +89,11 @@ def test_engagement_section_numbers() -> None:
     assert s["engagements_per_post"]["mean"] == pytest.approx(70 / 3)
     assert s["engagement_rate"] == pytest.approx(70 / 3 / 200)
     real = s["engagement_rate_real"]
-    assert real["rate"] == pytest.approx(70 / 3 / 100) and real["low"] == pytest.approx(70 / 3 / 120) and real["high"] == pytest.approx(70 / 3 / 80)
+    assert real["rate"] == pytest.approx(70 / 3 / 100)
+    # post-to-post variation widens the interval beyond the real share's own [E/(F·hi), E/(F·lo)]
+    assert real["low"] < 70 / 3 / 120 and real["high"] > 70 / 3 / 80
+    assert "bootstrap over posts" in real["method"]
+    assert "today's follower count" in s["followers_at_post"]["source"]  # no count history here
     assert [p["engagements"] for p in s["per_post"]] == [33, 26, 11]  # newest first
     assert s["trend"]["available"] is False and "history" in s["trend"]["missing"]
 
@@ -150,7 +154,10 @@ def workspace(tmp_path):
     with Store(db) as store:
         sid = store.create_snapshot(platform="twitter", account="acme", source="test", followers_reported=100)
         ids = [str(i) for i in range(100)]
-        store.replace_followers(sid, pl.DataFrame({"follower_id": ids, "handle": [f"u{i}" for i in ids]}))
+        # profiles with counts: a usernames-only snapshot would give no fake share at all
+        store.replace_followers(sid, pl.DataFrame({"follower_id": ids, "handle": [f"u{i}" for i in ids],
+                                                   "followers_count": [50] * 100, "following_count": [80] * 100,
+                                                   "posts_count": [60] * 100}))
         labels = pl.DataFrame({"follower_id": ids, "label": ["fake"] * 10 + ["real"] * 90,
                                "probability": [None] * 100, "reasons": [[]] * 100},
                               schema_overrides={"probability": pl.Float64, "reasons": pl.List(pl.Utf8)})
@@ -208,3 +215,25 @@ def test_reach_files_parse_dates_with_the_importers_parser() -> None:
     assert parse_dates(pl.Series("t", ["25/03/2025", "04/03/2025"])).to_list() == [datetime(2025, 3, 25, tzinfo=UTC), day]
     assert parse_dates(pl.Series("t", ["03/25/2025", "03/04/2025"])).to_list() == [datetime(2025, 3, 25, tzinfo=UTC), day]
     assert parse_dates(pl.Series("t", ["03/04/2025", "02/01/2025"])).to_list() == [None, None]  # ambiguous: unreadable
+
+
+def test_each_post_is_divided_by_the_follower_count_at_its_time() -> None:
+    # 100 followers when the first two posts went out, 1,000 when the last did; today 2,000
+    posts = posts_frame([10, 30, 100])
+    days = posts["created_at"].dt.date().to_list()
+    history = pl.DataFrame({"date": [days[0], days[2]], "followers": [100, 1_000]})
+    shares = {"fake": share(0.5, 0.5, 0.5), "inactive": share(0.0, 0.0, 0.0, "inactive"), "real": share(0.5, 0.5, 0.5, "real")}
+    s = engagement_section(with_engagements(posts), 2_000, shares, history)
+    assert s["engagement_rate"] == pytest.approx((10 / 100 + 30 / 100 + 100 / 1_000) / 3)  # not 140 / 3 / 2,000
+    assert s["engagement_rate_real"]["rate"] == pytest.approx(s["engagement_rate"] / 0.5)
+    assert {p["followers_at_post"] for p in s["per_post"]} == {100.0, 1_000.0}
+    assert "count history" in s["followers_at_post"]["source"]
+    # a real share known exactly leaves only the post-to-post variation in the interval
+    assert s["engagement_rate_real"]["low"] < s["engagement_rate_real"]["rate"] < s["engagement_rate_real"]["high"]
+
+
+def test_real_rate_interval_unbounded_when_the_real_share_may_be_zero() -> None:
+    posts = posts_frame([10, 20, 30])
+    shares = {"real": share(0.1, 0.0, 0.3, "real")}
+    s = engagement_section(with_engagements(posts), 200, shares)
+    assert s["engagement_rate_real"]["high"] is None

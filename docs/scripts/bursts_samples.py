@@ -34,12 +34,13 @@ DPI = 80  # keeps each PNG well under 200 KB
 
 
 def table(scan, frame: pl.DataFrame, by: str = "rules") -> str:
-    rows = ["| # | follow ranks | followers | expected if organic | created | followed (≥) | labelled fake (Wilson 95%) | LLR |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| # | follow ranks | followers | expected if organic | created | followed (≥) | labelled fake (Wilson 95%) | LLR | expected false alarms |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for b in scan.bursts:
         fake = "—" if b.fake_share is None else f"{b.fake_share:.0%} ({b.fake_share_low:.0%}–{b.fake_share_high:.0%})"
         rows.append(
             f"| {b.burst_id} | {b.start_rank:,}–{b.end_rank:,} | {b.size:,} | {b.expected:,.1f} | {b.created_from:%Y-%m-%d} … {b.created_to:%Y-%m-%d} "
-            f"| {b.followed_from:%Y-%m-%d} | {fake} | {b.score:,.0f} |"
+            f"| {b.followed_from:%Y-%m-%d} | {fake} | {b.score:,.0f} | {b.expected_false_alarms:.1g} |"
         )
     inside = burst_membership(frame, scan.bursts)
     if "label" in frame.columns:

@@ -5,8 +5,8 @@ The audit pipeline calls ``attach_bursts`` once, after the labels are stored:
     from followaudit.bursts.attach import attach_bursts
     attach_bursts(store, snapshot, report, method=method, save=save)
 
-Only three columns of the snapshot are read (follower_id, follow_rank, created_at) plus the stored
-labels, so this stays cheap at 10M followers (see benchmarks/README.md).
+Only four columns of the snapshot are read (follower_id, follow_rank, created_at, followed_at) plus
+the stored labels, so this stays cheap at 10M followers (see benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import polars as pl
 
 from ..report.core import Report
 from ..store.workspace import Snapshot, Store
-from .detect import METHOD, BurstParams, BurstScan, burst_membership, scan_bursts
+from .detect import METHOD, NULL_METHOD, BurstParams, BurstScan, burst_membership, scan_bursts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -23,10 +23,11 @@ BURSTS_REASON = "member of a bought batch found from follow order (see bursts)"
 
 
 def members_not_real(store: Store, snapshot_id: int, method: str, frame: pl.DataFrame, scan: BurstScan) -> int:
-    """How many burst members carry a fake or inactive stored label."""
-    if not scan.bursts:
+    """How many members of bought bursts (not merely suspicious ones) carry a fake or inactive label."""
+    bought = [b for b in scan.bursts if b.kind == "bought"]
+    if not bought:
         return 0
-    members = burst_membership(frame, scan.bursts).select("follower_id")
+    members = burst_membership(frame, bought).select("follower_id")
     labels = store.query(
         "SELECT follower_id FROM labels WHERE snapshot_id = ? AND method = ? AND label <> 'real'", [snapshot_id, method]
     )
@@ -58,7 +59,7 @@ def attach_bursts(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None
 ) -> BurstScan | None:
     """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons."""
-    frame = store.followers(snapshot.snapshot_id, ["follower_id", "follow_rank", "created_at"])
+    frame = store.followers(snapshot.snapshot_id, ["follower_id", "follow_rank", "created_at", "followed_at"])
     if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
         return None
@@ -73,6 +74,9 @@ def attach_bursts(
         "params": scan.params.to_dict(),
         "followers_scanned": scan.followers_scanned,
         "followers_skipped": scan.followers_skipped,
+        "follow_times_exact": scan.follow_times_exact,
+        "null": NULL_METHOD,
+        "tests": scan.tests,
         "reference": "docs/bursts.md",
     }
     if scan.followers_skipped:

@@ -25,14 +25,23 @@ along the rank follows it, while a batch stays a narrow horizontal band. Three s
    burst hypothesis is ``p1 = p0 + burst_density · (1 − p0)`` ("at least half of the remaining
    followers land in this window"). The segment maximising the Bernoulli log-likelihood ratio is a
    maximum-sum subarray, found with one cumulative sum and a running minimum; the search repeats on
-   both sides. A segment is kept when its LLR ≥ ``min_llr`` and it holds ≥ ``min_size`` members.
+   both sides. A segment is kept when its LLR ≥ ``scan_llr`` and it holds ≥ ``min_size`` members.
    Because the LLR drops with every non-member, the segment's ends are its first and last members.
 3. **Choose the scale, refine, describe.** Of segments (from all scales) that overlap in rank and
    creation dates, the one with the highest LLR is kept; its creation window then grows to the
    whole batch and the scan reruns to place the ends (``_refine``). A burst is the rectangle
    ``[start_rank, end_rank] × [created_from, created_to]``, its members are the followers inside
-   it, and it is reported when it still has ≥ ``min_size`` members, LLR ≥ ``min_llr`` and at least
-   ``min_enrichment`` times the members the background would put there (``expected``).
+   it, and it is reported when it still has ≥ ``min_size`` members, at least ``min_enrichment``
+   times the members the background would put there (``expected``), and passes the null:
+4. **A null measured on the account's own followers** (``_null_test``): organic sign-up waves
+   (brand-new accounts following within ``crust_days``) are kept as observed, every other
+   follower's age at follow is redrawn from its neighbours'; the burst's p-value comes from a Gumbel
+   fit to the null's best-segment LLRs, and it is reported when p-value × rectangles tested (the
+   expected number of false alarms) ≤ ``alpha``.
+
+Exact follow times (a ``followed_at`` column, e.g. from Bluesky follow records) replace the lower
+bound wherever they are known: ages at follow, burst dates (``followed_exact``) and, with exact
+times across a burst, its follow rate against the account's (``follow_rate_ratio``).
 """
 
 from __future__ import annotations
@@ -54,7 +63,14 @@ MAX_AGE_DAYS = 60 * 365  # older "creation dates" (bad data, e.g. epoch 0) share
 BURST_REASON_PREFIX = "in burst #"  # every member reason starts so (web filter, reason counts)
 METHOD = (
     "runs of consecutive followers concentrated in a narrow window of account age at follow time, "
-    "against the organic share around them (grid candidates + Bernoulli max-LLR segment scan)"
+    "against the organic share around them (grid candidates + Bernoulli max-LLR segment scan), "
+    "each tested against a Monte Carlo null measured on the account's own followers"
+)
+NULL_METHOD = (
+    "Monte Carlo null on the account's own followers: follow order and follow times kept, followers who "
+    "joined within crust_days of following (organic sign-up waves) kept as observed, every other follower's "
+    "account age at follow redrawn from the ages of the followers around the burst; p-value from a Gumbel fit "
+    "to the null's best-segment LLRs, expected false alarms = p-value × rectangles tested"
 )
 
 
@@ -72,8 +88,14 @@ class BurstParams:
     background_min_blocks: int = 10
     cell_z: float = 4.0
     burst_density: float = 0.5
-    min_llr: float = 25.0
+    scan_llr: float = 10.0  # segments below this LLR are not worth testing against the null
     min_enrichment: float = 2.0  # members must be ≥ this × what the background puts in the rectangle
+    # the measured null (see _null_test): draws, the crust kept as observed, the resampling pool
+    null_draws: int = 100
+    crust_days: float = 0.5  # joined at most 12 hours before following: a sign-up wave, kept in the null
+    null_pool: int = 20_000
+    alpha: float = 0.01  # a burst is reported when its expected number of false alarms is at most this
+    null_seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -96,6 +118,15 @@ class Burst:
     expected: float = 0.0  # members the organic background would put in the same rectangle
     fake_share_low: float | None = None  # Wilson 95% interval of fake_share
     fake_share_high: float | None = None
+    p_value: float | None = None  # chance that the null (organic, waves kept) scores this high here
+    expected_false_alarms: float | None = None  # p_value × rectangles tested in this account
+    followed_exact: bool = False  # followed_from/to are exact follow times (else lower bounds)
+    follow_rate_ratio: float | None = None  # members per hour ÷ the account's follows per hour around it
+
+    @property
+    def kind(self) -> str:
+        """'bought' unless its members are mostly labelled real: then only 'suspicious'."""
+        return "suspicious" if self.fake_share is not None and self.fake_share < 0.5 else "bought"
 
     @property
     def span(self) -> int:
@@ -104,8 +135,9 @@ class Burst:
 
     def reason(self) -> str:
         """The label reason for a follower inside this burst."""
+        what = "" if self.kind == "bought" else "a suspicious batch (mostly labelled real) of "
         return (
-            f"{BURST_REASON_PREFIX}{self.burst_id}: {self.size:,} followers created "
+            f"{BURST_REASON_PREFIX}{self.burst_id}: {what}{self.size:,} followers created "
             f"{self.created_from:%Y-%m-%d}..{self.created_to:%Y-%m-%d}, followed consecutively"
         )
 
@@ -114,6 +146,7 @@ class Burst:
         for key, value in asdict(self).items():
             out[key] = value.isoformat() if isinstance(value, datetime) else value
         out["span"] = self.span
+        out["kind"] = self.kind
         out["reason"] = self.reason()
         return out
 
@@ -126,6 +159,8 @@ class BurstScan:
     followers_scanned: int
     followers_skipped: int  # no follow rank or no creation date: cannot be placed
     params: BurstParams = field(default_factory=BurstParams)
+    follow_times_exact: int = 0  # followers placed by an exact follow time (the rest: the lower bound)
+    tests: int = 0  # rectangles tested against the null (the look-elsewhere factor)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -133,6 +168,9 @@ class BurstScan:
             "params": self.params.to_dict(),
             "followers_scanned": self.followers_scanned,
             "followers_skipped": self.followers_skipped,
+            "follow_times_exact": self.follow_times_exact,
+            "null": NULL_METHOD,
+            "tests": self.tests,
             "bursts": [b.to_dict() for b in self.bursts],
         }
 
@@ -187,17 +225,22 @@ def estimate_follow_times(frame: pl.DataFrame, *, account_created_at: datetime |
 class _Prepared:
     rank: np.ndarray  # int64, ascending
     created: np.ndarray  # int64 microseconds
-    lower: np.ndarray  # int64 microseconds, running max
+    lower: np.ndarray  # int64 microseconds: the exact follow time where known, else the running max
     age: np.ndarray  # float64 days, lower - created (>= 0)
     is_fake: np.ndarray | None
     has_label: np.ndarray | None
     skipped: int
+    exact: np.ndarray | None = None  # bool: lower is an exact follow time
+    exact_count: int = 0
 
 
 def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepared:
     _require(frame, ("follow_rank", "created_at"))
     cols = [pl.col("follow_rank").cast(pl.Int64), _created_utc(frame).dt.epoch("us").alias("created_us")]
     labelled = "label" in frame.columns
+    timed = "followed_at" in frame.columns and frame["followed_at"].null_count() < frame.height
+    if timed:
+        cols.append(pl.col("followed_at").cast(UTC_TS).dt.epoch("us").alias("followed_us"))
     if labelled:
         cols += [(pl.col("label") == "fake").fill_null(False).alias("is_fake"), pl.col("label").is_not_null().alias("has_label")]
     used = frame.select(cols).filter(pl.col("follow_rank").is_not_null() & pl.col("created_us").is_not_null())
@@ -208,12 +251,17 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
     lower = np.maximum.accumulate(created) if created.size else created
     if account_created_at is not None and created.size:
         lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
+    exact = None
+    if timed:  # an exact follow time replaces the bound (a client-written TID may predate creation: clip)
+        followed = used["followed_us"].to_numpy()
+        exact = ~used["followed_us"].is_null().to_numpy()
+        lower = np.where(exact, np.maximum(np.nan_to_num(followed, nan=0).astype(np.int64), created), lower)
     age = np.minimum((lower - created) / DAY_US, MAX_AGE_DAYS)
     return _Prepared(
         rank=rank, created=created, lower=lower, age=age,
         is_fake=used["is_fake"].to_numpy() if labelled else None,
         has_label=used["has_label"].to_numpy() if labelled else None,
-        skipped=frame.height - used.height,
+        skipped=frame.height - used.height, exact=exact, exact_count=int(exact.sum()) if exact is not None else 0,
     )
 
 
@@ -321,7 +369,7 @@ def _weights(p0: float, density: float) -> tuple[float, float]:
 
 
 def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
-    """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``min_llr`` with ≥ ``min_size`` members."""
+    """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``scan_llr`` with ≥ ``min_size`` members."""
     w1, w0 = _weights(p0, p.burst_density)
     gains = np.where(y, w1, w0)
     found: list[tuple[int, int, float]] = []
@@ -334,7 +382,7 @@ def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) ->
         floor = np.minimum.accumulate(cum)
         j = int(np.argmax(cum - floor))
         best = float(cum[j] - floor[j])
-        if best < p.min_llr:
+        if best < p.scan_llr:
             continue
         i = j - int(np.argmax(cum[j::-1] == floor[j]))  # the latest start with the same gain
         if int(y[lo + i : lo + j].sum()) >= p.min_size:
@@ -403,7 +451,77 @@ def _refine(prep: _Prepared, grid: _Grid, box: list[int], lo: int, hi: int, p: B
     return best
 
 
-def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams) -> Burst | None:
+# -- the measured null ----------------------------------------------------------------------------
+EULER_GAMMA = 0.5772156649015329
+NULL_MAX_ROWS = 200_000  # followers around one burst that the null redraws (pad capped beyond)
+
+
+def _max_segment(gains: np.ndarray) -> np.ndarray:
+    """Best segment sum of each row of ``gains`` (max-sum subarray, vectorised over rows)."""
+    cum = np.cumsum(gains, axis=1)
+    cum = np.concatenate([np.zeros((gains.shape[0], 1)), cum], axis=1)
+    return (cum - np.minimum.accumulate(cum, axis=1)).max(axis=1)
+
+
+def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1: float, w0: float,
+               p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
+    """(observed best-segment LLR around the burst, p-value under the account's own null).
+
+    The null keeps what organic audiences do in bursts of their own: the follow order and follow
+    times stay, and followers who joined within ``crust_days`` of following stay as observed (a
+    viral day that brings thousands of brand-new accounts is organic, and remains in every draw).
+    Every other follower's account age at follow is redrawn from the ages of the non-crust
+    followers within ``null_pool`` ranks of the burst (its own span left out); the creation date follows as follow time
+    minus age. The statistic is the best segment LLR for the burst's creation window over the
+    non-crust followers of the burst's ranks padded by its own span; its null distribution (``null_draws`` draws) is fitted
+    with a Gumbel law, the extreme-value law of a maximum, so p-values below 1/draws are possible.
+    """
+    n = prep.created.size
+    span = last - first + 1
+    pad = min(max(span, 50), max(0, (NULL_MAX_ROWS - span) // 2))
+    lo, hi = max(0, first - pad), min(n, last + 1 + pad)
+    # the crust is organic by the null's own definition, so the statistic reads the others only:
+    # a burst made of brand-new accounts (a sign-up wave) has nothing left to show
+    redraw = np.flatnonzero(prep.age[lo:hi] >= p.crust_days)
+    created = prep.created[lo:hi][redraw]
+    observed = _max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0]
+    if redraw.size == 0:  # nothing outside the crust: a sign-up wave, nothing to test
+        return float(observed), 1.0
+    # the pool leaves the burst's own span out (as the grid's background leaves its cell out), so a
+    # batch cannot explain itself
+    pool = np.concatenate([prep.age[max(0, first - p.null_pool) : first], prep.age[last + 1 : last + 1 + p.null_pool]])
+    pool = pool[pool >= p.crust_days]
+    if pool.size == 0:  # every other follower around joined just before following: the null has no
+        return float(observed), 0.0  # older account to offer, so a batch of them is beyond it
+    follow = prep.lower[lo:hi][redraw].astype(np.float64)
+    maxima = np.empty(p.null_draws)
+    chunk = max(1, 4_000_000 // redraw.size)
+    for start in range(0, p.null_draws, chunk):
+        k = min(chunk, p.null_draws - start)
+        made = follow[None, :] - pool[rng.integers(0, pool.size, size=(k, redraw.size))] * DAY_US
+        maxima[start : start + k] = _max_segment(np.where((made >= c_lo) & (made <= c_hi), w1, w0))
+    sd = float(maxima.std())
+    if sd <= 1e-9:
+        return float(observed), (1.0 if observed <= maxima[0] + 1e-9 else 1.0 / (p.null_draws + 1))
+    beta = sd * math.sqrt(6.0) / math.pi
+    mu = float(maxima.mean()) - EULER_GAMMA * beta
+    z = (observed - mu) / beta
+    p_value = -math.expm1(-math.exp(-z)) if z > -30 else 1.0  # 1 − exp(−e^(−z)), accurate in the tail
+    return float(observed), float(min(max(p_value, 1e-300), 1.0))
+
+
+def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
+    """Follows per hour inside the burst ÷ follows per hour around it (exact follow times only)."""
+    if prep.exact is None or not prep.exact[first : last + 1].all():
+        return None
+    lo, hi = max(0, first - p.null_pool), min(prep.lower.size, last + 1 + p.null_pool)
+    around = max(float(prep.lower[hi - 1] - prep.lower[lo]), 1.0) / (hi - lo)
+    inside = max(float(prep.lower[last] - prep.lower[first]), 1.0) / max(last - first, 1)
+    return round(around / inside, 2)
+
+
+def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
+              rng: np.random.Generator | None = None, tests: int = 1) -> Burst | None:
     pos_lo, pos_last, c_lo, c_hi = box
     pos_hi = pos_last + 1
     created = prep.created[pos_lo:pos_hi]
@@ -422,8 +540,16 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams) -> B
     w1, w0 = _weights(p0, p.burst_density)
     score = size * w1 + (span - size) * w0
     # the enrichment guard keeps ordinary wobbles of a dense organic crust (p0 ≈ 0.3) out
-    if score < p.min_llr or size < p.min_enrichment * p0 * span:
+    if score < p.scan_llr or size < p.min_enrichment * p0 * span:
         return None
+    # members the null does not already explain as a sign-up wave must make a batch on their own
+    if int((inside & (prep.age[first : last + 1] >= p.crust_days)).sum()) < p.min_size:
+        return None
+    _, p_value = _null_test(prep, first, last, c_lo, c_hi, w1, w0, p, rng or np.random.default_rng(p.null_seed))
+    false_alarms = p_value * max(tests, 1)
+    if false_alarms > p.alpha:
+        return None
+    exact = prep.exact is not None and bool(prep.exact[first]) and bool(prep.exact[last])
     fake_share = low = high = None
     if prep.is_fake is not None and prep.has_label is not None:
         window = slice(first, last + 1)
@@ -435,9 +561,12 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams) -> B
     return Burst(
         start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=size,
         created_from=_to_dt(int(created[members].min())), created_to=_to_dt(int(created[members].max())),
-        followed_from=_to_dt(int(prep.lower[first])), followed_to=_to_dt(int(prep.lower[last])),
+        # first and last follow among the members (exact times need not follow the rank order)
+        followed_from=_to_dt(int(prep.lower[pos_lo + members].min())), followed_to=_to_dt(int(prep.lower[pos_lo + members].max())),
         fake_share=fake_share, score=round(float(score), 2), expected=round(p0 * span, 2),
-        fake_share_low=low, fake_share_high=high,
+        fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
+        expected_false_alarms=float(f"{false_alarms:.3g}"), followed_exact=exact,
+        follow_rate_ratio=_follow_rate_ratio(prep, first, last, p),
     )
 
 
@@ -466,10 +595,12 @@ def scan_bursts(
             boxes.append((llr, [pos_lo + i, pos_lo + j - 1, int(member_created.min()), int(member_created.max())]))
     refined = [_refine(prep, grid, box, lo, hi, p) for _, box, lo, hi in _suppress(boxes)]
     final = [box for _, box, _, _ in _suppress([r for r in refined if r is not None])]
-    bursts = [b for b in (_describe(prep, grid, box, p) for box in final) if b]
+    rng = np.random.default_rng(p.null_seed)
+    tests = max(len(grid.candidates), 1)  # every candidate rectangle was a chance to find a burst
+    bursts = [b for b in (_describe(prep, grid, box, p, rng, tests) for box in final) if b]
     bursts.sort(key=lambda b: (b.start_rank, b.created_from))
     numbered = [Burst(**{**_fields(b), "burst_id": i + 1}) for i, b in enumerate(bursts)]
-    return BurstScan(numbered, n, prep.skipped, p)
+    return BurstScan(numbered, n, prep.skipped, p, prep.exact_count, tests)
 
 
 def _fields(burst: Burst) -> dict[str, Any]:

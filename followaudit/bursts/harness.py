@@ -10,6 +10,11 @@ Organic accounts (all vectorised, seeded):
   date is drawn from the platform's sign-up curve (rising from 2006 to 2013, then flat) up to the
   follow time.
 
+Clustered organic waves (``waves`` > 0): a viral day brings 2,000–6,000 brand-new accounts (at most
+15% of the followers), each created within hours of following (follow times spread over ~a day
+after the event, creation ~2 hours before its follow). They are organic: a detector must not call
+them bought. ``run_harness(waves=k)`` adds k per account.
+
 Bricks: 1–4 per account, 200–5,000 followers each, inserted at random positions as consecutive
 followers (``interleave`` > 0 mixes that share of organic followers into the delivery). Their
 accounts were made within a 1–60 day window (``window_days``) that ends either right before the purchase (20%: fresh
@@ -51,8 +56,10 @@ def _signup_cdf() -> tuple[np.ndarray, np.ndarray]:
 _DAYS, _CDF = _signup_cdf()
 
 
-def organic_sequence(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Follow times and creation times (epoch seconds) of ``n`` organic followers, in follow order."""
+def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Follow times and creation times (epoch seconds) of ``n`` organic followers, in follow order.
+
+    ``waves`` viral days each add thousands of brand-new accounts (so more than ``n`` come back)."""
     start = rng.uniform(datetime(2009, 1, 1, tzinfo=UTC).timestamp(), datetime(2016, 1, 1, tzinfo=UTC).timestamp())
     gamma = rng.uniform(1.0, 2.5)
     follow = start + (OBSERVED - start) * rng.random(n) ** (1.0 / gamma)
@@ -69,7 +76,25 @@ def organic_sequence(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     upto = np.interp(follow - DAY, _DAYS, _CDF)
     older = np.interp(rng.random(n) * upto, _CDF, _DAYS)
     created = np.where(joined, np.maximum(fresh, PLATFORM_START), older)
-    return follow, np.minimum(created, follow - 60.0)
+    created = np.minimum(created, follow - 60.0)
+    if waves:
+        follow, created = _add_waves(follow, created, rng, waves, n)
+    return follow, created
+
+
+def _add_waves(follow: np.ndarray, created: np.ndarray, rng: np.random.Generator, waves: int,
+               n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Viral days: thousands of accounts made within hours of following (organic, clustered)."""
+    parts_f, parts_c = [follow], [created]
+    for _ in range(waves):
+        k = int(min(rng.integers(2_000, 6_001), 0.15 * n))
+        at = rng.uniform(follow[0] + 60 * DAY, OBSERVED - 3 * DAY)
+        f = at + rng.exponential(8 * 3600.0, k)  # the day after the event
+        parts_f.append(f)
+        parts_c.append(f - 60.0 - rng.exponential(2 * 3600.0, k))
+    follow, created = np.concatenate(parts_f), np.concatenate(parts_c)
+    order = np.argsort(follow, kind="stable")
+    return np.minimum(follow[order], OBSERVED - 1.0), created[order]
 
 
 def sequence_with_bricks(n_organic: int, bricks: list[tuple[int, int, float, float]], seed: int = 0) -> pl.DataFrame:
@@ -167,6 +192,7 @@ class HarnessResult:
     null_organic_flagged: int = 0
     null_organic: int = 0
     seconds: float = 0.0
+    waves: int = 0
 
     @property
     def recall(self) -> float:
@@ -186,7 +212,8 @@ class HarnessResult:
     def summary(self) -> str:
         lines = [
             f"seeds {self.seeds}, organic followers per account {self.organic_per_account[0]:,}-{self.organic_per_account[1]:,}, "
-            f"interleave {self.interleave:.0%}, brick creation windows {self.window_days[0]:g}-{self.window_days[1]:g} days",
+            f"interleave {self.interleave:.0%}, brick creation windows {self.window_days[0]:g}-{self.window_days[1]:g} days, "
+            f"organic sign-up waves per account {self.waves}",
             f"recall of injected followers: {self.recall:.4f} ({self.recalled:,} of {self.injected:,}); "
             f"bricks found {self.bricks_found}/{self.bricks}",
             f"organic followers wrongly inside a burst: {self.organic_false_flag:.4%} ({self.organic_flagged:,} of {self.organic:,})",
@@ -219,15 +246,18 @@ def _flagged(frame: pl.DataFrame, **params: Any) -> tuple[np.ndarray, int, int]:
 
 def run_harness(
     seeds: int = 50, *, organic: tuple[int, int] = (20_000, 100_000), interleave: float = 0.0,
-    null_accounts: int = 0, first_seed: int = 0, window_days: tuple[float, float] = (1, 60), **params: Any,
+    null_accounts: int = 0, first_seed: int = 0, window_days: tuple[float, float] = (1, 60), waves: int = 0,
+    **params: Any,
 ) -> HarnessResult:
-    """Inject bricks into ``seeds`` organic accounts and score the detector (``params`` go to it)."""
+    """Inject bricks into ``seeds`` organic accounts and score the detector (``params`` go to it).
+
+    ``waves``: clustered organic sign-up waves per account (viral days of brand-new accounts)."""
     started = time.perf_counter()
-    res = HarnessResult(seeds, organic, interleave, window_days, 0, 0, 0, 0, 0, 0, 0, 0)
+    res = HarnessResult(seeds, organic, interleave, window_days, 0, 0, 0, 0, 0, 0, 0, 0, waves=waves)
     per_size = {f"{lo}-{hi - 1}": [0, 0] for lo, hi in SIZE_CLASSES}
     for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
         inj = inject_bricks(follow, created, rng, interleave=interleave, window_days=window_days)
         inside, found, false = _flagged(inj.frame, **params)
         res.false_bursts += false
@@ -249,7 +279,7 @@ def run_harness(
     res.per_size = {k: (v[0], v[1]) for k, v in per_size.items()}
     for seed in range(first_seed + 10_000, first_seed + 10_000 + null_accounts):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
         frame = pl.DataFrame(
             {
                 "follower_id": pl.int_range(0, follow.size, eager=True).cast(pl.Utf8),
@@ -274,10 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--interleave", type=float, default=0.0)
     parser.add_argument("--null-accounts", type=int, default=0)
     parser.add_argument("--window-days", type=float, nargs=2, default=(1, 60), metavar=("MIN", "MAX"))
+    parser.add_argument("--waves", type=int, default=0, help="organic sign-up waves (viral days) per account")
     args = parser.parse_args(argv)
     res = run_harness(
         args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave,
-        null_accounts=args.null_accounts, window_days=tuple(args.window_days),
+        null_accounts=args.null_accounts, window_days=tuple(args.window_days), waves=args.waves,
     )
     print(res.summary())
 

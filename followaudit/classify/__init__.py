@@ -8,6 +8,7 @@ import polars as pl
 
 from ..schema import COLUMN_NAMES, conform
 from .model import label_model
+from .platform_labels import apply_platform_labels
 from .rules import DEFAULT_INACTIVE_DAYS, label_rules
 
 METHODS = ("model", "rules")  # the first is the CLI default
@@ -22,12 +23,18 @@ def label_followers(
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     platform: str | None = None,
 ) -> pl.DataFrame:
-    """``follower_id, label, probability, reasons, activity_unknown`` for each follower."""
+    """``follower_id, label, probability, reasons, activity_unknown, platform_verdict`` per follower.
+
+    After either labeller, the platform's own moderation labels are applied in one place
+    (``platform_labels.py``): a follower the platform labels spam or inauthentic is fake.
+    """
     present = set(followers.collect_schema().names())
     if not NEEDED_COLUMNS <= present:  # partial frames (tests, synth) get the canonical shape
         followers = conform(followers)
     if method == "rules":
-        return label_rules(followers, as_of=as_of, inactive_days=inactive_days)
-    if method == "model":
-        return label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform)
-    raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")
+        labels = label_rules(followers, as_of=as_of, inactive_days=inactive_days)
+    elif method == "model":
+        labels = label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform)
+    else:
+        raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")
+    return apply_platform_labels(labels, followers)

@@ -73,9 +73,9 @@ def _plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
     return pl.when(n == 1).then(pl.lit(one)).otherwise(pl.lit(many))
 
 
-def _yes_no(col: str, yes: str, no: str) -> pl.Expr:
-    """``yes`` / ``no`` by a boolean column; null (no phrase) when the column is unknown."""
-    return pl.when(pl.col(col)).then(pl.lit(yes)).when(pl.col(col).not_()).then(pl.lit(no))
+def _yes_no(column: str, yes: str, no: str) -> pl.Expr:
+    """Phrase for a boolean field: null (unknown) stays null."""
+    return pl.when(pl.col(column)).then(pl.lit(yes)).when(~pl.col(column)).then(pl.lit(no))
 
 
 def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
@@ -94,7 +94,7 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
         "likes": pl.format("has liked {} {}", thousands(pl.col("likes_count")), _plural(pl.col("likes_count"), "post", "posts")),
         "listed": pl.format("on {} {}", thousands(pl.col("listed_count")), _plural(pl.col("listed_count"), "list", "lists")),
         "age": pl.format("account {} days old when seen", thousands(age)),
-        # a field the source lacks (null) has no phrase, so it can never be given as a reason
+        # a field the data lacks (null) gives no phrase: a reason states only what the data says
         "avatar": _yes_no("has_avatar", "has a profile picture", "no profile picture"),
         "bio": pl.when(pl.col("bio_length") == 0).then(pl.lit("empty bio"))
         .when(pl.col("bio_length") > 0).then(pl.format("bio of {} characters", pl.col("bio_length"))),

@@ -78,7 +78,8 @@ def rule_columns(as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_D
     has_bio = pl.col("bio_length") > 0
 
     sb = {
-        "sb_ratio": _flag(following >= SB_FOLLOWING_RATIO * pl.max_horizontal(followers, pl.lit(1))),
+        # max_horizontal skips nulls: without the guard an unknown follower count would read as 0
+        "sb_ratio": _flag(followers.is_not_null() & (following >= SB_FOLLOWING_RATIO * pl.max_horizontal(followers, pl.lit(1)))),
         "sb_default_avatar": _flag(~pl.col("has_avatar") & (f["age_days"] > SB_DEFAULT_AVATAR_MIN_AGE_DAYS)),
         "sb_empty_profile": _flag(~has_bio & ~pl.col("has_location") & (following > SB_EMPTY_PROFILE_MIN_FOLLOWING)),
         "sb_never_posted": _flag(posts == 0),

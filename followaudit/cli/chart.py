@@ -59,7 +59,7 @@ def chart(snapshot: str, kind: str, output: Path, method: str | None, min_size: 
 
     with Store(db, read_only=True) as store:
         snap = store.snapshot(snapshot)
-        frame = store.followers(snap.snapshot_id, ["follower_id", "follow_rank", "created_at"])
+        frame = store.followers(snap.snapshot_id, ["follower_id", "follow_rank", "created_at", "followed_at"])
         if frame.height == 0:
             raise InputError(f"snapshot {snap.snapshot_id} has no followers", "import or collect followers first")
         if frame["follow_rank"].null_count() == frame.height:

@@ -119,11 +119,16 @@ def collect() -> None:
 @collect.command("bluesky")
 @click.argument("actor")
 @collect_options
+@click.option("--follow-times/--no-follow-times", "follow_times", default=None,
+              help="Exact follow times from each follow record (ceil(n/30) requests; default: on up to "
+                   "10,000 stored followers).")
+@click.option("--labeler", "labelers", multiple=True, metavar="DID",
+              help="Also ask this labeler's labels (repeatable); Bluesky's moderation service is always asked.")
 def collect_bluesky_cmd(actor: str, db: Path | None, api_base: str | None, pace: float | None,
-                        timeout: float | None, **opts: Any) -> None:
+                        timeout: float | None, labelers: tuple[str, ...], **opts: Any) -> None:
     """Collect the followers of a Bluesky HANDLE or DID (public AppView, no login)."""
     base = api_base or bluesky.DEFAULT_API_BASE
-    options = CollectOptions(**opts)
+    options = CollectOptions(labelers=tuple(labelers), **opts)
     with RichProgress() as progress, Store(db) as store:
         api = make_client(base, settings=_settings(pace, timeout), on_wait=progress.wait, on_warning=progress.warn)
         try:
@@ -141,12 +146,15 @@ def collect_mastodon_cmd(account: str, db: Path | None, api_base: str | None, pa
     """Collect the followers of a Mastodon ACCOUNT (@user@instance or https://instance/@user).
 
     Asked on the account's home instance. If the instance requires a token, set
-    FOLLOWAUDIT_MASTODON_TOKEN or `mastodon_token` in the config file.
+    FOLLOWAUDIT_MASTODON_TOKEN and FOLLOWAUDIT_MASTODON_INSTANCE, or add it under [mastodon.tokens]
+    in the config file; a token is sent only to its own instance.
     """
     _, instance = mastodon.parse_acct(account)
     base = api_base or f"https://{instance}"
     options = CollectOptions(**opts)
-    token = config.mastodon_token(instance)
+    token, withheld = config.token_for(instance, base)
+    if withheld:
+        say(f"note: {withheld}")
     with RichProgress() as progress, Store(db) as store:
         api = make_client(base, token=token, settings=_settings(pace, timeout), on_wait=progress.wait,
                           on_warning=progress.warn)
@@ -170,6 +178,8 @@ def _report(result: CollectResult) -> None:
         f"  profiles stored: {result.stored:,}"
         + (f"; {result.missing:,} listed but gone when fetched (see rejects)" if result.missing else ""),
     ]
+    if result.follow_times:
+        lines.append(f"  exact follow times: {result.follow_times:,} (from the follow records' TIDs)")
     if result.posts:
         lines.append(f"  posts collected: {result.posts:,}")
     if not result.already_complete:

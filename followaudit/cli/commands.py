@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from ..audit import AuditResult, audit_snapshot
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..errors import TooLittleEvidenceError
 from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
 from .importing import import_options
@@ -56,14 +58,24 @@ def audit_options(func: Any) -> Any:
 @db_option
 @format_option("text", "json", "csv")
 @audit_options
+@click.option("--mass-threshold", type=click.IntRange(1), default=1500, show_default=True,
+              help="Followers who follow more accounts than this are mass followers (outside the reachable audience).")
 @import_options
-def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: int, confidence: float, **import_opts: Any) -> None:
+def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: int, confidence: float,
+          mass_threshold: int, **import_opts: Any) -> None:
     """Label the followers of TARGET and report fake / inactive / real shares with intervals.
 
     TARGET is a follower file (imported first; see `followaudit import --help` for the formats),
     or a snapshot id or account name already in the workspace.
+
+    When the followers carry too little to judge (usernames only, or fewer than 3 of counts, creation
+    date, picture, bio, last post for most of them) no fake share is given: one line says what is
+    needed and how to get it, and the exit code is 1; with --format json the audit is written
+    without a fake share ("withheld", empty "headline" and "shares", its "evidence"), exit 0.
+    The import is kept.
     """
-    from ..sources.ingest import import_file
+    from ..sources.formats.common import Observed
+    from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
 
     with Store(db) as store:
         ref: int | str = target
@@ -71,9 +83,18 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
             result = import_file(store, Path(target), **import_opts)
             say(result.detected.describe())
             ref = result.snapshot_id
+        elif import_opts.get("observed_at") is not None:  # a stored snapshot, observed at a known time
+            at = import_opts["observed_at"].replace(tzinfo=UTC)
+            snap = store.snapshot(ref)
+            with store.transaction():
+                set_observation_time(store, snap.snapshot_id, Observed(at, OBSERVED_FLAG, "--observed-at"), fallback=at)
         total = store.snapshot(ref).n_followers
         with StepProgress("labelling followers", total) as progress:
-            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence, progress=progress)
+            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
+                                     progress=progress, mass_threshold=mass_threshold)
+        withheld = audited.report.withheld
+        if withheld and fmt != "json":  # nothing to show: the one line, exit 1 (JSON: the audit without a share)
+            raise TooLittleEvidenceError(f"{withheld} (the import is kept as snapshot {audited.report.snapshot})")
         emit(audited, fmt, store)
 
 
@@ -100,7 +121,7 @@ def demo(db: Path, fmt: str) -> None:
     """Audit a bundled synthetic account offline: synth → import → label → report."""
     from ..reach.sections import store_synthetic_reach
     from ..sources.ingest import import_file
-    from ..sources.synth import OBSERVED_AT, write_synth
+    from ..sources.synth import OBSERVED_AT, with_platform_labels, write_synth
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "demo_followers.jsonl"
@@ -108,9 +129,14 @@ def demo(db: Path, fmt: str) -> None:
         with Store(db) as store:
             for snap in store.list_snapshots().filter(account="demo_account")["snapshot_id"].to_list():
                 store.delete_snapshot(snap)  # the demo always starts from the same clean state
-            imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account")
             # the synthetic profiles describe the account as of synth.OBSERVED_AT, not as of today
-            store.update_snapshot(imported.snapshot_id, taken_at=OBSERVED_AT)
+            imported = import_file(store, source, platform="twitter", order="newest-first", account="demo_account",
+                                   observed_at=OBSERVED_AT)
+            # what a live platform adds: exact follow times and its own labels (sources/synth.py)
+            evidence = with_platform_labels(frame, DEMO_SEED).select(
+                "follower_id", "followed_at", "moderation_labels", "self_declared_bot")
+            with store.transaction():
+                store.update_followers(imported.snapshot_id, evidence, ["followed_at", "moderation_labels", "self_declared_bot"])
             # posts, a follower-count history and likers, so the reach sections have data too
             store_synthetic_reach(store, imported.snapshot_id, frame, seed=DEMO_SEED)
             audited = audit_snapshot(store, imported.snapshot_id, method=METHODS[0])

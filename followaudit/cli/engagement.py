@@ -10,8 +10,9 @@ import click
 
 from ..classify import METHODS
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
-from ..errors import BadRowError
+from ..errors import BadRowError, TooLittleEvidenceError
 from ..reach.engagement import Loaded
+from ..report.core import Report
 from ..store.workspace import Store
 from .app import cli, db_option, format_option, say
 
@@ -41,26 +42,32 @@ def _rejects(loaded: Loaded, strict: bool) -> dict[str, Any]:
     return {"count": loaded.rejects.height, "first": first}
 
 
-def _shares(store: Store, snapshot_id: int, method: str | None, confidence: float) -> dict[str, Any]:
-    """Shares from the stored labels of ``method``, else from a fresh audit (which stores them)."""
-    from ..audit import audit_snapshot
-    from ..estimate.intervals import estimate_shares
+def headline_report(store: Store, snapshot_id: int, method: str | None, confidence: float) -> Report:
+    """The snapshot's Report, whose ``headline_shares`` every reach command quotes (one headline).
 
-    snap = store.snapshot(snapshot_id)
-    if method is None:  # the labels an earlier audit stored, in the order of preference
-        stored = set(store.query("SELECT DISTINCT method FROM labels WHERE snapshot_id = ?", [snapshot_id])["method"].to_list())
-        method = next((m for m in METHODS if m in stored), METHODS[0])
-    labels = store.labels(snapshot_id, method)
-    if labels.height:
-        return estimate_shares(labels, confidence, snap.design)
-    return audit_snapshot(store, snapshot_id, method=method, confidence=confidence).report.shares
+    Built from the labels an earlier audit stored (``method`` default: the first stored, in the order
+    of preference) exactly as ``followaudit report`` and the web do; without stored labels, a fresh
+    audit (which stores them). When the audit withholds its fake share, says so and stops.
+    """
+    from ..audit import audit_snapshot
+    from ..web.data import build_audit, stored_methods
+
+    have = stored_methods(store, snapshot_id)
+    method = method or (have[0] if have else METHODS[0])
+    if method in have:
+        report = build_audit(store, snapshot_id, method, confidence=confidence).report
+    else:
+        report = audit_snapshot(store, snapshot_id, method=method, confidence=confidence).report
+    if report.withheld:
+        raise TooLittleEvidenceError(report.withheld)
+    return report
 
 
 # -- what-if ----------------------------------------------------------------------------------------
 @cli.command()
 @click.argument("snapshot")
 @click.option("--buy", type=click.IntRange(min=0), required=True, help="Fake followers bought (N).")
-@click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: from the snapshot's posts).")
+@click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: the report's engagement rate, each post over the follower count at its time).")
 @click.option("--method", type=click.Choice(list(METHODS)), default=None,
               help="Labels to use (default: the stored labels of the last audit, else the audit default).")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
@@ -69,16 +76,20 @@ def _shares(store: Store, snapshot_id: int, method: str | None, confidence: floa
 def whatif(snapshot: str, buy: int, engagements: float | None, method: str | None, confidence: float, db: Path | None, fmt: str) -> None:
     """What buying N fake followers would do to SNAPSHOT's follower count, fake share and engagement rate,
     and the engagement rate it would show without its fake followers."""
-    from ..reach.engagement import followers_total, what_if, with_engagements
+    from ..reach.engagement import followers_total, what_if
 
     with Store(db) as store:
         snap = store.snapshot(snapshot)
-        shares = _shares(store, snap.snapshot_id, method, confidence)
-        per_post = engagements
-        if per_post is None and store.has_table("posts"):
-            posts = with_engagements(store.posts(snap.snapshot_id)).drop_nulls("engagements")
-            per_post = float(posts["engagements"].mean()) if posts.height else None
-        result = what_if(followers_total(snap), buy, per_post, shares["fake"])
+        report = headline_report(store, snap.snapshot_id, method, confidence)
+        shares = report.headline_shares()
+        eng = report.sections.get("engagement") or {}
+        if engagements is None and eng.get("available"):  # the report's own engagement rate
+            basis = (eng.get("followers_at_post") or {}).get("source")
+            result = what_if(followers_total(snap), buy, None, shares["fake"], rate_before=eng["engagement_rate"],
+                             rate_basis=f"the report's engagement rate: mean over posts of engagements / {basis}")
+        else:
+            result = what_if(followers_total(snap), buy, engagements, shares["fake"])
+        per_post = result["engagements_per_post"]
     result = {"snapshot": snap.snapshot_id, "account": snap.account, **result}
     if fmt == "json":
         _json(result)
@@ -89,7 +100,8 @@ def whatif(snapshot: str, buy: int, engagements: float | None, method: str | Non
     if per_post is None:
         click.echo(f"  engagement rate:  unknown — {result['missing']}")
     else:
-        click.echo(f"  engagement rate:  {_pct(result['engagement_rate_before'])} → {_pct(result['engagement_rate_after'])}  ({per_post:,.1f} engagements per post)")
+        click.echo(f"  engagement rate:  {_pct(result['engagement_rate_before'])} → {_pct(result['engagement_rate_after'])}  "
+                   f"({per_post:,.1f} engagements per post at today's count; rate: {result['engagement_rate_basis']})")
         without = result["without_fake"]
         click.echo(f"  without its fake followers ({without['followers']['estimate']:,.0f}): engagement rate {_interval(without['engagement_rate'])}")
     click.echo(f"  interval: {result['interval_method']}; assumes {result['assumptions']}")
@@ -251,6 +263,7 @@ def likers() -> None:
 
 
 def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
+    from ..audit import audit_frame
     from ..reach.likers import (
         LikersOptions,
         collect_likers_bluesky,
@@ -272,7 +285,9 @@ def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
 
         instance, _ = parse_mastodon_status(url)
         base = opts["api_base"] or f"https://{instance}"
-        token = config.mastodon_token(instance)
+        token, withheld = config.token_for(instance, base)
+        if withheld:
+            say(f"note: {withheld}")
     collect = collect_likers_bluesky if platform == "bluesky" else collect_likers_mastodon
     with RichProgress() as progress, Store(opts["db"]) as store:
         api = make_client(base, token=token, settings=_settings(opts["pace"], opts["timeout"]),
@@ -281,7 +296,7 @@ def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
             likers_id = collect(store, url, options, api=api, api_base=base, progress=progress)
         finally:
             api.close()
-        section = likers_section(store, likers_id, method=opts["method"], confidence=opts["confidence"],
+        section = likers_section(store, likers_id, method=opts["method"], confidence=opts["confidence"], auditor=audit_frame,
                                  inactive_days=opts["inactive_days"])
     if opts["fmt"] == "json":
         _json(section)

@@ -16,6 +16,7 @@ from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
 
 FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+OBSERVED_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M"]
 
 
 def _options(format_names: tuple[str, ...]) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
@@ -28,6 +29,9 @@ def _options(format_names: tuple[str, ...]) -> list[Callable[[Callable[..., Any]
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
         click.option("--account", default=None, help="The audited account's name (default: from the file when it says)."),
         click.option("--profiles", type=FILE, default=None, help="Profiles file for a follower id list (JSONL of user objects)."),
+        click.option("--observed-at", "observed_at", type=click.DateTime(OBSERVED_FORMATS), default=None,
+                     help="When the profiles were read (UTC date or time, e.g. 2025-07-15): ages and activity are "
+                          "measured then. Default: the file's own crawl times, else its modification time (assumed)."),
     ]
 
 

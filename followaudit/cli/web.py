@@ -105,7 +105,7 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None, review: b
     path = db or default_db_path()
     if not path.exists():
         raise InputError(f"no workspace at {path}", "run `followaudit demo` or `followaudit audit FILE` first, or pass --db")
-    app = create_app(path, review=review)
+    app = create_app(path, review=review, host=None if get_path is not None else host)
     if get_path is not None:
         try:
             status, body = asyncio.run(_get(app, get_path))

@@ -89,6 +89,6 @@ def interval_sentence(level: str, transfer: Transfer, confidence: float) -> str:
                 "plus sampling error.")
     widen = " doubled for a moderately shifted audience," if level in ("moderate", "unknown") else ""
     return (f"{label[0].upper()}{label[1:]} interval of the adjusted count: sampling error, the uncertainty of the model's "
-            f"sensitivity and specificity, and how they moved between {transfer.domains} held-out training domains "
+            "sensitivity and specificity, and how they moved between held-out training domains "
             f"(leave-one-domain-out; spreads ×{transfer.inflate_se:g} for sensitivity and ×{transfer.inflate_sp:g} for specificity,{widen} "
             "calibrated so that held-out audits are covered at least 90% of the time).")

@@ -41,10 +41,9 @@ FEATURE_AUC_MODERATE = 0.72
 FEATURE_AUC_FAR = 0.85
 OUTSIDE_FAR = 0.25
 METHOD = (
-    "binned feature distributions of the followers against the best-fitting mix of the training classes "
-    "(aggregates in the model card, no training rows): mean Hellinger distance, the most shifted feature's AUC, "
-    "a cross-fitted naive-Bayes AUC, and the share outside the training's central 99% range; "
-    "levels calibrated on leave-one-domain-out audits (near) and unfamiliar audiences (far)"
+    "binned features against the best-fitting mix of the training classes (aggregates in the model card): "
+    "Hellinger distance, most shifted feature's AUC, cross-fitted naive-Bayes AUC, share outside the central 99%; "
+    "levels calibrated on leave-one-domain-out and unfamiliar audiences"
 )
 
 

@@ -115,19 +115,24 @@ def reference_comparison(platform: str | None, followers: int, shares: dict[str,
 
 
 def workspace_peers(store: Store, method: str, *, exclude_account: str | None) -> pl.DataFrame:
-    """Latest labelled snapshot per other account: snapshot_id, account, platform, followers, fake_share, n."""
+    """Latest labelled snapshot per other account: snapshot_id, account, platform, followers, fake_share, n.
+
+    ``fake_share`` is the headline its audit stored (``settings.headline``, the same number its report
+    leads with), else the share of its labels; audits that withheld their share are left out."""
     frame = store.query(
         """WITH shares AS (
                SELECT snapshot_id, count(*) AS n, avg(CASE WHEN label = 'fake' THEN 1.0 ELSE 0.0 END) AS fake_share
                FROM labels WHERE method = ? GROUP BY snapshot_id),
            sized AS (
-               SELECT s.snapshot_id, s.account, s.platform, s.taken_at, sh.n, sh.fake_share,
+               SELECT s.snapshot_id, s.account, s.platform, s.taken_at, sh.n,
+                      coalesce(TRY_CAST(json_extract_string(s.settings, '$.headline.' || ? || '.share') AS DOUBLE), sh.fake_share) AS fake_share,
+                      json_extract_string(s.settings, '$.headline.' || ? || '.withheld') AS withheld,
                       coalesce(s.followers_reported, s.sample_population, sh.n) AS followers,
                       row_number() OVER (PARTITION BY lower(coalesce(s.account, '#' || s.snapshot_id)) ORDER BY s.taken_at DESC, s.snapshot_id DESC) AS k
                FROM snapshots s JOIN shares sh USING (snapshot_id))
            SELECT snapshot_id, account, platform, followers, fake_share, n FROM sized
-           WHERE k = 1 AND (? IS NULL OR account IS NULL OR lower(account) <> lower(?))""",
-        [method, exclude_account, exclude_account],
+           WHERE k = 1 AND withheld IS NULL AND (? IS NULL OR account IS NULL OR lower(account) <> lower(?))""",
+        [method, method, method, exclude_account, exclude_account],
     )
     return frame
 
@@ -155,14 +160,14 @@ def workspace_comparison(store: Store, account: str | None, followers: int, meth
         "percentile_low": mid_rank_percentile(values, fake.low),
         "percentile_high": mid_rank_percentile(values, fake.high),
         "peer_median_fake_share": float(similar["fake_share"].median()),
-        "method": f"mid-rank percentile of the fake share among the latest labelled snapshot of each other account within ×{SIZE_FACTOR:g} of this account's size (labels: {method})",
+        "method": f"mid-rank percentile of the headline fake share among the latest labelled snapshot of each other account within ×{SIZE_FACTOR:g} of this account's size (labels: {method})",
     }
 
 
 def comparison_section(store: Store, *, account: str | None, platform: str | None, followers: int, method: str, shares: dict[str, Share]) -> dict[str, Any]:
     """The report's ``comparison`` section."""
     if followers <= 0 or "fake" not in shares:
-        return {"available": False, "missing": "an audited snapshot with followers"}
+        return {"available": False, "missing": "a fake share (an audited snapshot with followers whose profiles can be judged)"}
     workspace = workspace_comparison(store, account, followers, method, shares["fake"]) if store.has_table("labels") else {"available": False, "missing": "labels table"}
     reference = reference_comparison(platform, followers, shares)
     section: dict[str, Any] = {

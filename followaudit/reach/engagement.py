@@ -5,13 +5,15 @@ Definitions (documented in docs/engagement.md):
 * engagements of a post = likes + replies + reposts (+ quotes where the platform counts them);
   a count the source does not give is treated as 0 for the sum, and a post with none of them is
   left out;
-* engagement rate = engagements / followers, per post and overall (mean engagements per post /
-  followers), where followers = the count the platform reports, else the enumerated population;
-* engagement rate on real followers = engagements / (followers × real share). The real share has a
-  confidence interval [lo, hi]; the map r ↦ E / (F·r) is decreasing, so its interval is
-  [E / (F·hi), E / (F·lo)] (an upper bound of "unbounded" when lo = 0). No other uncertainty (the
-  post-to-post variation of engagement) is added: the interval says how unsure we are about *who*
-  the followers are.
+* engagement rate of a post = its engagements / the follower count **at the time of the post**
+  (from the stored count history: the latest count on or before the post's day, else the first
+  count after it); without a count history, today's count (the platform's, else the enumerated
+  population), and the section says so. The account's rate is the mean of its posts' rates;
+* engagement rate on real followers = that mean / real share, where the real share is the audit's
+  headline (``Report.headline_shares``). Its interval combines both uncertainties: a percentile
+  bootstrap over posts (``BOOTSTRAP_DRAWS`` resamples of the posts, seeded) times the real share
+  drawn from its own interval (logit-normal matched to it); an upper bound of "unbounded" when the
+  real share's interval reaches 0. It assumes the real share at each post's time equals today's.
 * what-if of buying N: bought followers are fake and never engage, so followers F → F + N,
   fake share p → (F·p + N) / (F + N) (the same monotone map on both bounds), engagement rate
   E/F → E/(F + N). Reverse: without its fake followers the account would show E / (F·(1 − p)),
@@ -27,6 +29,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..errors import EmptyInputError, InputError, MissingColumnsError
@@ -49,6 +52,12 @@ PER_POST_LIMIT = 50  # posts listed one by one in the report (newest first)
 ELASTICITY_FLAT = 0.5  # elasticity below which engagement "did not keep up" with follower growth
 AROUND_POSTS = 10  # posts compared on each side of a follower spike ...
 AROUND_DAYS = 120  # ... within this many days of it (so organic growth in between stays small)
+BOOTSTRAP_DRAWS = 2000  # resamples of the posts for the rate intervals
+BOOTSTRAP_SEED = 12  # fixed: the same posts always give the same interval
+REAL_RATE_METHOD = (
+    f"mean over posts of engagements / followers at the post's time, divided by the real share; percentile "
+    f"bootstrap over posts ({BOOTSTRAP_DRAWS:,} resamples) combined with the real share drawn from its interval (logit-normal)"
+)
 
 
 # -- reading files ---------------------------------------------------------------------------------
@@ -296,6 +305,67 @@ def around_spikes(posts: pl.DataFrame, spikes: list[dict[str, Any]] | None, k: i
     return out
 
 
+def followers_at_posts(posts: pl.DataFrame, followers: int, history: pl.DataFrame | None) -> tuple[pl.Series, str]:
+    """The follower count at each post's time (``posts`` order) and where it came from.
+
+    From ``history`` (date, followers): the latest count on or before the post's day, else (posts
+    older than the history) the first count after it. Without a usable history: today's count.
+    """
+    today = pl.Series("followers_at_post", [float(followers)] * posts.height, dtype=pl.Float64)
+    if history is None or history.height == 0 or posts.height == 0:
+        return today, "today's follower count (no count history: older posts' rates are understated if the account grew)"
+    hist = (history.select(pl.col("date").cast(pl.Date), pl.col("followers").cast(pl.Float64))
+            .filter(pl.col("followers") > 0).sort("date").unique("date", keep="last", maintain_order=True))
+    if hist.height == 0:
+        return today, "today's follower count (the count history holds no positive counts)"
+    days = posts.select(pl.col("created_at").dt.date().alias("date"), pl.int_range(pl.len()).alias("_i"))
+    known = days.filter(pl.col("date").is_not_null()).sort("date")
+    back = known.join_asof(hist, on="date", strategy="backward")
+    fwd = known.join_asof(hist.rename({"followers": "_next"}), on="date", strategy="forward")
+    at = back.join(fwd.select("_i", "_next"), on="_i").select("_i", pl.coalesce("followers", "_next").alias("f"))
+    out = days.join(at, on="_i", how="left").sort("_i")["f"].fill_null(float(followers))
+    return out.alias("followers_at_post"), "the follower count at each post's time (count history)"
+
+
+def _logit(x: np.ndarray | float) -> np.ndarray:
+    x = np.clip(x, 1e-9, 1 - 1e-9)
+    return np.log(x / (1 - x))
+
+
+def rate_intervals(rates: np.ndarray, real: Share | dict[str, float] | None, confidence: float = 0.95) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(rate on all followers, rate on real followers), each ``{rate, low, high, method}``.
+
+    Bootstrap over posts for the mean rate; for the real-follower rate each resample is divided by
+    a real share drawn from its interval (logit-normal with the interval's logit width), so the
+    interval carries both the post-to-post variation and the uncertainty about who the followers are.
+    """
+    from scipy import stats  # lazily: scipy.stats costs ~1 s at every CLI start-up
+
+    n = rates.size
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = np.empty(BOOTSTRAP_DRAWS)
+    step = max(1, 2_000_000 // max(n, 1))  # resamples per chunk: bounded memory for long histories
+    for start in range(0, BOOTSTRAP_DRAWS, step):
+        k = min(step, BOOTSTRAP_DRAWS - start)
+        means[start:start + k] = rates[rng.integers(0, n, size=(k, n))].mean(axis=1)
+    q = ((1 - confidence) / 2, 1 - (1 - confidence) / 2)
+    point = float(rates.mean())
+    lo_all, hi_all = (float(v) for v in np.quantile(means, q))
+    all_rate = {"rate": point, "low": lo_all, "high": hi_all,
+                "method": f"mean over posts of engagements / followers at the post's time; percentile bootstrap over posts ({BOOTSTRAP_DRAWS:,} resamples)"}
+    if real is None:
+        return all_rate, {"rate": None, "low": None, "high": None, "method": REAL_RATE_METHOD}
+    s, lo, hi = _bounds(real)
+    if s <= 0:
+        return all_rate, {"rate": None, "low": None, "high": None, "method": REAL_RATE_METHOD}
+    z = float(stats.norm.ppf(q[1]))
+    sd = max((float(_logit(hi)) - float(_logit(lo))) / (2 * z), 0.0)
+    draws = 1 / (1 + np.exp(-(_logit(s) + sd * rng.standard_normal(BOOTSTRAP_DRAWS))))
+    ratio = means / draws
+    low, high = (float(v) for v in np.quantile(ratio, q))
+    return all_rate, {"rate": point / s, "low": low, "high": None if lo <= 0 else high, "method": REAL_RATE_METHOD}
+
+
 def engagement_section(
     posts: pl.DataFrame,
     followers: int,
@@ -303,8 +373,10 @@ def engagement_section(
     history: pl.DataFrame | None = None,
     *,
     spikes: list[dict[str, Any]] | None = None,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
-    """The report's ``engagement`` section from the account's posts and the follower estimate."""
+    """The report's ``engagement`` section from the account's posts, the follower count at each
+    post's time and the audit's headline shares (see the module doc for the definitions)."""
     if posts.height == 0:
         return {"available": False, "missing": "posts with their like/reply/repost counts: collect with `--posts N` or run `followaudit import-posts FILE --snapshot S`"}
     if followers <= 0:
@@ -314,16 +386,21 @@ def engagement_section(
         return {"available": False, "missing": "engagement counts: the posts carry no likes, replies or reposts"}
     real = shares.get("real") if shares else None
     mean_e = float(frame["engagements"].mean())
-    per_post = frame.head(PER_POST_LIMIT).with_columns((pl.col("engagements") / followers).alias("rate"))
+    at_post, at_source = followers_at_posts(frame, followers, history)
+    frame = frame.with_columns(at_post, (pl.col("engagements") / at_post).alias("rate"))
+    rate_all, rate_real = rate_intervals(frame["rate"].to_numpy(), real, confidence)
+    per_post = frame.head(PER_POST_LIMIT)
     views = frame.filter(pl.col("views").is_not_null() & (pl.col("views") > 0)) if "views" in frame.columns else frame.head(0)
     section: dict[str, Any] = {
         "available": True,
         "posts": frame.height,
         "followers": followers,
         "engagements_per_post": {"mean": mean_e, "median": float(frame["engagements"].median())},
-        "engagement_rate": mean_e / followers,
-        "engagement_rate_real": {**rate_interval(mean_e, followers, real), "method": (real.method if real else None)},
-        "definition": "engagements = likes + replies + reposts + quotes per post; rate = mean engagements per post / followers; on real followers: / (followers × real share), interval from the real share's interval",
+        "engagement_rate": rate_all["rate"],
+        "engagement_rate_interval": rate_all,
+        "engagement_rate_real": {**rate_real, "real_share_method": (real.method if real else None)},
+        "followers_at_post": {"source": at_source, "min": float(frame["followers_at_post"].min()), "max": float(frame["followers_at_post"].max())},
+        "definition": "engagements = likes + replies + reposts + quotes per post; a post's rate = its engagements / the follower count at its time; the account's rate = the mean over posts; on real followers: / the headline real share",
         "period": {
             "from": _iso(frame["created_at"].min()),
             "to": _iso(frame["created_at"].max()),
@@ -332,7 +409,8 @@ def engagement_section(
             {
                 "post_id": r["post_id"], "created_at": _iso(r["created_at"]), "engagements": r["engagements"],
                 "likes": r["likes"], "replies": r["replies"], "reposts": r["reposts"], "views": r.get("views"),
-                "rate": r["rate"], "rate_real": rate_interval(float(r["engagements"]), followers, real),
+                "followers_at_post": r["followers_at_post"], "rate": r["rate"],
+                "rate_real": rate_interval(float(r["engagements"]), float(r["followers_at_post"]), real),
             }
             for r in per_post.iter_rows(named=True)
         ],
@@ -358,9 +436,18 @@ def what_if(
     fake: Share | dict[str, float],
     *,
     method: str | None = None,
+    rate_before: float | None = None,
+    rate_basis: str | None = None,
 ) -> dict[str, Any]:
     """What buying ``buy`` fake followers does to the count, the fake share and the engagement rate,
-    and the engagement rate the account would show without its fake followers (see module doc)."""
+    and the engagement rate the account would show without its fake followers (see module doc).
+
+    ``rate_before``: the account's engagement rate as the engagement section measures it (each post
+    over the follower count at its time); the what-if then works with the engagements per post that
+    rate means at today's count, so the report's sections agree. ``rate_basis`` says how it was measured.
+    """
+    if rate_before is not None:
+        engagements_per_post = rate_before * followers
     if followers <= 0:
         raise InputError("the snapshot has no followers to compute a what-if from")
     if buy < 0:
@@ -378,6 +465,7 @@ def what_if(
         "buy": buy,
         "followers_after": after,
         "engagements_per_post": engagements_per_post,
+        "engagement_rate_basis": rate_basis or ("mean engagements per post / today's followers" if engagements_per_post is not None else None),
         "engagement_rate_before": rate_before,
         "engagement_rate_after": rate_after,
         "fake_share_before": {"share": p, "low": lo, "high": hi},

@@ -4,7 +4,11 @@ Sources of a count history, merged per date (an imported count wins over a snaps
 
 * imported files — CSV/JSON ``date,followers`` (e.g. exported from a tracking site), stored per
   account with ``followaudit growth import FILE --account A``;
-* the snapshots of the account in the workspace (the platform-reported count, else the enumerated one).
+* the snapshots of the account in the workspace (the platform-reported count, else the enumerated one);
+* without an imported history, exact follow times (Bluesky follow records): the newest snapshot whose
+  followers nearly all have ``followed_at`` gives a daily count of its followers by follow date
+  (scaled by N/n for a uniform sample). It counts the followers who were still there when the list
+  was read, so unfollows and removed accounts never show as drops.
 
 **Spike detection.** Between consecutive points the gain per day is ``Δfollowers / Δdays``. Each gain
 gets a robust z-score, ``z = 0.6745 · (g − median) / MAD`` (Iglewicz & Hoaglin 1993, "How to Detect
@@ -101,9 +105,45 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema={"date": pl.Date, "followers": pl.Int64, "source": pl.Utf8})
 
 
+FOLLOW_TIMES_COVERAGE = 0.9  # share of a snapshot's followers that must have an exact follow time
+
+
+def follow_time_counts(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
+    """Followers by follow date from exact follow times (date, followers, source), or empty."""
+    snap = store.row(
+        """SELECT s.snapshot_id, s.sample_kind, s.sample_n, s.sample_population,
+                  (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS n,
+                  (SELECT count(followed_at) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS timed
+           FROM snapshots s WHERE lower(s.account) = lower(?) AND (? IS NULL OR s.platform = ?)
+             AND coalesce(s.status, 'complete') = 'complete'
+           ORDER BY s.taken_at DESC NULLS LAST, s.snapshot_id DESC LIMIT 1""",
+        [account.lstrip("@"), platform, platform],
+    )
+    if not snap or not snap["timed"] or snap["timed"] < FOLLOW_TIMES_COVERAGE * snap["n"]:
+        return _empty()
+    scale = 1.0
+    if snap["sample_kind"] == "uniform" and snap["sample_n"] and snap["sample_population"]:
+        scale = snap["sample_population"] / snap["sample_n"]
+    daily = store.query(
+        """SELECT CAST(followed_at AS DATE) AS date, count(*) AS n FROM followers
+           WHERE snapshot_id = ? AND followed_at IS NOT NULL GROUP BY 1 ORDER BY 1""",
+        [snap["snapshot_id"]],
+    )
+    what = "exact follow times" + (" (sample, scaled)" if scale != 1.0 else "")
+    return daily.select(
+        pl.col("date"),
+        (pl.col("n").cum_sum() * scale).round().cast(pl.Int64).alias("followers"),
+        pl.lit(f"{what} of snapshot {snap['snapshot_id']}").alias("source"),
+    )
+
+
 def count_history(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
     """The account's follower counts over time (date, followers, source), one row per date."""
     imported = store.follower_counts(account, platform).select("date", "followers", "source")
+    if imported.height == 0:
+        timed = follow_time_counts(store, account, platform)
+        if timed.height >= 2:  # one source only: mixing levels would fake spikes and drops
+            return timed
     snaps = snapshot_counts(store, account, platform)
     both = pl.concat([imported.with_columns(pl.lit(0).alias("_p")), snaps.with_columns(pl.lit(1).alias("_p"))])
     return both.sort(["date", "_p"]).unique("date", keep="first", maintain_order=True).drop("_p")

@@ -21,6 +21,7 @@ import json
 import math
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +39,11 @@ from ..schema import SampleDesign
 from ..sources import bluesky, mastodon
 from ..sources.collect import NullProgress, ProgressSink
 from ..sources.http import ApiClient
-from ..store.workspace import Store
+from ..store.workspace import Snapshot, Store
+
+# ``audit.audit_frame``: labels a canonical frame and builds its Report (passed in by the audit
+# pipeline and the CLI; this module cannot import audit.py, which imports the reach sections).
+Auditor = Callable[..., Any]
 
 LIKES_PAGE = 100
 MASTODON_PAGE = 80
@@ -371,9 +376,15 @@ def not_following(store: Store, likers_id: int, platform: str, account: str | No
 
 def likers_section(
     store: Store, likers_id: int, *, method: str = "rules", confidence: float = 0.95,
-    inactive_days: int = DEFAULT_INACTIVE_DAYS,
+    inactive_days: int = DEFAULT_INACTIVE_DAYS, auditor: Auditor | None = None,
 ) -> dict[str, Any]:
-    """Label the engagers of a collected post and summarise: shares with intervals, non-followers."""
+    """Label the engagers of a collected post and summarise: shares with intervals, non-followers.
+
+    With ``auditor`` (``audit.audit_frame``) the engagers get a Report of their own and the shares
+    are its headline (corrected for the model's error, or withheld when the profiles carry too
+    little), the same function every other output takes its shares from. Without it, the raw label
+    shares.
+    """
     audit = store.likers_audit(likers_id)
     if audit["status"] != "complete":
         return {"available": False, "likers_id": likers_id, "missing": "the likers collection is unfinished: run the same `followaudit likers` command again to resume"}
@@ -392,8 +403,23 @@ def likers_section(
     }
     if rows.height == 0:
         return {"available": False, **base, "missing": "no engager could be labelled (the post has no likes or reposts, or their profiles are gone)"}
-    labels = label_followers(rows, method=method, as_of=audit["taken_at"], inactive_days=inactive_days, platform=audit["platform"])
-    shares = estimate_shares(labels, confidence, design)
+    extra: dict[str, Any] = {}
+    if auditor is not None:
+        snap = Snapshot(
+            snapshot_id=0, platform=audit["platform"], account=audit["account"], source=audit["post_uri"], source_hash=None,
+            taken_at=audit["taken_at"], tool_version=None, design=design, n_followers=rows.height,
+            settings={"observed": {"source": "collection", "detail": "when the engagers were collected"}},
+        )
+        result = auditor(rows, snap, method=method, inactive_days=inactive_days, confidence=confidence)
+        report = result.report
+        if report.withheld:
+            return {"available": False, **base, "missing": report.withheld, "evidence": report.evidence}
+        labels, shares = result.labels, report.headline_shares()
+        extra = {"evidence": report.evidence, "raw_shares": {
+            k: {"share": s.share, "low": s.low, "high": s.high, "count": s.count, "method": s.method} for k, s in report.shares.items()}}
+    else:
+        labels = label_followers(rows, method=method, as_of=audit["taken_at"], inactive_days=inactive_days, platform=audit["platform"])
+        shares = estimate_shares(labels, confidence, design)
     reasons = (
         labels.filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
         .group_by("reasons").len().sort(["len", "reasons"], descending=[True, False]).head(TOP_REASONS)
@@ -414,6 +440,7 @@ def likers_section(
         "top_reasons": [{"reason": r, "count": int(c)} for r, c in reasons.iter_rows()],
         "not_following": not_following(store, likers_id, audit["platform"], audit["account"], confidence),
         "note": "a like is activity: likers count as active at least since their like",
+        **extra,
     }
 
 

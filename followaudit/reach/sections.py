@@ -22,7 +22,7 @@ from ..store.workspace import Snapshot, Store
 from .comparison import comparison_section
 from .engagement import engagement_section, followers_total, what_if, with_engagements
 from .growth import count_history, growth_section
-from .likers import latest_likers_section, store_likers_frame
+from .likers import Auditor, latest_likers_section, store_likers_frame
 from .views import views_section
 
 SECTION_KEYS = ("engagement", "whatif", "likers", "growth", "comparison", "views")
@@ -40,9 +40,12 @@ def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str,
     """Default scenario for the report: buying as many followers as the account has (doubling),
     and the rate without the fake followers it has."""
     if followers <= 0 or "fake" not in shares:
-        return {"available": False, "missing": "an audited snapshot with followers"}
-    per_post = engagement["engagements_per_post"]["mean"] if engagement.get("available") else None
-    out = what_if(followers, followers, per_post, shares["fake"])
+        return {"available": False, "missing": "a fake share (an audited snapshot with followers whose profiles can be judged)"}
+    # the engagement section's rate (each post over the follower count at its time), so both agree
+    rate = engagement.get("engagement_rate") if engagement.get("available") else None
+    basis = (engagement.get("followers_at_post") or {}).get("source") if rate is not None else None
+    out = what_if(followers, followers, None, shares["fake"], rate_before=rate,
+                  rate_basis=f"the engagement section's rate: mean over posts of engagements / {basis}" if basis else None)
     out["available"] = True
     out["scenario"] = f"buying {followers:,} fake followers (doubling the count); run `followaudit whatif SNAPSHOT --buy N` for another N"
     return out
@@ -53,8 +56,11 @@ def headline_shares(report: Report) -> dict[str, Share]:
     return report.headline_shares()
 
 
-def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str, dict[str, Any]]:
-    """All reach sections for ``report`` (the audit of ``snapshot``), from its headline shares."""
+def build_sections(store: Store, snapshot: Snapshot, report: Report, auditor: Auditor | None = None) -> dict[str, dict[str, Any]]:
+    """All reach sections for ``report`` (the audit of ``snapshot``), from its headline shares.
+
+    ``auditor`` (``audit.audit_frame``) gives the likers their own Report, so their shares are a
+    headline too."""
     followers = followers_total(snapshot)
     shares = headline_shares(report)
     account, platform = snapshot.account, snapshot.platform
@@ -66,7 +72,8 @@ def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str
     def engagement() -> dict[str, Any]:
         if posts is None:
             return {"available": False, "missing": "posts table (workspace predates it; open it writable once)"}
-        return engagement_section(with_engagements(posts), followers, shares, history, spikes=growth.get("spikes"))
+        return engagement_section(with_engagements(posts), followers, shares, history, spikes=growth.get("spikes"),
+                                  confidence=report.confidence_level)
 
     eng = _guard("engagement", engagement)
     return {
@@ -74,7 +81,7 @@ def build_sections(store: Store, snapshot: Snapshot, report: Report) -> dict[str
         "whatif": _guard("whatif", lambda: whatif_section(followers, eng, shares)),
         "likers": _guard("likers", lambda: latest_likers_section(
             store, account, platform, method=report.method, confidence=report.confidence_level,
-            inactive_days=report.inactive_days)),
+            inactive_days=report.inactive_days, auditor=auditor)),
         "growth": growth,
         "comparison": _guard("comparison", lambda: comparison_section(
             store, account=account, platform=platform, followers=followers, method=report.method, shares=shares)),

@@ -4,6 +4,10 @@ x = follow rank (oldest follower left), y = the follower's account creation date
 Organic growth is a cloud under a crust (new accounts that follow at once); a bought batch is a
 brick or a horizontal band. Bursts from :mod:`followaudit.bursts` are outlined and numbered.
 
+With exact follow times (``followed_at`` known for at least half the followers, e.g. Bluesky
+follow records) the x axis is the real follow time instead of the rank, and the black line is the
+diagonal "created when it followed" that no follower can cross.
+
 Up to ``max_points`` followers are drawn as a scatter; above that the picture is a binned density
 (each pixel coloured by the label mix of the followers in it, opacity by log count), so 10M
 followers draw in seconds and the file stays small. Point clouds and density images are rasterized
@@ -49,10 +53,13 @@ def _arrays(frame: pl.DataFrame) -> dict[str, Any]:
     if "followed_at_lower" not in frame.columns:
         frame = estimate_follow_times(frame)
     label = pl.col("label").fill_null("unlabelled") if "label" in frame.columns else pl.lit("unlabelled")
+    exact = "followed_at" in frame.columns and frame["followed_at"].null_count() <= frame.height / 2
+    followed = pl.col("followed_at") if exact else pl.lit(None, pl.Datetime("us", "UTC"))
     used = frame.select(
         pl.col("follow_rank").cast(pl.Int64),
         pl.col("created_at").dt.epoch("us").alias("created"),
         pl.col("followed_at_lower").dt.epoch("us").alias("lower"),
+        pl.coalesce(followed, pl.col("followed_at_lower")).dt.epoch("us").alias("followed"),
         label.cast(pl.Utf8).alias("label"),
     ).filter(pl.col("follow_rank").is_not_null() & pl.col("created").is_not_null())
     if used.height == 0:
@@ -63,6 +70,7 @@ def _arrays(frame: pl.DataFrame) -> dict[str, Any]:
         "rank": used["follow_rank"].to_numpy(),
         "created": _days(used["created"].to_numpy()),
         "lower": _days(used["lower"].to_numpy()),
+        "followed": _days(used["followed"].to_numpy()) if exact else None,
         "label": used["label"],
     }
 
@@ -93,10 +101,12 @@ def follower_factory_figure(
 ) -> Figure:
     """The follower-factory chart as a Matplotlib ``Figure``.
 
-    ``frame`` has follow_rank, created_at and optionally label and followed_at_lower.
+    ``frame`` has follow_rank, created_at and optionally label, followed_at_lower and followed_at.
     """
     data = _arrays(frame)
-    rank, created, lower = data["rank"], data["created"], data["lower"]
+    created, lower = data["created"], data["lower"]
+    timed = data["followed"] is not None
+    rank = data["followed"] if timed else data["rank"]  # x: the real follow time where it is known
     codes, names = _label_codes(data["label"])
     n = rank.size
     fig = Figure(figsize=size, layout="constrained")
@@ -105,10 +115,14 @@ def follower_factory_figure(
     # Bad creation dates (e.g. epoch 0) would squash the picture: show the 99.9% range and say so.
     y_low = float(np.quantile(created, 0.001)) if n > 1000 else float(created.min())
     y_high = float(max(created.max(), lower.max()))
+    if timed:  # a very old follow time would squash the picture the same way
+        x_low = float(np.quantile(rank, 0.001)) if n > 1000 else float(rank.min())
     pad = max((y_high - y_low) * 0.03, 5.0)
     y0, y1 = y_low - pad, y_high + pad
     hidden = int((created < y0).sum())
     x0, x1 = float(rank.min()) - 0.5, float(rank.max()) + 0.5
+    if timed:
+        x0 = x_low - max((float(rank.max()) - x_low) * 0.02, 1.0)
 
     handles = []
     if n <= max_points:
@@ -139,16 +153,24 @@ def follower_factory_figure(
         ax.imshow(image, origin="lower", extent=(x0, x1, y0, y1), aspect="auto", interpolation="nearest", rasterized=True)
         mode = "density"
 
-    step = max(1, n // 4000)
-    ax.plot(rank[::step], lower[::step], color="black", lw=0.7, alpha=0.8, drawstyle="steps-post")
-    handles.append(Line2D([], [], color="black", lw=0.8, label="follow-time lower bound"))
+    if timed:
+        ax.plot([x0, x1], [x0, x1], color="black", lw=0.7, alpha=0.8)
+        handles.append(Line2D([], [], color="black", lw=0.8, label="created when it followed"))
+    else:
+        step = max(1, n // 4000)
+        ax.plot(rank[::step], lower[::step], color="black", lw=0.7, alpha=0.8, drawstyle="steps-post")
+        handles.append(Line2D([], [], color="black", lw=0.8, label="follow-time lower bound"))
 
     min_w, min_h = (x1 - x0) * 0.004, (y1 - y0) * 0.008
     for burst in bursts or []:
         c_from = burst.created_from.timestamp() / 86_400
         c_to = burst.created_to.timestamp() / 86_400
-        width, height = max(burst.span, min_w), max(c_to - c_from, min_h)
-        left, bottom = burst.start_rank - 0.5 - (width - burst.span) / 2, c_from - (height - (c_to - c_from)) / 2
+        if timed and burst.followed_from and burst.followed_to:
+            start, extent = burst.followed_from.timestamp() / 86_400, (burst.followed_to - burst.followed_from).total_seconds() / 86_400
+        else:
+            start, extent = burst.start_rank - 0.5, float(burst.span)
+        width, height = max(extent, min_w), max(c_to - c_from, min_h)
+        left, bottom = start - (width - extent) / 2, c_from - (height - (c_to - c_from)) / 2
         rect = Rectangle((left, bottom), width, height, fill=False, edgecolor="black", lw=1.3, zorder=5)
         rect.set_gid(f"burst-{burst.burst_id}")
         ax.add_patch(rect)
@@ -161,10 +183,15 @@ def follower_factory_figure(
 
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # no "1e7" offset
+    if timed:
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator())
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.set_xlabel("followed (exact follow time)")
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # no "1e7" offset
+        ax.set_xlabel("follow rank (oldest follower left)")
     ax.yaxis.set_major_locator(mdates.AutoDateLocator())
     ax.yaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.yaxis.get_major_locator()))
-    ax.set_xlabel("follow rank (oldest follower left)")
     ax.set_ylabel("account created")
     heading = title or "Follower factory"
     ax.set_title(f"{heading} — {n:,} followers ({mode})", fontsize=11)
@@ -180,9 +207,11 @@ def follower_factory_figure(
 def _burst_title(burst: Burst) -> str:
     fake = "" if burst.fake_share is None else f"; {burst.fake_share:.0%} labelled fake"
     followed = f"{burst.followed_from:%Y-%m-%d}" if burst.followed_from else "?"
+    when = (f"followed {burst.followed_from:%Y-%m-%d %H:%M}..{burst.followed_to:%Y-%m-%d %H:%M}"
+            if burst.followed_exact and burst.followed_to else f"followed no earlier than {followed}")
     return (
         f"Burst #{burst.burst_id}: {burst.size:,} followers created {burst.created_from:%Y-%m-%d}..{burst.created_to:%Y-%m-%d}, "
-        f"ranks {burst.start_rank:,}-{burst.end_rank:,}, followed no earlier than {followed}{fake}"
+        f"ranks {burst.start_rank:,}-{burst.end_rank:,}, {when}{fake}"
     )
 
 
@@ -215,10 +244,10 @@ def bursts_table_html(bursts: list[Burst]) -> str:
     rows = []
     for b in bursts:
         fake = "—" if b.fake_share is None else f"{b.fake_share:.0%} ({b.fake_share_low:.0%}–{b.fake_share_high:.0%})"
-        followed = f"{b.followed_from:%Y-%m-%d}" if b.followed_from else "—"
+        followed = ("" if b.followed_exact else "≥ ") + (f"{b.followed_from:%Y-%m-%d}" if b.followed_from else "—")
         rows.append(
             f"<tr><td>#{b.burst_id}</td><td>{b.start_rank:,}–{b.end_rank:,}</td><td>{b.size:,}</td><td>{b.expected:,.1f}</td>"
-            f"<td>{b.created_from:%Y-%m-%d} … {b.created_to:%Y-%m-%d}</td><td>≥ {followed}</td><td>{fake}</td><td>{b.score:,.0f}</td></tr>"
+            f"<td>{b.created_from:%Y-%m-%d} … {b.created_to:%Y-%m-%d}</td><td>{followed}</td><td>{fake}</td><td>{b.score:,.0f}</td></tr>"
         )
     head = (
         "<tr><th>burst</th><th>follow ranks</th><th>followers</th><th>expected if organic</th><th>accounts created</th>"

@@ -16,6 +16,7 @@ from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader, StrictU
 
 from .. import __version__
 from ..report.core import Report
+from ..report.evidence import PROFILE_FIELDS, evidence_lines, far_warning
 from .static_charts import report_charts
 
 
@@ -117,7 +118,7 @@ def environment(extra_loader: BaseLoader | None = None) -> Environment:
     )
     env.filters.update(pct=pct, num=num, dt=dt, day=day, plain=plain, svg_data_uri=svg_data_uri)
     env.tests["interval"] = is_interval
-    env.globals["version"] = __version__
+    env.globals.update(version=__version__, evidence_lines=evidence_lines, far_warning=far_warning, field_words=PROFILE_FIELDS)
     return env
 
 

@@ -38,9 +38,15 @@ def engagement_lines(s: dict[str, Any]) -> list[str]:
     lines = [
         f"Engagement ({s['posts']:,} posts, {s['period']['from'][:10]} .. {s['period']['to'][:10]}): "
         f"{per['mean']:,.1f} engagements per post (median {per['median']:,.1f})",
-        f"  rate on all {s['followers']:,} followers: {_pct(s['engagement_rate'], 2)}",
+        f"  rate on all followers: {_iv(s.get('engagement_rate_interval') or {'rate': s['engagement_rate']}, 2)}",
         f"  rate on the estimated real followers:  {_iv(s['engagement_rate_real'], 2)}",
     ]
+    at = s.get("followers_at_post")
+    if at:
+        span = f"{at['min']:,.0f}" if at["min"] == at["max"] else f"{at['min']:,.0f} – {at['max']:,.0f}"
+        lines.append(f"  each post divided by {at['source']}: {span} followers")
+    if (s.get("engagement_rate_real") or {}).get("method"):
+        lines.append(f"  interval: {s['engagement_rate_real']['method']}")
     trend = s.get("trend") or {}
     if trend.get("available"):
         el = trend.get("elasticity")

@@ -24,6 +24,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from ..bursts.detect import Burst  # noqa: E402
+from ..errors import InputError  # noqa: E402
 from ..report.core import Report  # noqa: E402
 from . import charts  # noqa: E402
 
@@ -200,12 +201,16 @@ def follower_factory_svg(followers: Any, report: Report | None = None) -> str | 
     """
     if followers is None:
         return None
-    return charts.follower_factory_svg(followers, _bursts_for_chart(report))
+    try:
+        return charts.follower_factory_svg(followers, _bursts_for_chart(report))
+    except InputError:  # no follow order or no creation dates: the report says the chart is unavailable
+        return None
 
 
 def report_figures(report: Report) -> list[tuple[str, Figure]]:
     """Every static chart a Report supports, by name (follower factory excluded: see ``report_charts``)."""
-    figures: list[tuple[str, Figure]] = [("shares", shares_figure(report))]
+    # a withheld audit has no shares to draw
+    figures: list[tuple[str, Figure]] = [("shares", shares_figure(report))] if report.shares else []
     reasons = reasons_figure(report)
     if reasons is not None:
         figures.append(("reasons", reasons))

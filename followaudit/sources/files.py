@@ -29,7 +29,15 @@ from ..errors import (
 )
 from ..schema import PLATFORMS, conform
 from .formats import idlists, jsonrec, platforms, stream, tabular
-from .formats.common import ORDERS, Detected, Field, ParsedFile, SourceFrame, empty_rejects, finish
+from .formats.common import (
+    ORDERS,
+    Detected,
+    Field,
+    ParsedFile,
+    SourceFrame,
+    empty_rejects,
+    finish,
+)
 from .formats.textio import check_not_binary, to_utf8
 
 __all__ = ["Detected", "ParsedFile", "ReadOptions", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
@@ -95,7 +103,7 @@ def read_followers(
     if detected_fmt == "csv" and rejects.height:
         rejects = _original_lines(rejects, data)
     detected = Detected(src.platform, detected_fmt, src.layout, use_order, compressed, src.note)
-    return ParsedFile(followers, rejects, detected, account=account or src.account)
+    return ParsedFile(followers, rejects, detected, account=account or src.account, observed=src.observed)
 
 
 def _original_lines(rejects: pl.DataFrame, data: bytes) -> pl.DataFrame:
@@ -183,7 +191,11 @@ def _source(data: bytes, name: str, *, platform: str | None, fmt: str | None, ma
 
 
 def _looks_tabular(columns: list[str]) -> bool:
-    """A header of at least two named columns: a CSV (whether or not we know its columns)."""
+    """A header of at least two named columns: a CSV (whether or not we know its columns); or one
+    column named like a handle or id (a list of screen names)."""
+    if len(columns) == 1:
+        names = {n for target in ("handle", "follower_id") for n, _ in tabular.SYNONYMS[target]}
+        return tabular.normalise(columns[0]) in names
     return len(columns) > 1 and all(c.strip() for c in columns)
 
 
@@ -315,7 +327,8 @@ def _records(records: pl.DataFrame, name: str, *, platform: str | None, rejects:
     # API listings come newest first; anonymised datasets (InstaFake) have no order.
     default_order = "unknown" if spec is platforms.INSTAFAKE else ("newest-first" if api else "unknown")
     return SourceFrame(frame, spec.fields, spec.platform, (layout or spec.layout) + layout_suffix, default_order,
-                       rejects=all_rejects)
+                       rejects=all_rejects, observed=platforms.latest_indexed(frame))
+
 
 
 def _generic_records(records: pl.DataFrame, name: str, keys: set[str], *, platform: str | None,
@@ -352,4 +365,5 @@ def _read_id_list(src: _IdList, name: str, fmt: str, compressed: bool, *, platfo
     followers, missing = idlists.join_profiles(ids, prof.followers)
     all_rejects = pl.concat([rejects, prof.rejects]).sort(["file", "line"]) if prof.rejects.height else rejects
     detected = Detected(plat, fmt, f"{src.layout} + {prof.detected.layout} profiles", use_order, compressed)
-    return ParsedFile(conform(followers), all_rejects, detected, account=acct, n_without_profile=missing)
+    return ParsedFile(conform(followers), all_rejects, detected, account=acct, n_without_profile=missing,
+                      observed=prof.observed)

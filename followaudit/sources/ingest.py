@@ -16,6 +16,12 @@ from ..schema import COLUMN_NAMES, SampleDesign, conform
 from ..store.workspace import Store
 from .files import Detected, ParsedFile, ReadOptions, read_followers
 from .formats import stream
+from .formats.common import Observed
+
+# How the observation time of a snapshot is known, in the words the report uses (evidence.observed_at).
+OBSERVED_FLAG = "flag"
+OBSERVED_RECORD = "record"
+OBSERVED_FILE_TIME = "file time (assumed)"
 
 
 @dataclass
@@ -30,6 +36,7 @@ class ImportResult:
     reused: bool
     account: str | None = None
     n_without_profile: int = 0
+    observed: Observed | None = None  # when the file says its profiles were read
 
     def summary_lines(self) -> list[str]:
         """The human summary the CLI prints (stderr)."""
@@ -72,10 +79,16 @@ def import_file(
     *,
     input_format: str | None = None,
     progress: Callable[[int], None] | None = None,
+    observed_at: datetime | None = None,
     **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
     replaces that snapshot's rows instead of adding a new snapshot.
+
+    The snapshot's ``taken_at`` is when its profiles were observed, so ages and rates are measured
+    then, not today: ``observed_at`` (the user's ``--observed-at``) wins; else what the file says
+    (records' crawl times, a dataset's crawl date derived from its fields, Bluesky's latest
+    ``indexedAt``); else the file's modification time, recorded as an assumption.
 
     ``input_format`` is an alias of ``fmt`` (the CLI's ``--input-format`` on commands whose
     ``--format`` is the output format). ``progress(n)`` is told of file bytes read (large JSONL only).
@@ -101,18 +114,46 @@ def import_file(
     taken_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
     existing = store.find_snapshot_by_hash(digest)
     meta = dict(source=str(path), settings=settings, taken_at=taken_at)
+    found = Observed(_utc(observed_at), OBSERVED_FLAG, "--observed-at") if observed_at is not None else (
+        parsed.observed if parsed is not None else None)
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
     # JSON, and smaller on disk. Reset right after.
     con.execute("SET force_compression = 'zstd'")
     try:
         if parsed is not None:
-            return _store_parsed(store, parsed, existing, digest, meta)
-        assert the_plan is not None
-        return _store_streamed(store, path, the_plan, existing, digest, meta, encoding=encoding, strict=strict,
-                               account=account, progress=progress)
+            result = _store_parsed(store, parsed, existing, digest, meta)
+        else:
+            assert the_plan is not None
+            result = _store_streamed(store, path, the_plan, existing, digest, meta, encoding=encoding, strict=strict,
+                                     account=account, progress=progress)
     finally:
         con.execute("RESET force_compression")
+    with store.transaction():
+        set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
+    return result
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def set_observation_time(store: Store, snapshot_id: int, found: Observed | None, *, fallback: datetime) -> Observed:
+    """Store when the snapshot's profiles were observed as its ``taken_at``, and how that is known
+    (``settings["observed"]``: source and detail, shown in the report's evidence).
+
+    ``found`` (a flag, or what the file said) wins; else the latest crawl time the records carry;
+    else ``fallback`` (the file's modification time), marked as assumed.
+    """
+    if found is None:
+        row = store.row("SELECT max(observed_at) AS latest FROM followers WHERE snapshot_id = ?", [snapshot_id])
+        latest = row["latest"] if row else None
+        found = (Observed(_utc(latest), OBSERVED_RECORD, "the latest crawl time the records carry") if latest is not None
+                 else Observed(fallback, OBSERVED_FILE_TIME, "the file's modification time"))
+    snapshot = store.snapshot(snapshot_id)
+    settings = {**snapshot.settings, "observed": {"source": found.source, "detail": found.detail}}
+    store.update_snapshot(snapshot_id, taken_at=found.at, settings=settings)
+    return found
 
 
 def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest: str, meta: dict[str, Any]) -> ImportResult:
@@ -148,6 +189,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
                                    status="importing", **meta)
     try:
         n, n_rejects, first, file_ranks = 0, 0, None, False
+        observed: Observed | None = None
         ids: list[pl.DataFrame] = []
         batches = stream.iter_batches(path, the_plan, name=str(path), encoding=encoding, strict=strict,
                                       account=account, on_progress=progress)
@@ -159,6 +201,8 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
             n_rejects += batch.rejects.height
             first = first or _first(batch.rejects)
             file_ranks = file_ranks or batch.file_ranks
+            if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
+                observed = batch.observed
         dups = stream.duplicates(pl.concat(ids)) if ids else pl.DataFrame()
         del ids
         with store.transaction():
@@ -187,7 +231,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, exist
     detected = Detected(the_plan.spec.platform, "jsonl", the_plan.spec.layout, order_used, the_plan.compressed)
     return ImportResult(
         snapshot_id=snapshot_id, detected=detected, n_followers=n, n_rejects=n_rejects, first_reject=first,
-        reused=existing is not None, account=account,
+        reused=existing is not None, account=account, observed=observed,
     )
 
 

@@ -20,6 +20,7 @@ from .bluesky import ts
 from .http import ApiClient, error_text
 
 PAGE_SIZE = 80
+MASTODON_FLAGS = ("suspended", "limited", "noindex", "memorial")
 STATUSES_PAGE = 40
 
 _FIELDS = pl.List(pl.Struct({"name": pl.Utf8, "value": pl.Utf8}))
@@ -116,9 +117,11 @@ def followers_frame(raw: pl.Series, *, account: str, instance: str) -> pl.DataFr
     bio = bio.str.replace_all("&amp;", "&").str.replace_all("&lt;", "<").str.replace_all("&gt;", ">")
     bio = bio.str.replace_all("&quot;", '"').str.replace_all("&#39;", "'")
     fields = field("$.fields").str.json_decode(_FIELDS)
+    # the instance's own moderation (suspended, limited = silenced) and account states that say a
+    # profile is not in use (moved, memorial) or opted out of search (noindex); `bot` is self-declared
     flags = [
-        pl.when(field(f"$.{flag}") == "true").then(pl.lit(flag)).otherwise(None) for flag in ("suspended", "limited")
-    ]
+        pl.when(field(f"$.{flag}") == "true").then(pl.lit(flag)).otherwise(None) for flag in MASTODON_FLAGS
+    ] + [pl.when(field("$.moved").is_not_null()).then(pl.lit("moved")).otherwise(None)]
     return frame.with_columns(
         pl.lit("mastodon").alias("platform"),
         pl.lit(account).alias("account"),

@@ -340,3 +340,21 @@ def generate_likers(spec: SynthSpec, frame: pl.DataFrame, n_likes: int = 240, n_
         pl.lit("repost").alias("kind"), pl.lit(None, pl.Datetime("us", "UTC")).alias("engaged_at")
     )
     return pl.concat([likers, reposters]).drop("followed_at", "batch", strict=False)
+
+
+# -- platform evidence for the demo: exact follow times are in ``generate``'s followed_at --------
+SPAM_LABELLED_SHARE = 0.25  # bought followers the platform's moderation has already caught
+SELF_BOT_SHARE = 0.005  # real followers that declare themselves bots (news feeds, utilities)
+
+
+def with_platform_labels(frame: pl.DataFrame, seed: int = 42) -> pl.DataFrame:
+    """``frame`` with platform labels: moderation ``spam`` on a quarter of the bought followers and a
+    self-declared bot flag on a few real ones (seeded, vectorised)."""
+    u = np.random.default_rng(seed + 7).random(frame.height)
+    fake = (frame["truth_label"] == "fake").to_numpy()
+    spam = fake & (u < SPAM_LABELLED_SHARE)
+    labels = pl.List(pl.Utf8)
+    return frame.with_columns(
+        pl.when(pl.Series(spam)).then(pl.lit(["spam"], labels)).otherwise(pl.lit([], labels)).alias("moderation_labels"),
+        pl.Series("self_declared_bot", (frame["truth_label"] == "real").to_numpy() & (u > 1 - SELF_BOT_SHARE)),
+    )

@@ -131,15 +131,7 @@ class CollectionStore:
                     con.unregister("_activity")
             if followers.height:
                 self._insert_followers(con, snapshot_id, conform(followers))
-            con.register("_done", pl.DataFrame({"follower_id": done}, schema={"follower_id": pl.Utf8}).to_arrow())
-            try:
-                con.execute(
-                    """UPDATE collect_ids SET done = true WHERE snapshot_id = ?
-                       AND follower_id IN (SELECT follower_id FROM _done)""",
-                    [snapshot_id],
-                )
-            finally:
-                con.unregister("_done")
+            self._flag_ids(snapshot_id, "done", done)
             if missing is not None and missing.height:
                 con.register("_missing", missing.select("file", "line", "column", "reason", "raw").to_arrow())
                 try:
@@ -148,6 +140,18 @@ class CollectionStore:
                     )
                 finally:
                     con.unregister("_missing")
+
+    def _flag_ids(self, snapshot_id: int, flag: str, ids: list[str]) -> None:
+        """Set the checkpoint ``flag`` (done, follow_checked) of these enumerated ids; caller's transaction."""
+        self.con.register("_flagged", pl.DataFrame({"follower_id": ids}, schema={"follower_id": pl.Utf8}).to_arrow())
+        try:
+            self.con.execute(
+                f"""UPDATE collect_ids SET {flag} = true WHERE snapshot_id = ?
+                    AND follower_id IN (SELECT follower_id FROM _flagged)""",
+                [snapshot_id],
+            )
+        finally:
+            self.con.unregister("_flagged")
 
     def pending_hydration(self, snapshot_id: int, with_profile: bool = False, limit: int | None = None) -> pl.DataFrame:
         """Sampled followers not yet stored: position, follower_id, observed_at (and profile), in API order."""
@@ -158,6 +162,36 @@ class CollectionStore:
                 WHERE snapshot_id = ? AND sampled AND NOT done ORDER BY position{cap}""",
             [snapshot_id],
         )
+
+    def pending_follow_times(self, snapshot_id: int) -> pl.DataFrame:
+        """Stored followers whose follow record has not been asked for yet (follower_id), in API order."""
+        return self.query(
+            """SELECT c.follower_id FROM collect_ids c
+               WHERE c.snapshot_id = ? AND c.sampled AND c.done AND NOT coalesce(c.follow_checked, false)
+                 AND c.follower_id IN (SELECT follower_id FROM followers WHERE snapshot_id = ?)
+               ORDER BY c.position""",
+            [snapshot_id, snapshot_id],
+        )
+
+    def update_followers(self, snapshot_id: int, values: pl.DataFrame, columns: list[str]) -> None:
+        """Set ``columns`` of stored followers from ``values`` (follower_id + columns); caller's transaction."""
+        sets = ", ".join(f'"{c}" = t."{c}"' for c in columns)
+        self.con.register("_values", values.select("follower_id", *columns).to_arrow())
+        try:
+            self.con.execute(
+                f"""UPDATE followers SET {sets} FROM _values t
+                    WHERE followers.snapshot_id = ? AND followers.follower_id = t.follower_id""",
+                [snapshot_id],
+            )
+        finally:
+            self.con.unregister("_values")
+
+    def save_follow_times(self, snapshot_id: int, times: pl.DataFrame, checked: list[str]) -> None:
+        """Exact follow times (follower_id, followed_at) and the ids they settle, in one transaction."""
+        with self.transaction():
+            if times.height:
+                self.update_followers(snapshot_id, times, ["followed_at"])
+            self._flag_ids(snapshot_id, "follow_checked", checked)
 
     def drop_collection(self, snapshot_id: int) -> None:
         """Forget a collection that turned out to be impossible (e.g. hidden followers)."""

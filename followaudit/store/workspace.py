@@ -133,7 +133,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (5, "reviews: the reviewed sample's design, queue and answers", REVIEWS_SQL),
-    # Reserved while parallel work lands: 6 platform evidence, 7 honest estimates, 8 speed.
+    (
+        6,
+        "platform evidence: follow-time checkpoints of live collection",
+        """
+        ALTER TABLE collect_ids ADD COLUMN follow_checked BOOLEAN DEFAULT false;
+        """,
+    ),
+    # Reserved while parallel work lands: 7 honest estimates, 8 speed.
 ]
 
 

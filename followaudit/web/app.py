@@ -7,8 +7,10 @@ script at all, so the Content-Security-Policy forbids every script source.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,63 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """Host names a browser may use to reach a server listening on ``host``; None = any IP literal.
+
+    A page on another site can make a browser resolve its own name to 127.0.0.1 (DNS rebinding)
+    and read the app; the Host header then still names that site, so it is refused.
+    """
+    name = host.strip("[]").lower()
+    if name in LOOPBACK_NAMES:
+        return LOOPBACK_NAMES
+    if name in ("0.0.0.0", "::", ""):
+        return None
+    return frozenset({name})
+
+
+def _host_name(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class HostCheck:
+    """ASGI middleware: 421 for a Host header that is not the address the app serves."""
+
+    def __init__(self, app: Any, hosts: frozenset[str] | None) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    def allowed(self, host: str) -> bool:
+        name = _host_name(host)
+        if self.hosts is None:  # listening on every interface: IP addresses and this machine's names
+            return _is_ip(name) or name in LOOPBACK_NAMES or name in {socket.gethostname().lower(), socket.getfqdn().lower()}
+        return name in self.hosts
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not self.allowed(host):
+                body = json.dumps(error_body(f"unknown Host {host!r}", 421, "open the app at the address it prints")).encode()
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 421, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -101,13 +160,19 @@ def _int(params: dict[str, str], name: str, default: int) -> int:
         raise InputError(f"{name} must be a whole number, not {raw!r}") from None
 
 
-def create_app(db_path: str | Path, review: bool = False) -> FastAPI:
-    """The web app over the workspace at ``db_path``, opened read-only (writable for reviews with ``review``)."""
+def create_app(db_path: str | Path, review: bool = False, host: str | None = None) -> FastAPI:
+    """The web app over the workspace at ``db_path``, opened read-only (writable for reviews with ``review``).
+
+    ``host`` is the address it listens on: requests naming another Host are refused (DNS
+    rebinding). None (in-process use, no socket) skips the check.
+    """
     db = ReadDB(db_path, writable=review)
     env = environment(PackageLoader("followaudit.web", "templates"))
     app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.add_middleware(SecurityHeaders)
+    if host is not None:
+        app.add_middleware(HostCheck, hosts=allowed_hosts(host))
 
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, writable=db.writable, **context)

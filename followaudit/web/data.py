@@ -96,7 +96,7 @@ def build_audit(
 def factory_frame(store: Store, snapshot_id: int, labels: pl.DataFrame | None = None) -> pl.DataFrame:
     """What the follower-factory chart reads: follow order, account creation and (with labels) label."""
     frame = store.query(
-        """SELECT follower_id, follow_rank, created_at FROM followers WHERE snapshot_id = ?
+        """SELECT follower_id, follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?
            ORDER BY follow_rank NULLS LAST, follower_id""",
         [snapshot_id],
     )
@@ -411,8 +411,10 @@ def newcombe_difference(a: tuple[float, float, float], b: tuple[float, float, fl
 
 def share_changes(ra: Any, rb: Any) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for label in ra.shares:
-        sa, sb = ra.shares[label], rb.shares[label]
+    # the headline shares (reviewed > corrected > raw), as every other output; none when withheld
+    ha, hb = ra.headline_shares(), rb.headline_shares()
+    for label in [lb for lb in ha if lb in hb]:
+        sa, sb = ha[label], hb[label]
         d, lo, hi = newcombe_difference((sa.share, sa.low, sa.high), (sb.share, sb.low, sb.high))
         out[label] = {
             "a": {"share": sa.share, "low": sa.low, "high": sa.high, "count": sa.count},

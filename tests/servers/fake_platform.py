@@ -2,7 +2,11 @@
 
 Serves one synthetic audited account with ``n`` followers (index 0 = oldest follow) through both
 APIs' real shapes: Bluesky ``getProfile``/``getFollowers``/``getProfiles``/``getAuthorFeed`` (opaque
-cursor, newest first, cursor absent on the last page) and Mastodon ``accounts/lookup``,
+cursor, newest first, cursor absent on the last page), ``getRelationships`` (follow-record AT-URIs
+whose TID keys date the follows; every 997th backdated by 30 days; gone followers are
+``#notFoundActor``) and labels filtered by the ``atproto-accept-labelers`` header (Bluesky moderation
+``spam`` every 50th, ``inauthentic`` every 70th, ``!hide`` every 90th, a self-label ``bot`` every
+60th, and ``spam`` from ``OTHER_LABELER`` every 45th), and Mastodon ``accounts/lookup``,
 ``accounts/:id/followers`` (Link header, next link only after a full page), ``accounts/:id/statuses``.
 
 Faults (set attributes on ``server.faults`` while it runs; counts are consumed per request):
@@ -32,6 +36,28 @@ TARGET_DID = "did:plc:target0000000000000000"
 MASTODON_USER = "target"
 MASTODON_ID = "109000000000000001"
 BASE_TIME = datetime(2023, 1, 1, tzinfo=UTC)
+MODERATION = "did:plc:ar7c4by46qjdydhdevvrndac"
+OTHER_LABELER = "did:plc:otherlabeler000000000000"
+TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid(when: datetime, clock_id: int = 0) -> str:
+    """A TID record key for ``when`` (written here from the spec, independently of the package)."""
+    value = (int(round(when.timestamp() * 1_000_000)) << 10) | clock_id
+    return "".join(TID_ALPHABET[(value >> (5 * k)) & 31] for k in range(12, -1, -1))
+
+
+def created_of(i: int) -> datetime:
+    return BASE_TIME - timedelta(days=400) + timedelta(hours=i)
+
+
+def followed_of(i: int) -> datetime:
+    """The true follow time of follower i (one hour after its account was made)."""
+    return created_of(i) + timedelta(hours=1)
+
+
+def backdated(i: int) -> bool:
+    return i > 0 and i % 997 == 0
 
 
 @dataclass
@@ -70,8 +96,12 @@ class FakePlatform:
     def __init__(
         self, n: int = 20000, *, hidden: int = 0, gone: frozenset[int] | set[int] = frozenset(),
         token: str | None = None, hide_collections: bool = False, posts: int = 30, announce_hidden: bool = True,
+        batch: tuple[int, int] | None = None,
     ) -> None:
         self.n = n
+        # (first follower, size): a bought batch of thin profiles made within ~a day two years before,
+        # following one after the other 3 s apart (Bluesky only)
+        self.batch = batch
         self.hidden = hidden  # reported by followersCount but never listed (taken down)
         self.gone = frozenset(gone)  # listed, but getProfiles no longer returns them
         self.token = token
@@ -79,6 +109,8 @@ class FakePlatform:
         self.announce_hidden = announce_hidden  # False: an older server (< 4.3) without the field
         self.n_posts = posts
         self.faults = Faults()
+        self.labelers_seen: list[str | None] = []  # atproto-accept-labelers of each Bluesky request
+        self.auth_seen: list[tuple[str, str | None]] = []  # (path, Authorization) of every request
         self.calls: Counter[str] = Counter()
         self.requests = 0
         self.lock = threading.Lock()
@@ -107,8 +139,43 @@ class FakePlatform:
     def mastodon_truth(self) -> set[str]:
         return {mastodon_id(i) for i in range(self.n)}
 
-    def profile_view(self, i: int) -> dict[str, Any]:
-        created = BASE_TIME - timedelta(days=400) + timedelta(hours=i)
+    def in_batch(self, i: int) -> bool:
+        return self.batch is not None and self.batch[0] <= i < self.batch[0] + self.batch[1]
+
+    def created(self, i: int) -> datetime:
+        if self.batch is not None and self.in_batch(i):
+            return created_of(self.batch[0]) - timedelta(days=700) + timedelta(minutes=5 * (i - self.batch[0]))
+        return created_of(i)
+
+    def followed(self, i: int) -> datetime:
+        """The true follow time of follower i."""
+        if self.batch is not None and self.in_batch(i):
+            return followed_of(self.batch[0] - 1) + timedelta(seconds=3 * (i - self.batch[0] + 1))
+        return followed_of(i) - (timedelta(days=30) if backdated(i) else timedelta(0))
+
+    def follow_uri(self, i: int) -> str:
+        when = self.followed(i)
+        return f"at://{did_of(i)}/app.bsky.graph.follow/{tid(when, i % 1024)}"
+
+    def labels_of(self, i: int, accepted: set[str]) -> list[dict[str, Any]]:
+        did = did_of(i)
+        out: list[dict[str, Any]] = []
+
+        def add(src: str, val: str) -> None:
+            out.append({"ver": 1, "src": src, "uri": did, "val": val, "cts": "2024-05-01T00:00:00.000Z"})
+
+        if MODERATION in accepted:
+            for every, val in ((50, "spam"), (70, "inauthentic"), (90, "!hide")):
+                if i % every == 0:
+                    add(MODERATION, val)
+        if OTHER_LABELER in accepted and i % 45 == 0:
+            add(OTHER_LABELER, "spam")
+        if i % 60 == 0:  # self-labels come whatever labelers are asked for
+            add(did, "bot")
+        return out
+
+    def profile_view(self, i: int, accepted: set[str] | None = None) -> dict[str, Any]:
+        created = self.created(i)
         view: dict[str, Any] = {
             "did": did_of(i),
             "handle": f"user{i}.bsky.social",
@@ -116,20 +183,19 @@ class FakePlatform:
             "description": f"bio of user {i}" if i % 3 else "",
             "avatar": f"https://cdn.bsky.app/img/avatar/plain/{did_of(i)}/bafk{i}@jpeg",
             "associated": {"chat": {"allowIncoming": "following"}},
-            "labels": [],
+            "labels": self.labels_of(i, {MODERATION} if accepted is None else accepted),
             "createdAt": created.isoformat().replace("+00:00", "Z"),
             "indexedAt": (created + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
             "viewer": {"muted": False, "blockedBy": False},
         }
-        if i % 7 == 0:
+        if i % 7 == 0 or self.in_batch(i):
             del view["avatar"]  # no avatar set: the field is absent
-        if i % 50 == 0:
-            view["labels"] = [{"src": "did:plc:ar7c4by46qjdydhdevvrndac", "uri": view["did"], "val": "spam",
-                               "cts": "2024-05-01T00:00:00.000Z", "ver": 1}]
+        if self.in_batch(i):
+            view.update(displayName="", description="", handle=f"x{i * 7919 % 100000}q{i}.bsky.social")
         return view
 
-    def profile_detailed(self, i: int) -> dict[str, Any]:
-        view = self.profile_view(i)
+    def profile_detailed(self, i: int, accepted: set[str] | None = None) -> dict[str, Any]:
+        view = self.profile_view(i, accepted)
         view.update(
             followersCount=(i * 37) % 900, followsCount=(i * 53) % 3000 + (5000 if i % 50 == 0 else 0),
             postsCount=0 if i % 5 == 0 else (i * 11) % 700,
@@ -137,6 +203,8 @@ class FakePlatform:
         )
         if view["banner"] is None:
             del view["banner"]
+        if self.in_batch(i):  # follows thousands, followed by nobody, never posted
+            view.update(followersCount=i % 3, followsCount=4000 + i % 500, postsCount=0)
         return view
 
     def target_profile(self) -> dict[str, Any]:
@@ -214,6 +282,9 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
             with fp.lock:
                 fp.requests += 1
                 fp.calls[url.path] += 1
+                fp.auth_seen.append((url.path, self.headers.get("Authorization")))
+                if url.path.startswith("/xrpc/"):
+                    fp.labelers_seen.append(self.headers.get("atproto-accept-labelers"))
                 faults = fp.faults if _applies(fp, self.path) else Faults()
                 slow = faults.take("slow")
                 limited = faults.take("rate_limit")
@@ -237,6 +308,7 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
         # -- Bluesky ------------------------------------------------------------------------------
         def bluesky(self, nsid: str, q: dict[str, list[str]]) -> None:
             ok = _limit_headers("/xrpc/", 2999, 300.0)
+            ok["atproto-content-labelers"] = ", ".join(sorted(self.accepted()))
             if nsid == "app.bsky.actor.getProfile":
                 if q["actor"][0] not in (TARGET_HANDLE, TARGET_DID):
                     return self.send_json(400, {"error": "InvalidRequest", "message": "Profile not found"})
@@ -249,11 +321,26 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
                 order = range(fp.n - 1 - offset, max(fp.n - 1 - offset - take, -1), -1)  # newest first
                 if fp.faults.repeat_page and cursor:
                     order = range(fp.n - 1, max(fp.n - 1 - take, -1), -1)
-                body: dict[str, Any] = {"subject": fp.target_profile(), "followers": [fp.profile_view(i) for i in order]}
+                body: dict[str, Any] = {"subject": fp.target_profile(),
+                                        "followers": [fp.profile_view(i, self.accepted()) for i in order]}
                 nxt = offset + len(order)
                 if nxt < fp.n:
                     body["cursor"] = cursor if (fp.faults.repeat_cursor and cursor) else _cursor(nxt)
                 return self.send_json(200, body, ok)
+            if nsid == "app.bsky.graph.getRelationships":
+                if q["actor"][0] not in (TARGET_HANDLE, TARGET_DID):
+                    return self.send_json(400, {"error": "InvalidRequest", "message": "Profile not found"})
+                others = q.get("others", [])
+                if len(others) > 30:
+                    return self.send_json(400, {"error": "InvalidRequest", "message": "others must not have more than 30 elements"})
+                rels: list[dict[str, Any]] = []
+                for other in others:
+                    i = int(other[len("did:plc:f"):]) if other.startswith("did:plc:f") else -1
+                    if i < 0 or i >= fp.n or i in fp.gone:
+                        rels.append({"$type": "app.bsky.graph.defs#notFoundActor", "actor": other, "notFound": True})
+                    else:
+                        rels.append({"$type": "app.bsky.graph.defs#relationship", "did": other, "followedBy": fp.follow_uri(i)})
+                return self.send_json(200, {"actor": TARGET_DID, "relationships": rels}, ok)
             if nsid == "app.bsky.actor.getProfiles":
                 actors = q["actors"]
                 if len(actors) > 25:
@@ -263,7 +350,7 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
                     if actor.startswith("did:plc:f"):
                         i = int(actor[len("did:plc:f"):])
                         if i < fp.n and i not in fp.gone:
-                            out.append(fp.profile_detailed(i))
+                            out.append(fp.profile_detailed(i, self.accepted()))
                 return self.send_json(200, {"profiles": out}, ok)
             if nsid == "app.bsky.feed.getAuthorFeed":
                 actor = q["actor"][0]
@@ -284,6 +371,13 @@ def _handler(fp: FakePlatform) -> type[BaseHTTPRequestHandler]:
                     item["reason"] = {"$type": "app.bsky.feed.defs#reasonRepost", "by": fp.profile_view(i), "indexedAt": when}
                 return self.send_json(200, {"feed": [item][:limit], "cursor": "next"}, ok)
             return self.send_json(400, {"error": "MethodNotImplemented", "message": nsid})
+
+        def accepted(self) -> set[str]:
+            """Labelers the request asks for (the AppView's default, Bluesky moderation, without the header)."""
+            header = self.headers.get("atproto-accept-labelers")
+            if header is None:
+                return {MODERATION}
+            return {part.split(";")[0].strip() for part in header.split(",") if part.strip()}
 
         def target_feed(self, limit: int, cursor: str | None) -> dict[str, Any]:
             start = _offset(cursor) if cursor else 0

@@ -11,6 +11,7 @@ columns with a list of :class:`Field`. :func:`finish` does the rest for every fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import polars as pl
 
@@ -56,6 +57,15 @@ class Detected:
         return f"detected: {name} {self.layout}, {fmt}, {order}"
 
 
+@dataclass(frozen=True)
+class Observed:
+    """When a file's profiles were observed, and what says so (``source``: record, dataset, flag, ...)."""
+
+    at: datetime
+    source: str
+    detail: str = ""
+
+
 @dataclass
 class ParsedFile:
     """The canonical followers of one file, its rejected rows, and what it was detected as."""
@@ -65,6 +75,7 @@ class ParsedFile:
     detected: Detected
     account: str | None = None
     n_without_profile: int = 0  # follower-id lists: followers whose profile was not in --profiles
+    observed: Observed | None = None
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,8 @@ class Field:
     ``kind`` says how the text is parsed and validated:
     ``id`` (required, non-empty), ``str``, ``count`` (integer >= 0), ``int``, ``bool``, ``date``,
     ``epoch`` (seconds), ``present`` (non-empty text -> true), ``avatar`` (image URL -> is it a real
-    picture; missing -> null), ``avatar_opt`` (missing -> false: Bluesky/Mastodon omit it when unset),
+    picture; missing -> null), ``avatar_opt`` (missing -> false: Bluesky/Mastodon omit it when unset;
+    missing in every record -> null: the file does not carry it),
     ``html`` (tags stripped), ``labels`` (list of {val}), ``truth`` (human/fake, 0/1 -> real/fake),
     ``fields_url`` (Mastodon profile fields containing a link).
     Several fields may target the same column: the first non-null value wins.
@@ -87,6 +99,9 @@ class Field:
 
 
 VALIDATED = {"id", "count", "int", "bool", "date", "epoch"}
+# Kinds that read a missing value as "not set" (false): when the column is empty in every row the
+# source did not carry the field at all, and it stays null (missing evidence is missing).
+NULL_WHEN_ABSENT = ("present", "avatar_opt")
 
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
@@ -323,9 +338,9 @@ def finish(
 
     # Mapping: several fields may fill one canonical column; the first non-null wins.
     targets: dict[str, list[pl.Expr]] = {}
-    unknown = {s for s in sources if kinds[s] == "present" and frame.get_column(s).null_count() == frame.height}
+    unknown = {s for s in sources if kinds[s] in NULL_WHEN_ABSENT and frame.get_column(s).null_count() == frame.height}
     for f in fields:
-        # A "present" column that is empty in every row most likely was not collected: unknown, not false.
+        # A "present"/"avatar_opt" column empty in every row was not collected: unknown, not false.
         value = pl.lit(None, pl.Boolean) if f.source in unknown else _value(f)
         targets.setdefault(f.target, []).append(value)
     exprs = [(vals[0] if len(vals) == 1 else pl.coalesce(vals)).alias(t) for t, vals in targets.items()]
@@ -399,3 +414,5 @@ class SourceFrame:
     account: str | None = None
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
     note: str = ""
+    # When the file itself says when its profiles were read (e.g. Bluesky's latest indexedAt), and how.
+    observed: Observed | None = None

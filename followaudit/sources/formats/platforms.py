@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from .common import Field
+from .common import Field, Observed, parse_dates
 
 S = pl.Utf8()
 
@@ -133,7 +133,7 @@ BLUESKY = RecordSpec(
     "profiles",
     _struct(
         "did", "handle", "displayName", "description", "avatar", "createdAt", "followersCount", "followsCount",
-        "postsCount", "website", labels=pl.List(_struct("val", "neg")), verification=_struct("verifiedStatus"),
+        "postsCount", "website", "indexedAt", labels=pl.List(_struct("val", "neg")), verification=_struct("verifiedStatus"),
     ),
     [
         Field("follower_id", "did", "id"),
@@ -227,14 +227,16 @@ def _instagram_export_prepare(frame: pl.DataFrame) -> pl.DataFrame:
     username = pl.coalesce(first.struct.field("value"), pl.col("title").replace("", None), href_name)
     followed = first.struct.field("timestamp").cast(pl.Float64, strict=False)
     rank = pl.when(followed.is_not_null()).then((followed.rank("ordinal") - 1).cast(pl.Int64).cast(pl.Utf8))
-    return frame.with_columns(username.alias("username"), rank.alias("follow_rank"))
+    # The export's timestamp is when the person followed (epoch seconds): stored as followed_at.
+    return frame.with_columns(username.alias("username"), rank.alias("follow_rank"), followed.cast(pl.Utf8).alias("followed_ts"))
 
 
 INSTAGRAM_EXPORT = RecordSpec(
     "instagram",
     "followers export",
     _struct("title", string_list_data=pl.List(_struct("href", "value", "timestamp"))),
-    [Field("follower_id", "username", "id"), Field("handle", "username"), Field("follow_rank", "follow_rank", "int")],
+    [Field("follower_id", "username", "id"), Field("handle", "username"), Field("follow_rank", "follow_rank", "int"),
+     Field("followed_at", "followed_ts", "epoch")],
     _instagram_export_prepare,
 )
 
@@ -274,3 +276,14 @@ def decode_fields(frame: pl.DataFrame, spec: RecordSpec) -> pl.DataFrame:
     if spec.prepare is not None:
         frame = spec.prepare(frame)
     return frame
+
+
+def latest_indexed(frame: pl.DataFrame) -> Observed | None:
+    """Bluesky profile views carry ``indexedAt`` (when the AppView last indexed the profile): the
+    latest one in a file is the nearest lower bound of when the file was saved."""
+    if "indexedAt" not in frame.columns:
+        return None
+    latest = parse_dates(frame.get_column("indexedAt").cast(pl.Utf8)).max()
+    if latest is None:
+        return None
+    return Observed(latest, "record", "the latest indexedAt in the file")  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import polars as pl
 
 from ...errors import EmptyInputError
 from . import idlists, jsonrec, platforms
-from .common import ORDERS, bad_row_error, finish
+from .common import ORDERS, Observed, bad_row_error, finish
 from .platforms import RecordSpec
 from .textio import check_not_binary, to_utf8
 
@@ -46,6 +46,7 @@ class Batch:
     followers: pl.DataFrame  # canonical columns + ``line``; follow_rank = position (see module doc)
     rejects: pl.DataFrame
     file_ranks: bool
+    observed: Observed | None = None  # e.g. the block's latest Bluesky indexedAt
 
 
 def _open(path: str | Path) -> tuple[IO[bytes], bool]:
@@ -179,7 +180,7 @@ def _parse_block(block: bytes, line_offset: int, spec: RecordSpec, order: str, n
     file_ranks = followers.get_column("follow_rank").null_count() < followers.height
     if not file_ranks and order != "unknown":
         followers = followers.with_columns(pl.int_range(position, position + followers.height, dtype=pl.Int64).alias("follow_rank"))
-    return Batch(followers, rejects, file_ranks)
+    return Batch(followers, rejects, file_ranks, platforms.latest_indexed(frame))
 
 
 def prefetch(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:

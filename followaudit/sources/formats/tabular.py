@@ -10,7 +10,7 @@ import polars as pl
 
 from ... import schema
 from ...errors import InputError, MissingColumnsError
-from .common import Field, SourceFrame, reject_frame
+from .common import Field, Observed, SourceFrame, parse_dates, reject_frame
 from .platforms import TWITTER_V1_FIELDS
 
 KIND_OF: dict[str, str] = {
@@ -157,15 +157,51 @@ def csv_source(
         if handle is None:
             raise MissingColumnsError(f"{file} has no follower id column (found: {_listing(found)})")
         fields.insert(0, Field("follower_id", handle.source, "id"))  # exports without ids: the handle is the id
+    observed = None
+    if "observed_at" not in {f.target for f in fields}:
+        frame, observed = _crawl_time_from_age(frame, by_norm, fields)
+        if observed is not None:
+            fields.append(Field("observed_at", DERIVED_OBSERVED, "date"))
     labels = [f for f in fields if f.kind == "labels_text"]
     for f in labels:
         frame = frame.with_columns(pl.col(f.source).str.split(";").list.eval(pl.element().str.strip_chars()).alias(f.source))
     fields = [Field(f.target, f.source, "labels") if f.kind == "labels_text" else f for f in fields]
     if platform is None:
-        platform = "instagram" if INSTAGRAM_HINTS & set(by_norm) else "other"
+        platform = "instagram" if INSTAGRAM_HINTS & set(by_norm) else _platform_from_handles(frame, fields)
     layout = "users" if platform != "other" else "followers"
     note = "mapped columns" if mapping else ("export columns" if platform == "instagram" else "columns by name")
-    return SourceFrame(frame, fields, platform, layout, "unknown", note=note)
+    return SourceFrame(frame, fields, platform, layout, "unknown", note=note, observed=observed)
+
+
+def _platform_from_handles(frame: pl.DataFrame, fields: list[Field]) -> str:
+    """``bluesky`` when most handles carry a Bluesky domain (``name.bsky.social``), else ``other``."""
+    handle = next((f.source for f in fields if f.target == "handle"), None)
+    if handle is None or frame.height == 0:
+        return "other"
+    bsky = frame.get_column(handle).cast(pl.Utf8).str.strip_chars().str.to_lowercase().str.ends_with(".bsky.social")
+    return "bluesky" if bsky.mean() > 0.5 else "other"  # type: ignore[operator]
+
+
+# Datasets that give each account's age in days at crawl time beside its creation date
+# (e.g. the jaschparmar Bluesky set): creation + age is when the record was read.
+AGE_DAYS_COLUMNS = ("account_age", "account_age_days", "age_days")
+DERIVED_OBSERVED = "\x00observed_from_age"
+
+
+def _crawl_time_from_age(frame: pl.DataFrame, by_norm: dict[str, str], fields: list[Field]) -> tuple[pl.DataFrame, Observed | None]:
+    """Per-record crawl time = created_at + account age (days), when the file gives both."""
+    age_col = next((by_norm[n] for n in AGE_DAYS_COLUMNS if n in by_norm), None)
+    created = next((f.source for f in fields if f.target == "created_at" and f.kind == "date"), None)
+    if age_col is None or created is None:
+        return frame, None
+    days = frame.get_column(age_col).cast(pl.Utf8).str.strip_chars().cast(pl.Float64, strict=False)
+    when = parse_dates(frame.get_column(created).cast(pl.Utf8).str.strip_chars()) + pl.Series(days * 86_400_000_000).cast(pl.Duration("us"))
+    if when.null_count() == when.len():
+        return frame, None
+    text = when.dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ").alias(DERIVED_OBSERVED)
+    latest = when.max()
+    detail = f"crawl time from each record's {created} + {age_col} (days)"
+    return frame.with_columns(text), Observed(latest, "dataset", detail)  # type: ignore[arg-type]
 
 
 def _mib_flags(frame: pl.DataFrame, flags: list[str]) -> pl.DataFrame:
