@@ -71,9 +71,11 @@ def model_estimates(
     # far: the share is the middle of a range, not an estimate; renderers should print the range only
     corrected["fake"]["range_only"] = level == "far"
     corrected["fake"]["shift_level"] = level
+    # one sentence, the same in the corrected share and in the evidence (renderers quote either)
+    corrected["fake"]["method"] = interval_sentence(level, transfer, confidence)
     evidence = {
         "shift": shift,
-        "interval_method": interval_sentence(level, transfer, confidence),
+        "interval_method": corrected["fake"]["method"],
         "model_fields": {"pattern": mask, "error_rates": {"sensitivity": er["sensitivity"], "specificity": er["specificity"]}},
     }
     return corrected, evidence
@@ -86,9 +88,9 @@ def interval_sentence(level: str, transfer: Transfer, confidence: float) -> str:
         return (f"The fake share is a {label} range, not an estimate: these followers are far from the training data, so it spans "
                 f"every share consistent with the flagged share for any sensitivity from {FAR_SE_FLOOR:.0%} and specificity from "
                 f"{FAR_SP_FLOOR:.0%} to 100%, "
-                "plus sampling error.")
+                "plus sampling error")
     widen = " doubled for a moderately shifted audience," if level in ("moderate", "unknown") else ""
-    return (f"{label[0].upper()}{label[1:]} interval of the adjusted count: sampling error, the uncertainty of the model's "
+    return (f"Adjusted classify-and-count (Rogan–Gladen); its {label} interval includes sampling error, the uncertainty of the model's "
             "sensitivity and specificity, and how they moved between held-out training domains "
             f"(leave-one-domain-out; spreads ×{transfer.inflate_se:g} for sensitivity and ×{transfer.inflate_sp:g} for specificity,{widen} "
-            "calibrated so that held-out audits are covered at least 90% of the time).")
+            "calibrated so that held-out audits are covered at least 90% of the time)")
