@@ -22,6 +22,15 @@ from typing import Any
 
 from .errors import InputError
 
+# Defaults and choices the CLI shows in --help, kept here (no heavy imports) so that `followaudit
+# --help` starts fast; the modules that use them import them from here.
+LABEL_METHODS = ("model", "rules")  # the first is the CLI default
+DEFAULT_INACTIVE_DAYS = 90  # days without a post after which a follower is inactive
+MASS_THRESHOLD = 1_500  # following more accounts than this makes a "mass follower" (HypeAuditor, Traackr)
+PLATFORMS = ("twitter", "instagram", "bluesky", "mastodon", "other")
+FILE_FORMATS = ("csv", "json", "jsonl", "parquet")
+FILE_ORDERS = ("newest-first", "oldest-first", "unknown")
+
 TOKEN_ENV = "FOLLOWAUDIT_MASTODON_TOKEN"
 INSTANCE_ENV = "FOLLOWAUDIT_MASTODON_INSTANCE"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .config import PLATFORMS as CONFIG_PLATFORMS
+
 UTC_TS = pl.Datetime("us", "UTC")
 
 # name -> (dtype, meaning). Order is the column order of the stored table and of `export`.
@@ -49,7 +51,7 @@ COLUMN_NAMES: list[str] = list(COLUMNS)
 SCHEMA: dict[str, pl.DataType] = {name: dtype for name, (dtype, _) in COLUMNS.items()}
 
 LABELS = ("fake", "inactive", "real")  # precedence order: fake beats inactive beats real
-PLATFORMS = ("twitter", "instagram", "bluesky", "mastodon", "other")
+PLATFORMS = CONFIG_PLATFORMS
 
 
 def _handle_local_part() -> pl.Expr:

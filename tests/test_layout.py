@@ -153,3 +153,17 @@ def test_old_module_paths_still_import_with_a_warning() -> None:
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             assert importlib.import_module(old) is importlib.import_module(new)
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`followaudit --help` stays fast: the CLI defers everything heavy to the command that needs it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from followaudit.cli import cli; "
+        "print(sorted(m for m in ('polars', 'duckdb', 'numpy', 'httpx', 'rich', 'jinja2', 'lightgbm', 'sklearn', "
+        "'scipy', 'matplotlib', 'pyarrow', 'importlib.metadata') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

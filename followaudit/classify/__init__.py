@@ -6,12 +6,13 @@ from datetime import datetime
 
 import polars as pl
 
+from ..config import LABEL_METHODS
 from ..schema import COLUMN_NAMES, conform
 from .model import label_model
 from .platform_labels import apply_platform_labels
 from .rules import DEFAULT_INACTIVE_DAYS, label_rules
 
-METHODS = ("model", "rules")  # the first is the CLI default
+METHODS = LABEL_METHODS  # the first is the CLI default
 NEEDED_COLUMNS = set(COLUMN_NAMES) - {"raw"}  # labellers never read the raw record
 
 

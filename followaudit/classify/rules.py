@@ -25,6 +25,7 @@ from datetime import datetime
 
 import polars as pl
 
+from ..config import DEFAULT_INACTIVE_DAYS
 from .features import feature_exprs
 
 # Socialbakers: "friends/followers ratio ≥ 50:1".
@@ -48,7 +49,6 @@ CC_MIN_SHARE = 0.5
 CC_MIN_FOLLOWERS = 30
 CC_MIN_POSTS = 50
 
-DEFAULT_INACTIVE_DAYS = 90
 
 # Reason texts: stable strings (the web app filters on them) in plain words, with the source.
 R_RATIO = "follows at least 50 accounts per follower (Socialbakers)"

@@ -10,12 +10,11 @@ from typing import Any
 
 import click
 
-from .. import __version__
 from ..errors import FollowauditError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="followaudit")
+@click.version_option(package_name="followaudit", prog_name="followaudit")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
     """Audit who follows an account: fake, inactive and real shares with confidence intervals.

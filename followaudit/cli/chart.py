@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import polars as pl
 
 from ..errors import FollowauditError, InputError
-from ..store.workspace import Store
 from .app import cli, db_option, say
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from ..store.workspace import Store
 
 CHART_KINDS = ("follower-factory",)
 METHOD_PREFERENCE = ("model", "rules")
@@ -56,6 +60,7 @@ def chart(snapshot: str, kind: str, output: Path, method: str | None, min_size: 
     """
     from ..bursts.detect import BurstParams, scan_bursts
     from ..render.charts import write_follower_factory
+    from ..store.workspace import Store
 
     with Store(db, read_only=True) as store:
         snap = store.snapshot(snapshot)

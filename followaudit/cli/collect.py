@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import config
-from ..sources import bluesky, mastodon
-from ..sources.collect import CollectOptions, CollectResult, collect_bluesky, collect_mastodon
-from ..sources.http import HttpSettings, make_client
-from ..store.workspace import Store
 from .app import cli, db_option, say
+
+if TYPE_CHECKING:
+    from ..sources.collect import CollectResult
+    from ..sources.http import HttpSettings
 
 
 class RichProgress:
@@ -25,6 +23,15 @@ class RichProgress:
     """
 
     def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self.console = Console(stderr=True)
         self.live = self.console.is_terminal
         self.bar = Progress(
@@ -99,6 +106,8 @@ def collect_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings(pace: float | None, timeout: float | None) -> HttpSettings:
+    from ..sources.http import HttpSettings
+
     values = config.http_settings()
     if pace is not None:
         values["min_interval"] = pace
@@ -127,6 +136,11 @@ def collect() -> None:
 def collect_bluesky_cmd(actor: str, db: Path | None, api_base: str | None, pace: float | None,
                         timeout: float | None, labelers: tuple[str, ...], **opts: Any) -> None:
     """Collect the followers of a Bluesky HANDLE or DID (public AppView, no login)."""
+    from ..sources import bluesky
+    from ..sources.collect import CollectOptions, collect_bluesky
+    from ..sources.http import make_client
+    from ..store.workspace import Store
+
     base = api_base or bluesky.DEFAULT_API_BASE
     options = CollectOptions(labelers=tuple(labelers), **opts)
     with RichProgress() as progress, Store(db) as store:
@@ -149,6 +163,11 @@ def collect_mastodon_cmd(account: str, db: Path | None, api_base: str | None, pa
     FOLLOWAUDIT_MASTODON_TOKEN and FOLLOWAUDIT_MASTODON_INSTANCE, or add it under [mastodon.tokens]
     in the config file; a token is sent only to its own instance.
     """
+    from ..sources import mastodon
+    from ..sources.collect import CollectOptions, collect_mastodon
+    from ..sources.http import make_client
+    from ..store.workspace import Store
+
     _, instance = mastodon.parse_acct(account)
     base = api_base or f"https://{instance}"
     options = CollectOptions(**opts)

@@ -6,16 +6,17 @@ import sys
 import tempfile
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..audit import AuditResult, audit_snapshot
-from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..config import DEFAULT_INACTIVE_DAYS, LABEL_METHODS
 from ..errors import TooLittleEvidenceError
-from ..store.workspace import Store
 from .app import StepProgress, cli, db_option, format_option, say
+
+if TYPE_CHECKING:
+    from ..audit import AuditResult
+    from ..store.workspace import Store
 from .importing import import_options
 
 DEMO_DB = Path("followaudit-demo.duckdb")
@@ -44,7 +45,7 @@ def emit(result: AuditResult, fmt: str, store: Store) -> None:
 def audit_options(func: Any) -> Any:
     for option in reversed(
         [
-            click.option("--method", type=click.Choice(list(METHODS)), default=METHODS[0], show_default=True, help="How followers are labelled."),
+            click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=LABEL_METHODS[0], show_default=True, help="How followers are labelled."),
             click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True, help="Days without a post after which a follower is inactive."),
             click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True, help="Confidence level of every interval."),
         ]
@@ -74,8 +75,10 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     without a fake share ("withheld", empty "headline" and "shares", its "evidence"), exit 0.
     The import is kept.
     """
+    from ..audit import audit_snapshot
     from ..sources.formats.common import Observed
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
+    from ..store.workspace import Store
 
     with Store(db) as store:
         ref: int | str = target
@@ -119,9 +122,11 @@ def synth(n: int, output: Path, seed: int, fake_share: float, inactive_share: fl
 @format_option("text", "json", "csv")
 def demo(db: Path, fmt: str) -> None:
     """Audit a bundled synthetic account offline: synth → import → label → report."""
+    from ..audit import audit_snapshot
     from ..reach.sections import store_synthetic_reach
     from ..sources.ingest import import_file
     from ..sources.synth import OBSERVED_AT, with_platform_labels, write_synth
+    from ..store.workspace import Store
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "demo_followers.jsonl"
@@ -139,6 +144,6 @@ def demo(db: Path, fmt: str) -> None:
                 store.update_followers(imported.snapshot_id, evidence, ["followed_at", "moderation_labels", "self_declared_bot"])
             # posts, a follower-count history and likers, so the reach sections have data too
             store_synthetic_reach(store, imported.snapshot_id, frame, seed=DEMO_SEED)
-            audited = audit_snapshot(store, imported.snapshot_id, method=METHODS[0])
+            audited = audit_snapshot(store, imported.snapshot_id, method=LABEL_METHODS[0])
             emit(audited, fmt, store)
     say(f"\nDemo workspace: {db}  (try: followaudit audit demo_account --db {db} --format json)")

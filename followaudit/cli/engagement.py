@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..config import DEFAULT_INACTIVE_DAYS, LABEL_METHODS
 from ..errors import BadRowError, TooLittleEvidenceError
-from ..reach.engagement import Loaded
-from ..report.core import Report
-from ..store.workspace import Store
 from .app import cli, db_option, format_option, say
+
+if TYPE_CHECKING:
+    from ..reach.engagement import Loaded
+    from ..report.core import Report
+    from ..store.workspace import Store
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
@@ -53,7 +54,7 @@ def headline_report(store: Store, snapshot_id: int, method: str | None, confiden
     from ..web.data import build_audit, stored_methods
 
     have = stored_methods(store, snapshot_id)
-    method = method or (have[0] if have else METHODS[0])
+    method = method or (have[0] if have else LABEL_METHODS[0])
     if method in have:
         report = build_audit(store, snapshot_id, method, confidence=confidence).report
     else:
@@ -68,7 +69,7 @@ def headline_report(store: Store, snapshot_id: int, method: str | None, confiden
 @click.argument("snapshot")
 @click.option("--buy", type=click.IntRange(min=0), required=True, help="Fake followers bought (N).")
 @click.option("--engagements", type=click.FloatRange(min=0), default=None, help="Mean engagements per post (default: the report's engagement rate, each post over the follower count at its time).")
-@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+@click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=None,
               help="Labels to use (default: the stored labels of the last audit, else the audit default).")
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
 @db_option
@@ -77,6 +78,7 @@ def whatif(snapshot: str, buy: int, engagements: float | None, method: str | Non
     """What buying N fake followers would do to SNAPSHOT's follower count, fake share and engagement rate,
     and the engagement rate it would show without its fake followers."""
     from ..reach.engagement import followers_total, what_if
+    from ..store.workspace import Store
 
     with Store(db) as store:
         snap = store.snapshot(snapshot)
@@ -118,6 +120,7 @@ def import_posts(file: Path, snapshot: str, strict: bool, db: Path | None, fmt: 
     """Import the account's posts (CSV/JSON/JSONL: post id, time, likes, replies, reposts/shares, views)
     for the engagement section; replaces the snapshot's earlier posts."""
     from ..reach.engagement import load_posts
+    from ..store.workspace import Store
 
     loaded = load_posts(file)
     rejects = _rejects(loaded, strict)
@@ -147,6 +150,7 @@ def growth() -> None:
 def growth_import(file: Path, account: str, platform: str | None, strict: bool, db: Path | None, fmt: str) -> None:
     """Import a follower-count history (CSV/JSON `date,followers`, e.g. exported from a tracking site)."""
     from ..reach.growth import load_count_history
+    from ..store.workspace import Store
 
     loaded = load_count_history(file)
     rejects = _rejects(loaded, strict)
@@ -168,6 +172,7 @@ def growth_show(target: str, chart: Path | None, db: Path | None, fmt: str) -> N
     follow order, the bought batches found from follow order are set beside the spikes."""
     from ..errors import SnapshotNotFoundError
     from ..reach.growth import count_history, growth_chart, growth_section
+    from ..store.workspace import Store
 
     with Store(db) as store:
         account, platform, bursts = target.lstrip("@"), None, None
@@ -216,6 +221,7 @@ def views(file: Path, account: str | None, platform: str | None, chart: Path | N
     """Flag videos/posts whose likes or comments per view sit far outside the channel's own distribution
     (YouTube-style CSV: video id, published, views, likes, comments)."""
     from ..reach.views import load_views, views_chart, views_section
+    from ..store.workspace import Store
 
     loaded = load_views(file)
     rejects = _rejects(loaded, strict)
@@ -246,7 +252,7 @@ def likers_options(func: Any) -> Any:
         click.option("--seed", type=int, default=None, help="Seed for the sample (default: random, stored)."),
         click.option("--no-reposts", "no_reposts", is_flag=True, help="Only likes, not reposts/boosts."),
         click.option("--fresh", is_flag=True, help="Collect again even if a complete audit with these options exists."),
-        click.option("--method", type=click.Choice(list(METHODS)), default=METHODS[0], show_default=True),
+        click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=LABEL_METHODS[0], show_default=True),
         click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True),
         click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True),
         click.option("--pace", type=float, default=None, help="Seconds between requests (default 0.15)."),
@@ -273,6 +279,7 @@ def _run_likers(platform: str, url: str, opts: dict[str, Any]) -> None:
     )
     from ..sources import bluesky
     from ..sources.http import make_client
+    from ..store.workspace import Store
     from .collect import RichProgress, _settings
 
     options = LikersOptions(sample=opts["sample"], precision=opts["precision"], seed=opts["seed"],

@@ -10,9 +10,7 @@ from typing import Any
 
 import click
 
-from ..schema import PLATFORMS
-from ..sources.files import FORMATS, ORDERS
-from ..store.workspace import Store
+from ..config import FILE_FORMATS, FILE_ORDERS, PLATFORMS
 from .app import StepProgress, cli, db_option, format_option, say
 
 FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
@@ -22,8 +20,8 @@ OBSERVED_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m
 def _options(format_names: tuple[str, ...]) -> list[Callable[[Callable[..., Any]], Callable[..., Any]]]:
     return [
         click.option("--platform", type=click.Choice(list(PLATFORMS)), default=None, help="What platform the file is from (default: detected)."),
-        click.option(*format_names, "input_format", type=click.Choice(list(FORMATS)), default=None, help="File format (default: detected; gzip is always detected)."),
-        click.option("--order", type=click.Choice(list(ORDERS)), default=None, help="How the file is ordered: API listings are newest-first (default for them); datasets unknown."),
+        click.option(*format_names, "input_format", type=click.Choice(list(FILE_FORMATS)), default=None, help="File format (default: detected; gzip is always detected)."),
+        click.option("--order", type=click.Choice(list(FILE_ORDERS)), default=None, help="How the file is ordered: API listings are newest-first (default for them); datasets unknown."),
         click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN", help="Read canonical FIELD from source COLUMN (repeatable), e.g. --map follower_id=user_id."),
         click.option("--strict", is_flag=True, help="Stop at the first bad row instead of sending it to the rejects table."),
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
@@ -73,6 +71,7 @@ def import_(file: Path, db: Path | None, **options: Any) -> None:
     Re-importing the same file with the same options replaces that snapshot.
     """
     from ..sources.ingest import import_file
+    from ..store.workspace import Store
 
     size = file.stat().st_size if file.is_file() else None
     with Store(db) as store, StepProgress(f"importing {file.name} (bytes)", size) as bar:
@@ -88,6 +87,8 @@ def import_(file: Path, db: Path | None, **options: Any) -> None:
 @db_option
 def export(snapshot: str, output: Path, db: Path | None) -> None:
     """Write SNAPSHOT's canonical follower table to a Parquet file (re-importable)."""
+    from ..store.workspace import Store
+
     with Store(db, read_only=True) as store:
         snapshot_id = store.resolve(snapshot)
         n = store.export_parquet(snapshot_id, output)
@@ -99,6 +100,8 @@ def export(snapshot: str, output: Path, db: Path | None) -> None:
 @format_option("text", "json")
 def snapshots(db: Path | None, fmt: str) -> None:
     """List the snapshots stored in the workspace."""
+    from ..store.workspace import Store
+
     with Store(db, read_only=True) as store:
         frame = store.list_snapshots()
     if fmt == "json":
@@ -123,6 +126,8 @@ def snapshots(db: Path | None, fmt: str) -> None:
 @format_option("text", "csv")
 def rejects(snapshot: str, db: Path | None, fmt: str) -> None:
     """Show the rows of SNAPSHOT's source file that were rejected, with line, column and reason."""
+    from ..store.workspace import Store
+
     with Store(db, read_only=True) as store:
         snapshot_id = store.resolve(snapshot)
         frame = store.rejects(snapshot_id)

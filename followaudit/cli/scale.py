@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..config import DEFAULT_INACTIVE_DAYS, LABEL_METHODS
 from .app import cli, say
 
 
@@ -81,7 +80,7 @@ class RowsProgress:
               help="Dask scheduler to connect to (default: start a LocalCluster on 127.0.0.1).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Workers of the LocalCluster started when --scheduler is not given.")
-@click.option("--method", type=click.Choice(list(METHODS)), default=METHODS[0], show_default=True, help="How followers are labelled.")
+@click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=LABEL_METHODS[0], show_default=True, help="How followers are labelled.")
 @click.option("--as-of", "as_of", type=_AsOf(), default=None,
               help="Reference time for rows without observed_at (ISO 8601; default: now, UTC).")
 @click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True,

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 
 import click
 
-from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS
+from ..config import DEFAULT_INACTIVE_DAYS, LABEL_METHODS
 from ..errors import InputError
-from ..store.workspace import Store, default_db_path
 from .app import cli, db_option, say
 
 REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv", ".txt": "text"}
@@ -26,7 +23,7 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv
               help="Output format (overrides the suffix of --output).")
 @click.option("--charts", "charts_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write every chart as SVG and PNG into this directory (no browser needed).")
-@click.option("--method", type=click.Choice(list(METHODS)), default=None,
+@click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=None,
               help="Labels to report (default: the stored labels, model before rules; else the first method, labelled in memory).")
 @click.option("--inactive-days", type=click.IntRange(1), default=DEFAULT_INACTIVE_DAYS, show_default=True)
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
@@ -41,6 +38,7 @@ def report(
     exists, the method, and what the numbers mean. Uses the labels stored by `followaudit audit`,
     or labels in memory when none are stored.
     """
+    from ..store.workspace import Store, default_db_path
     from ..web.data import build_audit, factory_frame
 
     if fmt is None:
@@ -100,6 +98,7 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None, review: b
     The workspace is opened read-only (while it is served, other commands cannot write to it).
     With --review it is opened for writing so that /snapshots/ID/review records answers.
     """
+    from ..store.workspace import default_db_path
     from ..web import create_app
 
     path = db or default_db_path()
@@ -108,6 +107,8 @@ def serve(db: Path | None, host: str, port: int, get_path: str | None, review: b
     app = create_app(path, review=review, host=None if get_path is not None else host)
     if get_path is not None:
         try:
+            import asyncio
+
             status, body = asyncio.run(_get(app, get_path))
         finally:
             app.state.db.close()

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config import MASS_THRESHOLD
 from ..estimate.intervals import interval_method, wilson
 from ..schema import SampleDesign
 from ..store.workspace import Snapshot, Store
-
-MASS_THRESHOLD = 1_500
 
 
 def _share(count: int, n: int, confidence: float, population: int | None, threshold: int, method: str) -> dict[str, Any]:

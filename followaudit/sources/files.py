@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 
 import polars as pl
 
+from ..config import FILE_FORMATS
 from ..errors import (
     EmptyInputError,
     InputError,
@@ -42,7 +43,7 @@ from .formats.textio import check_not_binary, to_utf8
 
 __all__ = ["Detected", "ParsedFile", "ReadOptions", "read_followers", "FORMATS", "ORDERS", "PLATFORMS"]
 
-FORMATS = ("csv", "json", "jsonl", "parquet")
+FORMATS = FILE_FORMATS
 _PAGE_KEYS = (("followers", "bluesky", "getFollowers pages"), ("profiles", "bluesky", "getProfiles pages"),
               ("data", "twitter", "v2 response pages"), ("accounts", "mastodon", "saved pages"),
               ("relationships_followers", "instagram", "followers export"))

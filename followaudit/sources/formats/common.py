@@ -16,6 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from ... import schema
+from ...config import FILE_ORDERS
 from ...errors import BadRowError
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
@@ -26,7 +27,7 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "raw": pl.Utf8(),
 }
 
-ORDERS = ("newest-first", "oldest-first", "unknown")
+ORDERS = FILE_ORDERS
 
 _PLATFORM_NAMES = {
     "twitter": "Twitter",
