@@ -70,8 +70,14 @@ class LabelTally:
     profiled: int = 0
     profile: AudienceProfile | None = None
 
-    def add_profiles(self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None) -> None:
-        """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic)."""
+    def add_profiles(
+        self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None, X: np.ndarray | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic).
+
+        ``X``: the feature matrix labelling already computed for these rows with model ``model_name``
+        (else computed here)."""
         if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
             followers = conform(followers)  # partial frames (tests, synth), as label_followers does
         self.known.update(field_counts(followers))
@@ -81,7 +87,9 @@ class LabelTally:
         if reference and followers.height:
             if self.profile is None:
                 self.profile = AudienceProfile()
-            self.profile.add(feature_matrix(followers, model.spec.features, as_of), model.spec.features, reference)
+            if X is None or model_name != model.name or X.shape != (followers.height, len(model.spec.features)):
+                X = feature_matrix(followers, model.spec.features, as_of)
+            self.profile.add(X, model.spec.features, reference)
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
@@ -322,10 +330,12 @@ def audit_snapshot(
     if save:
         store.delete_labels(snapshot.snapshot_id, method)
     for batch in reader:
-        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+        computed: dict = {}
+        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
+                                 features_out=computed)
         tally.add(labels)
         if method == "model":
-            tally.add_profiles(batch, snapshot.platform, as_of)
+            tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
         if save:
             # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
             # 10M labels would cost GBs. A run cut short leaves partial labels, which readers

@@ -289,6 +289,7 @@ def label_model(
     platform: str | None = None,
     explain: str = "fake",
     model_dir: Path | None = None,
+    features_out: dict[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Label every follower fake / inactive / real with the shipped model.
 
@@ -297,7 +298,9 @@ def label_model(
     beats real. ``explain``: which followers get the model's top contributions in words —
     ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
     (``trees.py``), computed in the same pass as the scores.
-    ``platform`` picks the model; None uses each row's ``platform`` column.
+    ``platform`` picks the model; None uses each row's ``platform`` column. ``features_out``, when
+    given (single-platform frames), receives the feature matrix under ``"X"`` (and the model's name under ``"model"``) so a caller that needs
+    it too (the audit's shift diagnostic) does not compute it twice.
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
@@ -314,6 +317,8 @@ def label_model(
         platform = frame["platform"][0]
     model = load_model(model_for_platform(platform), model_dir)
     X, raw, prob = score_frame(frame, model, as_of=as_of)
+    if features_out is not None:
+        features_out.update(X=X, model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
     labels = pl.DataFrame(
