@@ -17,11 +17,16 @@ import polars as pl
 from .bursts.attach import attach_bursts
 from .bursts.detect import BURST_REASON_PREFIX
 from .classify import label_followers
-from .classify.model import model_info
+from .classify.features import inputs_of
+from .classify.masks import PROFILE_FIELDS, closest_mask
+from .classify.masks import known_counts as field_counts
+from .classify.model import feature_matrix, load_model, model_for_platform, model_info
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
-from .estimate.corrected import corrected_from_counts, probability_histogram
+from .estimate.audience import model_estimates
+from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
+from .estimate.shift import AudienceProfile
 from .reach.audience import MASS_THRESHOLD, audience_section
 from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
@@ -34,7 +39,7 @@ from .report.evidence import (
     withheld_reason,
 )
 from .review import attach_reviewed
-from .schema import COLUMN_NAMES, LABELS
+from .schema import COLUMN_NAMES, LABELS, conform
 from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
@@ -60,6 +65,31 @@ class LabelTally:
     activity_unknown: int = 0
     # model audits: histogram and sum of calibrated probabilities (prevalence.probability_histogram)
     probabilities: tuple[np.ndarray, float] | None = None
+    # model audits: followers each profile field was known for, and their binned features (shift)
+    known: Counter = field(default_factory=Counter)
+    profiled: int = 0
+    profile: AudienceProfile | None = None
+
+    def add_profiles(
+        self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None, X: np.ndarray | None = None,
+        model_name: str | None = None,
+    ) -> None:
+        """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic).
+
+        ``X``: the feature matrix labelling already computed for these rows with model ``model_name``
+        (else computed here)."""
+        if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
+            followers = conform(followers)  # partial frames (tests, synth), as label_followers does
+        self.known.update(field_counts(followers))
+        self.profiled += followers.height
+        model = load_model(model_for_platform(platform))
+        reference = model.card.get("shift_reference")
+        if reference and followers.height:
+            if self.profile is None:
+                self.profile = AudienceProfile()
+            if X is None or model_name != model.name or X.shape != (followers.height, len(model.spec.features)):
+                X = feature_matrix(followers, model.spec.features, as_of)
+            self.profile.add(X, model.spec.features, reference)
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
@@ -178,12 +208,19 @@ def build_report(
                      f"({seen['detail'] or seen['source']}); pass --observed-at DATE if you know the crawl date")
     if withheld:
         return report
-    if method == "model":  # the classifier's measured error corrects the fake share (estimate/corrected.py)
+    if method == "model":  # the classifier's measured error corrects the fake share (estimate/)
         info = model_info(snapshot.platform)
-        report.corrected = corrected_from_counts(
-            {k: int(tally.counts.get(k, 0)) for k in LABELS}, info["error_counts"], confidence=confidence,
-            design=snapshot.design, probabilities=tally.probabilities,
+        model = load_model(info["name"])
+        n_prof = tally.profiled or 1
+        known_share = {f: tally.known.get(f, 0) / n_prof for f in PROFILE_FIELDS} if tally.profiled else {f: 1.0 for f in PROFILE_FIELDS}
+        mask = closest_mask(known_share, model.spec.masks, inputs_of(model.spec.features))
+        report.corrected, evidence = model_estimates(
+            {k: int(tally.counts.get(k, 0)) for k in LABELS}, model.card, mask=mask, profile=tally.profile,
+            probabilities=tally.probabilities, confidence=confidence, design=snapshot.design,
         )
+        report.evidence.update(evidence)
+        if evidence["shift"]["level"] == "far":
+            notes.append("these followers are far from the model's training data: the fake share is a wide range, not an estimate")
         if not info["transfer_measured"]:
             notes.append(f"the {info['name']} model's accuracy on {snapshot.platform or 'this platform'} is unmeasured (no labelled data); its error rates come from Twitter and Instagram")
     fake = report.headline_shares().get("fake")
@@ -244,6 +281,8 @@ def audit_frame(
     tally = LabelTally()
     if labels.height:
         tally.add(labels, followers)
+        if method == "model":
+            tally.add_profiles(followers, snapshot.platform, as_of_time(snapshot))
     report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
                           first_reject=first_reject, known_counts=counts, as_of=as_of_time(snapshot))
     with_handles = followers.select("follower_id", "handle").join(labels, on="follower_id", how="right")
@@ -291,8 +330,12 @@ def audit_snapshot(
     if save:
         store.delete_labels(snapshot.snapshot_id, method)
     for batch in reader:
-        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform)
+        computed: dict = {}
+        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
+                                 features_out=computed)
         tally.add(labels)
+        if method == "model":
+            tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
         if save:
             # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
             # 10M labels would cost GBs. A run cut short leaves partial labels, which readers

@@ -255,9 +255,11 @@ def test_headline_covers_the_truth_when_the_model_is_badly_biased(db: Path) -> N
     assert covered >= 8, covered
     report = json.loads(run("report", "1", "--db", str(db), "--format", "json")[1])  # the last sample (seed 9)
     corrected = report["corrected"]["fake"]
-    assert not corrected["low"] <= true_fake <= corrected["high"]  # the model alone is wrong here
     head = report["headline"]["fake"]
     assert head["low"] <= true_fake <= head["high"], (head, true_fake)
+    # the model alone is wrong here, or (its interval carrying transfer error) far less precise
+    model_covers = corrected["low"] <= true_fake <= corrected["high"]
+    assert not model_covers or corrected["high"] - corrected["low"] > head["high"] - head["low"]
     assert "prediction-powered" in head["method"]
     spec = report["reviewed"]["model_on_this_audience"]["specificity"]
     assert spec["share"] < 0.95 and report["reviewed"]["model_on_this_audience"]["sensitivity"]["share"] == 1.0

@@ -23,8 +23,11 @@ def label_followers(
     as_of: datetime | None,
     inactive_days: int = DEFAULT_INACTIVE_DAYS,
     platform: str | None = None,
+    features_out: dict | None = None,
 ) -> pl.DataFrame:
     """``follower_id, label, probability, reasons, activity_unknown, platform_verdict`` per follower.
+
+    ``features_out`` (model method only) receives the model's feature matrix under ``"X"``.
 
     After either labeller, the platform's own moderation labels are applied in one place
     (``platform_labels.py``): a follower the platform labels spam or inauthentic is fake.
@@ -35,7 +38,8 @@ def label_followers(
     if method == "rules":
         labels = label_rules(followers, as_of=as_of, inactive_days=inactive_days)
     elif method == "model":
-        labels = label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform)
+        labels = label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform,
+                             features_out=features_out)
     else:
         raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")
     return apply_platform_labels(labels, followers)

@@ -32,21 +32,31 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import StratifiedKFold
 
-from ..estimate.corrected import adjusted_count, probabilistic_count
+from ..estimate.corrected import (
+    PROB_BINS,
+    adjusted_count,
+    probabilistic_count,
+    probability_histogram,
+)
 from ..estimate.intervals import wilson
+from ..estimate.quantifiers import quantify_all
 from .datasets import HUMANS, VENDORS
+from .lodo import lodo
 from .model import AGE_FEATURES, SPECS, ModelSpec, feature_matrix
 from .rules import label_rules
 from .train import (
     CV_FOLDS,
     CV_SEED,
     INNER_FOLDS,
+    Augmented,
+    augment,
     choose_threshold,
     error_rates,
     fit,
     fit_calibration,
     folds,
     oof_raw,
+    score_profile,
     training_set,
 )
 
@@ -80,18 +90,26 @@ def _inner_threshold(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.n
     return choose_threshold(spec, raw, y), raw
 
 
-def nested_cv(spec: ModelSpec, X: np.ndarray, y: np.ndarray, strata: np.ndarray, *, k: int = CV_FOLDS,
-              inner: int = INNER_FOLDS, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Held-out raw scores, fake flags and calibrated probabilities; each fold's threshold and
-    calibration map come from a cross-validation inside its training part."""
-    raw = np.full(len(y), np.nan)
-    prob = np.full(len(y), np.nan)
-    flag = np.zeros(len(y), dtype=bool)
-    for tr, te in folds(strata, k):
-        g = groups[tr] if groups is not None else None
-        threshold, inner_raw = _inner_threshold(spec, X[tr], y[tr], strata[tr], None, inner, g)
-        cx, cy = fit_calibration(inner_raw, y[tr])
-        raw[te] = fit(spec, X[tr], y[tr], None, g).predict(X[te], raw_score=True)
+def nested_cv(spec: ModelSpec, aug: Augmented, strata: np.ndarray, *, k: int = CV_FOLDS,
+              inner: int = INNER_FOLDS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Held-out raw scores, fake flags and calibrated probabilities of every masked copy, trained as
+    ``followaudit train`` trains (every missing-field pattern); each fold's threshold (set on complete
+    profiles) and calibration map come from a cross-validation inside its training part."""
+    n = len(aug.y)
+    raw = np.full(n, np.nan)
+    prob = np.full(n, np.nan)
+    flag = np.zeros(n, dtype=bool)
+    full = aug.mask == aug.names.index("full")
+    for (tr_rows, _), (tr, te) in zip(folds(strata, k), aug.split(folds(strata, k)), strict=True):
+        # inner folds over the training part's accounts, mapped to their copies
+        inner_rows = [(tr_rows[a], tr_rows[b]) for a, b in folds(strata[tr_rows], inner, CV_SEED + 1)]
+        inner_raw = np.full(n, np.nan)
+        for a, b in aug.split(inner_rows):
+            inner_raw[b] = fit(spec, aug.X[a], aug.y[a], None, aug.groups[a]).predict(aug.X[b], raw_score=True)
+        sel = tr[full[tr]]
+        threshold = choose_threshold(spec, inner_raw[sel], aug.y[sel])
+        cx, cy = fit_calibration(inner_raw[tr], aug.y[tr])
+        raw[te] = fit(spec, aug.X[tr], aug.y[tr], None, aug.groups[tr]).predict(aug.X[te], raw_score=True)
         flag[te] = raw[te] >= threshold
         prob[te] = np.interp(raw[te], cx, cy)
     return raw, flag, prob
@@ -223,6 +241,7 @@ def evaluate_all(
     inner: int = INNER_FOLDS,
     replicates: int = REPLICATES,
     lovo: bool = True,
+    lodo_protocol: bool = True,
     progress: Callable[[str], None] | None = None,
     card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -236,9 +255,14 @@ def evaluate_all(
         spec = SPECS[name]
         ts = training_set(name, data_dir)
         X = feature_matrix(ts.frame, spec.features)
+        aug = augment(spec, ts)
         note(f"{name}: {folds_k}-fold cross-validation")
-        raw, flag, prob = nested_cv(spec, X, ts.y, ts.strata, k=folds_k, inner=inner, groups=ts.groups)
+        raw_all, flag_all, prob_all = nested_cv(spec, aug, ts.strata, k=folds_k, inner=inner)
+        full = aug.under("full")
+        raw, flag, prob = raw_all[full], flag_all[full], prob_all[full]
         figures: dict[str, Any] = {"cv": {**metrics(ts.y, flag, raw), **calibration_metrics(ts.y, prob)}}
+        # the same held-out accounts seen through each importer's missing fields
+        figures["cv_by_mask"] = {m: metrics(ts.y, flag_all[aug.under(m)], raw_all[aug.under(m)]) for m in spec.masks}
         if len(ts.sources) > 1:
             src = np.array([s.split(":")[0] for s in ts.strata])
             figures["cv_by_source"] = {s: metrics(ts.y[src == s], flag[src == s], raw[src == s]) for s in ts.sources}
@@ -252,9 +276,57 @@ def evaluate_all(
         result["models"][name] = figures
         note(f"{name}: quantification ({len(PREVALENCES)} prevalences × {replicates} audits of {AUDIT_N:,})")
         splits = folds(ts.strata, folds_k)
-        oof = oof_raw(spec, X, ts.y, splits, groups=ts.groups)
+        oof = oof_raw(spec, aug.X, aug.y, aug.split(splits), groups=aug.groups)[full]
         q = quantification(oof, ts.y, spec, splits, replicates=replicates)
         if name == "twitter" or (models and name == models[0] and "twitter" not in models):
             result["quantification"] = {"model": name, **q}
         result.setdefault("quantification_by_model", {})[name] = q
+        if lodo_protocol:
+            note(f"{name}: leave-one-domain-out")
+            result.setdefault("lodo", {})[name] = lodo(name, data_dir, replicates=max(2, replicates // 8), progress=note)
+    if lodo_protocol:
+        result["quapy_check"] = quapy_check()
     return result
+
+
+def quapy_check(seed: int = CV_SEED) -> dict[str, Any]:
+    """Our PACC, EMQ and HDy against QuaPy's on the same posteriors (``pip install 'followaudit[eval]'``).
+
+    Posteriors are drawn from two Beta distributions, binned as an audit bins them; QuaPy reads the
+    same binned values. Returns the largest absolute difference per method, or why it was skipped.
+    """
+    try:
+        import quapy.functional as qf
+        from quapy.method.aggregative import EMQ, HDy
+        from sklearn.linear_model import (
+            LogisticRegression,  # only a fitted stand-in: QuaPy reads its classes_
+        )
+    except ImportError:
+        return {"skipped": "quapy is not installed (pip install 'followaudit[eval]')"}
+    rng = np.random.default_rng(seed)
+    bins = PROB_BINS
+    centres = (np.arange(bins) + 0.5) / bins
+    diffs: dict[str, float] = {"pacc": 0.0, "emq": 0.0, "hdy": 0.0}
+    for prev in (0.05, 0.2, 0.5, 0.8):
+        fake_tr, real_tr = rng.beta(5, 2, 3000), rng.beta(2, 5, 3000)
+        tr_p = np.r_[fake_tr, real_tr]
+        tr_y = np.r_[np.ones(3000), np.zeros(3000)]
+        prof = score_profile(tr_p, tr_y)
+        k = int(prev * 4000)
+        test = np.r_[rng.beta(5, 2, k), rng.beta(2, 5, 4000 - k)]
+        counts, total = probability_histogram(test)
+        binned = np.repeat(centres, counts)
+        ours = quantify_all(counts, float(binned.sum()), prof, draws=10)
+        mf, mr = prof["mean_prob"]["fake"], prof["mean_prob"]["real"]
+        theirs_pacc = float(np.clip(qf.solve_adjustment_binary(binned.mean(), mf, mr), 0, 1))
+        qs, _ = EMQ.EM(np.array([1 - prof["prior"], prof["prior"]]), np.c_[1 - binned, binned], epsilon=1e-8)
+        h = HDy(classifier=LogisticRegression().fit([[0.0], [1.0]], [0, 1]), fit_classifier=False, val_split=None)
+        nb = len(prof["prob_hist"]["fake"])
+        h.bins = [nb]
+        h.Pxy1_density = {nb: np.asarray(prof["prob_hist"]["fake"], float) / 3000 * nb}
+        h.Pxy0_density = {nb: np.asarray(prof["prob_hist"]["real"], float) / 3000 * nb}
+        theirs_hdy = float(h.aggregate(np.c_[1 - binned, binned])[1])
+        diffs["pacc"] = max(diffs["pacc"], abs(ours["pacc"].share - theirs_pacc))
+        diffs["emq"] = max(diffs["emq"], abs(ours["emq"].share - float(qs[1])))
+        diffs["hdy"] = max(diffs["hdy"], abs(ours["hdy"].share - theirs_hdy))
+    return {"max_abs_difference": diffs, "note": "QuaPy's HDy searches the prevalence on a 0.01 grid, ours on 0.001"}

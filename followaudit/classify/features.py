@@ -71,11 +71,21 @@ def feature_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
         "bio_has_link": pl.col("bio").str.contains(r"https?://|www\.").cast(pl.Float64),
         "bio_mentions": pl.col("bio").str.count_matches(r"[@#]\w").cast(pl.Float64),
         "bio_non_ascii": pl.col("bio").str.count_matches(r"[^\x00-\x7F]").cast(pl.Float64),
+        # share of the profile left empty, over the parts the source shows (no avatar, empty bio, no
+        # website, no location); null when it shows none of them
+        "profile_emptiness": _emptiness(),
         # generated handles: name parts glued to random letters ("NolascocyrAndre", "brockgcyk")
         "handle_consonant_run": _longest_consonant_run(),
         # the first word of the display name reappears in the handle (generated handles glue names to noise)
         "handle_has_first_name": _first_name_in_handle(),
     }
+
+
+def _emptiness() -> pl.Expr:
+    parts = [pl.col("has_avatar").not_(), pl.col("bio_length") == 0, pl.col("has_url").not_(), pl.col("has_location").not_()]
+    empty = pl.sum_horizontal([p.cast(pl.Float64).fill_null(0.0) for p in parts])
+    known = pl.sum_horizontal([p.is_not_null().cast(pl.Float64) for p in parts])
+    return pl.when(known > 0).then(empty / known)
 
 
 def _first_name_word() -> pl.Expr:
@@ -89,15 +99,66 @@ MAX_CONSONANT_RUN = 6
 def _longest_consonant_run() -> pl.Expr:
     """Longest run of consonants in the handle, capped at 6 (one regex test per length, no lists)."""
     handle = pl.col("handle")
-    return pl.sum_horizontal(
+    run = pl.sum_horizontal(
         [handle.str.contains(f"(?i)[bcdfghjklmnpqrstvwxz]{{{k}}}").fill_null(False).cast(pl.Float64) for k in range(1, MAX_CONSONANT_RUN + 1)]
     ).cast(pl.Float64)
+    return pl.when(handle.is_not_null()).then(run)  # no handle: unknown, not "no consonants"
 
 
 def _first_name_in_handle() -> pl.Expr:
-    """1.0 when the display name's first word occurs in the handle, else 0.0 (also when there is none)."""
+    """1.0 when the display name's first word occurs in the handle, else 0.0 (also when the name has
+    no word); null when the handle or the display name is unknown."""
     word = _first_name_word()
-    return (word.is_not_null() & pl.col("handle").str.to_lowercase().str.contains(word, literal=True)).fill_null(False).cast(pl.Float64)
+    found = (word.is_not_null() & pl.col("handle").str.to_lowercase().str.contains(word, literal=True)).fill_null(False).cast(pl.Float64)
+    return pl.when(pl.col("handle").is_not_null() & pl.col("display_name").is_not_null()).then(found)
+
+
+# The canonical columns each feature reads: a feature is unknown when any of them is null.
+FEATURE_INPUTS: dict[str, tuple[str, ...]] = {
+    "age_days": ("created_at",),
+    "days_since_active": ("last_active_at",),
+    "log_followers": ("followers_count",),
+    "log_following": ("following_count",),
+    "log_posts": ("posts_count",),
+    "log_likes": ("likes_count",),
+    "log_listed": ("listed_count",),
+    "following_per_follower": ("following_count", "followers_count"),
+    "posts_per_day": ("posts_count", "created_at"),
+    "following_per_day": ("following_count", "created_at"),
+    "followers_per_day": ("followers_count", "created_at"),
+    "bio_length": ("bio_length",),
+    "has_avatar": ("has_avatar",),
+    "has_url": ("has_url",),
+    "has_location": ("has_location",),
+    "handle_length": ("handle_length",),
+    "handle_digits": ("handle_digits",),
+    "handle_digit_share": ("handle_digits", "handle_length"),
+    "name_length": ("display_name",),
+    "private": ("private",),
+    "log_followers_per_following": ("followers_count", "following_count"),
+    "posts_per_follower": ("posts_count", "followers_count"),
+    "likes_per_post": ("likes_count", "posts_count"),
+    "likes_per_day": ("likes_count", "created_at"),
+    "listed_per_follower": ("listed_count", "followers_count"),
+    "name_words": ("display_name",),
+    "name_digits": ("display_name",),
+    "name_non_ascii": ("display_name",),
+    "name_upper_share": ("display_name",),
+    "handle_upper": ("handle",),
+    "handle_underscores": ("handle",),
+    "bio_words": ("bio",),
+    "bio_has_link": ("bio",),
+    "bio_mentions": ("bio",),
+    "bio_non_ascii": ("bio",),
+    "handle_consonant_run": ("handle",),
+    "profile_emptiness": ("has_avatar", "bio_length", "has_url", "has_location"),
+    "handle_has_first_name": ("handle", "display_name"),
+}
+
+
+def inputs_of(features: tuple[str, ...] | list[str]) -> set[str]:
+    """The canonical columns a feature list reads."""
+    return {c for f in features for c in FEATURE_INPUTS.get(f, ())}
 
 
 def add_features(frame: pl.DataFrame | pl.LazyFrame, as_of: datetime | None = None, names: list[str] | None = None) -> pl.LazyFrame:

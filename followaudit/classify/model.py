@@ -59,6 +59,7 @@ MONOTONE: dict[str, int] = {
     "posts_per_day": -1,
     "likes_per_day": -1,
     "handle_consonant_run": 1,
+    "profile_emptiness": 1,
 }
 
 _TWITTER = (
@@ -72,10 +73,12 @@ _INSTAGRAM = (
     "log_followers", "log_following", "log_posts", "following_per_follower", "posts_per_follower",
     "bio_length", "has_avatar", "private", "handle_length", "handle_digits", "handle_digit_share",
 )  # fmt: skip
+# No account age or per-day rates: on a newer network every account is young, and under the
+# leave-one-domain-out protocol dropping them raised held-out specificity and cut the false-positive
+# rate on Bluesky-like people from 25% to 18% (benchmarks/feature_transfer.py; model card).
 _CROSS = (
     "log_followers", "log_following", "log_posts", "following_per_follower", "posts_per_follower",
-    "has_avatar", "bio_length", "age_days", "posts_per_day", "followers_per_day", "following_per_day",
-    "handle_length", "handle_digits", "handle_digit_share",
+    "has_avatar", "bio_length", "handle_length", "handle_digits", "handle_digit_share",
 )  # fmt: skip
 
 _BASE_PARAMS: dict[str, Any] = {
@@ -112,6 +115,8 @@ class ModelSpec:
     # Weight rows so each group (TFP, E13; INT, FSF, TWT) counts equally within its class and both
     # classes equally: the small TWT vendor then weighs as much as INT.
     balance_groups: bool = False
+    # Missing-field patterns (classify/masks.py) every training row is seen under; "full" first.
+    masks: tuple[str, ...] = ("full",)
 
     def lgb_params(self, features: tuple[str, ...] | None = None) -> dict[str, Any]:
         feats = features or self.features
@@ -121,11 +126,13 @@ class ModelSpec:
 
 
 SPECS: dict[str, ModelSpec] = {
-    "twitter": ModelSpec("twitter", _TWITTER, ("cresci-2015",), num_rounds=100, target_specificity=0.985),
-    "instagram": ModelSpec("instagram", _INSTAGRAM, ("instafake",), num_rounds=100, threshold_policy="f1"),
+    "twitter": ModelSpec("twitter", _TWITTER, ("cresci-2015",), num_rounds=100, target_specificity=0.985,
+                         masks=("full", "bluesky", "counts", "usernames")),
+    "instagram": ModelSpec("instagram", _INSTAGRAM, ("instafake",), num_rounds=100, threshold_policy="f1",
+                           masks=("full", "counts", "usernames")),
     "crossplatform": ModelSpec(
         "crossplatform", _CROSS, ("cresci-2015", "instafake"), num_rounds=100, target_specificity=0.985,
-        transfer_measured=False,
+        transfer_measured=False, masks=("full", "instagram", "counts", "usernames"),
     ),
 }
 PLATFORM_MODEL = {"twitter": "twitter", "instagram": "instagram"}
@@ -282,6 +289,7 @@ def label_model(
     platform: str | None = None,
     explain: str = "fake",
     model_dir: Path | None = None,
+    features_out: dict[str, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Label every follower fake / inactive / real with the shipped model.
 
@@ -290,7 +298,9 @@ def label_model(
     beats real. ``explain``: which followers get the model's top contributions in words —
     ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
     (``trees.py``), computed in the same pass as the scores.
-    ``platform`` picks the model; None uses each row's ``platform`` column.
+    ``platform`` picks the model; None uses each row's ``platform`` column. ``features_out``, when
+    given (single-platform frames), receives the feature matrix under ``"X"`` (and the model's name under ``"model"``) so a caller that needs
+    it too (the audit's shift diagnostic) does not compute it twice.
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
@@ -307,6 +317,8 @@ def label_model(
         platform = frame["platform"][0]
     model = load_model(model_for_platform(platform), model_dir)
     X, raw, prob = score_frame(frame, model, as_of=as_of)
+    if features_out is not None:
+        features_out.update(X=X, model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
     labels = pl.DataFrame(

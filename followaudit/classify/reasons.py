@@ -35,7 +35,7 @@ ASPECTS: dict[str, tuple[str, ...]] = {
     "likes": ("log_likes", "likes_per_day", "likes_per_post"),
     "listed": ("log_listed", "listed_per_follower"),
     "age": ("age_days",),
-    "avatar": ("has_avatar",),
+    "avatar": ("has_avatar", "profile_emptiness"),
     "bio": ("bio_length", "bio_words", "bio_mentions", "bio_has_link", "bio_non_ascii"),
     "url": ("has_url",),
     "location": ("has_location",),
@@ -87,7 +87,7 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     handle = pl.col("handle")
     no_handle = handle.is_null() | (handle.str.len_chars() == 0)
     return {
-        "ratio": pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers)),
+        "ratio": pl.when(following.is_not_null() & followers.is_not_null()).then(pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers))),
         "posts": pl.when(age.is_not_null())
         .then(pl.format("{} {} in {} days", thousands(posts), _plural(posts, "post", "posts"), thousands(age)))
         .otherwise(pl.format("{} {}", thousands(posts), _plural(posts, "post", "posts"))),
@@ -166,12 +166,23 @@ def explain_rows(
     order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
     strength = np.take_along_axis(toward, order, axis=1)
     exprs = phrase_exprs(as_of)
-    phrases = frame.select(pl.concat_list([exprs.get(a, pl.lit(a)).cast(pl.Utf8) for a in aspects]).alias("p"))["p"]
-    picks = pl.DataFrame(
-        {"p": phrases, **{f"i{j}": order[:, j].astype(np.int64) for j in range(k)}, **{f"s{j}": strength[:, j] for j in range(k)}}
+    strong = strength >= MIN_CONTRIBUTION
+    # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
+    # formatting every aspect for every row was the slow part of explaining a million followers.
+    parts = []
+    for a, aspect in enumerate(aspects):
+        rows, rank = np.nonzero((order == a) & strong)
+        if len(rows):
+            phrase = frame[rows].select(exprs.get(aspect, pl.lit(aspect)).cast(pl.Utf8).alias("phrase"))["phrase"]
+            parts.append(pl.DataFrame({"row": rows.astype(np.int64), "rank": rank.astype(np.int64), "phrase": phrase}))
+    every = pl.DataFrame({"row": np.arange(frame.height, dtype=np.int64)})
+    if not parts:
+        return every.select(pl.lit([], dtype=pl.List(pl.Utf8)).alias("model_reasons"))["model_reasons"]
+    named = (
+        pl.concat(parts).drop_nulls("phrase").sort("row", "rank")  # a phrase is null when its field is unknown
+        .group_by("row", maintain_order=True).agg(pl.col("phrase").alias("model_reasons"))
     )
-    chosen = [
-        pl.when(pl.col(f"s{j}") >= MIN_CONTRIBUTION).then(pl.col("p").list.get(pl.col(f"i{j}")))
-        for j in range(k)
-    ]
-    return picks.select(pl.concat_list(chosen).list.drop_nulls().alias("model_reasons"))["model_reasons"]
+    return (
+        every.join(named, on="row", how="left", maintain_order="left")
+        .select(pl.col("model_reasons").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))["model_reasons"]
+    )

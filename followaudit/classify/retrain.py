@@ -57,6 +57,10 @@ def train_models(
             card["models"][name]["evaluation"] = figures
             if "cv" in figures:
                 card["models"][name]["cv"] = figures["cv"]
+        for name, protocol in result.get("lodo", {}).items():
+            # what audits use: the between-domain spread of Se/Sp and the estimator the protocol chose
+            card["models"][name]["transfer"] = protocol["transfer"]
+            card["models"][name]["default_estimator"] = protocol["default"]
         card["evaluation"] = result
     write_card(card, out)
     return card

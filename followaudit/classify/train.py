@@ -24,7 +24,9 @@ import polars as pl
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold
 
+from ..estimate.shift import shift_reference
 from .datasets import load_cresci2015, load_instafake
+from .masks import MASKS, apply_mask
 from .model import SPECS, ModelSpec, feature_matrix
 
 CV_FOLDS = 10
@@ -60,6 +62,49 @@ def training_set(model: str, data_dir: Path | None = None) -> TrainingSet:
     for p in parts:
         h.update(p.sha256().encode())
     return TrainingSet(model, frame, y, groups, strata, tuple(p.name for p in parts), h.hexdigest())
+
+
+@dataclass
+class Augmented:
+    """The training rows seen under each missing-field pattern of the spec (``masks.py``).
+
+    Row ``i`` of the original set appears once per pattern; ``row`` maps back to it and ``mask`` says
+    which pattern (index into ``names``), so folds keep all copies of an account on one side.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    row: np.ndarray
+    mask: np.ndarray
+    names: tuple[str, ...]
+
+    def split(self, splits: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Folds over original rows turned into folds over their masked copies."""
+        out = []
+        for tr, te in splits:
+            side = np.full(int(self.row.max()) + 1, -1, dtype=np.int8)
+            side[tr] = 0
+            side[te] = 1
+            out.append((np.flatnonzero(side[self.row] == 0), np.flatnonzero(side[self.row] == 1)))
+        return out
+
+    def under(self, name: str) -> np.ndarray:
+        """Indices of the copies under pattern ``name``."""
+        return np.flatnonzero(self.mask == self.names.index(name))
+
+
+def augment(spec: ModelSpec, ts: TrainingSet, features: tuple[str, ...] | None = None) -> Augmented:
+    """Every training row under every pattern of ``spec.masks``, as one feature matrix."""
+    feats = features or spec.features
+    n = len(ts.y)
+    frames = [apply_mask(ts.frame, m) for m in spec.masks]
+    X = feature_matrix(pl.concat(frames, how="vertical"), feats)
+    k = len(spec.masks)
+    return Augmented(
+        X=X, y=np.tile(ts.y, k), groups=np.tile(ts.groups, k), row=np.tile(np.arange(n), k),
+        mask=np.repeat(np.arange(k), n), names=tuple(spec.masks),
+    )
 
 
 def folds(strata: np.ndarray, k: int = CV_FOLDS, seed: int = CV_SEED) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -147,15 +192,16 @@ def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int 
     """Train, calibrate and write one model; return its card entry (without the evaluation)."""
     spec = SPECS[name]
     ts = training_set(name, data_dir)
-    X = feature_matrix(ts.frame, spec.features)
-    splits = folds(ts.strata, k)
-    raw = oof_raw(spec, X, ts.y, splits, groups=ts.groups)
-    cx, cy = fit_calibration(raw, ts.y)
-    threshold = choose_threshold(spec, raw, ts.y)
-    booster = fit(spec, X, ts.y, groups=ts.groups)
+    aug = augment(spec, ts)
+    splits = aug.split(folds(ts.strata, k))
+    raw = oof_raw(spec, aug.X, aug.y, splits, groups=aug.groups)
+    op = operating_point(spec, aug, raw)
+    cx, cy, threshold, full = op["cx"], op["cy"], op["threshold"], aug.under("full")
+    booster = fit(spec, aug.X, aug.y, groups=aug.groups)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.txt").write_text(booster.model_to_string())
     params = spec.lgb_params()
+    by_mask = op["masks"]
     return {
         "file": f"{name}.txt",
         "features": list(spec.features),
@@ -175,6 +221,45 @@ def train_one(name: str, out_dir: Path, data_dir: Path | None = None, *, k: int 
             "policy": spec.threshold_policy,
             "target_specificity": spec.target_specificity if spec.threshold_policy == "specificity" else None,
         },
-        "error_rates": error_rates(raw, ts.y, threshold),
+        "error_rates": error_rates(raw[full], aug.y[full], threshold),
+        "masks": by_mask,
+        "shift_reference": shift_reference(aug.X[full], aug.y[full], spec.features),
         "transfer_measured": spec.transfer_measured,
+    }
+
+
+PROFILE_BINS = 20
+
+
+def operating_point(spec: ModelSpec, aug: Augmented, raw: np.ndarray) -> dict[str, Any]:
+    """Calibration, threshold and per-pattern error from out-of-fold raw scores of ``aug``.
+
+    The threshold is set on complete profiles ("full"); each pattern's error at it is measured.
+    """
+    cx, cy = fit_calibration(raw, aug.y)
+    full = aug.under("full")
+    threshold = choose_threshold(spec, raw[full], aug.y[full])
+    prob = np.interp(raw, cx, cy)
+    by_mask = {}
+    for m in aug.names:
+        sel = aug.under(m)
+        by_mask[m] = {
+            "hidden": list(MASKS[m]),
+            "error_rates": error_rates(raw[sel], aug.y[sel], threshold),
+            **score_profile(prob[sel], aug.y[sel]),
+        }
+    return {"cx": cx, "cy": cy, "threshold": threshold, "masks": by_mask}
+
+
+def score_profile(prob: np.ndarray, y: np.ndarray, bins: int = PROFILE_BINS) -> dict[str, Any]:
+    """What the quantifiers need from held-out probabilities: the training prior, each class's mean
+    probability (PACC) and each class's probability histogram on ``bins`` equal bins (HDy)."""
+    idx = np.minimum((np.clip(prob, 0, 1) * bins).astype(int), bins - 1)
+    return {
+        "prior": float(np.mean(y)),
+        "mean_prob": {"fake": float(prob[y == 1].mean()), "real": float(prob[y == 0].mean())},
+        "prob_hist": {
+            "fake": np.bincount(idx[y == 1], minlength=bins).tolist(),
+            "real": np.bincount(idx[y == 0], minlength=bins).tolist(),
+        },
     }

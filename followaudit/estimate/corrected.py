@@ -176,26 +176,32 @@ def corrected_from_counts(
     design: SampleDesign | None = None,
     probabilities: tuple[np.ndarray, float] | None = None,
     seed: int = SEED,
+    fake: tuple[Estimate, str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``corrected`` from label counts (and optionally a ``probability_histogram``), for streamed audits.
 
     ``fake`` is the adjusted classify-and-count (the headline) with the probabilistic estimate
-    beside it; ``inactive`` and ``real`` share the remainder in the ratio observed among the
-    followers the model did not flag (the inactivity rule has no measured error to correct).
+    beside it — or, when given, ``fake = (estimate, estimator name, draws)`` from another method
+    (``estimate/audience.py``); ``inactive`` and ``real`` share the remainder in the ratio observed
+    among the followers the model did not flag (the inactivity rule has no measured error to correct).
     """
     n = sum(int(v) for v in counts.values())
     flagged = int(counts.get("fake", 0))
     population = design.fpc_population if design is not None else None
     errs = {k: int(error_counts[k]) for k in ("tp", "fn", "tn", "fp")}
-    acc = adjusted_count(flagged, n, **errs, confidence=confidence, population=population, seed=seed)
-    out: dict[str, dict[str, Any]] = {"fake": {**acc.to_dict(), "estimator": "adjusted"}}
+    rng = np.random.default_rng(seed + 1)
+    if fake is None:
+        acc = adjusted_count(flagged, n, **errs, confidence=confidence, population=population, seed=seed)
+        out: dict[str, dict[str, Any]] = {"fake": {**acc.to_dict(), "estimator": "adjusted"}}
+        fake_draws = _acc_draws(flagged, n, errs, population, rng)
+    else:
+        acc, name, fake_draws = fake
+        out = {"fake": {**acc.to_dict(), "estimator": name}}
     if probabilities is not None and probabilities[0].sum() > 0:
         pcc = probabilistic_count_from_histogram(*probabilities, confidence=confidence, seed=seed)
         out["fake"]["probabilistic"] = {**pcc.to_dict(), "estimator": "probabilistic"}
     inactive, real = int(counts.get("inactive", 0)), int(counts.get("real", 0))
     rest = inactive + real
-    rng = np.random.default_rng(seed + 1)
-    fake_draws = _acc_draws(flagged, n, errs, population, rng)
     ratio = rng.beta(inactive + 0.5, real + 0.5, size=fake_draws.size) if rest else np.zeros(fake_draws.size)
     point_ratio = inactive / rest if rest else 0.0
     method = (

@@ -41,6 +41,10 @@ class SynthSpec:
     inactive_share: float = 0.2
     batches: int | None = None  # None: 1 batch per ~2,000 fakes, 1 to 6
     account: str = "demo_account"
+    # 0: the easy audience (fakes follow thousands, are followed by almost no one, rarely have a
+    # picture). Towards 1: lurkers (few followers, no posts, thin profiles) among the people, and
+    # fakes with pictures, bios, some followers and posts, so the two overlap (``_harden``).
+    difficulty: float = 0.0
 
 
 def _seconds(ts: datetime) -> float:
@@ -115,6 +119,13 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
     listed = np.where(is_fake, 0, rng.poisson(np.clip(real_followers / 150, 0, 50)))
     likes = np.where(is_fake, rng.integers(0, 10, n), np.round(rng.lognormal(np.log(500), 1.5, n)).astype(np.int64))
 
+    if spec.difficulty > 0:
+        followers_count, following_count, posts_count, has_avatar, bio_len, has_location, has_url, listed, likes, is_inactive = _harden(
+            spec, is_fake, is_inactive, followers_count, following_count, posts_count, has_avatar, bio_len, has_location, has_url,
+            listed, likes,
+        )
+        has_last = posts_count > 0
+
     order = np.argsort(follow_t, kind="stable")
     ids = (10_000_000_000 + rng.permutation(n * 3)[:n]).astype(np.int64)
     words = np.array(["sun", "river", "maya", "leo", "nora", "blue", "atlas", "kai", "ivy", "max", "zoe", "finn"])
@@ -148,7 +159,16 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         }
     )[order]
     to_ts = lambda c: (pl.col(c) * 1_000_000).cast(pl.Int64).cast(pl.Datetime("us", "UTC"))  # noqa: E731
-    handle = pl.when(pl.col("handle_num") >= 0).then(pl.col("handle_word") + pl.col("handle_num").cast(pl.Utf8)).otherwise(pl.col("handle_word") + pl.col("follower_id").str.slice(-4))
+    # people: a word and a surname or a short number ("maya_okafor", "leo7"), a word and letters of
+    # their id when they give no surname; vendors: a word and a long number
+    letters = pl.col("follower_id").str.slice(-4).str.replace_all("0", "a").str.replace_all("1", "e").str.replace_all("2", "i") \
+        .str.replace_all("3", "o").str.replace_all("4", "u").str.replace_all("5", "n").str.replace_all("6", "r").str.replace_all("7", "s") \
+        .str.replace_all("8", "t").str.replace_all("9", "l")
+    handle = (
+        pl.when(pl.col("handle_num") >= 0).then(pl.col("handle_word") + pl.col("handle_num").cast(pl.Utf8))
+        .when(pl.col("surname") != "").then(pl.col("handle_word") + "_" + pl.col("surname"))
+        .otherwise(pl.col("handle_word") + letters)
+    )
     bio = pl.when(pl.col("bio_length") > 0).then(pl.lit("x").repeat_by(pl.col("bio_length")).list.join("")).otherwise(pl.lit(""))
     return frame.with_columns(
         pl.lit("twitter").alias("platform"),
@@ -167,6 +187,40 @@ def generate(spec: SynthSpec) -> pl.DataFrame:
         pl.lit(False).alias("private"),
         pl.lit(OBSERVED_AT).cast(pl.Datetime("us", "UTC")).alias("observed_at"),
     ).drop("handle_word", "surname", "handle_num", "created_s", "followed_s", "last_s")
+
+
+def _harden(spec: SynthSpec, is_fake: np.ndarray, is_inactive: np.ndarray, *cols: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Overlapping profiles for ``difficulty`` > 0, from their own random stream (difficulty 0 is untouched).
+
+    A share ``0.35·d`` of the people are lurkers: a dozen followers, a hundred followed, no posts,
+    half without a picture or bio (they count as inactive, never as fake). A share ``0.6·d`` of the
+    fakes are "aged" vendor accounts: a picture and a bio, tens of followers, a few hundred
+    followed, some posts — inside the people's ranges.
+    """
+    followers, following, posts, avatar, bio, location, url, listed, likes = (np.array(c) for c in cols)
+    d = float(np.clip(spec.difficulty, 0.0, 1.0))
+    rng = np.random.default_rng([spec.seed, 20150214])
+    n = len(is_fake)
+    lurker = ~is_fake & (rng.random(n) < 0.35 * d)
+    followers = np.where(lurker, np.round(rng.lognormal(np.log(12), 0.9, n)), followers)
+    following = np.where(lurker, np.round(rng.lognormal(np.log(110), 0.8, n)), following)
+    posts = np.where(lurker, 0, posts)
+    avatar = np.where(lurker, rng.random(n) < 0.5, avatar)
+    bio = np.where(lurker, np.where(rng.random(n) < 0.5, 0, rng.integers(5, 80, n)), bio)
+    location = np.where(lurker, rng.random(n) < 0.3, location)
+    url = np.where(lurker, rng.random(n) < 0.05, url)
+    listed = np.where(lurker, 0, listed)
+    likes = np.where(lurker, rng.integers(0, 200, n), likes)
+    aged = is_fake & (rng.random(n) < 0.6 * d)
+    followers = np.where(aged, np.round(rng.lognormal(np.log(45), 0.8, n)), followers)
+    following = np.where(aged, np.round(rng.lognormal(np.log(350), 0.7, n)), following)
+    posts = np.where(aged, rng.integers(5, 300, n), posts)
+    avatar = np.where(aged, rng.random(n) < 0.9, avatar)
+    bio = np.where(aged, rng.integers(15, 120, n), bio)
+    location = np.where(aged, rng.random(n) < 0.4, location)
+    likes = np.where(aged, rng.integers(0, 300, n), likes)
+    return (followers.astype(np.int64), following.astype(np.int64), posts.astype(np.int64), avatar.astype(bool), bio.astype(np.int64),
+            location.astype(bool), url.astype(bool), listed.astype(np.int64), likes.astype(np.int64), is_inactive | lurker)
 
 
 def to_twitter_v1_jsonl(frame: pl.DataFrame, path: str | Path) -> None:
