@@ -246,3 +246,28 @@ def test_model_summary_carries_the_corrected_shares(tmp_path):
     assert "Rogan" in fake["method"]
     assert set(doc["corrected"]) == {"fake", "inactive", "real"}
     assert score_local(src, tmp_path / "rules.parquet", method="rules", as_of=OBSERVED_AT).to_dict()["corrected"] is None
+
+
+def test_score_summary_uses_the_audit_estimator_and_the_fields_the_input_carries(tmp_path: Path) -> None:
+    """One estimator: `score` corrects the fake share as `audit` does (transfer-aware, pattern of
+    known fields from the Parquet footers); it does not bin features, so the shift is unknown and
+    the interval is the moderate one, never the narrow near one."""
+    from followaudit.classify.model import load_model
+    from followaudit.estimate.audience import model_estimates
+
+    frame = synth_partition(5000, 0, 0).with_columns(pl.lit(None, dtype=pl.Boolean).alias("has_avatar"))
+    src = tmp_path / "in.parquet"
+    frame.write_parquet(src)
+    result = score_local(src, tmp_path / "out.parquet", method="model", as_of=datetime(2026, 11, 1, tzinfo=UTC))
+    assert result.known is not None and result.known["rows"] == 5000
+    assert result.known["known"]["has_avatar"] == 0 and result.known["known"]["followers_count"] == 5000
+    evidence = result.evidence
+    assert evidence["shift"]["level"] == "unknown" and evidence["fields_known"]["has_avatar"] == 0.0
+    assert evidence["model_fields"]["pattern"] != "full"  # the picture is unknown: a pattern that hides it
+    model = load_model("twitter")
+    expected, _ = model_estimates(result.counts, model.card, mask=evidence["model_fields"]["pattern"], profile=None,
+                                  probabilities=None, confidence=0.95)
+    assert result.corrected["fake"]["share"] == expected["fake"]["share"]
+    assert (result.corrected["fake"]["low"], result.corrected["fake"]["high"]) == (expected["fake"]["low"], expected["fake"]["high"])
+    summary = json.loads(summary_path(tmp_path / "out.parquet").read_text())
+    assert summary["evidence"]["interval_method"] == summary["corrected"]["fake"]["method"]

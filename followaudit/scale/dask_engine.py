@@ -40,6 +40,7 @@ from .score import (
     add_counts,
     empty_counts,
     input_files,
+    input_known,
     input_platform,
     is_remote,
     output_arrow_schema,
@@ -295,6 +296,7 @@ def score_dask(
             seconds=time.perf_counter() - started,
             workers=len(cl.scheduler_info().get("workers", {})),
             platform=input_platform(files),
+            known=input_known(files),
             extra={
                 "files": len(files),
                 "partitions": n_parts,

@@ -29,10 +29,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..classify import METHODS, label_followers
-from ..classify.model import model_info
+from ..classify.features import inputs_of
+from ..classify.masks import PROFILE_FIELDS, closest_mask
+from ..classify.model import load_model, model_info
 from ..classify.rules import DEFAULT_INACTIVE_DAYS
 from ..errors import EmptyInputError, InputError, MissingColumnsError, UnknownFormatError
-from ..estimate.corrected import corrected_from_counts
+from ..estimate.audience import model_estimates
 from ..estimate.intervals import Share, shares_from_counts
 from ..schema import COLUMN_NAMES, LABELS, SCHEMA, conform
 
@@ -201,6 +203,31 @@ def input_platform(files: list[str]) -> str | None:
     return values[0] if values.len() == 1 else None
 
 
+def input_known(files: list[str]) -> dict[str, Any] | None:
+    """``{"rows": N, "known": {column: non-null rows}}`` of the input, from the Parquet footers.
+
+    Row-group statistics hold each column's null count, so this reads no data; a column without
+    statistics is counted by reading that column alone. None for remote inputs.
+    """
+    if not files or is_remote(files[0]):
+        return None
+    rows, known = 0, dict.fromkeys(PROFILE_FIELDS, 0)
+    for file in files:
+        meta = _open(file).metadata
+        rows += meta.num_rows
+        names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+        for column in PROFILE_FIELDS:
+            if column not in names:
+                continue  # a field the file lacks is unknown for all its rows
+            j = names.index(column)
+            nulls = [meta.row_group(g).column(j).statistics for g in range(meta.num_row_groups)]
+            if all(s is not None and s.has_null_count for s in nulls):
+                known[column] += meta.num_rows - sum(s.null_count for s in nulls)
+            else:
+                known[column] += meta.num_rows - pq.read_table(file, columns=[column]).column(column).null_count
+    return {"rows": rows, "known": known}
+
+
 def _open(file: str) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(file)
@@ -289,6 +316,8 @@ class ScoreResult:
     workers: int | None = None
     platform: str | None = None  # the input's one platform, or None when mixed or unknown
     extra: dict[str, Any] = field(default_factory=dict)
+    known: dict[str, Any] | None = None  # input_known(): which fields the input carries
+    extra_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
@@ -304,11 +333,32 @@ class ScoreResult:
 
     @property
     def corrected(self) -> dict[str, dict[str, Any]] | None:
-        """Shares corrected for the model's measured error (as in ``audit``); None for rules."""
+        """Shares corrected for the model's error with ``audit``'s estimator; None for rules."""
+        estimate = self._estimate()
+        return estimate[0] if estimate else None
+
+    @property
+    def evidence(self) -> dict[str, Any] | None:
+        """Fields known, the interval method, and the shift (not measured by ``score``: treated as moderate)."""
+        estimate = self._estimate()
+        return estimate[1] if estimate else None
+
+    def _estimate(self) -> tuple[dict[str, dict[str, Any]], dict[str, Any]] | None:
         if self.method != "model" or not self.rows:
             return None
-        info = model_info(self.platform)
-        return corrected_from_counts(self.counts, info["error_counts"], confidence=self.confidence)
+        if "estimate" not in self.extra_cache:
+            model = load_model(model_info(self.platform)["name"])
+            n = (self.known or {}).get("rows") or 0
+            share = {f: (self.known["known"].get(f, 0) / n) for f in PROFILE_FIELDS} if n else dict.fromkeys(PROFILE_FIELDS, 1.0)
+            mask = closest_mask(share, model.spec.masks, inputs_of(model.spec.features))
+            # The same estimator as `audit` (estimate/audience.py). Scoring does not bin the
+            # features, so the distance from the training data is unknown: the interval is the
+            # moderate-shift one, never the narrow near one.
+            corrected, evidence = model_estimates(self.counts, model.card, mask=mask, profile=None, probabilities=None,
+                                                  confidence=self.confidence)
+            evidence["fields_known"] = share if n else None
+            self.extra_cache["estimate"] = (corrected, evidence)
+        return self.extra_cache["estimate"]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -323,6 +373,7 @@ class ScoreResult:
             "confidence": self.confidence,
             "shares": {k: v.to_dict() for k, v in self.shares.items()},
             "corrected": self.corrected,
+            "evidence": self.evidence,
             "platform": self.platform,
             "activity_unknown": self.activity_unknown,
             "seconds": round(self.seconds, 3),
@@ -490,6 +541,7 @@ def score_local(
         activity_unknown=unknown,
         seconds=time.perf_counter() - started,
         platform=input_platform(files),
+        known=input_known(files),
         extra={"files": len(files)},
     )
     if write_summary:
