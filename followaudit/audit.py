@@ -46,6 +46,7 @@ from .store.workspace import Snapshot, Store
 LABEL_INPUT_COLUMNS = [c for c in COLUMN_NAMES if c != "raw"]
 TOP_REASONS = 8
 BATCH_ROWS = 500_000  # followers labelled per batch: bounds memory, large enough to stay vectorised
+AUDIT_MEMORY_LIMIT = "512MB"  # DuckDB's memory during an audit (see audit_snapshot)
 
 
 @dataclass
@@ -326,29 +327,32 @@ def audit_snapshot(
     save = save and not store.read_only
     counts = {k: int(v or 0) for k, v in (store.row(known_counts_sql(), [snapshot.snapshot_id]) or {}).items()}
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
-    reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows) if not too_little else iter(())
-    if save:
-        store.delete_labels(snapshot.snapshot_id, method)
-    for batch in reader:
-        computed: dict = {}
-        labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
-                                 features_out=computed)
-        tally.add(labels)
-        if method == "model":
-            tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
+    # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
+    # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
+    with store.memory_limit(AUDIT_MEMORY_LIMIT):
+        reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows) if not too_little else iter(())
         if save:
-            # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
-            # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
-            # (report, web) ignore because they do not cover every follower; the next audit redoes them.
-            with store.transaction():
-                store.append_labels(snapshot.snapshot_id, method, labels)
-        if progress is not None:
-            progress(labels.height)
-    rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
-    first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-    report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
-                          first_reject=first, known_counts=counts, as_of=as_of)
-    finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold)
+            store.delete_labels(snapshot.snapshot_id, method)
+        for batch in reader:
+            computed: dict = {}
+            labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
+                                     features_out=computed)
+            tally.add(labels)
+            if method == "model":
+                tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
+            if save:
+                # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
+                # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
+                # (report, web) ignore because they do not cover every follower; the next audit redoes them.
+                with store.transaction():
+                    store.append_labels(snapshot.snapshot_id, method, labels)
+            if progress is not None:
+                progress(labels.height)
+        rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
+        first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
+        report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                              first_reject=first, known_counts=counts, as_of=as_of)
+        finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold)
     return AuditResult(report=report)
 
 

@@ -190,6 +190,24 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.close()
 
     @contextmanager
+    def memory_limit(self, limit: str | None) -> Iterator[None]:
+        """Cap DuckDB's memory for a block (``None``: leave it), restoring the setting after.
+
+        DuckDB keeps the blocks it wrote or read cached up to its limit (80% of RAM by default);
+        during a streamed import or an audit nothing reads them again, so the cap keeps the
+        process's peak memory flat with the number of followers. Larger work spills to disk.
+        """
+        if limit is None:
+            yield
+            return
+        old = self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]  # type: ignore[index]
+        self.con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET memory_limit = '{old}'")
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run a block atomically: everything in it lands, or nothing does."""
         self.con.execute("BEGIN TRANSACTION")
