@@ -187,16 +187,15 @@ def test_cli_import_posts_then_whatif_json(workspace, tmp_path) -> None:
 
 
 def test_sections_use_the_corrected_shares_when_the_model_gives_them() -> None:
-    from followaudit.reach.sections import headline_shares
     from followaudit.report import Report
 
     raw = {"fake": share(0.3, 0.25, 0.35), "inactive": share(0.1, 0.05, 0.15, "inactive"), "real": share(0.6, 0.55, 0.65, "real")}
     report = Report(account="a", platform="twitter", snapshot=1, source=None, taken_at=None, followers_audited=100,
                     followers_reported=None, sample_design={}, method="model", method_detail={}, confidence_level=0.95,
                     inactive_days=90, shares=raw, top_reasons=[], activity_unknown=0)
-    assert headline_shares(report) == raw
+    assert report.headline_shares() == raw
     report.corrected = {"fake": {"share": 0.2, "low": 0.1, "high": 0.3, "method": "Rogan-Gladen"}}
-    got = headline_shares(report)
+    got = report.headline_shares()
     assert (got["fake"].share, got["fake"].low, got["fake"].high, got["fake"].method) == (0.2, 0.1, 0.3, "Rogan-Gladen")
     assert got["real"] is raw["real"]
 

@@ -51,18 +51,13 @@ def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str,
     return out
 
 
-def headline_shares(report: Report) -> dict[str, Share]:
-    """The report's one headline (``Report.headline_shares``): reviewed, else corrected, else raw."""
-    return report.headline_shares()
-
-
 def build_sections(store: Store, snapshot: Snapshot, report: Report, auditor: Auditor | None = None) -> dict[str, dict[str, Any]]:
     """All reach sections for ``report`` (the audit of ``snapshot``), from its headline shares.
 
     ``auditor`` (``audit.audit_frame``) gives the likers their own Report, so their shares are a
     headline too."""
     followers = followers_total(snapshot)
-    shares = headline_shares(report)
+    shares = report.headline_shares()  # the one headline: reviewed, else corrected, else raw
     account, platform = snapshot.account, snapshot.platform
     history = count_history(store, account, platform) if account else None
     posts = store.posts(snapshot.snapshot_id) if store.has_table("posts") else None

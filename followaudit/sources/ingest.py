@@ -349,10 +349,4 @@ def _insert(store: Store, snapshot_id: int, followers: pl.DataFrame, rejects: pl
     """Append followers and rejects to a snapshot (the caller holds the transaction)."""
     if followers.height:
         _append_canonical(store, snapshot_id, followers)
-    if rejects.height:
-        con = store.con
-        con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
-        try:
-            con.execute('INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id])
-        finally:
-            con.unregister("_incoming_rejects")
+    store.append_rejects(snapshot_id, rejects)

@@ -132,14 +132,8 @@ class CollectionStore:
             if followers.height:
                 self._insert_followers(con, snapshot_id, conform(followers))
             self._flag_ids(snapshot_id, "done", done)
-            if missing is not None and missing.height:
-                con.register("_missing", missing.select("file", "line", "column", "reason", "raw").to_arrow())
-                try:
-                    con.execute(
-                        'INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _missing', [snapshot_id]
-                    )
-                finally:
-                    con.unregister("_missing")
+            if missing is not None:
+                self.append_rejects(snapshot_id, missing)
 
     def _flag_ids(self, snapshot_id: int, flag: str, ids: list[str]) -> None:
         """Set the checkpoint ``flag`` (done, follow_checked) of these enumerated ids; caller's transaction."""

@@ -432,14 +432,17 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """``rejects`` has columns file, line, column, reason, raw."""
         with self.transaction() as con:
             con.execute("DELETE FROM rejects WHERE snapshot_id = ?", [snapshot_id])
-            if rejects.height:
-                con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
-                try:
-                    con.execute(
-                        'INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id]
-                    )
-                finally:
-                    con.unregister("_incoming_rejects")
+            self.append_rejects(snapshot_id, rejects)
+
+    def append_rejects(self, snapshot_id: int, rejects: pl.DataFrame) -> None:
+        """Add rows that could not be used (file, line, column, reason, raw); the caller's transaction."""
+        if not rejects.height:
+            return
+        self.con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
+        try:
+            self.con.execute('INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id])
+        finally:
+            self.con.unregister("_incoming_rejects")
 
     def rejects(self, snapshot_id: int) -> pl.DataFrame:
         return self.query(
