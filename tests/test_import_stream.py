@@ -91,7 +91,8 @@ def test_encoding_error_in_a_later_block_names_its_line(tmp_path, small_blocks):
 
 def test_pages_and_small_files_are_not_streamed():
     assert stream.plan(FIX / "bluesky_followers.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
-    assert stream.plan(FIX / "twitter_v1.json", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
+    assert stream.plan(FIX / "twitter_v1.json", platform=None, fmt=None, order=None, mapping=None, profiles=None).kind == "jsonarray"
+    assert stream.plan(FIX / "instafake.json", platform=None, fmt=None, order=None, mapping=None, profiles=None) is None
     assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=["a=b"], profiles=None) is None
     assert stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None) is not None
 

@@ -117,15 +117,16 @@ def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict
     batches = list(stream.iter_batches(path, the_plan, name=name, encoding=encoding, strict=strict, account=account))
     followers = pl.concat([b.followers for b in batches]) if batches else conform(pl.DataFrame()).with_columns(pl.lit(None, pl.Int64).alias("line"))
     rejects = pl.concat([b.rejects for b in batches]) if batches else empty_rejects()
-    dups = stream.duplicates(followers.select("follower_id", "line"))
+    followers = followers.with_row_index("\x00row")  # lines are not unique in a one-line JSON array
+    dups = stream.duplicates(followers.select("follower_id", "line", "\x00row"))
     if dups.height:  # repeats across blocks: the first line keeps the follower
-        dropped = dups.join(followers.select("line", "raw"), on="line", how="left")
+        dropped = dups.join(followers.select("\x00row", "raw"), on="\x00row", how="left")
         if the_plan.kind == "csv":  # a CSV reject's raw is its line as in the file
             texts = stream.line_texts(path, dropped["line"].to_list(), encoding)
             dropped = dropped.with_columns(pl.col("line").replace_strict(texts, default=None, return_dtype=pl.Utf8).alias("raw"))
         rejects = pl.concat([rejects, stream.duplicate_rejects(dropped, name, the_plan.id_column)]).sort("line")
-        followers = followers.join(dups.select("line"), on="line", how="anti", maintain_order="left")
-    followers = followers.drop("line")
+        followers = followers.join(dups.select("\x00row"), on="\x00row", how="anti", maintain_order="left")
+    followers = followers.drop("line", "\x00row")
     file_ranks = any(b.file_ranks for b in batches)
     if not file_ranks and the_plan.order != "unknown":
         positions = pl.int_range(0, followers.height, dtype=pl.Int64, eager=True).alias("follow_rank")

@@ -348,8 +348,10 @@ def finish(
     out = frame.select(pl.col("line"), pl.col("raw"), *exprs)
     if "follower_id" in out.columns and not out.get_column("follower_id").is_unique().all():
         # Duplicates: the first line keeps the follower, later ones are rejected naming it.
-        out = out.with_columns(pl.col("line").first().over("follower_id").alias("\x00first"))
-        dups = out.filter(pl.col("line") != pl.col("\x00first"))
+        # Rows are told apart by position, not line: the elements of a one-line JSON array share it.
+        out = out.with_columns(pl.col("line").first().over("follower_id").alias("\x00first"),
+                               (pl.int_range(pl.len()).over("follower_id") > 0).alias("\x00again"))
+        dups = out.filter(pl.col("\x00again"))
         if dups.height:
             rejects.append(
                 dups.select(
@@ -359,8 +361,8 @@ def finish(
                     pl.col("raw").cast(pl.Utf8),
                 )
             )
-            out = out.filter(pl.col("line") == pl.col("\x00first"))
-        out = out.drop("\x00first")
+            out = out.filter(~pl.col("\x00again"))
+        out = out.drop("\x00first", "\x00again")
     out = out.with_columns(pl.lit(platform).alias("platform"))
     if account is not None:
         out = out.with_columns(pl.lit(account).alias("account"))

@@ -14,10 +14,13 @@ import os
 import re
 import tempfile
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from ...errors import InputError, TruncatedJSONError
 from .common import empty_rejects, reject_frame
@@ -239,3 +242,107 @@ def decode_jsonl(data: bytes, dtype: pl.Struct) -> pl.DataFrame | None:
     decoded = pl.from_arrow(table)
     assert isinstance(decoded, pl.DataFrame)
     return decoded.cast(dict(dtype.to_schema()))  # type: ignore[arg-type]
+
+
+# -- top-level arrays, a block at a time --------------------------------------------------------------
+_STRUCTURAL = np.zeros(256, dtype=bool)
+_STRUCTURAL[[ord(c) for c in "{}[],"]] = True
+_DEPTH = np.zeros(256, dtype=np.int64)
+_DEPTH[[ord("{"), ord("[")]] = 1
+_DEPTH[[ord("}"), ord("]")]] = -1
+_SPACES = bytes.maketrans(b"\r\n", b"  ")
+
+
+@dataclass
+class ArrayPart:
+    """The complete elements at the start of some text inside a top-level JSON array.
+
+    ``starts``/``ends``: byte spans of each element (surrounding blanks removed); ``ndjson``: the
+    same elements one per line (a line break inside valid JSON is only ever a blank, so it becomes a
+    space); ``used``: bytes consumed (the rest begins an element not yet complete); ``closed``: the
+    array's closing bracket was found at ``used - 1``.
+    """
+
+    starts: np.ndarray
+    ends: np.ndarray
+    ndjson: bytes
+    used: int
+    closed: bool
+
+
+def array_part(text: bytes) -> ArrayPart:
+    """Split ``text`` (which starts between two elements of a top-level array, i.e. just after its
+    ``[`` or a ``,``) into its complete elements, vectorised: quotes not escaped by an odd run of
+    backslashes toggle strings, brackets outside strings give the depth, and the commas at depth 0
+    separate elements."""
+    b = np.frombuffer(text, dtype=np.uint8)
+    quotes = np.flatnonzero(b == 34)
+    if quotes.size and (b == 92).any():
+        plain = np.flatnonzero(b != 92)
+        before = plain[np.searchsorted(plain, quotes) - 1]
+        before = np.where(np.searchsorted(plain, quotes) > 0, before, -1)
+        quotes = quotes[(quotes - 1 - before) % 2 == 0]
+    marks = np.flatnonzero(_STRUCTURAL[b])
+    marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings
+    depth = np.cumsum(_DEPTH[b[marks]])
+    level = depth - _DEPTH[b[marks]]  # depth just before each mark
+    seps = marks[(level == 0) & ((b[marks] == 44) | (depth < 0))]  # commas at depth 0, and the closing ]
+    closed = bool(seps.size) and b[seps[-1]] == 93
+    if closed:
+        first_close = np.flatnonzero(b[seps] == 93)[0]
+        seps = seps[: first_close + 1]
+    bounds = np.concatenate(([-1], seps))
+    starts, ends = _trim(b, bounds[:-1] + 1, bounds[1:])
+    if closed and starts.size and starts[-1] == ends[-1]:  # "[]" or "[ ]": no last element
+        starts, ends = starts[:-1], ends[:-1]
+    used = int(seps[-1]) + 1 if seps.size else 0
+    conv = bytearray(text[:used].translate(_SPACES))
+    view = np.frombuffer(conv, dtype=np.uint8)
+    view[seps] = 10
+    return ArrayPart(starts, ends, bytes(conv), used, closed)
+
+
+def _trim(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spans without their leading and trailing blanks (vectorised over the few bytes they have)."""
+    blank = np.zeros(256, dtype=bool)
+    blank[[9, 10, 13, 32]] = True
+    starts, ends = starts.copy(), ends.copy()
+    for _ in range(64):  # indentation is short; a longer run is finished below
+        move = (starts < ends) & blank[b[np.minimum(starts, b.size - 1)]]
+        if not move.any():
+            break
+        starts += move
+    for _ in range(64):
+        move = (ends > starts) & blank[b[np.maximum(ends - 1, 0)]]
+        if not move.any():
+            break
+        ends -= move
+    for i in np.flatnonzero((starts < ends) & (blank[b[np.minimum(starts, b.size - 1)]] | blank[b[np.maximum(ends - 1, 0)]])):
+        chunk = bytes(b[starts[i]:ends[i]])
+        stripped = chunk.strip()
+        starts[i] += len(chunk) - len(chunk.lstrip())
+        ends[i] = starts[i] + len(stripped)
+    return starts, ends
+
+
+def string_views(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
+    """The byte spans of ``data`` as a Polars string column, without copying the long ones (Arrow
+    string views point into ``data``; spans of 12 bytes or less are stored inline, as Arrow says)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n = len(starts)
+    lengths = (ends - starts).astype(np.int32)
+    views = np.zeros((n, 4), dtype=np.int32)
+    views[:, 0] = lengths
+    long = lengths > 12
+    if long.any():
+        at = starts[long]
+        views[long, 1] = buf[at[:, None] + np.arange(4)].copy().view(np.int32)[:, 0]
+        views[long, 3] = at.astype(np.int32)
+    short = np.flatnonzero(~long)
+    if short.size:
+        inline = views.view(np.uint8).reshape(n, 16)
+        idx = starts[short][:, None] + np.arange(12)
+        keep = np.arange(12) < lengths[short][:, None]
+        inline[short, 4:] = np.where(keep, buf[np.minimum(idx, max(buf.size - 1, 0))] if buf.size else 0, 0)
+    array = pa.Array.from_buffers(pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)])
+    return pl.Series("raw", array, dtype=pl.Utf8)

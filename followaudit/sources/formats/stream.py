@@ -1,4 +1,5 @@
-"""Streaming reader for the large case: JSONL (or gzip JSONL) of user records, read in blocks.
+"""Streaming reader for the large case: JSONL, top-level JSON arrays of user records, CSV and
+Parquet (gzip too), read in blocks.
 
 Memory stays bounded by the block size however long the file is. Each block is parsed by the same
 vectorised path as a whole file (``jsonrec.decode`` + ``common.finish``); what crosses blocks is
@@ -20,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import polars as pl
 
-from ...errors import EmptyInputError, InputError, UnknownFormatError
+from ...errors import EmptyInputError, InputError, TruncatedJSONError, UnknownFormatError
 from . import idlists, jsonrec, platforms, tabular
 from .common import ORDERS, Detected, Observed, SourceFrame, bad_row_error, finish
 from .platforms import RecordSpec
@@ -32,14 +34,21 @@ BLOCK_BYTES = 96 << 20
 # CSV blocks are smaller: Polars holds every cell as text, and parsing them takes ~10x the block in
 # memory (measured: 96 MB blocks peaked at 1.3 GB, 32 MB at 0.54 GB, for the same CPU).
 CSV_BLOCK_BYTES = 16 << 20
+# A JSON array's block is scanned with NumPy (positions of quotes and brackets): smaller blocks keep
+# those arrays small.
+ARRAY_BLOCK_BYTES = 32 << 20
 _PAGE_KEYS = ("followers", "profiles", "data", "accounts")
+# Record shapes whose decoding is row by row. InstaFake's ids are positions in the whole file and an
+# Instagram export's ranks order the whole file by follow time: those arrays are read in one piece.
+BLOCK_SAFE = (platforms.TWITTER_V1, platforms.TWITTER_V2, platforms.BLUESKY, platforms.MASTODON)
 
 
 @dataclass
 class Plan:
     """A file that can be streamed, and how.
 
-    ``kind`` is ``jsonl`` (user records, ``spec`` known from the first lines), ``csv`` or ``parquet``
+    ``kind`` is ``jsonl`` (user records, ``spec`` known from the first lines), ``jsonarray`` (a
+    top-level array of user records, ``spec`` known from its first elements), ``csv`` or ``parquet``
     (columns decided from the header / schema when the first block is read: ``iter_batches`` fills
     in ``platform``, ``layout``, ``note``, ``id_column`` and ``account`` then).
     """
@@ -58,7 +67,8 @@ class Plan:
     mapping: dict[str, str] = field(default_factory=dict)
 
     def detected(self, order: str) -> Detected:
-        return Detected(self.platform or "other", self.kind, self.layout, order, self.compressed, self.note)
+        fmt = "json" if self.kind == "jsonarray" else self.kind
+        return Detected(self.platform or "other", fmt, self.layout, order, self.compressed, self.note)
 
 
 # One parsed block: followers (with ``line``), rejects, and when the block says it was observed.
@@ -106,7 +116,11 @@ def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str 
     body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
     if fmt == "csv" or (fmt is None and body.strip() and body.lstrip()[:1] not in (b"{", b"[")):
         return _csv_plan(body, compressed, use_order, platform, mapping, told_format=fmt == "csv")
-    if mapping or fmt not in (None, "jsonl"):
+    if mapping:
+        return None
+    if fmt in (None, "json") and body.lstrip()[:1] == b"[":
+        return _array_plan(body, compressed, order, platform)
+    if fmt not in (None, "jsonl"):
         return None
     lines = [ln for ln in head.split(b"\n")[:-1] if ln.strip()][:5]
     if len(lines) < 2:
@@ -119,20 +133,49 @@ def plan(path: str | Path, *, platform: str | None, fmt: str | None, order: str 
         return None
     if idlists.is_network(first) or idlists.is_rank_map(first):
         return None
-    keys: set[str] = set()
+    records = []
     for line in lines:
         try:
-            value = json.loads(line)
+            records.append(json.loads(line))
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
+    return _records_plan(records, "jsonl", compressed, order, platform)
+
+
+def _records_plan(records: list[Any], kind: str, compressed: bool, order: str | None, platform: str | None) -> Plan | None:
+    """A plan for user records of a known platform shape (from the keys of the first few)."""
+    keys: set[str] = set()
+    for value in records:
         if isinstance(value, dict):
             keys |= set(value)
     spec = platforms.spec_for_keys(keys, platform)
     if spec is None:
         return None
     default = "unknown" if spec is platforms.INSTAFAKE else "newest-first"
-    return Plan(spec, compressed, order if order in ORDERS else default, platform=spec.platform, layout=spec.layout,
-                id_column=id_column(spec))
+    return Plan(spec, compressed, order if order in ORDERS else default, kind=kind, platform=spec.platform,
+                layout=spec.layout, id_column=id_column(spec))
+
+
+def _array_plan(body: bytes, compressed: bool, order: str | None, platform: str | None) -> Plan | None:
+    """A top-level array whose first elements are user records of a known shape (a Mastodon or
+    Bluesky array, an Instagram followers export, an array of Twitter users). Other arrays (of
+    pages, of ids, of unknown records) are read in one piece, which says what is wrong with them."""
+    inside = body.lstrip()[1:]
+    part = jsonrec.array_part(inside)
+    if part.closed and inside[part.used :].strip():
+        return None  # more after the array: JSONL whose lines are arrays (saved pages)
+    records = []
+    for start, end in zip(part.starts[:5].tolist(), part.ends[:5].tolist(), strict=True):
+        try:
+            records.append(json.loads(inside[start:end]))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+    if not records or not all(isinstance(r, dict) for r in records):
+        return None
+    the_plan = _records_plan(records, "jsonarray", compressed, order, platform)
+    if the_plan is None or the_plan.spec not in BLOCK_SAFE:
+        return None
+    return the_plan
 
 
 def _csv_plan(body: bytes, compressed: bool, order: str, platform: str | None, mapping: object, *,
@@ -194,6 +237,73 @@ def _text_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str, *, q
         raise EmptyInputError(f"{name} is empty")
 
 
+def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
+                  on_progress: Callable[[int], None] | None) -> Iterator[tuple[pl.DataFrame, bytes]]:
+    """The elements of a top-level JSON array, a block at a time: (records frame with ``line`` =
+    where each element starts and ``raw`` = its text, the same elements as JSONL).
+
+    Memory is bounded by the block size plus the longest element. A file that ends inside the
+    array raises TruncatedJSONError naming its last line; text after the closing bracket is an
+    error (the file is not one JSON array).
+    """
+    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    reported = 0
+    lines_before = 0  # physical lines before ``pending``
+    pending = b""  # UTF-8 text from an element boundary on, not yet split into elements
+    tail = b""  # bytes read but not converted yet (text is converted up to its last line break)
+    first = True
+    started = closed = False
+    while True:
+        chunk = fh.read(block_bytes)
+        data = tail + chunk
+        if chunk:
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # no line break: cut after the last byte that ends a character
+                cut = len(data)
+                while utf8 and cut and data[cut - 1] >= 0x80:
+                    cut -= 1
+            text, tail = data[:cut], data[cut:]
+        else:
+            text, tail = data, b""
+        if first and text:
+            check_not_binary(text[:8192], name)
+            text = text[3:] if text.startswith(b"\xef\xbb\xbf") else text
+            first = False
+        text = to_utf8(text, name, encoding, lines_before + pending.count(b"\n")) if text else b""
+        if not started and text:
+            body = text.lstrip()
+            lines_before += text.count(b"\n", 0, len(text) - len(body))
+            started = bool(body)
+            text = body[1:]  # past the opening bracket
+        pending += text
+        if started and not closed and pending:
+            part = jsonrec.array_part(pending)
+            if part.used:
+                breaks = np.flatnonzero(np.frombuffer(pending, dtype=np.uint8)[: part.used] == 10)
+                if part.starts.size:
+                    records = pl.DataFrame({"line": lines_before + 1 + np.searchsorted(breaks, part.starts)},
+                                           schema={"line": pl.Int64})
+                    yield records.with_columns(jsonrec.string_views(pending, part.starts, part.ends)), part.ndjson
+                lines_before += breaks.size
+                pending, closed = pending[part.used :], part.closed
+        if closed and pending.strip():
+            at = lines_before + pending.count(b"\n", 0, len(pending) - len(pending.lstrip())) + 1
+            raise InputError(f"{name} is not valid JSON: more text after the array ends (line {at})",
+                             "fix the file there, or convert it to JSONL so that a bad record becomes one reject")
+        if on_progress is not None:
+            raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
+            offset = raw.tell()
+            on_progress(offset - reported)
+            reported = offset
+        if not chunk:
+            break
+    if not started:
+        raise EmptyInputError(f"{name} is empty")
+    if not closed:
+        last = lines_before + pending.rstrip().count(b"\n") + 1
+        raise TruncatedJSONError(f"{name} ends in the middle of a JSON array (line {last})")
+
+
 def _record_end(carry: bytes, chunk: bytes, cut: int) -> int:
     """The last newline of ``chunk`` (at or before ``cut``) outside double quotes, counting the
     quotes of ``carry`` too; the plain last newline when quotes never balance (a stray quote)."""
@@ -218,7 +328,8 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
     since the previous call, for a progress bar. ``digest`` (a hashlib object), when given, is fed
     the file's bytes as they are read (uncompressed files only), so the file is read once.
     """
-    block_bytes = block_bytes or (min(BLOCK_BYTES, CSV_BLOCK_BYTES) if the_plan.kind == "csv" else BLOCK_BYTES)
+    block_bytes = block_bytes or {"csv": min(BLOCK_BYTES, CSV_BLOCK_BYTES),
+                                  "jsonarray": min(BLOCK_BYTES, ARRAY_BLOCK_BYTES)}.get(the_plan.kind, BLOCK_BYTES)
     # Strict mode checks repeats block by block (so the first bad line is the one reported); otherwise
     # repeats across blocks are found once at the end (``duplicates``), which stays linear in size.
     seen = pl.DataFrame(schema={"follower_id": pl.Utf8, "\x00seen_line": pl.Int64})
@@ -228,13 +339,18 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
     else:
         fh, _ = _open(path)
         source: IO[bytes] = _Hashing(fh, digest) if digest is not None and not the_plan.compressed else fh
-        blocks = _text_blocks(source, block_bytes, name, encoding, quoted=the_plan.kind == "csv", on_progress=on_progress)
-        if the_plan.kind == "csv":
-            parsed = _csv_blocks(blocks, the_plan, name, account)
-        else:
-            spec = the_plan.spec
+        spec = the_plan.spec
+        if the_plan.kind == "jsonarray":
             assert spec is not None
-            parsed = (_jsonl_block(block, offset, spec, name, account) for block, offset in blocks)
+            parsed = (_records_block(frame, ndjson, spec, name, account)
+                      for frame, ndjson in _array_blocks(source, block_bytes, name, encoding, on_progress))
+        else:
+            blocks = _text_blocks(source, block_bytes, name, encoding, quoted=the_plan.kind == "csv", on_progress=on_progress)
+            if the_plan.kind == "csv":
+                parsed = _csv_blocks(blocks, the_plan, name, account)
+            else:
+                assert spec is not None
+                parsed = (_jsonl_block(block, offset, spec, name, account) for block, offset in blocks)
     try:
         for followers, rejects, observed in parsed:
             batch = _batch(followers, rejects, observed, the_plan, name, strict, seen, position)
@@ -265,7 +381,12 @@ class _Hashing:
 
 def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str, account: str | None) -> Parsed:
     lines = jsonrec.lines_frame(block).with_columns(pl.col("line") + line_offset)
-    decoded, bad = jsonrec.decode(lines, spec.dtype, name, data=block)
+    return _records_block(lines, block, spec, name, account)
+
+
+def _records_block(records: pl.DataFrame, ndjson: bytes, spec: RecordSpec, name: str, account: str | None) -> Parsed:
+    """Records (line, raw) of one block, and the same records as JSONL (decoded by DuckDB)."""
+    decoded, bad = jsonrec.decode(records, spec.dtype, name, data=ndjson)
     frame = platforms.decode_fields(decoded, spec)
     followers, rejects = finish(frame, spec.fields, file=name, platform=spec.platform, order="unknown",
                                 account=account, strict=False, extra_rejects=bad, keep_line=True, trim=False)
@@ -426,9 +547,10 @@ def prefetch(batches: Iterator[Batch], depth: int = 1) -> Iterator[Batch]:
 
 
 def duplicates(ids: pl.DataFrame) -> pl.DataFrame:
-    """Repeated ids among kept rows (``follower_id``, ``line`` in file order): every later occurrence,
-    with ``first_line`` and ``k`` (1 = the second occurrence of that id). Empty when ids are unique."""
-    schema = {"follower_id": pl.Utf8, "line": pl.Int64, "first_line": pl.Int64, "k": pl.Int64}
+    """Repeated ids among kept rows (``follower_id``, ``line`` in file order, any other columns
+    carried along): every later occurrence, with ``first_line`` and ``k`` (1 = the second occurrence
+    of that id). Empty when ids are unique."""
+    schema = {**ids.schema, "follower_id": pl.Utf8, "line": pl.Int64, "first_line": pl.Int64, "k": pl.Int64}
     if ids.height == 0 or ids.get_column("follower_id").is_unique().all():
         return pl.DataFrame(schema=schema)
     marked = ids.with_columns(
