@@ -245,12 +245,10 @@ def decode_jsonl(data: bytes, dtype: pl.Struct) -> pl.DataFrame | None:
 
 
 # -- top-level arrays, a block at a time --------------------------------------------------------------
-_STRUCTURAL = np.zeros(256, dtype=bool)
-_STRUCTURAL[[ord(c) for c in "{}[],"]] = True
-_DEPTH = np.zeros(256, dtype=np.int64)
-_DEPTH[[ord("{"), ord("[")]] = 1
-_DEPTH[[ord("}"), ord("]")]] = -1
-_SPACES = bytes.maketrans(b"\r\n", b"  ")
+_OPEN, _CLOSE = (ord("{"), ord("[")), (ord("}"), ord("]"))
+_COMMA, _QUOTE, _BACKSLASH, _END = ord(","), ord('"'), ord("\\"), ord("]")
+# bytes.translate keeps the bytes that matter and zeroes the rest: one pass finds them all.
+_MARKS = bytes(c if chr(c) in '{}[],"\\\n\r' else 0 for c in range(256))
 
 
 @dataclass
@@ -268,6 +266,7 @@ class ArrayPart:
     ndjson: bytes
     used: int
     closed: bool
+    breaks: np.ndarray  # positions of the line breaks before ``used``
 
 
 def array_part(text: bytes) -> ArrayPart:
@@ -276,30 +275,55 @@ def array_part(text: bytes) -> ArrayPart:
     backslashes toggle strings, brackets outside strings give the depth, and the commas at depth 0
     separate elements."""
     b = np.frombuffer(text, dtype=np.uint8)
-    quotes = np.flatnonzero(b == 34)
-    if quotes.size and (b == 92).any():
-        plain = np.flatnonzero(b != 92)
-        before = plain[np.searchsorted(plain, quotes) - 1]
-        before = np.where(np.searchsorted(plain, quotes) > 0, before, -1)
-        quotes = quotes[(quotes - 1 - before) % 2 == 0]
-    marks = np.flatnonzero(_STRUCTURAL[b])
-    marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings
-    depth = np.cumsum(_DEPTH[b[marks]])
-    level = depth - _DEPTH[b[marks]]  # depth just before each mark
-    seps = marks[(level == 0) & ((b[marks] == 44) | (depth < 0))]  # commas at depth 0, and the closing ]
-    closed = bool(seps.size) and b[seps[-1]] == 93
+    found = np.frombuffer(text.translate(_MARKS), dtype=np.uint8)
+    pos = np.flatnonzero(found)
+    kinds = found[pos]
+    blank = (kinds == 10) | (kinds == 13)
+    breaks, returns = pos[kinds == 10], pos[kinds == 13]
+    if blank.any():
+        pos, kinds = pos[~blank], kinds[~blank]
+    quote = kinds == _QUOTE
+    escaped = _escaped(b, pos[quote])
+    if escaped is not None:
+        quote[np.flatnonzero(quote)[escaped]] = False
+    outside = (np.cumsum(quote, dtype=np.uint8) & 1) == 0  # an even number of quotes before: not in a string
+    keep = outside & ~quote & (kinds != _BACKSLASH)
+    marks, kinds = pos[keep], kinds[keep]
+    step = (kinds == _OPEN[0]).astype(np.int64) + (kinds == _OPEN[1]) - (kinds == _CLOSE[0]) - (kinds == _CLOSE[1])
+    depth = np.cumsum(step)
+    level = depth - step  # depth just before each mark
+    seps = marks[(level == 0) & ((kinds == _COMMA) | (depth < 0))]  # commas at depth 0, and the closing ]
+    closed = bool(seps.size) and b[seps[-1]] == _END
     if closed:
-        first_close = np.flatnonzero(b[seps] == 93)[0]
-        seps = seps[: first_close + 1]
+        seps = seps[: int(np.flatnonzero(b[seps] == _END)[0]) + 1]
     bounds = np.concatenate(([-1], seps))
     starts, ends = _trim(b, bounds[:-1] + 1, bounds[1:])
-    if closed and starts.size and starts[-1] == ends[-1]:  # "[]" or "[ ]": no last element
+    if closed and starts.size and starts[-1] == ends[-1]:  # "[]", or a trailing comma: no last element
         starts, ends = starts[:-1], ends[:-1]
     used = int(seps[-1]) + 1 if seps.size else 0
-    conv = bytearray(text[:used].translate(_SPACES))
+    # One element a line: line breaks (only ever blanks in valid JSON) become spaces, separators breaks.
+    conv = bytearray(text[:used])
     view = np.frombuffer(conv, dtype=np.uint8)
+    breaks = breaks[breaks < used]
+    view[breaks] = 32
+    view[returns[returns < used]] = 32
     view[seps] = 10
-    return ArrayPart(starts, ends, bytes(conv), used, closed)
+    return ArrayPart(starts, ends, bytes(conv), used, closed, breaks)
+
+
+def _escaped(b: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
+    """Which ``quotes`` are escaped (preceded by an odd run of backslashes); None when none can be."""
+    after_backslash = (quotes > 0) & (b[np.maximum(quotes - 1, 0)] == _BACKSLASH)
+    if not after_backslash.any():
+        return None
+    slashes = np.flatnonzero(b == _BACKSLASH)
+    run_start = np.ones(slashes.size, dtype=bool)
+    run_start[1:] = slashes[1:] != slashes[:-1] + 1
+    first = slashes[np.maximum.accumulate(np.where(run_start, np.arange(slashes.size), 0))]
+    at = quotes[after_backslash]
+    escaped = np.zeros(quotes.size, dtype=bool)
+    escaped[after_backslash] = (at - first[np.searchsorted(slashes, at - 1)]) % 2 == 1
+    return escaped
 
 
 def _trim(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
