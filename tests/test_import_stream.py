@@ -6,9 +6,10 @@ import gzip
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
-from followaudit.errors import BadRowError, EncodingError
+from followaudit.errors import BadRowError, EncodingError, InputError, TruncatedJSONError
 from followaudit.sources.files import read_followers
 from followaudit.sources.formats import stream
 from followaudit.sources.ingest import import_file
@@ -33,6 +34,7 @@ def write_users(path: Path, n: int, *, extra: dict[int, str] | None = None) -> l
 @pytest.fixture
 def small_blocks(monkeypatch):
     monkeypatch.setattr(stream, "BLOCK_BYTES", 1000)  # ~7 records per block
+    monkeypatch.setattr(stream, "BATCH_ROWS", 1)  # and each block stored on its own
 
 
 def test_blocks_give_the_same_result_as_one_block(tmp_path, small_blocks):
@@ -154,3 +156,86 @@ def test_interrupted_reimport_keeps_the_earlier_snapshot(tmp_path, small_blocks,
         snap = store.snapshot(first.snapshot_id)
         assert (snap.n_followers, snap.status) == (40, "complete")
         assert store.row("SELECT count(*) AS n FROM followers")["n"] == 40
+
+
+def write_array(path: Path, n: int, *, indent: int | None = 2, extra: dict[int, str] | None = None) -> list[str]:
+    """A top-level JSON array of n Twitter v1.1 users (ids 1..n) whose strings hold brackets, commas,
+    escaped quotes and backslashes; ``extra`` replaces given 1-based elements with raw text."""
+    elements = []
+    for i in range(1, n + 1):
+        rec = {"id_str": str(i), "screen_name": f"user{i}", "name": 'a "quoted" [name], {x} \\' * (i % 3),
+               "created_at": "Mon Nov 29 21:18:15 +0000 2010", "followers_count": i, "friends_count": 1,
+               "statuses_count": 2, "status": {"created_at": "Tue Jan 05 10:00:00 +0000 2021"},
+               "entities": {"url": {"urls": [{"indices": [0, 23], "x": "],}"}]}}}
+        elements.append(json.dumps(rec, indent=indent, ensure_ascii=False))
+    for k, raw in (extra or {}).items():
+        elements[k - 1] = raw
+    path.write_text("[\n" + ",\n".join(elements) + "\n]\n" if indent else "[" + ", ".join(elements) + "]")
+    return elements
+
+
+def one_shot(path: Path, monkeypatch) -> object:
+    with monkeypatch.context() as m:
+        m.setattr(stream, "plan", lambda *a, **k: None)
+        return read_followers(path)
+
+
+@pytest.mark.parametrize("indent", [2, None])
+def test_json_array_streamed_in_blocks_reads_as_one_piece(tmp_path, small_blocks, monkeypatch, indent):
+    target = tmp_path / "users.json"
+    elements = write_array(target, 50, indent=indent, extra={20: '{"id_str": "3", "screen_name": "again"}',
+                                                   33: '{"id_str": "33", "followers_count": "-1"}'})
+    assert stream.plan(target, platform=None, fmt=None, order=None, mapping=None, profiles=None).kind == "jsonarray"
+    streamed = read_followers(target)
+    whole = one_shot(target, monkeypatch)
+    assert streamed.detected == whole.detected and streamed.detected.fmt == "json"
+    assert streamed.followers.equals(whole.followers)
+    assert streamed.rejects.equals(whole.rejects)
+    assert streamed.followers.height == 48
+    third = 2 + sum(e.count("\n") + 1 for e in elements[:2]) if indent else 1  # where element 3 starts
+    assert sorted(streamed.rejects.select("column", "reason").rows()) == [
+        ("followers_count", "negative count: -1"),
+        ("id_str", f"duplicate follower_id 3 (first seen on line {third})"),
+    ]
+    assert json.loads(streamed.followers.filter(pl.col("follower_id") == "2")["raw"].item())["name"].startswith('a "quoted"')
+
+
+def test_json_array_bad_element_in_a_block_is_one_reject(tmp_path, small_blocks):
+    target = tmp_path / "users.json"
+    elements = write_array(target, 30, extra={12: '{"id_str": "12", oops}', 13: '"just text"'})
+    parsed = read_followers(target)
+    assert parsed.followers.height == 28 and "12" not in parsed.followers["follower_id"].to_list()
+    start = 2 + sum(e.count("\n") + 1 for e in elements[:11])  # the line each element starts on
+    assert parsed.rejects.select("line", "column", "reason").rows() == [
+        (start, "(record)", "invalid JSON: Expecting property name enclosed in double quotes (column 18)"),
+        (start + 1, "(record)", "not a JSON object (a str)"),
+    ]
+    assert parsed.rejects["raw"].to_list() == ['{"id_str": "12", oops}', '"just text"']
+
+
+def test_json_array_cut_off_or_followed_by_text(tmp_path, small_blocks):
+    target = tmp_path / "users.json"
+    write_array(target, 20)
+    text = target.read_text()
+    cut = text[: len(text) // 2]
+    target.write_text(cut)
+    with pytest.raises(TruncatedJSONError, match=rf"ends in the middle of a JSON array \(line {cut.rstrip().count(chr(10)) + 1}\)"):
+        read_followers(target)
+    target.write_text(text + '{"more": 1}\n')
+    with pytest.raises(InputError, match=rf"more text after the array ends \(line {text.count(chr(10)) + 1}\)"):
+        read_followers(target)
+
+
+def test_json_array_gzip_import_in_store(tmp_path, small_blocks):
+    plain = tmp_path / "plain.json"
+    write_array(plain, 40, extra={25: '{"id_str": "7"}'})
+    target = tmp_path / "users.json.gz"
+    target.write_bytes(gzip.compress(plain.read_bytes()))
+    with Store(tmp_path / "w.duckdb") as store:
+        result = import_file(store, target)
+        assert result.detected.describe() == "detected: Twitter v1.1 users, JSON (gzip), order newest-first"
+        assert (result.n_followers, result.n_rejects) == (39, 1)
+        assert result.first_reject["reason"].startswith("duplicate follower_id 7 (first seen on line ")
+        stored = store.followers(result.snapshot_id)
+        assert stored["follower_id"].head(2).to_list() == ["40", "39"]  # the last element is the oldest follower
+        assert stored["follow_rank"].to_list() == list(range(39))

@@ -38,6 +38,7 @@ def write_csv(path, n: int, *, extra: dict[int, str] | None = None) -> dict[int,
 @pytest.fixture
 def small_blocks(monkeypatch):
     monkeypatch.setattr(stream, "BLOCK_BYTES", 300)  # a few records per block
+    monkeypatch.setattr(stream, "BATCH_ROWS", 1)  # and each block stored on its own
 
 
 def whole(path, **kwargs):

@@ -292,10 +292,11 @@ def array_part(text: bytes) -> ArrayPart:
     step = (kinds == _OPEN[0]).astype(np.int64) + (kinds == _OPEN[1]) - (kinds == _CLOSE[0]) - (kinds == _CLOSE[1])
     depth = np.cumsum(step)
     level = depth - step  # depth just before each mark
+    below = np.flatnonzero(depth < 0)
+    closed = bool(below.size)
+    if closed:  # the array's closing bracket: what follows it is not part of the array
+        marks, kinds, depth, level = (x[: below[0] + 1] for x in (marks, kinds, depth, level))
     seps = marks[(level == 0) & ((kinds == _COMMA) | (depth < 0))]  # commas at depth 0, and the closing ]
-    closed = bool(seps.size) and b[seps[-1]] == _END
-    if closed:
-        seps = seps[: int(np.flatnonzero(b[seps] == _END)[0]) + 1]
     bounds = np.concatenate(([-1], seps))
     starts, ends = _trim(b, bounds[:-1] + 1, bounds[1:])
     if closed and starts.size and starts[-1] == ends[-1]:  # "[]", or a trailing comma: no last element

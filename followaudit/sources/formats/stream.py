@@ -69,7 +69,7 @@ class Plan:
 
     def detected(self, order: str) -> Detected:
         fmt = "json" if self.kind == "jsonarray" else self.kind
-        return Detected(self.platform or "other", fmt, self.layout, order, self.compressed, self.note)
+        return Detected(self.platform or "other", fmt, self.layout, order, self.compressed, self.note or "")
 
 
 # One parsed block: followers (with ``line``), rejects, and when the block says it was observed.
@@ -163,8 +163,8 @@ def _array_plan(body: bytes, compressed: bool, order: str | None, platform: str 
     pages, of ids, of unknown records) are read in one piece, which says what is wrong with them."""
     inside = body.lstrip()[1:]
     part = jsonrec.array_part(inside)
-    if part.closed and inside[part.used :].strip():
-        return None  # more after the array: JSONL whose lines are arrays (saved pages)
+    if part.closed and inside[part.used :].lstrip()[:1] == b"[":
+        return None  # another array after it: JSONL whose lines are arrays (saved pages)
     records = []
     for start, end in zip(part.starts[:5].tolist(), part.ends[:5].tolist(), strict=True):
         try:
