@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from ...errors import InputError, TruncatedJSONError
 from .common import empty_rejects, reject_frame
@@ -135,7 +134,7 @@ def explode_pages(pages: pl.DataFrame, key: str | None, file: str) -> tuple[pl.D
     return records_frame(out_records, out_lines), reject_frame(file, bad), heads
 
 
-def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str, data: bytes | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str, data: bytes | bytearray | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode the ``raw`` JSON of each row against ``dtype``; unnest; bad rows become rejects.
 
     ``data``: the JSONL bytes ``frame`` was read from. When given, DuckDB's JSON reader decodes them
@@ -218,7 +217,7 @@ def _duck_type(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
-def decode_jsonl(data: bytes, dtype: pl.Struct) -> pl.DataFrame | None:
+def decode_jsonl(data: bytes | bytearray, dtype: pl.Struct) -> pl.DataFrame | None:
     """Every record of JSONL ``data`` decoded against ``dtype`` (one column per top-level field,
     leaves as text, in line order, blank lines skipped) by DuckDB's JSON reader; None when any line
     is not JSON or does not fit (the caller then finds the bad lines).
@@ -263,7 +262,7 @@ class ArrayPart:
 
     starts: np.ndarray
     ends: np.ndarray
-    ndjson: bytes
+    ndjson: bytearray
     used: int
     closed: bool
     breaks: np.ndarray  # positions of the line breaks before ``used``
@@ -283,7 +282,7 @@ def array_part(text: bytes) -> ArrayPart:
     if blank.any():
         pos, kinds = pos[~blank], kinds[~blank]
     quote = kinds == _QUOTE
-    escaped = _escaped(b, pos[quote])
+    escaped = _escaped(b, pos[quote], pos[kinds == _BACKSLASH])
     if escaped is not None:
         quote[np.flatnonzero(quote)[escaped]] = False
     outside = (np.cumsum(quote, dtype=np.uint8) & 1) == 0  # an even number of quotes before: not in a string
@@ -303,21 +302,23 @@ def array_part(text: bytes) -> ArrayPart:
         starts, ends = starts[:-1], ends[:-1]
     used = int(seps[-1]) + 1 if seps.size else 0
     # One element a line: line breaks (only ever blanks in valid JSON) become spaces, separators breaks.
-    conv = bytearray(text[:used])
+    conv = bytearray(memoryview(text)[:used])
     view = np.frombuffer(conv, dtype=np.uint8)
     breaks = breaks[breaks < used]
     view[breaks] = 32
     view[returns[returns < used]] = 32
     view[seps] = 10
-    return ArrayPart(starts, ends, bytes(conv), used, closed, breaks)
+    return ArrayPart(starts, ends, conv, used, closed, breaks)
 
 
-def _escaped(b: np.ndarray, quotes: np.ndarray) -> np.ndarray | None:
-    """Which ``quotes`` are escaped (preceded by an odd run of backslashes); None when none can be."""
+def _escaped(b: np.ndarray, quotes: np.ndarray, slashes: np.ndarray) -> np.ndarray | None:
+    """Which ``quotes`` are escaped (preceded by an odd run of backslashes, whose positions are
+    ``slashes``); None when none can be."""
+    if not slashes.size:
+        return None
     after_backslash = (quotes > 0) & (b[np.maximum(quotes - 1, 0)] == _BACKSLASH)
     if not after_backslash.any():
         return None
-    slashes = np.flatnonzero(b == _BACKSLASH)
     run_start = np.ones(slashes.size, dtype=bool)
     run_start[1:] = slashes[1:] != slashes[:-1] + 1
     first = slashes[np.maximum.accumulate(np.where(run_start, np.arange(slashes.size), 0))]
@@ -353,6 +354,8 @@ def _trim(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarr
 def string_views(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
     """The byte spans of ``data`` as a Polars string column, without copying the long ones (Arrow
     string views point into ``data``; spans of 12 bytes or less are stored inline, as Arrow says)."""
+    import pyarrow as pa  # heavy; only the streamed array reader needs it here
+
     buf = np.frombuffer(data, dtype=np.uint8)
     n = len(starts)
     lengths = (ends - starts).astype(np.int32)

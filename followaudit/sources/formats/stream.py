@@ -239,7 +239,7 @@ def _text_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str, *, q
 
 
 def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
-                  on_progress: Callable[[int], None] | None) -> Iterator[tuple[pl.DataFrame, bytes]]:
+                  on_progress: Callable[[int], None] | None) -> Iterator[tuple[pl.DataFrame, bytearray]]:
     """The elements of a top-level JSON array, a block at a time: (records frame with ``line`` =
     where each element starts and ``raw`` = its text, the same elements as JSONL).
 
@@ -413,7 +413,7 @@ def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str, ac
     return _records_block(lines, block, spec, name, account)
 
 
-def _records_block(records: pl.DataFrame, ndjson: bytes, spec: RecordSpec, name: str, account: str | None) -> Parsed:
+def _records_block(records: pl.DataFrame, ndjson: bytes | bytearray, spec: RecordSpec, name: str, account: str | None) -> Parsed:
     """Records (line, raw) of one block, and the same records as JSONL (decoded by DuckDB)."""
     decoded, bad = jsonrec.decode(records, spec.dtype, name, data=ndjson)
     frame = platforms.decode_fields(decoded, spec)
