@@ -11,6 +11,7 @@ wall time is measured around it, CPU time (user + system) and peak RSS come from
   audit   `followaudit audit FILE.parquet` (canonical Parquet, default method, reasons, bursts,
           sections) vs a bare DuckDB scan that decodes every column of the file
   import  `followaudit import FILE.jsonl` (Twitter v1.1 JSONL) vs DuckDB `read_json` into a table;
+          `followaudit import FILE.json` (the same users as one top-level JSON array) vs `read_json`;
           `followaudit import FILE.csv` (canonical CSV) vs DuckDB `read_csv` into a table;
           `followaudit import FILE.parquet` (canonical Parquet) vs DuckDB `read_parquet` into a table
   score   `followaudit score FILE.parquet -o OUT` (local, then `--engine dask --workers 2`)
@@ -103,10 +104,24 @@ def twitter_jsonl(n: int) -> Path:
     return make_input(n, OUT)
 
 
+def twitter_array(n: int) -> Path:
+    """The users of ``twitter_jsonl(n)`` as one top-level JSON array, an element a line."""
+    target = OUT / f"followers_{n}_array.json"
+    if not target.exists():
+        src = twitter_jsonl(n)
+        with open(src, "rb") as lines, open(target, "wb") as out:
+            out.write(b"[\n")
+            for k, line in enumerate(lines):
+                out.write((b",\n" if k else b"") + line.rstrip(b"\n"))
+            out.write(b"\n]\n")
+    return target
+
+
 def row(command: str, n: int, measured: dict[str, float], floor: dict[str, float] | None, floor_name: str) -> dict:
     out = {"command": command, "rows": n, **measured, "rate": n / measured["wall"] if n else None}
     if floor is not None:
-        out.update(floor_name=floor_name, floor_wall=floor["wall"], ratio=measured["wall"] / floor["wall"])
+        out.update(floor_name=floor_name, floor_wall=floor["wall"], floor_cpu=floor["cpu"], floor_rss_mib=floor["rss_mib"],
+                   ratio=measured["wall"] / floor["wall"])
     return out
 
 
@@ -122,6 +137,13 @@ def bench_import_jsonl(n: int, tmp: Path) -> dict:
     floor = run([PY, "-c", READ_INTO, str(src), str(tmp / "floor.duckdb"), "read_json"])
     measured = run(fa("import", str(src), "--db", str(tmp / "import.duckdb")))
     return row(f"followaudit import followers_{n}.jsonl", n, measured, floor, "DuckDB read_json into a table")
+
+
+def bench_import_array(n: int, tmp: Path) -> dict:
+    src = twitter_array(n)
+    floor = run([PY, "-c", READ_INTO, str(src), str(tmp / "floor_array.duckdb"), "read_json"])
+    measured = run(fa("import", str(src), "--db", str(tmp / "import_array.duckdb")))
+    return row(f"followaudit import followers_{n}_array.json", n, measured, floor, "DuckDB read_json into a table")
 
 
 def bench_import_csv(n: int, tmp: Path) -> dict:
@@ -153,21 +175,25 @@ def bench_help() -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| command | rows | wall | CPU | peak RSS | rate | floor | floor wall | × floor |", "|---|---:|---:|---:|---:|---:|---|---:|---:|"]
+    lines = ["| command | rows | wall | CPU | peak RSS | rate | floor | floor wall | floor CPU | × floor |",
+             "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         rate = f"{r['rate']:,.0f}/s" if r.get("rate") else ""
         cpu = f"{r['cpu']:.1f} s" if r.get("cpu") is not None else ""
         rss = f"{r['rss_mib']:,.0f} MiB" if r.get("rss_mib") is not None else ""
         floor = f"{r['floor_wall']:.2f} s" if "floor_wall" in r else ""
+        floor_cpu = f"{r['floor_cpu']:.1f} s" if r.get("floor_cpu") is not None else ""
         ratio = f"{r['ratio']:.1f}" if "ratio" in r else ""
-        lines.append(f"| `{r['command']}` | {r['rows']:,} | {r['wall']:.2f} s | {cpu} | {rss} | {rate} | {r.get('floor_name', '')} | {floor} | {ratio} |")
+        lines.append(f"| `{r['command']}` | {r['rows']:,} | {r['wall']:.2f} s | {cpu} | {rss} | {rate} | {r.get('floor_name', '')} | {floor} | "
+                     f"{floor_cpu} | {ratio} |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (100k), to check the script")
-    parser.add_argument("--only", nargs="*", default=None, choices=["help", "audit", "audit10m", "import", "csv", "parquet", "score", "dask"])
+    parser.add_argument("--only", nargs="*", default=None,
+                        choices=["help", "audit", "audit10m", "import", "array", "csv", "parquet", "score", "dask"])
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     small = 100_000
@@ -175,12 +201,13 @@ def main() -> None:
         "audit": small if args.quick else 3_000_000,
         "audit10m": small if args.quick else 10_000_000,
         "import": small if args.quick else 1_000_000,
+        "array": small if args.quick else 1_000_000,
         "csv": small if args.quick else 10_000_000,
         "parquet": small if args.quick else 10_000_000,
         "score": small if args.quick else 2_000_000,
         "dask": small if args.quick else 2_000_000,
     }
-    chosen = args.only or ["help", "audit", "audit10m", "import", "csv", "parquet", "score", "dask"]
+    chosen = args.only or ["help", "audit", "audit10m", "import", "array", "csv", "parquet", "score", "dask"]
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     rows: list[dict] = []
     for name in chosen:
@@ -192,6 +219,8 @@ def main() -> None:
                 rows.append(bench_audit(sizes[name], tmp))
             elif name == "import":
                 rows.append(bench_import_jsonl(sizes[name], tmp))
+            elif name == "array":
+                rows.append(bench_import_array(sizes[name], tmp))
             elif name == "csv":
                 rows.append(bench_import_csv(sizes[name], tmp))
             elif name == "parquet":

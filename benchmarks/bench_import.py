@@ -1,7 +1,11 @@
 """Import speed and memory: Twitter v1.1 JSONL -> DuckDB workspace, 1M and 10M followers.
 
-    /work/venv/bin/python benchmarks/bench_import.py            # 1M and 10M
-    /work/venv/bin/python benchmarks/bench_import.py --sizes 1000000 --keep /tmp/bench-import
+    python benchmarks/bench_import.py            # 1M and 10M
+    python benchmarks/bench_import.py --sizes 1000000 --keep /tmp/bench-import
+    python benchmarks/bench_import.py --sizes 1000000,3000000 --array --keep benchmarks/out   # JSON arrays
+
+``--array`` imports the same users written as one top-level JSON array (an element a line): its
+peak RSS should not grow with the file (the array is streamed), unlike a whole-file read.
 
 Data: ``followaudit synth 1000000`` (Twitter v1.1 user objects, newest first, one per line). For
 larger sizes the 1M file is repeated with the ids re-prefixed per copy (so every id is unique),
@@ -81,8 +85,19 @@ def measure(argv: list[str]) -> tuple[float, float, float]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def run(n: int, workdir: Path) -> None:
-    source = make_input(n, workdir)
+def make_array(n: int, workdir: Path) -> Path:
+    target = workdir / f"followers_{n}_array.json"
+    if not target.exists():
+        with open(make_input(n, workdir), "rb") as lines, open(target, "wb") as out:
+            out.write(b"[\n")
+            for k, line in enumerate(lines):
+                out.write((b",\n" if k else b"") + line.rstrip(b"\n"))
+            out.write(b"\n]\n")
+    return target
+
+
+def run(n: int, workdir: Path, array: bool = False) -> None:
+    source = make_array(n, workdir) if array else make_input(n, workdir)
     size_mb = source.stat().st_size / 2**20
     db = workdir / f"bench_{n}.duckdb"
     for stale in (db, Path(str(db) + ".wal")):
@@ -92,7 +107,7 @@ def run(n: int, workdir: Path) -> None:
     wall, cpu, rss = measure([PY, "-m", "followaudit", "import", str(source), "--db", str(db)])
     db_mb = db.stat().st_size / 2**20
     print(
-        f"{n:>11,} rows  {size_mb:6.0f} MiB JSONL | parse only: {parse_s:6.1f} s wall {n / parse_s:>8,.0f} rows/s, "
+        f"{n:>11,} rows  {size_mb:6.0f} MiB {'array' if array else 'JSONL'} | parse only: {parse_s:6.1f} s wall {n / parse_s:>8,.0f} rows/s, "
         f"{parse_cpu:6.1f} s CPU, peak {parse_rss:5.0f} MiB | import to DuckDB: {wall:6.1f} s wall "
         f"{n / wall:>8,.0f} rows/s, {cpu:6.1f} s CPU, peak {rss:5.0f} MiB, db {db_mb:5.0f} MiB | load avg {load:.1f}",
         flush=True,
@@ -104,13 +119,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], default=[1_000_000, 10_000_000])
     parser.add_argument("--keep", type=Path, default=None, help="Keep generated inputs in this folder (reused next time).")
+    parser.add_argument("--array", action="store_true", help="Import the users as one top-level JSON array instead.")
     args = parser.parse_args()
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"cpus {os.cpu_count()}, python {sys.version.split()[0]}, polars {pl.__version__}", flush=True)
     try:
         for n in args.sizes:
-            run(n, workdir)
+            run(n, workdir, args.array)
     finally:
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
