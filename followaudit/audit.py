@@ -26,7 +26,7 @@ from .errors import InputError
 from .estimate.audience import model_estimates
 from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
-from .estimate.shift import AudienceProfile
+from .estimate.shift import AudienceProfile, profile_stride
 from .reach.audience import MASS_THRESHOLD, audience_section
 from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
@@ -73,12 +73,12 @@ class LabelTally:
 
     def add_profiles(
         self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None, X: np.ndarray | None = None,
-        model_name: str | None = None,
+        model_name: str | None = None, stride: int = 1,
     ) -> None:
         """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic).
 
         ``X``: the feature matrix labelling already computed for these rows with model ``model_name``
-        (else computed here)."""
+        (else computed here). ``stride``: the shift profile reads every k-th follower (``profile_stride``)."""
         if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
             followers = conform(followers)  # partial frames (tests, synth), as label_followers does
         self.known.update(field_counts(followers))
@@ -87,7 +87,7 @@ class LabelTally:
         reference = model.card.get("shift_reference")
         if reference and followers.height:
             if self.profile is None:
-                self.profile = AudienceProfile()
+                self.profile = AudienceProfile(stride=stride)
             if X is None or model_name != model.name or X.shape != (followers.height, len(model.spec.features)):
                 X = feature_matrix(followers, model.spec.features, as_of)
             self.profile.add(X, model.spec.features, reference)
@@ -339,7 +339,8 @@ def audit_snapshot(
                                      features_out=computed)
             tally.add(labels)
             if method == "model":
-                tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
+                tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
+                                   stride=profile_stride(snapshot.n_followers))
             if save:
                 # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
                 # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
