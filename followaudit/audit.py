@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -40,6 +41,7 @@ from .report.evidence import (
 )
 from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS, conform
+from .sources.formats.stream import prefetch
 from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
@@ -329,10 +331,13 @@ def audit_snapshot(
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
-    with store.memory_limit(AUDIT_MEMORY_LIMIT):
-        reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows) if not too_little else iter(())
+    with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer:
+        # Three stages overlap on two cores: the next batch is read (a thread) and the last one's labels
+        # are written (another) while this one is labelled; Polars, DuckDB and the tree walk release the GIL.
+        reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         if save:
             store.delete_labels(snapshot.snapshot_id, method)
+        written: Future | None = None
         for batch in reader:
             computed: dict = {}
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
@@ -341,14 +346,14 @@ def audit_snapshot(
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
+            if written is not None:
+                written.result()  # one batch in flight: bounded memory, labels stored in order
             if save:
-                # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
-                # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
-                # (report, web) ignore because they do not cover every follower; the next audit redoes them.
-                with store.transaction():
-                    store.append_labels(snapshot.snapshot_id, method, labels)
+                written = writer.submit(_store_labels, store, snapshot.snapshot_id, method, labels)
             if progress is not None:
                 progress(labels.height)
+        if written is not None:
+            written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
         first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
         report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
@@ -359,6 +364,14 @@ def audit_snapshot(
             # checkpoint of 10M labels ran uncapped and lifted the command's peak from 2.0 to 3.1 GB.
             store.con.execute("CHECKPOINT")
     return AuditResult(report=report)
+
+
+def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
+    # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over 10M
+    # labels would cost GBs. A run cut short leaves partial labels, which readers (report, web)
+    # ignore because they do not cover every follower; the next audit redoes them.
+    with store.transaction():
+        store.append_labels(snapshot_id, method, labels)
 
 
 def finish_report(

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from ..schema import COLUMN_NAMES
 from ..store.workspace import FOLLOWER_ROWS, Store
-
-_BLANKS = "' \t\n\r\x0b\x0c'"  # what the import trims from ids and handles (ASCII whitespace)
 
 
 @dataclass
@@ -30,9 +30,10 @@ class InPlace:
     ranked: bool  # follow_rank given (else the order is unknown)
 
 
-def _trimmed_or_null(column: str) -> str:
-    """SQL: the text column holds no value an import would trim or turn into null."""
-    return f"({column} IS NULL OR ({column} <> '' AND {column} = trim({column}, {_BLANKS})))"
+def _changed_by_import(column: str) -> pl.Expr:
+    """Rows whose ``column`` an import would trim, or turn from "" into null (as ``formats.common``)."""
+    text = pl.col(column)
+    return text.is_not_null() & ((text.str.strip_chars() != text) | (text == ""))
 
 
 def check_in_place(store: Store, path: str | Path, *, platform: str | None, account: str | None,
@@ -46,33 +47,33 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     followers is the import's job).
     """
     quoted = str(path).replace("'", "''")
-    source = f"read_parquet('{quoted}')"
     con = store.con
-    try:
-        file_types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    try:  # the types as DuckDB reads them, to compare with the table's
+        file_types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()}
     except Exception:  # noqa: BLE001 — unreadable here: the import reports it in its own words
         return None
     stored = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {FOLLOWER_ROWS}").fetchall() if name != "snapshot_id"}
     if account is not None or file_types != {c: stored[c] for c in COLUMN_NAMES}:
         return None
-    row = store.row(
-        f"""SELECT count(*) AS n,
-                   count(*) FILTER (WHERE NOT (follower_id IS NOT NULL AND {_trimmed_or_null('follower_id')})) AS bad_ids,
-                   count(DISTINCT hash(follower_id)) AS distinct_ids,
-                   count(*) FILTER (WHERE NOT ({_trimmed_or_null('handle')} AND {_trimmed_or_null('truth_label')})) AS bad_text,
-                   count(platform) AS with_platform, min(platform) AS platform, count(DISTINCT platform) AS platforms,
-                   min(account) AS account, count(DISTINCT account) AS accounts,
-                   count(follow_rank) AS ranked,
-                   count(*) FILTER (WHERE (bio IS NOT NULL AND bio_length IS NULL)
-                                       OR (handle IS NOT NULL AND (handle_length IS NULL OR handle_digits IS NULL))) AS underived
-            FROM {source}"""
-    )
-    if row is None or not row["n"]:
+    # Polars: one pass, ~0.3 CPU-s a million followers, and the import's own idea of blank text
+    row = pl.scan_parquet(path).select(
+        pl.len().alias("n"),
+        pl.col("follower_id").is_null().sum().alias("missing_ids"),
+        pl.col("follower_id").hash().n_unique().alias("distinct_ids"),
+        (_changed_by_import("follower_id") | _changed_by_import("handle") | _changed_by_import("truth_label")).sum().alias("untrimmed"),
+        pl.col("platform").null_count().alias("without_platform"), pl.col("platform").n_unique().alias("platforms"),
+        pl.col("platform").min().alias("platform"),
+        pl.col("account").drop_nulls().n_unique().alias("accounts"), pl.col("account").min().alias("account"),
+        pl.col("follow_rank").count().alias("ranked"),
+        ((pl.col("bio").is_not_null() & pl.col("bio_length").is_null())
+         | (pl.col("handle").is_not_null() & (pl.col("handle_length").is_null() | pl.col("handle_digits").is_null()))).sum().alias("underived"),
+    ).collect().row(0, named=True)
+    if not row["n"]:
         return None
     n = int(row["n"])
-    one_platform = row["with_platform"] == n and row["platforms"] == 1 and (platform is None or row["platform"] == platform)
+    one_platform = row["without_platform"] == 0 and row["platforms"] == 1 and (platform is None or row["platform"] == platform)
     # Equal id hashes may be a repeated id (or, rarely, a collision): the import decides which.
-    clean = row["bad_ids"] == 0 and row["distinct_ids"] == n and row["bad_text"] == 0 and row["underived"] == 0
+    clean = row["missing_ids"] == 0 and row["distinct_ids"] == n and row["untrimmed"] == 0 and row["underived"] == 0
     ranked = int(row["ranked"]) > 0
     if not (clean and one_platform and row["accounts"] <= 1) or (not ranked and order not in (None, "unknown")):
         return None
