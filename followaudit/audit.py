@@ -90,8 +90,11 @@ class LabelTally:
         if reference and followers.height:
             if self.profile is None:
                 self.profile = AudienceProfile(stride=stride)
-            if X is None or model_name != model.name or X.shape != (followers.height, len(model.spec.features)):
-                X = feature_matrix(followers, model.spec.features, as_of)
+            rows = self.profile.sample_rows(followers.height)
+            if X is not None and model_name == model.name and X.shape == (followers.height, len(model.spec.features)):
+                X = X[rows]
+            else:  # features of the sampled followers only
+                X = feature_matrix(followers[rows], model.spec.features, as_of)
             self.profile.add(X, model.spec.features, reference)
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:

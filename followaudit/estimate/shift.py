@@ -93,7 +93,7 @@ def profile_stride(n_followers: int, rows: int = PROFILE_ROWS) -> int:
 class AudienceProfile:
     """The audience's binned features, addable per batch: counts per bin for two halves of the rows.
 
-    ``stride`` k > 1 profiles every k-th row passed to ``add`` (counted across batches).
+    ``stride`` k > 1: the caller profiles every k-th follower (``sample_rows``).
     """
 
     counts: dict[str, np.ndarray] = field(default_factory=dict)  # feature -> (2, bins)
@@ -101,15 +101,16 @@ class AudienceProfile:
     outside: int = 0
     with_features: int = 0
     stride: int = 1
-    seen: int = 0  # rows passed to add, profiled or not
+    seen: int = 0  # followers offered by sample_rows, profiled or not
+
+    def sample_rows(self, n: int) -> slice:
+        """Which of the next ``n`` followers to profile (every ``stride``-th, counted across batches)."""
+        start = -self.seen % self.stride
+        self.seen += n
+        return slice(start, None, self.stride)
 
     def add(self, X: np.ndarray, features: tuple[str, ...], reference: dict[str, Any]) -> None:
-        if self.stride > 1:
-            start = -self.seen % self.stride
-            self.seen += len(X)
-            X = X[start::self.stride]
-        else:
-            self.seen += len(X)
+        """Profile the rows of ``X`` (all of them: ``sample_rows`` says which to pass)."""
         ref = reference["features"]
         n = len(X)
         first_half = self.n % 2  # rows alternate between the halves across batches
