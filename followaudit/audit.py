@@ -107,7 +107,9 @@ class LabelTally:
         reason_counts = (
             labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
             .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
-            .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
+            # each distinct reason is blanked once (a few per cent of them are distinct)
+            .group_by("reasons").len().with_columns(reason_pattern(pl.col("reasons")))
+            .group_by("reasons").agg(pl.col("len").sum()).collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
         if "activity_unknown" in labels.columns:
