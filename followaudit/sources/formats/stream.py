@@ -227,11 +227,7 @@ def _text_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str, *, q
             any_content = True
             yield to_utf8(block, name, encoding, line_offset), line_offset
         line_offset += block.count(b"\n")
-        if on_progress is not None:
-            raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
-            offset = raw.tell()
-            on_progress(offset - reported)
-            reported = offset
+        reported = _progress(fh, on_progress, reported)
         if not chunk:
             break
     if not any_content:
@@ -291,11 +287,7 @@ def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
             at = lines_before + pending.count(b"\n", 0, len(pending) - len(pending.lstrip())) + 1
             raise InputError(f"{name} is not valid JSON: more text after the array ends (line {at})",
                              "fix the file there, or convert it to JSONL so that a bad record becomes one reject")
-        if on_progress is not None:
-            raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
-            offset = raw.tell()
-            on_progress(offset - reported)
-            reported = offset
+        reported = _progress(fh, on_progress, reported)
         if not chunk:
             break
     if not started:
@@ -303,6 +295,16 @@ def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
     if not closed:
         last = lines_before + pending.rstrip().count(b"\n") + 1
         raise TruncatedJSONError(f"{name} ends in the middle of a JSON array (line {last})")
+
+
+def _progress(fh: IO[bytes], on_progress: Callable[[int], None] | None, reported: int) -> int:
+    """Tell ``on_progress`` how many file bytes were read since ``reported``; the new position."""
+    if on_progress is None:
+        return reported
+    raw = getattr(fh, "fileobj", None) or fh  # gzip: position in the compressed file
+    offset = raw.tell()
+    on_progress(offset - reported)
+    return offset
 
 
 def _record_end(carry: bytes, chunk: bytes, cut: int) -> int:
