@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from followaudit.errors import BadRowError, EncodingError, InputError, TruncatedJSONError
 from followaudit.sources.files import read_followers
-from followaudit.sources.formats import stream
+from followaudit.sources.formats import jsonrec, stream
 from followaudit.sources.ingest import import_file
 from followaudit.store import Store
 
@@ -239,3 +240,34 @@ def test_json_array_gzip_import_in_store(tmp_path, small_blocks):
         stored = store.followers(result.snapshot_id)
         assert stored["follower_id"].head(2).to_list() == ["40", "39"]  # the last element is the oldest follower
         assert stored["follow_rank"].to_list() == list(range(39))
+
+
+@pytest.mark.parametrize("fixture", ["twitter_v1.jsonl", "twitter_v2_users.jsonl", "network_profiles.jsonl"])
+def test_duckdb_decoder_reads_what_polars_reads(fixture):
+    """The fast path (DuckDB's JSON reader) gives the same text leaves as Polars' NDJSON reader, but
+    keeps a number as the file writes it (``1367909005.0``, where Polars writes ``1367909005``; both
+    parse to the same value); a block it cannot read gives None (the caller finds the bad lines)."""
+    data = (FIX / fixture).read_bytes()
+    dtype = stream.plan(FIX / fixture, platform=None, fmt=None, order=None, mapping=None, profiles=None).spec.dtype
+    good = b"".join(line + b"\n" for line in data.splitlines() if _polars_reads(line, dtype))
+    fast = jsonrec.decode_jsonl(good, dtype)
+    assert fast is not None and fast.height == good.count(b"\n") > 0
+    slow = pl.read_ndjson(io.BytesIO(good), schema=dict(dtype.to_schema()))
+    floats = [c for c in fast.columns if fast[c].dtype == pl.Utf8 and fast[c].str.ends_with(".0").any()]
+    assert fast.drop(floats).equals(slow.drop(floats))
+    for c in floats:
+        assert fast[c].str.strip_suffix(".0").equals(slow[c])
+    assert jsonrec.decode_jsonl(good + b"{oops\n", dtype) is None
+
+
+def test_duckdb_decoder_refuses_a_record_of_the_wrong_shape():
+    dtype = stream.plan(FIX / "twitter_v1.jsonl", platform=None, fmt=None, order=None, mapping=None, profiles=None).spec.dtype
+    assert jsonrec.decode_jsonl(b'{"id_str": "1", "status": {"created_at": "x"}}\n', dtype).height == 1
+    assert jsonrec.decode_jsonl(b'{"id_str": "1", "status": "not an object"}\n', dtype) is None
+
+
+def _polars_reads(line: bytes, dtype: pl.Struct) -> bool:
+    try:
+        return pl.read_ndjson(io.BytesIO(line), schema=dict(dtype.to_schema())).height == 1
+    except pl.exceptions.PolarsError:
+        return False
