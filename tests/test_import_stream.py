@@ -271,3 +271,24 @@ def _polars_reads(line: bytes, dtype: pl.Struct) -> bool:
         return pl.read_ndjson(io.BytesIO(line), schema=dict(dtype.to_schema())).height == 1
     except pl.exceptions.PolarsError:
         return False
+
+
+def test_instagram_export_streamed_ranks_the_whole_file_by_follow_time(tmp_path, small_blocks, monkeypatch):
+    """Each block ranks its own rows; the streamed file is ranked again over all of them."""
+    stamps = [1_500_000_000 + (k * 7919) % 40 * 3600 for k in range(40)]  # distinct, not in file order
+    export = [{"title": "", "media_list_data": [], "string_list_data": [
+        {"href": f"https://www.instagram.com/user{k}", "value": f"user{k}", "timestamp": t}]} for k, t in enumerate(stamps)]
+    target = tmp_path / "followers_1.json"
+    target.write_text(json.dumps(export, indent=2))
+    assert stream.plan(target, platform=None, fmt=None, order=None, mapping=None, profiles=None).kind == "jsonarray"
+    streamed = read_followers(target)
+    whole = one_shot(target, monkeypatch)
+    assert streamed.detected.describe() == whole.detected.describe() == (
+        "detected: Instagram followers export, JSON, ranks from the file")
+    assert streamed.followers.equals(whole.followers)
+    expected = {f"user{k}": sorted(stamps).index(t) for k, t in enumerate(stamps)}
+    assert dict(zip(streamed.followers["follower_id"], streamed.followers["follow_rank"], strict=True)) == expected
+    with Store(tmp_path / "w.duckdb") as store:
+        result = import_file(store, target)
+        stored = store.followers(result.snapshot_id)
+        assert dict(zip(stored["follower_id"], stored["follow_rank"], strict=True)) == expected

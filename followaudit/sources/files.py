@@ -128,6 +128,8 @@ def _read_streamed(path: str | Path, the_plan: stream.Plan, name: str, *, strict
         followers = followers.join(dups.select("\x00row"), on="\x00row", how="anti", maintain_order="left")
     followers = followers.drop("line", "\x00row")
     file_ranks = any(b.file_ranks for b in batches)
+    if file_ranks and the_plan.ranks_by:  # each block was ranked on its own: rank the whole file
+        followers = followers.with_columns(platforms.ranks_by(the_plan.ranks_by))
     if not file_ranks and the_plan.order != "unknown":
         positions = pl.int_range(0, followers.height, dtype=pl.Int64, eager=True).alias("follow_rank")
         followers = followers.with_columns(positions).with_columns(

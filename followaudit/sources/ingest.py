@@ -256,6 +256,16 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
             if not file_ranks and the_plan.order == "newest-first":
                 # Blocks stored positions (0 = first line); the first line is the newest follower.
                 con.execute(f"UPDATE {FOLLOWER_ROWS} SET follow_rank = ? - 1 - follow_rank WHERE snapshot_id = ?", [n, target])
+            if file_ranks and the_plan.ranks_by:  # each block was ranked on its own: rank the whole file (rows are in file order)
+                column = the_plan.ranks_by
+                con.execute(
+                    f"""UPDATE {FOLLOWER_ROWS} SET follow_rank = r.k
+                        FROM (SELECT rowid AS rid, CASE WHEN {column} IS NOT NULL THEN row_number() OVER
+                                     (PARTITION BY {column} IS NULL ORDER BY {column}, rowid) - 1 END AS k
+                              FROM {FOLLOWER_ROWS} WHERE snapshot_id = ?) r
+                        WHERE {FOLLOWER_ROWS}.rowid = r.rid""",
+                    [target],
+                )
             snapshot_id = target
             if existing is not None:  # same file, same options: keep the earlier snapshot's id
                 store.delete_snapshot_rows(existing)

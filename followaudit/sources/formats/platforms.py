@@ -29,6 +29,9 @@ class RecordSpec:
     dtype: pl.Struct
     fields: list[Field]
     prepare: Callable[[pl.DataFrame], pl.DataFrame] | None = None
+    # The canonical column whose order over the whole file gives ``follow_rank`` (``prepare`` ranks
+    # the rows it is given; a streamed file is ranked again once all its rows are read).
+    ranks_by: str | None = None
 
 
 def flatten(frame: pl.DataFrame) -> pl.DataFrame:
@@ -238,6 +241,7 @@ INSTAGRAM_EXPORT = RecordSpec(
     [Field("follower_id", "username", "id"), Field("handle", "username"), Field("follow_rank", "follow_rank", "int"),
      Field("followed_at", "followed_ts", "epoch")],
     _instagram_export_prepare,
+    ranks_by="followed_at",
 )
 
 SPECS = {"twitter-v1": TWITTER_V1, "twitter-v2": TWITTER_V2, "bluesky": BLUESKY, "mastodon": MASTODON, "instafake": INSTAFAKE,
@@ -268,6 +272,12 @@ def spec_for_keys(keys: set[str], platform: str | None) -> RecordSpec | None:
 
 def spec_for_platform(platform: str) -> RecordSpec | None:
     return {"twitter": TWITTER_V1, "bluesky": BLUESKY, "mastodon": MASTODON, "instagram": INSTAFAKE}.get(platform)
+
+
+def ranks_by(column: str) -> pl.Expr:
+    """``follow_rank`` as the order of ``column`` (ties in file order; null where it is null), as
+    ``prepare`` ranks a whole file."""
+    return (pl.col(column).rank("ordinal") - 1).cast(pl.Int64).alias("follow_rank")
 
 
 def decode_fields(frame: pl.DataFrame, spec: RecordSpec) -> pl.DataFrame:

@@ -39,9 +39,11 @@ CSV_BLOCK_BYTES = 16 << 20
 ARRAY_BLOCK_BYTES = 32 << 20
 BATCH_ROWS = 122_880  # followers per stored batch: one DuckDB row group (see _regrouped)
 _PAGE_KEYS = ("followers", "profiles", "data", "accounts")
-# Record shapes whose decoding is row by row. InstaFake's ids are positions in the whole file and an
-# Instagram export's ranks order the whole file by follow time: those arrays are read in one piece.
-BLOCK_SAFE = (platforms.TWITTER_V1, platforms.TWITTER_V2, platforms.BLUESKY, platforms.MASTODON)
+# Record shapes that can be read a block at a time: decoded row by row, or (an Instagram export)
+# ranked again over the whole file at the end (``RecordSpec.ranks_by``). InstaFake's ids are
+# positions in the whole file: those arrays are read in one piece.
+BLOCK_SAFE = (platforms.TWITTER_V1, platforms.TWITTER_V2, platforms.BLUESKY, platforms.MASTODON,
+              platforms.INSTAGRAM_EXPORT)
 
 
 @dataclass
@@ -66,6 +68,11 @@ class Plan:
     platform_arg: str | None = None
     told_format: bool = False  # --format given: no guessing whether the file is a table
     mapping: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ranks_by(self) -> str | None:
+        """The column whose order over the whole file gives the ranks (see ``RecordSpec.ranks_by``)."""
+        return self.spec.ranks_by if self.spec is not None else None
 
     def detected(self, order: str) -> Detected:
         fmt = "json" if self.kind == "jsonarray" else self.kind
