@@ -229,12 +229,15 @@ def decode_jsonl(data: bytes | bytearray, dtype: pl.Struct) -> pl.DataFrame | No
     if con is None:
         con = _local.con = duckdb.connect()
     columns = {f.name: _duck_type(f.dtype) for f in dtype.fields}
-    fd, tmp = tempfile.mkstemp(prefix="followaudit-", suffix=".jsonl")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="followaudit-", suffix=".jsonl")
+    except OSError:
+        return None  # no writable temporary folder: the slower path needs none
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         table = con.read_json(tmp, format="newline_delimited", columns=columns).to_arrow_table()
-    except duckdb.Error:
+    except (duckdb.Error, OSError):
         return None
     finally:
         os.unlink(tmp)
