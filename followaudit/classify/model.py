@@ -25,9 +25,10 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
-from .features import add_features
-from .reasons import explain_rows
+from .features import add_features, feature_exprs
+from .reasons import MIN_CONTRIBUTION, TOP_K, explain_rows, path_credit, phrase_columns
 from .rules import R_REAL, inactive_mask
+from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
 
 if TYPE_CHECKING:
@@ -146,10 +147,29 @@ def model_for_platform(platform: str | None) -> str:
 
 
 def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> np.ndarray:
-    """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing)."""
-    cols = [f"f_{n}" for n in features]
-    out = add_features(frame, as_of, list(features)).select(cols).collect()
-    return out.to_numpy(order="c").astype(np.float64, copy=False)
+    """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing).
+
+    The text features of a DataFrame come from one compiled pass (``text_features.py``, the same
+    numbers as their Polars expressions); the rest are Polars expressions.
+    """
+    features = list(features)
+    text = [f for f in features if f in TEXT_FEATURES]
+    fast = text_feature_columns(frame, text, feature_exprs(as_of)) if text and isinstance(frame, pl.DataFrame) else None
+    if fast is None:
+        out = add_features(frame, as_of, features).select([f"f_{n}" for n in features]).collect()
+        return out.to_numpy(order="c").astype(np.float64, copy=False)
+    # Column-major, like Polars' own columns: each feature is one contiguous copy (the compiled
+    # trees read either layout).
+    X = np.empty((frame.height, len(features)), dtype=np.float64, order="F")
+    rest = [f for f in features if f not in fast]
+    if rest:
+        exprs = feature_exprs(as_of)
+        values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest])
+        for name in rest:
+            X[:, features.index(name)] = values[name].to_numpy()
+    for name, column in fast.items():
+        X[:, features.index(name)] = column
+    return X
 
 
 @dataclass(frozen=True)
@@ -316,7 +336,13 @@ def label_model(
     if platform is None and frame.height:
         platform = frame["platform"][0]
     model = load_model(model_for_platform(platform), model_dir)
-    X, raw, prob = score_frame(frame, model, as_of=as_of)
+    if explain not in ("fake", "all", "none"):
+        raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
+    X = feature_matrix(frame, model.spec.features, as_of)
+    # One pass of the compiled trees: scores, and the top aspects of the rows to explain.
+    raw, top = model.trees.score(X, credit=path_credit(model) if explain != "none" else None, threshold=model.threshold,
+                                 explain=explain, k=TOP_K, min_credit=MIN_CONTRIBUTION)
+    prob = model.calibrate(raw)
     if features_out is not None:
         features_out.update(X=X, model=model.name)
     is_fake = raw >= model.threshold
@@ -333,12 +359,11 @@ def label_model(
         .when(pl.col("inactive")).then(pl.lit("inactive"))
         .otherwise(pl.lit("real")).alias("label")
     )
-    want = {"fake": is_fake, "all": np.ones(len(raw), dtype=bool), "none": np.zeros(len(raw), dtype=bool)}.get(explain)
-    if want is None:
-        raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
+    want = {"fake": is_fake, "all": np.ones(len(raw), dtype=bool), "none": np.zeros(len(raw), dtype=bool)}[explain]
     if want.any():
         idx = np.flatnonzero(want)
-        words = explain_rows(model, frame[idx], X[idx], is_fake[idx], as_of=as_of)
+        assert top is not None
+        words = explain_rows(model, frame.select(phrase_columns(as_of))[idx], X[idx], is_fake[idx], as_of=as_of, top=top[idx])
         explained = pl.DataFrame({"_row": pl.Series(idx, dtype=pl.UInt32), "model_reasons": words})
         labels = labels.with_row_index("_row").join(explained, on="_row", how="left", maintain_order="left").drop("_row")
     else:

@@ -150,30 +150,46 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
     raise ValueError(f"method must be 'path' or 'treeshap', got {method!r}")
 
 
-def explain_rows(
-    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
-    method: str = "path",
-) -> pl.Series:
-    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label.
+def phrase_columns(as_of: datetime | None = None) -> list[str]:
+    """The canonical columns the phrases read (a frame narrowed to them explains the same)."""
+    return sorted({c for e in phrase_exprs(as_of).values() for c in e.meta.root_names()})
 
-    ``method``: how contributions are computed (see :func:`aspect_contributions`).
-    """
-    if frame.height == 0:
-        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
+
+def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: int = TOP_K, method: str = "path") -> np.ndarray:
+    """rows × k aspect indices pushing hardest towards each row's label, -1 below ``MIN_CONTRIBUTION``."""
     aspects, C = aspect_contributions(model, X, method=method)
     toward = np.where(is_fake[:, None], C, -C)
     k = min(k, len(aspects))
     order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
-    strength = np.take_along_axis(toward, order, axis=1)
+    strong = np.take_along_axis(toward, order, axis=1) >= MIN_CONTRIBUTION
+    return np.where(strong, order, -1)
+
+
+def explain_rows(
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
+    method: str = "path", top: np.ndarray | None = None,
+) -> pl.Series:
+    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label.
+
+    ``method``: how contributions are computed (see :func:`aspect_contributions`). ``top``: the
+    rows' ranked aspects when already known (``trees.TreeModel.score`` ranks them in the scoring
+    pass; same values as :func:`top_aspects`), so ``X`` is not walked again.
+    """
+    if frame.height == 0:
+        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
+    aspects, _ = _aspects(model.spec.features)
+    order = top_aspects(model, X, is_fake, k=k, method=method) if top is None else top[:, :k]
     exprs = phrase_exprs(as_of)
-    strong = strength >= MIN_CONTRIBUTION
     # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
     # formatting every aspect for every row was the slow part of explaining a million followers.
     parts = []
     for a, aspect in enumerate(aspects):
-        rows, rank = np.nonzero((order == a) & strong)
+        rows, rank = np.nonzero(order == a)
         if len(rows):
-            phrase = frame[rows].select(exprs.get(aspect, pl.lit(aspect)).cast(pl.Utf8).alias("phrase"))["phrase"]
+            expr = exprs.get(aspect, pl.lit(aspect))
+            needed = sorted(set(expr.meta.root_names()))  # gather only the columns the phrase reads, not the bio
+            phrase = (frame.select(needed)[rows].select(expr.cast(pl.Utf8).alias("phrase"))["phrase"] if needed
+                      else pl.repeat(aspect, len(rows), eager=True).alias("phrase"))
             parts.append(pl.DataFrame({"row": rows.astype(np.int64), "rank": rank.astype(np.int64), "phrase": phrase}))
     every = pl.DataFrame({"row": np.arange(frame.height, dtype=np.int64)})
     if not parts:
