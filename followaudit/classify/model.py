@@ -26,7 +26,7 @@ import polars as pl
 
 from ..errors import ModelError
 from .features import add_features, feature_exprs
-from .reasons import MIN_CONTRIBUTION, TOP_K, explain_rows, path_credit, phrase_columns
+from .reasons import MIN_CONTRIBUTION, TOP_K, explain_flat, list_series, path_credit, phrase_columns
 from .rules import R_REAL, inactive_mask
 from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
@@ -347,48 +347,39 @@ def label_model(
         features_out.update(X=X, model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
-    labels = pl.DataFrame(
-        {
-            "follower_id": frame["follower_id"],
-            "probability": prob,
-            "_fake": is_fake,
-        }
-    ).with_columns(inactive["inactive"], inactive["inactive_reason"], inactive["activity_unknown"])
-    labels = labels.with_columns(
-        pl.when(pl.col("_fake")).then(pl.lit("fake"))
-        .when(pl.col("inactive")).then(pl.lit("inactive"))
-        .otherwise(pl.lit("real")).alias("label")
-    )
-    want = {"fake": is_fake, "all": np.ones(len(raw), dtype=bool), "none": np.zeros(len(raw), dtype=bool)}[explain]
+    n = frame.height
+    # label: fake beats inactive beats real
+    is_inactive = inactive["inactive"].to_numpy()
+    code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)
+    label = pl.Series("label", ["fake", "inactive", "real"]).gather(pl.Series(code))
+    # Reasons without a per-row list: every row's phrases are gathered from one vocabulary (the few
+    # fixed reasons, then the model's words in row order) and cut into lists by their counts.
+    reason_of = inactive["inactive_reason"]
+    distinct = reason_of.drop_nulls().unique().sort().to_list()
+    fixed_texts = [R_MODEL_FAKE, R_REAL, *distinct]
+    reason_code = reason_of.replace_strict(distinct, list(range(2, 2 + len(distinct))), default=1, return_dtype=pl.Int64)
+    fixed = np.where(is_fake, 0, np.where(is_inactive, reason_code.fill_null(1).to_numpy(), 1))
+    words_per_row = np.zeros(n, dtype=np.int64)
+    words = pl.Series("phrase", [], dtype=pl.Utf8)
+    want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
     if want.any():
         idx = np.flatnonzero(want)
         assert top is not None
-        words = explain_rows(model, frame.select(phrase_columns(as_of))[idx], X[idx], is_fake[idx], as_of=as_of, top=top[idx])
-        explained = pl.DataFrame({"_row": pl.Series(idx, dtype=pl.UInt32), "model_reasons": words})
-        labels = labels.with_row_index("_row").join(explained, on="_row", how="left", maintain_order="left").drop("_row")
-    else:
-        labels = labels.with_columns(pl.lit(None, dtype=pl.List(pl.Utf8)).alias("model_reasons"))
-    # Rows without model words have one of a few fixed reason lists: build each once and join
-    # (building string lists row by row is the slow part of labelling millions of followers).
-    key = pl.concat_str([pl.col("label"), pl.col("inactive_reason").fill_null("")], separator="|")
-    keys = labels.select(key.alias("_key"))["_key"]
-    distinct = keys.unique().sort().to_list()
-    fixed = {"fake": [R_MODEL_FAKE], "real": [R_REAL]}
-    table = pl.DataFrame(
-        {"_key": distinct, "_fixed": [fixed.get(k.split("|", 1)[0]) or [k.split("|", 1)[1]] for k in distinct]},
-        schema={"_key": pl.Utf8, "_fixed": pl.List(pl.Utf8)},
-    )
-    labels = labels.with_columns(keys).join(table, on="_key", how="left", maintain_order="left")
-    words = pl.col("model_reasons")
-    reasons = (
-        pl.when(words.list.len().fill_null(0) == 0).then(pl.col("_fixed"))
-        .when(pl.col("label") == "fake").then(words)
-        .otherwise(pl.concat_list(pl.col("_fixed"), words))
-    )
-    return labels.select(
-        "follower_id",
-        "label",
-        "probability",
-        reasons.alias("reasons"),
-        "activity_unknown",
+        counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], X[idx], is_fake[idx], as_of=as_of, top=top[idx])
+        words_per_row[idx] = counts
+    # A fake follower's reasons are the model's words alone; any other row's fixed reason comes first.
+    has_fixed = (words_per_row == 0) | ~is_fake
+    per_row = has_fixed + words_per_row
+    start = np.zeros(n, dtype=np.int64)
+    np.cumsum(per_row[:-1], out=start[1:])
+    pick = np.empty(int(per_row.sum()), dtype=np.int64)
+    pick[start[has_fixed]] = fixed[has_fixed]
+    word_rows = np.flatnonzero(words_per_row)
+    first_word = np.repeat(start[word_rows] + has_fixed[word_rows], words_per_row[word_rows])
+    within = np.arange(len(words)) - np.repeat(np.cumsum(words_per_row[word_rows]) - words_per_row[word_rows], words_per_row[word_rows])
+    pick[first_word + within] = len(fixed_texts) + np.arange(len(words))
+    vocabulary = pl.concat([pl.Series("phrase", fixed_texts, dtype=pl.Utf8), words.alias("phrase")])
+    reasons = list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))
+    return pl.DataFrame(
+        [frame["follower_id"], label, pl.Series("probability", prob), reasons, inactive["activity_unknown"]]
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from .features import feature_exprs
 
@@ -165,6 +166,49 @@ def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: in
     return np.where(strong, order, -1)
 
 
+def list_series(name: str, counts: np.ndarray, values: pl.Series) -> pl.Series:
+    """A list column whose row ``i`` holds the next ``counts[i]`` of ``values`` (no per-row Python)."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    items = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), items), dtype=pl.List(values.dtype))
+
+
+def explain_flat(
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
+    method: str = "path", top: np.ndarray | None = None,
+) -> tuple[np.ndarray, pl.Series]:
+    """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order."""
+    aspects, _ = _aspects(model.spec.features)
+    order = top_aspects(model, X, is_fake, k=k, method=method) if top is None else top[:, :k]
+    k = order.shape[1]
+    exprs = phrase_exprs(as_of)
+    # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
+    # formatting every aspect for every row was the slow part of explaining a million followers.
+    slots, phrases = [], []
+    for a, aspect in enumerate(aspects):
+        rows, rank = np.nonzero(order == a)
+        if len(rows):
+            expr = exprs.get(aspect, pl.lit(aspect))
+            needed = sorted(set(expr.meta.root_names()))  # gather only the columns the phrase reads, not the bio
+            phrase = (frame.select(needed)[rows].select(expr.cast(pl.Utf8).alias("phrase"))["phrase"] if needed
+                      else pl.repeat(aspect, len(rows), eager=True).alias("phrase"))
+            slots.append(rows.astype(np.int64) * k + rank)
+            phrases.append(phrase)
+    if not phrases:
+        return np.zeros(frame.height, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+    slot = np.concatenate(slots)
+    values = pl.concat(phrases)
+    known = values.is_not_null().to_numpy()  # a phrase is null when its field is unknown: no reason
+    slot, values = slot[known], values.filter(pl.Series(known))
+    # Into (row, rank) order without a sort: every slot is taken once.
+    where = np.full(frame.height * k, -1, dtype=np.int64)
+    where[slot] = np.arange(len(slot))
+    where = where[where >= 0]
+    counts = np.bincount(slot // k, minlength=frame.height)
+    return counts, values.gather(where)
+
+
 def explain_rows(
     model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
     method: str = "path", top: np.ndarray | None = None,
@@ -177,28 +221,5 @@ def explain_rows(
     """
     if frame.height == 0:
         return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
-    aspects, _ = _aspects(model.spec.features)
-    order = top_aspects(model, X, is_fake, k=k, method=method) if top is None else top[:, :k]
-    exprs = phrase_exprs(as_of)
-    # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
-    # formatting every aspect for every row was the slow part of explaining a million followers.
-    parts = []
-    for a, aspect in enumerate(aspects):
-        rows, rank = np.nonzero(order == a)
-        if len(rows):
-            expr = exprs.get(aspect, pl.lit(aspect))
-            needed = sorted(set(expr.meta.root_names()))  # gather only the columns the phrase reads, not the bio
-            phrase = (frame.select(needed)[rows].select(expr.cast(pl.Utf8).alias("phrase"))["phrase"] if needed
-                      else pl.repeat(aspect, len(rows), eager=True).alias("phrase"))
-            parts.append(pl.DataFrame({"row": rows.astype(np.int64), "rank": rank.astype(np.int64), "phrase": phrase}))
-    every = pl.DataFrame({"row": np.arange(frame.height, dtype=np.int64)})
-    if not parts:
-        return every.select(pl.lit([], dtype=pl.List(pl.Utf8)).alias("model_reasons"))["model_reasons"]
-    named = (
-        pl.concat(parts).drop_nulls("phrase").sort("row", "rank")  # a phrase is null when its field is unknown
-        .group_by("row", maintain_order=True).agg(pl.col("phrase").alias("model_reasons"))
-    )
-    return (
-        every.join(named, on="row", how="left", maintain_order="left")
-        .select(pl.col("model_reasons").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))["model_reasons"]
-    )
+    counts, values = explain_flat(model, frame, X, is_fake, as_of=as_of, k=k, method=method, top=top)
+    return list_series("model_reasons", counts, values)
