@@ -357,8 +357,9 @@ def label_model(
     reason_of = inactive["inactive_reason"]
     distinct = reason_of.drop_nulls().unique().sort().to_list()
     fixed_texts = [R_MODEL_FAKE, R_REAL, *distinct]
-    reason_code = reason_of.replace_strict(distinct, list(range(2, 2 + len(distinct))), default=1, return_dtype=pl.Int64)
-    fixed = np.where(is_fake, 0, np.where(is_inactive, reason_code.fill_null(1).to_numpy(), 1))
+    fixed = np.where(is_fake, 0, 1)
+    for code, text in enumerate(distinct, start=2):
+        fixed[~is_fake & is_inactive & (reason_of == text).fill_null(False).to_numpy()] = code
     words_per_row = np.zeros(n, dtype=np.int64)
     words = pl.Series("phrase", [], dtype=pl.Utf8)
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]

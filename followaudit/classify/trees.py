@@ -160,8 +160,8 @@ def _build(target: Path, source_text: str, flag_sets: list[list[str]]) -> None:
 # sums each leaf's path credit per group and picks the top groups, all in the same pass.
 SCORE_DRIVER = r"""
 void score(const double* X, int64_t n, int64_t row_stride, int64_t cs, const double* leaf_value, double* raw,
-           const double* credit, int32_t groups, double threshold, int32_t mode, int32_t k,
-           double min_credit, int8_t* top)
+           const int32_t* credit_off, const int32_t* credit_group, const double* credit_value, int32_t groups,
+           double threshold, int32_t mode, int32_t k, double min_credit, int8_t* top)
 {
     /* mode 0: scores only; 1: top groups of the rows scoring >= threshold; 2: of every row.
        A row's groups are ranked by credit towards its side (>= threshold: +credit, else -credit),
@@ -175,23 +175,23 @@ void score(const double* X, int64_t n, int64_t row_stride, int64_t cs, const dou
         raw[i] = s;
         if (mode == 0) continue;
         int8_t* out = top + i * (int64_t)k;
-        for (int32_t r = 0; r < k; r++) out[r] = -1;
+        for (int32_t q = 0; q < k; q++) out[q] = -1;
         int fake = s >= threshold;
         if (mode == 1 && !fake) continue;
+        /* Each leaf's nonzero credits only (a leaf's path names a few groups): adding an exact
+           zero changes no sum, since a sum that starts at +0.0 never becomes -0.0. */
         for (int32_t g = 0; g < groups; g++) c[g] = 0.0;
-        for (int32_t t = 0; t < N_TREES; t++) {
-            const double* cr = credit + (int64_t)L[t] * groups;
-            for (int32_t g = 0; g < groups; g++) c[g] += cr[g];
-        }
+        for (int32_t t = 0; t < N_TREES; t++)
+            for (int32_t j = credit_off[L[t]]; j < credit_off[L[t] + 1]; j++) c[credit_group[j]] += credit_value[j];
         if (!fake) for (int32_t g = 0; g < groups; g++) c[g] = -c[g];
         uint32_t taken = 0;
-        for (int32_t r = 0; r < k; r++) {
+        for (int32_t q = 0; q < k; q++) {
             int32_t best = -1;
             for (int32_t g = 0; g < groups; g++)
                 if (!(taken >> g & 1u) && (best < 0 || c[g] > c[best])) best = g;
             if (best < 0 || !(c[best] >= min_credit)) break;
             taken |= 1u << best;
-            out[r] = (int8_t)best;
+            out[q] = (int8_t)best;
         }
     }
 }
@@ -373,7 +373,13 @@ class TreeModel:
             return self._score_numpy(X, credit, threshold, mode, k, min_credit)
         raw = np.empty(n, dtype=np.float64)
         top = np.empty((n, k), dtype=np.int8) if mode else None
-        credit_c = None if credit is None else np.ascontiguousarray(credit, dtype=np.float64)
+        sparse: list[np.ndarray | None] = [None, None, None]
+        if credit is not None:  # each leaf's nonzero credits: offsets, groups, values
+            nonzero = np.asarray(credit, dtype=np.float64) != 0.0
+            offsets = np.zeros(len(credit) + 1, dtype=np.int32)
+            np.cumsum(nonzero.sum(axis=1), out=offsets[1:])
+            sparse = [offsets, np.nonzero(nonzero)[1].astype(np.int32),
+                      np.ascontiguousarray(np.asarray(credit, dtype=np.float64)[nonzero])]
 
         def ptr(a: np.ndarray | None, offset: int = 0) -> Any:
             return None if a is None else ctypes.c_void_p(a.ctypes.data + int(offset))
@@ -381,9 +387,9 @@ class TreeModel:
         def run(lo: int, hi: int) -> None:
             lib.score(
                 ptr(X, lo * X.strides[0]), ctypes.c_int64(hi - lo), ctypes.c_int64(X.strides[0] // 8),
-                ctypes.c_int64(X.strides[1] // 8), ptr(self.leaf_value),
-                ptr(raw, lo * 8), ptr(credit_c), ctypes.c_int32(groups), ctypes.c_double(threshold), ctypes.c_int32(mode),
-                ctypes.c_int32(k), ctypes.c_double(min_credit), ptr(top, lo * k) if top is not None else None,
+                ctypes.c_int64(X.strides[1] // 8), ptr(self.leaf_value), ptr(raw, lo * 8),
+                ptr(sparse[0]), ptr(sparse[1]), ptr(sparse[2]), ctypes.c_int32(groups), ctypes.c_double(threshold),
+                ctypes.c_int32(mode), ctypes.c_int32(k), ctypes.c_double(min_credit), ptr(top, lo * k) if top is not None else None,
             )
 
         parts = threads or min(2, len(os.sched_getaffinity(0)))
