@@ -147,29 +147,38 @@ def model_for_platform(platform: str | None) -> str:
 
 
 def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> np.ndarray:
-    """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing).
+    """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing)."""
+    if isinstance(frame, pl.DataFrame):
+        columns = feature_columns(frame, features, as_of)
+        X = np.empty((frame.height, len(columns)), dtype=np.float64, order="F")  # each column one contiguous copy
+        for j, column in enumerate(columns):
+            X[:, j] = column
+        return X
+    out = add_features(frame, as_of, list(features)).select([f"f_{n}" for n in features]).collect()
+    return out.to_numpy(order="c").astype(np.float64, copy=False)
 
-    The text features of a DataFrame come from one compiled pass (``text_features.py``, the same
-    numbers as their Polars expressions); the rest are Polars expressions.
+
+def feature_columns(frame: pl.DataFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> list[np.ndarray]:
+    """``feature_matrix``'s columns as separate float64 arrays, without building the matrix.
+
+    The text features come from one compiled pass (``text_features.py``, the same numbers as their
+    Polars expressions); the rest are Polars expressions, handed over without a copy where Polars
+    allows (a float column without nulls).
     """
     features = list(features)
+    exprs = feature_exprs(as_of)
     text = [f for f in features if f in TEXT_FEATURES]
-    fast = text_feature_columns(frame, text, feature_exprs(as_of)) if text and isinstance(frame, pl.DataFrame) else None
-    if fast is None:
-        out = add_features(frame, as_of, features).select([f"f_{n}" for n in features]).collect()
-        return out.to_numpy(order="c").astype(np.float64, copy=False)
-    # Column-major, like Polars' own columns: each feature is one contiguous copy (the compiled
-    # trees read either layout).
-    X = np.empty((frame.height, len(features)), dtype=np.float64, order="F")
-    rest = [f for f in features if f not in fast]
-    if rest:
-        exprs = feature_exprs(as_of)
-        values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest])
-        for name in rest:
-            X[:, features.index(name)] = values[name].to_numpy()
-    for name, column in fast.items():
-        X[:, features.index(name)] = column
-    return X
+    fast = text_feature_columns(frame, text, exprs) if text else None
+    rest = [f for f in features if fast is None or f not in fast]
+    values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest]) if rest else None
+    columns = []
+    for name in features:
+        if fast is not None and name in fast:
+            columns.append(fast[name])
+        else:
+            assert values is not None
+            columns.append(np.asarray(values[name].to_numpy(), dtype=np.float64))  # nulls become NaN
+    return columns
 
 
 @dataclass(frozen=True)
@@ -338,12 +347,16 @@ def label_model(
     model = load_model(model_for_platform(platform), model_dir)
     if explain not in ("fake", "all", "none"):
         raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
-    X = feature_matrix(frame, model.spec.features, as_of)
-    # One pass of the compiled trees: scores, and the top aspects of the rows to explain.
-    raw, top = model.trees.score(X, credit=path_credit(model) if explain != "none" else None, threshold=model.threshold,
+    columns = feature_columns(frame, model.spec.features, as_of)
+    # One pass of the compiled trees: scores, and the top aspects of the rows to explain. The
+    # features stay separate arrays: the matrix is built only for a caller that asks for it.
+    raw, top = model.trees.score(columns, credit=path_credit(model) if explain != "none" else None, threshold=model.threshold,
                                  explain=explain, k=TOP_K, min_credit=MIN_CONTRIBUTION)
     prob = model.calibrate(raw)
     if features_out is not None:
+        X = np.empty((frame.height, len(columns)), dtype=np.float64, order="F")
+        for j, column in enumerate(columns):
+            X[:, j] = column
         features_out.update(X=X, model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
@@ -366,7 +379,7 @@ def label_model(
     if want.any():
         idx = np.flatnonzero(want)
         assert top is not None
-        counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], X[idx], is_fake[idx], as_of=as_of, top=top[idx])
+        counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], None, is_fake[idx], as_of=as_of, top=top[idx])
         words_per_row[idx] = counts
     # A fake follower's reasons are the model's words alone; any other row's fixed reason comes first.
     has_fixed = (words_per_row == 0) | ~is_fake

@@ -175,12 +175,18 @@ def list_series(name: str, counts: np.ndarray, values: pl.Series) -> pl.Series:
 
 
 def explain_flat(
-    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
-    method: str = "path", top: np.ndarray | None = None,
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray | None, is_fake: np.ndarray, *, as_of: datetime | None = None,
+    k: int = TOP_K, method: str = "path", top: np.ndarray | None = None,
 ) -> tuple[np.ndarray, pl.Series]:
-    """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order."""
+    """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order.
+
+    ``X`` is read only when ``top`` is not given."""
     aspects, _ = _aspects(model.spec.features)
-    order = top_aspects(model, X, is_fake, k=k, method=method) if top is None else top[:, :k]
+    if top is None:
+        if X is None:
+            raise ValueError("explain_flat needs X or top")
+        top = top_aspects(model, X, is_fake, k=k, method=method)
+    order = top[:, :k]
     k = order.shape[1]
     exprs = phrase_exprs(as_of)
     # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):

@@ -159,17 +159,18 @@ def _build(target: Path, source_text: str, flag_sets: list[list[str]]) -> None:
 # the leaf values in tree order (the same float64 sum as LightGBM) and, for the rows asked for,
 # sums each leaf's path credit per group and picks the top groups, all in the same pass.
 SCORE_DRIVER = r"""
-void score(const double* X, int64_t n, int64_t row_stride, int64_t cs, const double* leaf_value, double* raw,
+void score(const double* const* cols, int64_t lo, int64_t hi, int64_t step, const double* leaf_value, double* raw,
            const int32_t* credit_off, const int32_t* credit_group, const double* credit_value, int32_t groups,
            double threshold, int32_t mode, int32_t k, double min_credit, int8_t* top)
 {
-    /* mode 0: scores only; 1: top groups of the rows scoring >= threshold; 2: of every row.
+    /* Rows lo..hi-1; feature f of row i is cols[f][i * step] (one array per feature, or a matrix).
+       mode 0: scores only; 1: top groups of the rows scoring >= threshold; 2: of every row.
        A row's groups are ranked by credit towards its side (>= threshold: +credit, else -credit),
        largest first, ties to the lower group; only credits >= min_credit are kept, -1 elsewhere. */
     int32_t L[N_TREES];
     double c[MAX_GROUPS];
-    for (int64_t i = 0; i < n; i++) {
-        leaves_of(X + i * row_stride, cs, L);
+    for (int64_t i = lo; i < hi; i++) {
+        leaves_of(cols, i * step, L);
         double s = 0.0;
         for (int32_t t = 0; t < N_TREES; t++) s += leaf_value[L[t]];
         raw[i] = s;
@@ -203,6 +204,24 @@ def _c_float(value: float) -> str:
     if np.isinf(value):
         return "INFINITY" if value > 0 else "(-INFINITY)"
     return f"({float(value).hex()})"
+
+
+def _columns(X: np.ndarray | list[np.ndarray], n_features: int) -> list[np.ndarray]:
+    """One float64 array per feature, all with the same row stride (views of a matrix, no copy)."""
+    if isinstance(X, np.ndarray):
+        if X.ndim != 2 or X.shape[1] != n_features:
+            raise ValueError(f"X must have {n_features} columns, got shape {X.shape}")
+        if X.dtype != np.float64 or X.strides[0] % 8:
+            X = np.ascontiguousarray(X, dtype=np.float64)
+        return [X[:, j] for j in range(n_features)]
+    if len(X) != n_features:
+        raise ValueError(f"expected {n_features} feature columns, got {len(X)}")
+    cols = [np.asarray(c, dtype=np.float64) for c in X]
+    if len({c.shape for c in cols}) > 1 or any(c.ndim != 1 for c in cols):
+        raise ValueError("feature columns must be 1-D and of one length")
+    if len({c.strides for c in cols}) > 1 or cols[0].strides[0] % 8:
+        cols = [np.ascontiguousarray(c) for c in cols]
+    return cols
 
 
 def _ints(line: str) -> np.ndarray:
@@ -302,7 +321,7 @@ class TreeModel:
         if "c_source" not in self._credit:
             nodes = self._nodes()
             lines = ["#include <math.h>", "#include <stdint.h>", f"#define N_TREES {max(self.n_trees, 1)}",
-                     f"#define MAX_GROUPS {MAX_GROUPS}", "static void leaves_of(const double* x, int64_t cs, int32_t* L) {"]
+                     f"#define MAX_GROUPS {MAX_GROUPS}", "static void leaves_of(const double* const* cols, int64_t at, int32_t* L) {"]
             for t in range(self.n_trees):
                 base, lbase = int(self.node_off[t]), int(self.leaf_off[t])
                 if base < 0:
@@ -327,7 +346,7 @@ class TreeModel:
     @staticmethod
     def _c_condition(node: np.void) -> str:
         """The C test that sends a row left: ``Tree::NumericalDecision`` with the node's constants folded in."""
-        v, thr, kind = f"x[{int(node['feat'])} * cs]", float(node["thr"]), int(node["kind"])
+        v, thr, kind = f"cols[{int(node['feat'])}][at]", float(node["thr"]), int(node["kind"])
         t = _c_float(thr)
         missing, default_left = kind & 3, bool(kind & 4)
         if kind == 0:  # NaN reads as 0.0: left exactly when 0.0 <= threshold
@@ -346,31 +365,30 @@ class TreeModel:
         return lib
 
     def score(
-        self, X: np.ndarray, *, credit: np.ndarray | None = None, threshold: float = 0.0, explain: str = "none",
-        k: int = 3, min_credit: float = 0.0, threads: int | None = None,
+        self, X: np.ndarray | list[np.ndarray], *, credit: np.ndarray | None = None, threshold: float = 0.0,
+        explain: str = "none", k: int = 3, min_credit: float = 0.0, threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """``(raw, top)``: raw scores and, for the rows ``explain`` names, the top ``k`` credit groups.
 
-        ``explain``: ``"none"``, ``"fake"`` (rows with raw >= ``threshold``) or ``"all"``. ``top`` is
-        rows × k group indices (int8), ranked by credit towards the row's side of ``threshold``
-        (stable: ties to the lower group), -1 where the credit is below ``min_credit`` or the row is
-        not explained. One pass of this model's compiled trees, split over ``threads`` (default: up
-        to 2 cores; ctypes releases the GIL); without a compiler the generic walk and NumPy give the
-        same numbers.
+        ``X``: rows × features, or one array per feature (``model.feature_columns``: no matrix
+        is built). ``explain``: ``"none"``, ``"fake"`` (rows with raw >= ``threshold``) or ``"all"``.
+        ``top`` is rows × k group indices (int8), ranked by credit towards the row's side of
+        ``threshold`` (stable: ties to the lower group), -1 where the credit is below
+        ``min_credit`` or the row is not explained. One pass of this model's compiled trees, split
+        over ``threads`` (default: up to 2 cores; ctypes releases the GIL); without a compiler the
+        generic walk and NumPy give the same numbers.
         """
         mode = {"none": 0, "fake": 1, "all": 2}[explain]
-        if X.dtype != np.float64 or not (X.flags.c_contiguous or X.flags.f_contiguous):
-            X = np.ascontiguousarray(X, dtype=np.float64)
-        n = X.shape[0]
-        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
-            raise ValueError(f"X must have {len(self.feature_names)} columns, got shape {X.shape}")
+        columns = _columns(X, len(self.feature_names))
+        n = len(columns[0]) if columns else 0
         groups = 0 if credit is None else credit.shape[1]
         if mode and credit is None:
             raise ValueError("explaining rows needs the credit table")
         k = min(k, groups) if mode else 0
         lib = self._compiled() if groups <= MAX_GROUPS and n else None
         if lib is None:
-            return self._score_numpy(X, credit, threshold, mode, k, min_credit)
+            matrix = np.column_stack(columns) if columns else np.zeros((0, len(self.feature_names)))
+            return self._score_numpy(matrix, credit, threshold, mode, k, min_credit)
         raw = np.empty(n, dtype=np.float64)
         top = np.empty((n, k), dtype=np.int8) if mode else None
         sparse: list[np.ndarray | None] = [None, None, None]
@@ -380,25 +398,25 @@ class TreeModel:
             np.cumsum(nonzero.sum(axis=1), out=offsets[1:])
             sparse = [offsets, np.nonzero(nonzero)[1].astype(np.int32),
                       np.ascontiguousarray(np.asarray(credit, dtype=np.float64)[nonzero])]
+        pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
 
-        def ptr(a: np.ndarray | None, offset: int = 0) -> Any:
-            return None if a is None else ctypes.c_void_p(a.ctypes.data + int(offset))
+        def ptr(a: np.ndarray | None) -> Any:
+            return None if a is None else ctypes.c_void_p(a.ctypes.data)
 
         def run(lo: int, hi: int) -> None:
             lib.score(
-                ptr(X, lo * X.strides[0]), ctypes.c_int64(hi - lo), ctypes.c_int64(X.strides[0] // 8),
-                ctypes.c_int64(X.strides[1] // 8), ptr(self.leaf_value), ptr(raw, lo * 8),
-                ptr(sparse[0]), ptr(sparse[1]), ptr(sparse[2]), ctypes.c_int32(groups), ctypes.c_double(threshold),
-                ctypes.c_int32(mode), ctypes.c_int32(k), ctypes.c_double(min_credit), ptr(top, lo * k) if top is not None else None,
+                pointers, ctypes.c_int64(lo), ctypes.c_int64(hi), ctypes.c_int64(columns[0].strides[0] // 8),
+                ptr(self.leaf_value), ptr(raw), ptr(sparse[0]), ptr(sparse[1]), ptr(sparse[2]), ctypes.c_int32(groups),
+                ctypes.c_double(threshold), ctypes.c_int32(mode), ctypes.c_int32(k), ctypes.c_double(min_credit), ptr(top),
             )
 
         parts = threads or min(2, len(os.sched_getaffinity(0)))
         if parts <= 1 or n < 50_000:
             run(0, n)
         else:
-            bounds = np.linspace(0, n, parts + 1).astype(int)
+            bounds = np.linspace(0, n, parts + 1).astype(int).tolist()
             with ThreadPoolExecutor(max_workers=parts) as pool:
-                list(pool.map(run, bounds[:-1].tolist(), bounds[1:].tolist()))
+                list(pool.map(run, bounds[:-1], bounds[1:]))
         return raw, top
 
     def _score_numpy(

@@ -54,7 +54,7 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
 OUTPUT_COLUMNS = list(OUTPUT_SCHEMA)
 # Rows per batch: large enough that Polars' per-call overhead vanishes, small enough that a batch
 # of canonical rows (~150 MB per million with bios) keeps the 10M-row run well under 2 GiB.
-DEFAULT_BATCH_ROWS = 500_000
+DEFAULT_BATCH_ROWS = 250_000
 # Batches labelled at the same time by the local engine.
 DEFAULT_LABELLERS = 2
 # Batches and rows this process has scored (diagnostics: the Dask tests read it on each worker to
