@@ -146,7 +146,7 @@ def dask_client(
     Local workers are processes with one Dask thread each; Polars inside a worker is limited to the
     same number of threads so ``n_workers`` workers do not oversubscribe the machine's cores.
     """
-    _, _, distributed = import_dask()
+    dask, _, distributed = import_dask()
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="20s")
@@ -159,13 +159,17 @@ def dask_client(
             yield client
         return
     env = {"POLARS_MAX_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": str(threads_per_worker)}
-    with distributed.LocalCluster(
+    # The workers' statistical profiler samples every thread's stack 100 times a second: ~10% of a
+    # scoring worker's CPU, for a dashboard that is off. Workers read the config when they start.
+    with dask.config.set({"distributed.worker.profile.enabled": False}), distributed.LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
         env=env,
+        # Workers import the labeller as they start (with the cluster), not inside the first task.
+        preload=["followaudit.scale.score"],
         # Shutdown chatter ("worker still alive, killing") is not the user's concern; errors still show.
         silence_logs=logging.ERROR,
     ) as cluster, distributed.Client(cluster) as client:
