@@ -34,6 +34,7 @@ from ..errors import InputError, MissingDependencyError
 from ..schema import COLUMN_NAMES
 from .score import (
     NOT_READ,
+    PARQUET_OPTIONS,
     ScoreOptions,
     ScoreResult,
     ScoreSettings,
@@ -231,8 +232,7 @@ def score_part(part: Part, *, target: str, method: str, as_of: datetime, inactiv
     labels = score_batch(frame, method=method, as_of=as_of, inactive_days=inactive_days)
     schema = output_arrow_schema(views=True)
     table = labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema)
-    # store_schema=False: plain Parquet strings, the same files as the local engine writes.
-    pq.write_table(table, f"{target}/{part_name(part.index)}", compression="zstd", store_schema=False)
+    pq.write_table(table, f"{target}/{part_name(part.index)}", **PARQUET_OPTIONS)  # the same files as the local engine's
     counts = empty_counts()
     unknown = add_counts(counts, labels)
     return {**counts, UNKNOWN: unknown}

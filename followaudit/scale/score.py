@@ -154,6 +154,17 @@ def score_batch(
     return out.select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()])
 
 
+# How the labels are written, by both engines. Dictionary pages and min/max statistics only where
+# they serve: follower ids and probabilities are nearly all distinct (a dictionary is built, then
+# dropped), and the min/max of reason lists is of no use to a reader.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "store_schema": False,  # plain Parquet strings, readable by tools that predate Arrow string views
+    "use_dictionary": ["platform", "account", "label", "reasons.list.element"],
+    "write_statistics": ["platform", "account", "follower_id", "label", "probability", "activity_unknown"],
+}
+
+
 def output_arrow_schema(views: bool = False) -> pa.Schema:
     """The Arrow schema of every output batch (fixed, so partitions and engines agree).
 
@@ -504,8 +515,7 @@ def score_local(
         pipe.put(inbox, _DONE)
 
     def write() -> None:
-        # store_schema=False: plain Parquet strings, readable by tools that predate Arrow string views.
-        with pq.ParquetWriter(str(out), schema, compression="zstd", store_schema=False) as writer:
+        with pq.ParquetWriter(str(out), schema, **PARQUET_OPTIONS) as writer:
             while (item := pipe.get(outbox)) is not _DONE:
                 writer.write_table(item, row_group_size=batch_rows)
                 if progress is not None:
