@@ -166,3 +166,15 @@ def test_label_model_is_the_same_with_and_without_the_compiler(monkeypatch: pyte
     plain = M.label_model(frame, as_of=OBSERVED_AT, explain="all")
     assert compiled.equals(plain)
     assert compiled["reasons"].list.len().min() >= 1
+
+
+def test_features_out_hands_over_the_feature_matrix_by_rows() -> None:
+    frame = conform(generate(SynthSpec(2000, seed=5)))
+    out: dict = {}
+    M.label_model(frame, as_of=OBSERVED_AT, platform="twitter", features_out=out)
+    m = M.load_model("twitter")
+    reference = M.feature_matrix(frame, m.spec.features, OBSERVED_AT)
+    rows = np.arange(3, 2000, 11)
+    assert out["model"] == "twitter" and out["X"].shape == reference.shape
+    assert np.array_equal(out["X"][rows], reference[rows], equal_nan=True)
+    assert np.array_equal(np.asarray(out["X"]), reference, equal_nan=True)

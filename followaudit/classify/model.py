@@ -181,6 +181,28 @@ def feature_columns(frame: pl.DataFrame, features: tuple[str, ...] | list[str], 
     return columns
 
 
+class FeatureColumns:
+    """The feature matrix kept as its columns: ``X[rows]`` builds the matrix of those rows only.
+
+    Labelling scores the columns directly; a caller that wants a sample of the matrix (the audit's
+    shift profile) should not pay for copying all of it. ``np.asarray(X)`` gives the whole matrix.
+    """
+
+    def __init__(self, columns: list[np.ndarray]) -> None:
+        self.columns = columns
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.columns[0]) if self.columns else 0, len(self.columns))
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return np.column_stack([c[rows] for c in self.columns]) if self.columns else np.zeros((0, 0))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        X = self[slice(None)]
+        return X if dtype is None else X.astype(dtype)
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """One model ready to score: trees, calibration map, threshold and card entry."""
@@ -318,7 +340,7 @@ def label_model(
     platform: str | None = None,
     explain: str = "fake",
     model_dir: Path | None = None,
-    features_out: dict[str, np.ndarray] | None = None,
+    features_out: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Label every follower fake / inactive / real with the shipped model.
 
@@ -328,8 +350,10 @@ def label_model(
     ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
     (``trees.py``), computed in the same pass as the scores.
     ``platform`` picks the model; None uses each row's ``platform`` column. ``features_out``, when
-    given (single-platform frames), receives the feature matrix under ``"X"`` (and the model's name under ``"model"``) so a caller that needs
-    it too (the audit's shift diagnostic) does not compute it twice.
+    given (single-platform frames), receives the feature matrix under ``"X"`` as ``FeatureColumns``
+    (``X[rows]`` is a NumPy matrix of those rows; ``np.asarray(X)`` the whole) and the model's name
+    under ``"model"``, so a caller that needs it too (the audit's shift diagnostic) does not compute
+    it twice.
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
@@ -354,10 +378,7 @@ def label_model(
                                  explain=explain, k=TOP_K, min_credit=MIN_CONTRIBUTION)
     prob = model.calibrate(raw)
     if features_out is not None:
-        X = np.empty((frame.height, len(columns)), dtype=np.float64, order="F")
-        for j, column in enumerate(columns):
-            X[:, j] = column
-        features_out.update(X=X, model=model.name)
+        features_out.update(X=FeatureColumns(columns), model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
     n = frame.height
