@@ -70,20 +70,6 @@ def test_compiled_top_reasons_equal_the_numpy_ranking(name: str, explain: str) -
     assert np.array_equal(top, expected)
 
 
-def test_compiled_walk_on_zero_missing_splits_and_one_leaf_trees() -> None:
-    lgb = pytest.importorskip("lightgbm")
-    rng = np.random.default_rng(7)
-    X = rng.normal(size=(3000, 4))
-    X[rng.random(X.shape) < 0.2] = np.nan
-    X[rng.random(X.shape) < 0.1] = 0.0
-    y = (np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * np.nan_to_num(X[:, 2]) > 0).astype(float)
-    for zero_as_missing in (False, True):
-        params = {"objective": "binary", "num_leaves": 7, "verbose": -1, "num_threads": 1, "zero_as_missing": zero_as_missing}
-        booster = lgb.train(params, lgb.Dataset(X, y), 8)
-        tm = trees.TreeModel.from_text(booster.model_to_string())
-        assert np.array_equal(tm.score(X)[0], booster.predict(X, raw_score=True))
-
-
 def test_without_a_compiler_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     m = M.load_model("twitter")
     X = hard_rows(len(m.spec.features), n=2000)
