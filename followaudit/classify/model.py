@@ -382,18 +382,16 @@ def label_model(
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
     n = frame.height
-    # label: fake beats inactive beats real
-    is_inactive = inactive["inactive"].to_numpy()
-    code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)
-    label = pl.Series("label", ["fake", "inactive", "real"]).gather(pl.Series(code))
-    # Reasons without a per-row list: every row's phrases are gathered from one vocabulary (the few
-    # fixed reasons, then the model's words in row order) and cut into lists by their counts.
+    is_inactive = inactive["inactive"].fill_null(False).to_numpy()
+    code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)  # fake beats inactive beats real
+    label = pl.Series("label", LABEL_NAMES).gather(pl.Series(code))
+    # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
     reason_of = inactive["inactive_reason"]
     distinct = reason_of.drop_nulls().unique().sort().to_list()
     fixed_texts = [R_MODEL_FAKE, R_REAL, *distinct]
     fixed = np.where(is_fake, 0, 1)
-    for code, text in enumerate(distinct, start=2):
-        fixed[~is_fake & is_inactive & (reason_of == text).fill_null(False).to_numpy()] = code
+    for k, text in enumerate(distinct, start=2):
+        fixed[~is_fake & is_inactive & (reason_of == text).fill_null(False).to_numpy()] = k
     words_per_row = np.zeros(n, dtype=np.int64)
     words = pl.Series("phrase", [], dtype=pl.Utf8)
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
@@ -402,19 +400,36 @@ def label_model(
         assert top is not None
         counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], None, is_fake[idx], as_of=as_of, top=top[idx])
         words_per_row[idx] = counts
-    # A fake follower's reasons are the model's words alone; any other row's fixed reason comes first.
+    # A fake follower's reasons are the model's words alone (its verdict when it has none); any other
+    # row's fixed reason comes first, then its words.
     has_fixed = (words_per_row == 0) | ~is_fake
-    per_row = has_fixed + words_per_row
+    reasons = _reason_lists(fixed, fixed_texts, has_fixed, words_per_row, words)
+    return pl.DataFrame(
+        [frame["follower_id"], label, pl.Series("probability", prob), reasons, inactive["activity_unknown"]]
+    )
+
+
+LABEL_NAMES = ["fake", "inactive", "real"]  # codes 0, 1, 2
+
+
+def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], has_fixed: np.ndarray, words_per_row: np.ndarray,
+                  words: pl.Series) -> pl.Series:
+    """Each row's reasons: ``fixed_texts[fixed]`` if ``has_fixed``, then its ``words_per_row`` words.
+
+    No list is built per row: every reason is gathered from one vocabulary (the few fixed texts, then
+    the words in row order) and the result is cut into lists by the counts (building string lists
+    row by row, or joining them in, was the slow part of labelling millions of followers).
+    """
+    n = len(fixed)
+    per_row = has_fixed.astype(np.int64) + words_per_row
     start = np.zeros(n, dtype=np.int64)
     np.cumsum(per_row[:-1], out=start[1:])
     pick = np.empty(int(per_row.sum()), dtype=np.int64)
     pick[start[has_fixed]] = fixed[has_fixed]
-    word_rows = np.flatnonzero(words_per_row)
-    first_word = np.repeat(start[word_rows] + has_fixed[word_rows], words_per_row[word_rows])
-    within = np.arange(len(words)) - np.repeat(np.cumsum(words_per_row[word_rows]) - words_per_row[word_rows], words_per_row[word_rows])
-    pick[first_word + within] = len(fixed_texts) + np.arange(len(words))
+    rows = np.flatnonzero(words_per_row)
+    counts = words_per_row[rows]
+    first = np.repeat(start[rows] + has_fixed[rows], counts)
+    within = np.arange(len(words)) - np.repeat(np.cumsum(counts) - counts, counts)
+    pick[first + within] = len(fixed_texts) + np.arange(len(words))
     vocabulary = pl.concat([pl.Series("phrase", fixed_texts, dtype=pl.Utf8), words.alias("phrase")])
-    reasons = list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))
-    return pl.DataFrame(
-        [frame["follower_id"], label, pl.Series("probability", prob), reasons, inactive["activity_unknown"]]
-    )
+    return list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))
