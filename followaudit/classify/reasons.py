@@ -171,7 +171,11 @@ def list_series(name: str, counts: np.ndarray, values: pl.Series) -> pl.Series:
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     items = values.to_arrow(compat_level=pl.CompatLevel.newest())
-    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), items), dtype=pl.List(values.dtype))
+    # Built so that neither pandas nor pyarrow.compute is imported (~1 s of start-up, once):
+    # pa.array(ndarray) imports pandas, pl.Series(arrow array) imports pyarrow.compute.
+    starts = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
+    lists = pa.LargeListArray.from_arrays(starts, items)
+    return pl.DataFrame(pa.Table.from_arrays([lists], names=[name]))[name]
 
 
 def explain_flat(

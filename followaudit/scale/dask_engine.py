@@ -26,7 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -39,6 +38,7 @@ from .score import (
     ScoreResult,
     ScoreSettings,
     add_counts,
+    arrow_labels,
     empty_counts,
     input_files,
     input_known,
@@ -230,8 +230,7 @@ def score_part(part: Part, *, target: str, method: str, as_of: datetime, inactiv
     """On a worker: read one partition, label it, write ``part.N.parquet``; return its counts."""
     frame = read_row_groups(part.file, part.offset, part.rows)
     labels = score_batch(frame, method=method, as_of=as_of, inactive_days=inactive_days)
-    schema = output_arrow_schema(views=True)
-    table = labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema)
+    table = arrow_labels(labels, output_arrow_schema(views=True))
     pq.write_table(table, f"{target}/{part_name(part.index)}", **PARQUET_OPTIONS)  # the same files as the local engine's
     counts = empty_counts()
     unknown = add_counts(counts, labels)
