@@ -99,7 +99,10 @@ def cache_dir() -> Path:
 def default_threads() -> int:
     """Threads of one scoring pass: ``OMP_NUM_THREADS`` when set (a Dask worker's budget), else up to 2 cores."""
     configured = os.environ.get("OMP_NUM_THREADS", "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else min(2, len(os.sched_getaffinity(0)))
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(2, cores)
 
 
 def compile_enabled() -> bool:
