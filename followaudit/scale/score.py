@@ -11,7 +11,6 @@ queues hold at most one batch each.
 
 from __future__ import annotations
 
-import gc
 import glob
 import json
 import queue
@@ -495,9 +494,6 @@ def score_local(
     ``summary_path(output)`` unless ``write_summary`` is false.
     """
     settings = ScoreSettings.resolve(options)
-    # The objects that exist now (modules, the model) live for the whole run: the garbage
-    # collector need not traverse them again on every collection while batches stream through.
-    gc.freeze()
     if is_remote(str(source)) or is_remote(str(output)):
         raise InputError(
             "the local engine reads and writes local files only",
