@@ -144,8 +144,11 @@ def bench_score(n: int, tmp: Path, engine: str) -> dict:
     floor = run([PY, "-c", SCAN, str(src)])
     out = tmp / f"labels_{engine}"
     args = ["score", str(src), "-o", str(out if engine == "dask" else out.with_suffix(".parquet")), "--engine", engine]
+    load = os.getloadavg()[0]
     measured = run(fa(*args))
-    return row(f"followaudit score canonical_{n}.parquet --engine {engine}", n, measured, floor, "DuckDB scan of every column")
+    out = row(f"followaudit score canonical_{n}.parquet --engine {engine}", n, measured, floor, "DuckDB scan of every column")
+    # The load from other work beside each run (CPU seconds are the steadier figure on a shared machine).
+    return {**out, "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def bench_help() -> dict:
