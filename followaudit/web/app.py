@@ -27,6 +27,7 @@ from ..errors import FollowauditError, InputError, SnapshotNotFoundError
 from ..render.html import environment, render_html
 from ..render.jsonout import render_json
 from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget
+from .pages import PAGE_CACHE_SHARE, PageCache, ServeCached, rows_html
 from .review_routes import add_review_routes
 
 log = logging.getLogger("followaudit.web")
@@ -64,6 +65,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+HTML = "text/html; charset=utf-8"
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -127,9 +129,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def json_bytes(data: Any) -> bytes:
+    return json.dumps(data, default=_json_default, ensure_ascii=False).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, default=_json_default, ensure_ascii=False)
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(json_bytes(data), status_code=status, media_type="application/json")
 
 
 def error_body(message: str, status: int, hint: str | None = None) -> dict[str, Any]:
@@ -165,13 +170,19 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     """The web app over the workspace at ``db_path``, opened read-only (writable for reviews with ``review``).
 
     ``host`` is the address it listens on: requests naming another Host are refused (DNS
-    rebinding). None (in-process use, no socket) skips the check. Audits are cached in memory up to
-    ``cache_mb`` MiB (default: ``$FOLLOWAUDIT_WEB_CACHE_MB``, else 1024).
+    rebinding). None (in-process use, no socket) skips the check. Audits and rendered pages are
+    cached in memory up to ``cache_mb`` MiB together (default: ``$FOLLOWAUDIT_WEB_CACHE_MB``, else
+    1024), pages taking at most 1/16 of it.
     """
-    db = ReadDB(db_path, writable=review, cache_bytes=cache_budget(cache_mb))
+    budget = cache_budget(cache_mb)
+    pages = PageCache(budget // PAGE_CACHE_SHARE)
+    db = ReadDB(db_path, writable=review, cache_bytes=budget - pages.max_bytes, warm_after_build=True)
     env = environment(PackageLoader("followaudit.web", "templates"))
     app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
+    app.state.pages = pages
+    # innermost first: a kept page is sent after the Host check and with the security headers
+    app.add_middleware(ServeCached, pages=pages)
     app.add_middleware(SecurityHeaders)
     if host is not None:
         app.add_middleware(HostCheck, hosts=allowed_hosts(host))
@@ -179,6 +190,11 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, writable=db.writable, **context)
         return HTMLResponse(html, status_code=status)
+
+    def keep(request: Request, body: bytes, media_type: str) -> Response:
+        """A 200 response that ``ServeCached`` sends again for the same address without routing."""
+        pages.put(request.url.path, request.scope.get("query_string", b""), body, media_type)
+        return Response(body, media_type=media_type)
 
     def is_json(request: Request) -> bool:
         return request.url.path.endswith(".json")
@@ -250,7 +266,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             db.snapshot_id(sid)
             audit = await run_in_threadpool(db.audit, sid, method)
             rendered[key] = render_json(audit.result.report)
-        return Response(rendered[key], media_type="application/json")
+        return keep(request, rendered[key].encode(), "application/json")
 
     @app.get("/snapshots/{sid:int}", response_class=HTMLResponse)
     async def report_page(request: Request, sid: int) -> Response:
@@ -260,7 +276,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             db.snapshot_id(sid)
             await run_in_threadpool(db.audit, sid, method)
             rendered[key] = report_html(request, sid, method)
-        return HTMLResponse(rendered[key])
+        return keep(request, rendered[key].encode(), HTML)
 
     def report_html(request: Request, sid: int, method: str | None) -> str:
         audit = db.audit(sid, method)
@@ -297,17 +313,33 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             page=_int(params, "page", 1), per_page=_int(params, "per_page", 50),
         ).validate()
 
-    @app.get("/snapshots/{sid:int}/followers.json")
-    def followers_json(request: Request, sid: int) -> Response:
-        params = _params(request)
-        data = db.followers_page(db.snapshot_id(sid), follower_query(params), params.get("method"))
-        return json_response({"ok": True, **data})
+    # The table routes are async too: a page that needs only a slice or a gather of kept rows is
+    # answered on the event loop; one that must compute a mask or a sort order first goes to a
+    # worker thread, so it does not hold up the pages that need nothing computed.
+    async def table_call(sid: int, fq: FollowerQuery, method: str | None, build: Any, *args: Any) -> bytes:
+        db.snapshot_id(sid)
+        if db.page_ready(sid, fq, method):
+            return build(*args)
+        return await run_in_threadpool(build, *args)
 
-    @app.get("/snapshots/{sid:int}/followers", response_class=HTMLResponse)
-    def followers_page(request: Request, sid: int) -> Response:
+    @app.get("/snapshots/{sid:int}/followers.json")
+    async def followers_json(request: Request, sid: int) -> Response:
         params = _params(request)
         fq = follower_query(params)
-        data = db.followers_page(db.snapshot_id(sid), fq, params.get("method"))
+
+        def build() -> bytes:
+            return json_bytes({"ok": True, **db.followers_page(sid, fq, params.get("method"))})
+
+        return keep(request, await table_call(sid, fq, params.get("method"), build), "application/json")
+
+    @app.get("/snapshots/{sid:int}/followers", response_class=HTMLResponse)
+    async def followers_page(request: Request, sid: int) -> Response:
+        params = _params(request)
+        fq = follower_query(params)
+        return keep(request, await table_call(sid, fq, params.get("method"), followers_html, request, sid, params, fq), HTML)
+
+    def followers_html(request: Request, sid: int, params: dict[str, str], fq: FollowerQuery) -> bytes:
+        data, rows = db.followers_frame(sid, fq, params.get("method"))
         audit = db.audit(sid, params.get("method"))
 
         def url(**changes: Any) -> str:
@@ -316,10 +348,12 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             return f"/snapshots/{sid}/followers?{urlencode(merged)}" if merged else f"/snapshots/{sid}/followers"
 
         json_url = f"/snapshots/{sid}/followers.json" + (f"?{urlencode(params)}" if params else "")
-        return page(
-            request, "followers.html", data=data, report=audit.result.report, params=params, url=url, json_url=json_url,
+        html = env.get_template("followers.html").render(
+            request_path=request.url.path, db_path=db.path.name, writable=db.writable,
+            data=data, rows_html=rows_html(rows, sid), report=audit.result.report, params=params, url=url, json_url=json_url,
             reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE), max_per_page=MAX_PER_PAGE,
         )
+        return html.encode()
 
     # -- one follower -----------------------------------------------------------------------------
     @app.get("/snapshots/{sid:int}/followers/{fid}")
@@ -356,6 +390,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     # -- the review page (web/review_routes.py) ---------------------------------------------------
     def forget(sid: int) -> None:  # a recorded review changes the snapshot's report
         db.forget(sid)
+        pages.forget(sid)
         for key in [k for k in rendered if k[1] == sid]:
             rendered.pop(key, None)
 
