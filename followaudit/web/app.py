@@ -178,6 +178,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     pages = PageCache(budget // PAGE_CACHE_SHARE)
     db = ReadDB(db_path, writable=review, cache_bytes=budget - pages.max_bytes, warm_after_build=True)
     env = environment(PackageLoader("followaudit.web", "templates"))
+    env.auto_reload = False  # the installed templates do not change: no stat() per render
     app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.db = db
     app.state.pages = pages

@@ -209,6 +209,7 @@ class ReadDB:
         # ``warm_after_build`` (the server): compute sort orders in a thread once an audit is built.
         self.writable = writable
         self.warm_after_build = warm_after_build
+        self._warming: list[threading.Thread] = []
         self.store = Store(path, read_only=not writable)
         self.path = self.store.path
         self.cache_bytes = cache_bytes if cache_bytes is not None else cache_budget()
@@ -288,8 +289,16 @@ class ReadDB:
                 cached = self._build(sid, method)
                 self._keep((sid, method), cached)
                 if self.warm_after_build:
-                    threading.Thread(target=self._warm_quietly, args=(cached,), daemon=True, name=f"warm-{cached.table}").start()
+                    thread = threading.Thread(target=self._warm_quietly, args=(cached,), daemon=True, name=f"warm-{cached.table}")
+                    self._warming.append(thread)
+                    thread.start()
         return cached
+
+    def wait_warm(self, timeout: float | None = None) -> bool:
+        """Wait for the warming threads started so far (benchmarks, tests); True when all ended."""
+        for thread in list(self._warming):
+            thread.join(timeout)
+        return not any(t.is_alive() for t in self._warming)
 
     def _warm_quietly(self, audit: Audit) -> None:
         try:

@@ -89,14 +89,15 @@ class ServeCached:
         await self.app(scope, receive, send)
 
 
-def _day(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A date column as render.html's ``day`` writes it (the UTC date), for the whole page at once."""
-    expr = pl.col(column)
+def _days(values: pl.Series) -> list[str | None]:
+    """Dates as render.html's ``day`` writes them (the UTC date; None when missing), for a whole
+    page at once (a Series operation: a tenth of the cost of a select or of ``day`` per cell)."""
+    dtype = values.dtype
     if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
-        expr = expr.dt.convert_time_zone("UTC")
+        values = values.dt.convert_time_zone("UTC")
     if isinstance(dtype, pl.Datetime | pl.Date):
-        expr = expr.dt.strftime("%Y-%m-%d")
-    return expr.cast(pl.String).fill_null("—")
+        values = values.dt.strftime("%Y-%m-%d")
+    return values.cast(pl.String).to_list()
 
 
 def rows_html(rows: pl.DataFrame, snapshot: int) -> Markup:
@@ -104,15 +105,15 @@ def rows_html(rows: pl.DataFrame, snapshot: int) -> Markup:
     every user string escaped, follower ids URL-quoted in links. A loop over one page's rows."""
     if not rows.height:
         return Markup('<tr><td colspan="10">No follower matches these filters.</td></tr>\n')
-    schema = rows.schema
-    cols = rows.select(
+    cols = [rows[c].to_list() for c in (
         "follow_rank", "follower_id", "handle", "display_name", "label", "probability", "reasons",
         "followers_count", "following_count", "posts_count",
-        _day("created_at", schema["created_at"]).alias("created"), _day("last_active_at", schema["last_active_at"]).alias("last"),
-    ).rows()
+    )]
     base = f"/snapshots/{int(snapshot)}/followers/"
     out = []
-    for rank, fid, handle, name, label, prob, reasons, n_followers, n_following, n_posts, created, last in cols:
+    for rank, fid, handle, name, label, prob, reasons, n_followers, n_following, n_posts, created, last in zip(
+        *cols, _days(rows["created_at"]), _days(rows["last_active_at"]), strict=True
+    ):
         p = "" if prob is None else f' <span class="muted">({prob:.2f})</span>'
         why = "; ".join(escape(r) for r in reasons or ())
         lab = escape(label)
@@ -120,7 +121,7 @@ def rows_html(rows: pl.DataFrame, snapshot: int) -> Markup:
             f'<tr><td class="num">{num(rank)}</td>\n'
             f'<td><a class="follower-link" href="{escape(base + url_quote(fid))}">{escape(handle or fid)}</a></td>\n'
             f'<td>{escape(name or "")}</td><td class="label-{lab}">{lab}{p}</td>\n'
-            f'<td class="muted">{why}</td><td>{created}</td>\n'
-            f'<td class="num">{num(n_followers)}</td><td class="num">{num(n_following)}</td><td class="num">{num(n_posts)}</td><td>{last}</td></tr>\n'
+            f'<td class="muted">{why}</td><td>{created or "—"}</td>\n'
+            f'<td class="num">{num(n_followers)}</td><td class="num">{num(n_following)}</td><td class="num">{num(n_posts)}</td><td>{last or "—"}</td></tr>\n'
         )
     return Markup("".join(out))
