@@ -20,11 +20,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import PackageLoader
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import FollowauditError, InputError, SnapshotNotFoundError
-from ..render.html import environment, render_html
+from ..render.html import environment, num, render_html
 from ..render.jsonout import render_json
 from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget
 from .pages import PAGE_CACHE_SHARE, PageCache, ServeCached, rows_html
@@ -66,6 +67,9 @@ class SecurityHeaders:
 
 
 HTML = "text/html; charset=utf-8"
+# Where followers.html leaves a page's own parts; "<" never survives escaping, so no user string can
+# make one of these.
+SLOTS = {name: Markup(f"<followaudit-slot {name}>") for name in ("json_url", "page_no", "rows_html", "pager")}
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -183,7 +187,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     app.state.db = db
     app.state.pages = pages
     # innermost first: a kept page is sent after the Host check and with the security headers
-    app.add_middleware(ServeCached, pages=pages)
+    app.add_middleware(ServeCached, pages=pages, table=lambda *args: table_route(*args))
     app.add_middleware(SecurityHeaders)
     if host is not None:
         app.add_middleware(HostCheck, hosts=allowed_hosts(host))
@@ -194,7 +198,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
 
     def keep(request: Request, body: bytes, media_type: str) -> Response:
         """A 200 response that ``ServeCached`` sends again for the same address without routing."""
-        pages.put(request.url.path, request.scope.get("query_string", b""), body, media_type)
+        pages.put(request.scope["path"], request.scope.get("query_string", b""), body, media_type)
         return Response(body, media_type=media_type)
 
     def is_json(request: Request) -> bool:
@@ -208,14 +212,22 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
         response.headers.update(SECURITY_HEADERS)  # 500s are sent outside the middleware stack
         return response
 
+    def error_for(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, FollowauditError):
+            return error(request, _status_for(exc), exc.message, exc.hint)
+        if isinstance(exc, StarletteHTTPException):
+            message = "page not found" if exc.status_code == 404 else str(exc.detail)
+            return error(request, exc.status_code, message, "start from the index page, /" if exc.status_code == 404 else None)
+        log.exception("error serving %s", request.url.path, exc_info=exc)
+        return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
+
     @app.exception_handler(FollowauditError)
     async def followaudit_error(request: Request, exc: FollowauditError) -> Response:
-        return error(request, _status_for(exc), exc.message, exc.hint)
+        return error_for(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = "page not found" if exc.status_code == 404 else str(exc.detail)
-        return error(request, exc.status_code, message, "start from the index page, /" if exc.status_code == 404 else None)
+        return error_for(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -225,8 +237,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("error serving %s", request.url.path)
-        return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
+        return error_for(request, exc)
 
     # -- index ------------------------------------------------------------------------------------
     def index_data() -> dict[str, Any]:
@@ -339,22 +350,43 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
         fq = follower_query(params)
         return keep(request, await table_call(sid, fq, params.get("method"), followers_html, request, sid, params, fq), HTML)
 
+    async def table_route(request: Request, sid: int, as_json: bool) -> Response:  # see ServeCached
+        try:
+            return await (followers_json if as_json else followers_page)(request, sid)
+        except Exception as exc:
+            return error_for(request, exc)
+
     def followers_html(request: Request, sid: int, params: dict[str, str], fq: FollowerQuery) -> bytes:
+        """The table page: the view's chrome (head, filter form, menus, column links), rendered once
+        per view and kept with the pages, with this page's slots filled in."""
         data, rows = db.followers_frame(sid, fq, params.get("method"))
-        audit = db.audit(sid, params.get("method"))
 
         def url(**changes: Any) -> str:
             merged = {**params, **{k: v for k, v in changes.items()}}
             merged = {k: v for k, v in merged.items() if v not in (None, "")}
             return f"/snapshots/{sid}/followers?{urlencode(merged)}" if merged else f"/snapshots/{sid}/followers"
 
+        path = f"/snapshots/{sid}/followers"
+        view = b"\x00view " + urlencode(sorted((k, v) for k, v in params.items() if k != "page")).encode()
+        found = pages.get(path, view)
+        if found is None:
+            audit = db.audit(sid, params.get("method"))
+            html = env.get_template("followers.html").render(
+                request_path=path, db_path=db.path.name, writable=db.writable, data=data, report=audit.result.report,
+                params=params, url=url, reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE),
+                max_per_page=MAX_PER_PAGE, **SLOTS,
+            )
+            found = (b"", html.encode())
+            pages.put(path, view, found[1], "")
         json_url = f"/snapshots/{sid}/followers.json" + (f"?{urlencode(params)}" if params else "")
-        html = env.get_template("followers.html").render(
-            request_path=request.url.path, db_path=db.path.name, writable=db.writable,
-            data=data, rows_html=rows_html(rows, sid), report=audit.result.report, params=params, url=url, json_url=json_url,
-            reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE), max_per_page=MAX_PER_PAGE,
-        )
-        return html.encode()
+        fill = {
+            "json_url": escape(json_url), "page_no": num(data["page"]), "rows_html": rows_html(rows, sid),
+            "pager": env.get_template("_pager.html").render(data=data, url=url),
+        }
+        body = found[1]
+        for name, value in fill.items():
+            body = body.replace(SLOTS[name].encode(), str(value).encode(), 1)
+        return body
 
     # -- one follower -----------------------------------------------------------------------------
     @app.get("/snapshots/{sid:int}/followers/{fid}")

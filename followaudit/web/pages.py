@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 from jinja2.utils import url_quote
 from markupsafe import Markup, escape
+from starlette.requests import Request
 
 from ..render.html import num
 
@@ -70,12 +71,19 @@ class PageCache:
                 self.nbytes -= len(self._pages.pop(key)[1]) + len(p) + len(q)
 
 
-class ServeCached:
-    """ASGI middleware: a GET of a kept page is answered here, without routing or a handler."""
+TABLE_PATH = re.compile(r"^/snapshots/([0-9]+)/followers(\.json)?$")
 
-    def __init__(self, app: Any, pages: PageCache) -> None:
+
+class ServeCached:
+    """ASGI middleware: a GET of a kept page is answered here, without routing or a handler; a GET
+    of a follower table goes straight to ``table`` (an async function of the request, the snapshot
+    number and whether the JSON twin is asked, returning a Response, errors included), skipping
+    FastAPI's routing and parameter validation (~0.35 ms of the ~1.3 ms such a page cost)."""
+
+    def __init__(self, app: Any, pages: PageCache, table: Any = None) -> None:
         self.app = app
         self.pages = pages
+        self.table = table
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -85,6 +93,11 @@ class ServeCached:
                 headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode())]
                 await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
+                return
+            found_table = TABLE_PATH.match(scope["path"]) if self.table is not None else None
+            if found_table is not None:
+                response = await self.table(Request(scope, receive), int(found_table[1]), bool(found_table[2]))
+                await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
