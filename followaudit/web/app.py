@@ -11,6 +11,8 @@ import ipaddress
 import json
 import logging
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import FollowauditError, InputError, SnapshotNotFoundError
 from ..render.html import environment, num, render_html
 from ..render.jsonout import render_json
-from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget
+from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget, freeze_long_lived
 from .pages import PAGE_CACHE_SHARE, PageCache, ServeCached, rows_html
 from .review_routes import add_review_routes
 
@@ -183,7 +185,13 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     db = ReadDB(db_path, writable=review, cache_bytes=budget - pages.max_bytes, warm_after_build=True)
     env = environment(PackageLoader("followaudit.web", "templates"))
     env.auto_reload = False  # the installed templates do not change: no stat() per render
-    app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:  # served (uvicorn), not in-process use
+        db.freeze_gc = True
+        freeze_long_lived()
+        yield
+
+    app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.db = db
     app.state.pages = pages
     # innermost first: a kept page is sent after the Host check and with the security headers
