@@ -172,3 +172,24 @@ def test_a_recorded_review_drops_the_kept_report(workspace, tmp_path: Path) -> N
         assert get(app, f"/snapshots/{sid}.json").status_code == 200 and app.state.pages.get(f"/snapshots/{sid}.json", b"")
     finally:
         app.state.db.close()
+
+
+def test_frozen_audits_are_still_freed_when_evicted(workspace) -> None:
+    import gc
+    import weakref
+
+    from followaudit.web.data import freeze_long_lived
+
+    path, ids = workspace
+    db = ReadDB(path, cache_bytes=1)  # room for the latest audit only
+    try:
+        first = db.audit(ids["a"])
+        db.warm(first)
+        held = [weakref.ref(first), weakref.ref(first.rows), weakref.ref(first.result.report)]
+        freeze_long_lived()
+        del first
+        db.audit(ids["b"])  # evicts the first
+        assert [ref() for ref in held] == [None, None, None]
+    finally:
+        gc.unfreeze()
+        db.close()
