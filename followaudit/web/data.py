@@ -8,8 +8,10 @@ DuckDB connections are not thread-safe: every query here runs on its own ``curso
 to the same database), and audits, which use the Store's own connection, are built under a lock.
 
 Memory: each audited snapshot is held once, as one Polars frame (followers joined with their labels)
-that DuckDB also queries in place through Arrow (no copy), and audits are evicted least recently used
-past a byte budget (``FOLLOWAUDIT_WEB_CACHE_MB``, default 1024; ``followaudit serve --cache-mb``).
+that DuckDB also queries in place through Arrow (no copy), with its sort orders and reason index
+(``Audit.orders``, ``Audit.reasons``: 4 bytes per follower per order), and audits are evicted least
+recently used past a byte budget (``FOLLOWAUDIT_WEB_CACHE_MB``, default 1024; ``followaudit serve
+--cache-mb``, of which the web app gives 1/16 to rendered pages).
 """
 
 from __future__ import annotations
@@ -304,7 +306,7 @@ class ReadDB:
                 self._keep((sid, method), cached)
                 if self.warm_after_build:
                     thread = threading.Thread(target=self._warm_quietly, args=(cached,), daemon=True, name=f"warm-{cached.table}")
-                    self._warming.append(thread)
+                    self._warming = [t for t in self._warming if t.is_alive()] + [thread]
                     thread.start()
         return cached
 
@@ -322,7 +324,6 @@ class ReadDB:
         if self.freeze_gc:
             freeze_long_lived()
 
-
     def _cached(self, key: tuple[int, str | None]) -> Audit | None:
         with self._cache_lock:
             found = self._aliases.get(key)
@@ -338,12 +339,15 @@ class ReadDB:
             self._audits[canonical] = audit
             self._audits.move_to_end(canonical)
             self._aliases[key] = self._aliases[canonical] = canonical
-            total = sum(a.nbytes for a in self._audits.values())
-            while total > self.cache_bytes and len(self._audits) > 1:
-                old_key, old = self._audits.popitem(last=False)
-                total -= old.nbytes
-                self._aliases = {k: v for k, v in self._aliases.items() if v != old_key}
-                self._forget(old.table)
+            self._evict()
+
+    def _evict(self) -> None:  # under _cache_lock
+        total = sum(a.nbytes for a in self._audits.values())
+        while total > self.cache_bytes and len(self._audits) > 1:
+            old_key, old = self._audits.popitem(last=False)
+            total -= old.nbytes
+            self._aliases = {k: v for k, v in self._aliases.items() if v != old_key}
+            self._forget(old.table)
 
     def _forget(self, table: str) -> None:
         """Drop what was derived from an evicted audit's table and kept outside it (counts, filtered
@@ -498,7 +502,12 @@ class ReadDB:
         strings = {c for c in SORTABLE if audit.rows.schema[c] == pl.String}
         for column in sorted(SORTABLE, key=lambda c: c in strings):  # the slow string sorts last
             for order in ("asc", "desc"):
+                with self._cache_lock:
+                    if all(a is not audit for a in self._audits.values()):
+                        return  # evicted or forgotten meanwhile: nobody will page through it
                 self.base_order(audit, column, order)
+        with self._cache_lock:  # the orders count in the audit's size: the budget may now be exceeded
+            self._evict()
 
     def _reason_rows(self, audit: Audit) -> dict[str, np.ndarray]:
         """The rows each reason pattern is given to, and how often each is given (the filter menu).
