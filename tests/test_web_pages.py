@@ -62,7 +62,10 @@ def test_descending_order_is_a_full_descending_sort(seed: int) -> None:
         assert descending_order(frame[column], ascending).tolist() == reference_order(frame, column, "desc"), column
 
 
-def test_every_sort_and_filter_matches_filtering_then_sorting(workspace) -> None:
+def test_every_sort_and_filter_matches_filtering_then_sorting(workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    import followaudit.web.data
+
+    monkeypatch.setattr(followaudit.web.data, "ORDER_STEP", 1)  # scan filtered orders in small steps here too
     path, ids = workspace
     db = ReadDB(path)
     try:
@@ -78,6 +81,13 @@ def test_every_sort_and_filter_matches_filtering_then_sorting(workspace) -> None
             ({"label": "real", "reason": reasons[0]},
              (pl.col("label") == "real") & pl.col("reasons").list.eval(reason_pattern(pl.element()) == reasons[0]).list.any()),
         ]
+        # a deep page first, then the first: the kept prefix of a filtered order grows as pages need
+        expected = reference_order(audit.rows, "posts_count", "desc", filters[1][1])
+        for page in (9, 1, 40):
+            got = db.followers_frame(sid, FollowerQuery(label="fake", sort="posts_count", order="desc", page=page, per_page=3))[1]
+            assert got["follower_id"].to_list() == audit.rows["follower_id"].gather(expected[3 * page - 3 : 3 * page]).to_list()
+            kept, scanned = db._orders[(audit.table, (("label", "fake"),), "posts_count", "desc")]
+            assert len(kept) < len(expected) and scanned < audit.rows.height  # a prefix only
         for column in SORTABLE:
             for order in ("asc", "desc"):
                 for given, keep in filters:

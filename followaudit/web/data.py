@@ -59,6 +59,7 @@ BURST_REASON = r"^in burst #"  # reasons written by bursts.py start "in burst #<
 log = logging.getLogger("followaudit.web")
 DB_SLOTS = 1  # concurrent DuckDB queries (see ReadDB.query)
 ORDER_CACHE_BYTES = 256 * 2**20  # sorted follower positions kept for paging
+ORDER_STEP = 4096  # positions of a sort order scanned beyond what a filter's density predicts
 MASKS_KEPT = 64  # filter masks kept (1 byte per follower each)
 DEFAULT_CACHE_MB = 1024  # audits kept in memory (FOLLOWAUDIT_WEB_CACHE_MB)
 
@@ -237,7 +238,7 @@ class ReadDB:
         self._ids: set[int] | None = None
         self._slots = threading.BoundedSemaphore(DB_SLOTS)
         self._order_lock = threading.Lock()
-        self._orders: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
+        self._orders: OrderedDict[tuple[Any, ...], tuple[np.ndarray, int]] = OrderedDict()
         self._order_bytes = 0
         self._masks: OrderedDict[tuple[Any, ...], np.ndarray] = OrderedDict()
 
@@ -355,7 +356,7 @@ class ReadDB:
         self._counts = {k: v for k, v in self._counts.items() if k[0] != table}
         with self._order_lock:
             for key in [k for k in self._orders if k[0] == table]:
-                self._order_bytes -= self._orders.pop(key).nbytes
+                self._order_bytes -= self._orders.pop(key)[0].nbytes
             for key in [k for k in self._masks if k[0] == table]:
                 del self._masks[key]
 
@@ -394,12 +395,7 @@ class ReadDB:
         audit = self.audit(sid, method)
         if fq.reason == BURSTS_REASON:  # the report's one line for all burst members
             fq.burst = fq.burst or "any"
-        rows = self._page_rows(audit, fq)  # first: a sorted page also counts
-        key = self._filter_key(audit, fq)
-        total = self._counts.get(key)
-        if total is None:
-            total = audit.rows.height if not key[1] else int(np.count_nonzero(self._mask(audit, fq)))
-            self._counts[key] = total
+        total = self._total(audit, fq)
         data = {
             "snapshot": sid,
             "method": audit.method,
@@ -411,7 +407,7 @@ class ReadDB:
             "total": total,
             "pages": max(1, math.ceil(total / fq.per_page)),
         }
-        return data, rows
+        return data, self._page_rows(audit, fq)
 
     def page_ready(self, sid: int, fq: FollowerQuery, method: str | None = None) -> bool:
         """Whether a page needs nothing computed: only slicing or gathering rows (well under a
@@ -422,52 +418,75 @@ class ReadDB:
         if fq.reason == BURSTS_REASON:
             return False
         key = self._filter_key(audit, fq)
-        if key not in self._counts and key[1]:
-            return False
         if not key[1]:
             return fq.sort == "follow_rank" and fq.order == "asc" or (fq.sort, fq.order) in audit.orders
         with self._order_lock:
-            return (*key, fq.sort, fq.order) in self._orders
+            found = self._orders.get((*key, fq.sort, fq.order))
+        return found is not None and (found[1] == audit.rows.height or len(found[0]) >= fq.page * fq.per_page)
 
     @staticmethod
     def _filter_key(audit: Audit, fq: FollowerQuery) -> tuple[str, tuple[tuple[str, Any], ...]]:
         return audit.table, tuple(sorted(fq.filters().items()))
+
+    def _total(self, audit: Audit, fq: FollowerQuery) -> int:
+        """How many rows pass the query's filters (kept per filter)."""
+        key = self._filter_key(audit, fq)
+        total = self._counts.get(key)
+        if total is None:
+            total = audit.rows.height if not key[1] else int(np.count_nonzero(self._mask(audit, fq)))
+            self._counts[key] = total
+        return total
 
     def _page_rows(self, audit: Audit, fq: FollowerQuery) -> pl.DataFrame:
         """A slice of the default view, or a gather of the rows of a filtered / sorted order."""
         offset, limit = (fq.page - 1) * fq.per_page, fq.per_page
         if not fq.filters() and fq.sort == "follow_rank" and fq.order == "asc":  # the default view
             return audit.rows.slice(offset, limit)
-        page = self._order(audit, fq)[offset : offset + limit]
+        page = self._order(audit, fq, offset + limit)[offset : offset + limit]
         return audit.rows[page.astype(np.int64)] if page.size else audit.rows.head(0)
 
-    def _order(self, audit: Audit, fq: FollowerQuery) -> np.ndarray:
-        """Every matching row's pos in the asked order, computed once per filter+sort and kept (LRU).
+    def _order(self, audit: Audit, fq: FollowerQuery, need: int | None = None) -> np.ndarray:
+        """The matching rows' pos in the asked order: at least the first ``need`` of them (every one
+        when None), computed once per filter+sort and kept (LRU).
 
         Paging through a sorted, filtered 1M-row table is then a slice plus a gather of 50 rows,
-        instead of a filter and a sort per page (and deep pages stay as cheap as the first). The
-        order of the whole table per sort column is computed once per audit (``base_order``); a
-        filtered order keeps the rows of that order its filter's mask passes (one gather, ~5 ms).
+        instead of a filter and a sort per page. The order of the whole table per sort column is
+        computed once per audit (``base_order``); a filtered order keeps the rows of that order its
+        filter's mask passes, scanning only as far into it as the pages asked so far need (a first
+        page reads a few thousand positions instead of gathering all 1M, ~5 ms), and further when a
+        later page needs more.
         """
         filters = self._filter_key(audit, fq)[1]
         base = self.base_order(audit, fq.sort, fq.order)
         if not filters:
             return base
         key = (audit.table, filters, fq.sort, fq.order)
+        n = len(base)
         with self._order_lock:
-            found = self._orders.get(key)
+            found = self._orders.get(key)  # (the matching positions found, how far into ``base``)
             if found is not None:
                 self._orders.move_to_end(key)
-                return found
-        array = base[self._mask(audit, fq)[base]]
+        if found is not None and (found[1] == n or need is not None and len(found[0]) >= need):
+            return found[0]
+        mask, total = self._mask(audit, fq), self._total(audit, fq)
+        chosen, scanned = found if found is not None else (base[:0], 0)
+        want = total if need is None else min(need, total)
+        while len(chosen) < want:  # ends by the end of ``base`` at the latest, where all ``total`` are
+            step = int((want - len(chosen)) * n / total * 1.25) + ORDER_STEP  # the span expected at its density
+            part = base[scanned : scanned + step]
+            chosen = np.concatenate([chosen, part[mask[part]]])
+            scanned += len(part)
+        if len(chosen) == total:
+            scanned = n  # complete
         with self._order_lock:
-            self._orders[key] = array
-            self._order_bytes += array.nbytes
+            old = self._orders.get(key)
+            if old is None or old[1] < scanned:
+                self._order_bytes += chosen.nbytes - (old[0].nbytes if old is not None else 0)
+                self._orders[key] = (chosen, scanned)
             while self._order_bytes > ORDER_CACHE_BYTES and len(self._orders) > 1:
-                _, dropped = self._orders.popitem(last=False)
+                _, (dropped, _) = self._orders.popitem(last=False)
                 self._order_bytes -= dropped.nbytes
-        self._counts.setdefault((audit.table, filters), int(array.size))
-        return array
+        return chosen
 
     def base_order(self, audit: Audit, column: str, order: str) -> np.ndarray:
         """Every row's pos sorted by ``column`` (nulls last, ties in follow order), kept with the audit.
