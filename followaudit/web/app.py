@@ -185,6 +185,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     db = ReadDB(db_path, writable=review, cache_bytes=budget - pages.max_bytes, warm_after_build=True)
     env = environment(PackageLoader("followaudit.web", "templates"))
     env.auto_reload = False  # the installed templates do not change: no stat() per render
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:  # served (uvicorn), not in-process use
         db.freeze_gc = True
