@@ -203,3 +203,16 @@ def test_frozen_audits_are_still_freed_when_evicted(workspace) -> None:
     finally:
         gc.unfreeze()
         db.close()
+
+
+def test_pages_and_audits_share_the_cache_budget(workspace) -> None:
+    path, ids = workspace
+    app = create_app(path, cache_mb=32)
+    try:
+        pages, db = app.state.pages, app.state.db
+        assert pages.max_bytes == (32 << 20) // 16 and pages.max_bytes + db.cache_bytes == 32 << 20
+        for page in range(1, 6):
+            assert get(app, f"/snapshots/{ids['a']}/followers?page={page}&per_page=5").status_code == 200
+        assert 0 < pages.nbytes <= pages.max_bytes and len(pages) == 6  # five pages and their one view
+    finally:
+        app.state.db.close()
