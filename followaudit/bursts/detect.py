@@ -47,7 +47,8 @@ times across a burst, its follow rate against the account's (``follow_rate_ratio
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,6 +74,18 @@ NULL_METHOD = (
     "to the null's best-segment LLRs, expected false alarms = p-value × rectangles tested"
 )
 
+RATE_METHOD = (
+    "runs of followers whose exact follow times arrive far faster than the account's own follow rate around them "
+    "(hourly grid candidates against a ±rate_window_hours envelope + Poisson max-LLR scan over the gaps between follows, "
+    "burst hypothesis rate_ratio × the envelope)"
+)
+RATE_NULL_METHOD = (
+    "Monte Carlo null on the account's own followers: every gap between follows, measured in units of the local "
+    "envelope (which keeps organic waves that unfold over hours), redrawn from the gaps of the followers around the "
+    "window (its own span left out); p-value from a Gumbel fit to the null's best-segment LLRs, expected false "
+    "alarms = p-value × windows tested"
+)
+
 
 @dataclass(frozen=True)
 class BurstParams:
@@ -96,6 +109,9 @@ class BurstParams:
     null_pool: int = 20_000
     alpha: float = 0.01  # a burst is reported when its expected number of false alarms is at most this
     null_seed: int = 0
+    # follow-rate spikes (exact follow times only): see _rate_bursts
+    rate_ratio: float = 20.0  # burst hypothesis: follows arrive this many times faster than the local day's mean
+    rate_window_hours: int = 12  # half-width of the local follow-rate envelope (hours)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -122,6 +138,11 @@ class Burst:
     expected_false_alarms: float | None = None  # p_value × rectangles tested in this account
     followed_exact: bool = False  # followed_from/to are exact follow times (else lower bounds)
     follow_rate_ratio: float | None = None  # members per hour ÷ the account's follows per hour around it
+    # which scans found it: "creation_date" (a rectangle in rank × creation date), "follow_rate" (a
+    # spike of exact follow times); a batch found by both is one burst
+    found_by: tuple[str, ...] = ("creation_date",)
+    rate_p_value: float | None = None  # the follow-rate scan's p-value (None: not found by it)
+    rate_expected_false_alarms: float | None = None  # rate_p_value × time windows tested
 
     @property
     def kind(self) -> str:
@@ -136,6 +157,12 @@ class Burst:
     def reason(self) -> str:
         """The label reason for a follower inside this burst."""
         what = "" if self.kind == "bought" else "a suspicious batch (mostly labelled real) of "
+        if "creation_date" not in self.found_by and self.followed_from and self.followed_to:
+            return (
+                f"{BURST_REASON_PREFIX}{self.burst_id}: {what}{self.size:,} followers who followed within "
+                f"{_duration(self.followed_to - self.followed_from)} ({self.followed_from:%Y-%m-%d %H:%M} UTC), "
+                f"far faster than the account's usual rate"
+            )
         return (
             f"{BURST_REASON_PREFIX}{self.burst_id}: {what}{self.size:,} followers created "
             f"{self.created_from:%Y-%m-%d}..{self.created_to:%Y-%m-%d}, followed consecutively"
@@ -144,11 +171,16 @@ class Burst:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
+            out[key] = value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple) else value
         out["span"] = self.span
         out["kind"] = self.kind
         out["reason"] = self.reason()
         return out
+
+
+def _duration(delta: Any) -> str:
+    minutes = max(int(round(delta.total_seconds() / 60)), 1)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
 
 
 @dataclass
@@ -161,9 +193,11 @@ class BurstScan:
     params: BurstParams = field(default_factory=BurstParams)
     follow_times_exact: int = 0  # followers placed by an exact follow time (the rest: the lower bound)
     tests: int = 0  # rectangles tested against the null (the look-elsewhere factor)
+    rate_tests: int = 0  # follow-rate windows tested (exact follow times only)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def section(self) -> dict[str, Any]:
+        """What was scanned and how (the report's ``burst_detection`` section, without the bursts)."""
+        out: dict[str, Any] = {
             "method": METHOD,
             "params": self.params.to_dict(),
             "followers_scanned": self.followers_scanned,
@@ -171,8 +205,13 @@ class BurstScan:
             "follow_times_exact": self.follow_times_exact,
             "null": NULL_METHOD,
             "tests": self.tests,
-            "bursts": [b.to_dict() for b in self.bursts],
         }
+        if self.follow_times_exact:
+            out.update(rate_method=RATE_METHOD, rate_null=RATE_NULL_METHOD, rate_tests=self.rate_tests)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.section(), "bursts": [b.to_dict() for b in self.bursts]}
 
 
 # -- input -----------------------------------------------------------------------------------------
@@ -371,9 +410,17 @@ def _weights(p0: float, density: float) -> tuple[float, float]:
 def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
     """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``scan_llr`` with ≥ ``min_size`` members."""
     w1, w0 = _weights(p0, p.burst_density)
-    gains = np.where(y, w1, w0)
+    return _gain_segments(np.where(y, w1, w0), y, p, limit)
+
+
+def _gain_segments(gains: np.ndarray, y: np.ndarray | None, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
+    """Disjoint segments [i, j) of maximal summed ``gains`` ≥ ``scan_llr`` holding ≥ ``min_size`` members.
+
+    Members are the rows where ``y`` is true (every row when ``y`` is None). A maximum-sum subarray
+    (one cumulative sum and a running minimum), repeated on both sides of each segment found.
+    """
     found: list[tuple[int, int, float]] = []
-    stack = [(0, y.size)]
+    stack = [(0, gains.size)]
     while stack and len(found) < limit:
         lo, hi = stack.pop()
         if hi - lo < p.min_size:
@@ -385,7 +432,7 @@ def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) ->
         if best < p.scan_llr:
             continue
         i = j - int(np.argmax(cum[j::-1] == floor[j]))  # the latest start with the same gain
-        if int(y[lo + i : lo + j].sum()) >= p.min_size:
+        if (j - i if y is None else int(y[lo + i : lo + j].sum())) >= p.min_size:
             found.append((lo + i, lo + j, best))
         stack.extend([(lo, lo + i), (lo + j, hi)])
     return found
@@ -463,6 +510,31 @@ def _max_segment(gains: np.ndarray) -> np.ndarray:
     return (cum - np.minimum.accumulate(cum, axis=1)).max(axis=1)
 
 
+def _gumbel_p_value(observed: float, maxima: np.ndarray) -> float:
+    """P(null maximum ≥ observed) from a Gumbel law fitted (by moments) to the null draws' maxima."""
+    sd = float(maxima.std())
+    if sd <= 1e-9:
+        return 1.0 if observed <= maxima[0] + 1e-9 else 1.0 / (maxima.size + 1)
+    beta = sd * math.sqrt(6.0) / math.pi
+    mu = float(maxima.mean()) - EULER_GAMMA * beta
+    z = (observed - mu) / beta
+    p_value = -math.expm1(-math.exp(-z)) if z > -30 else 1.0  # 1 − exp(−e^(−z)), accurate in the tail
+    return float(min(max(p_value, 1e-300), 1.0))
+
+
+def _monte_carlo_p(observed: float, pool: np.ndarray, size: int, gains_of: Callable[[np.ndarray], np.ndarray],
+                   p: BurstParams, rng: np.random.Generator) -> float:
+    """The one Monte Carlo null of both scans: ``null_draws`` rows of ``size`` values drawn from the
+    account's own ``pool``, turned into per-follower gains by ``gains_of``; the p-value of
+    ``observed`` against the best segment of each row (Gumbel fit)."""
+    maxima = np.empty(p.null_draws)
+    chunk = max(1, 4_000_000 // max(size, 1))
+    for start in range(0, p.null_draws, chunk):
+        k = min(chunk, p.null_draws - start)
+        maxima[start : start + k] = _max_segment(gains_of(pool[rng.integers(0, pool.size, size=(k, size))]))
+    return _gumbel_p_value(observed, maxima)
+
+
 def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1: float, w0: float,
                p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
     """(observed best-segment LLR around the burst, p-value under the account's own null).
@@ -484,30 +556,22 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     # a burst made of brand-new accounts (a sign-up wave) has nothing left to show
     redraw = np.flatnonzero(prep.age[lo:hi] >= p.crust_days)
     created = prep.created[lo:hi][redraw]
-    observed = _max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0]
+    observed = float(_max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0])
     if redraw.size == 0:  # nothing outside the crust: a sign-up wave, nothing to test
-        return float(observed), 1.0
+        return observed, 1.0
     # the pool leaves the burst's own span out (as the grid's background leaves its cell out), so a
     # batch cannot explain itself
     pool = np.concatenate([prep.age[max(0, first - p.null_pool) : first], prep.age[last + 1 : last + 1 + p.null_pool]])
     pool = pool[pool >= p.crust_days]
     if pool.size == 0:  # every other follower around joined just before following: the null has no
-        return float(observed), 0.0  # older account to offer, so a batch of them is beyond it
+        return observed, 0.0  # older account to offer, so a batch of them is beyond it
     follow = prep.lower[lo:hi][redraw].astype(np.float64)
-    maxima = np.empty(p.null_draws)
-    chunk = max(1, 4_000_000 // redraw.size)
-    for start in range(0, p.null_draws, chunk):
-        k = min(chunk, p.null_draws - start)
-        made = follow[None, :] - pool[rng.integers(0, pool.size, size=(k, redraw.size))] * DAY_US
-        maxima[start : start + k] = _max_segment(np.where((made >= c_lo) & (made <= c_hi), w1, w0))
-    sd = float(maxima.std())
-    if sd <= 1e-9:
-        return float(observed), (1.0 if observed <= maxima[0] + 1e-9 else 1.0 / (p.null_draws + 1))
-    beta = sd * math.sqrt(6.0) / math.pi
-    mu = float(maxima.mean()) - EULER_GAMMA * beta
-    z = (observed - mu) / beta
-    p_value = -math.expm1(-math.exp(-z)) if z > -30 else 1.0  # 1 − exp(−e^(−z)), accurate in the tail
-    return float(observed), float(min(max(p_value, 1e-300), 1.0))
+
+    def gains_of(ages: np.ndarray) -> np.ndarray:
+        made = follow[None, :] - ages * DAY_US
+        return np.where((made >= c_lo) & (made <= c_hi), w1, w0)
+
+    return observed, _monte_carlo_p(observed, pool, redraw.size, gains_of, p, rng)
 
 
 def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
@@ -518,6 +582,45 @@ def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -
     around = max(float(prep.lower[hi - 1] - prep.lower[lo]), 1.0) / (hi - lo)
     inside = max(float(prep.lower[last] - prep.lower[first]), 1.0) / max(last - first, 1)
     return round(around / inside, 2)
+
+
+def _labelled_share(prep: _Prepared, first: int, last: int, inside: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """Share of labelled members labelled fake, with its Wilson 95% interval (None without labels)."""
+    if prep.is_fake is None or prep.has_label is None:
+        return None, None, None
+    window = slice(first, last + 1)
+    labelled = int((prep.has_label[window] & inside).sum())
+    if not labelled:
+        return None, None, None
+    fakes = int((prep.is_fake[window] & inside).sum())
+    low, high = wilson(fakes, labelled, 0.95)
+    return fakes / labelled, low, high
+
+
+def _burst(prep: _Prepared, p: BurstParams, first: int, last: int, c_lo: int, c_hi: int, inside: np.ndarray, *, score: float,
+           expected: float, p_value: float, false_alarms: float, found_by: tuple[str, ...]) -> Burst:
+    """A Burst for the rectangle ranks ``prep.rank[first..last]`` × creation dates ``[c_lo, c_hi]``.
+
+    ``inside`` marks the members among positions first..last (both scans report members this way,
+    so the audit finds them again in SQL from the rectangle alone).
+    """
+    members = first + np.flatnonzero(inside)
+    created = prep.created[members]
+    fake_share, low, high = _labelled_share(prep, first, last, inside)
+    rate = "follow_rate" in found_by
+    return Burst(
+        start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=int(members.size),
+        created_from=_to_dt(int(created.min())), created_to=_to_dt(int(created.max())),
+        # first and last follow among the members (exact times need not follow the rank order)
+        followed_from=_to_dt(int(prep.lower[members].min())), followed_to=_to_dt(int(prep.lower[members].max())),
+        fake_share=fake_share, score=round(float(score), 2), expected=round(expected, 2),
+        fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
+        expected_false_alarms=float(f"{false_alarms:.3g}"),
+        followed_exact=prep.exact is not None and bool(prep.exact[first]) and bool(prep.exact[last]),
+        follow_rate_ratio=_follow_rate_ratio(prep, first, last, p), found_by=found_by,
+        rate_p_value=float(f"{p_value:.3g}") if rate else None,
+        rate_expected_false_alarms=float(f"{false_alarms:.3g}") if rate else None,
+    )
 
 
 def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
@@ -549,25 +652,152 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
     false_alarms = p_value * max(tests, 1)
     if false_alarms > p.alpha:
         return None
-    exact = prep.exact is not None and bool(prep.exact[first]) and bool(prep.exact[last])
-    fake_share = low = high = None
-    if prep.is_fake is not None and prep.has_label is not None:
-        window = slice(first, last + 1)
-        labelled = int((prep.has_label[window] & inside).sum())
-        if labelled:
-            fakes = int((prep.is_fake[window] & inside).sum())
-            fake_share = fakes / labelled
-            low, high = wilson(fakes, labelled, 0.95)
-    return Burst(
-        start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=size,
-        created_from=_to_dt(int(created[members].min())), created_to=_to_dt(int(created[members].max())),
-        # first and last follow among the members (exact times need not follow the rank order)
-        followed_from=_to_dt(int(prep.lower[pos_lo + members].min())), followed_to=_to_dt(int(prep.lower[pos_lo + members].max())),
-        fake_share=fake_share, score=round(float(score), 2), expected=round(p0 * span, 2),
-        fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
-        expected_false_alarms=float(f"{false_alarms:.3g}"), followed_exact=exact,
-        follow_rate_ratio=_follow_rate_ratio(prep, first, last, p),
-    )
+    return _burst(prep, p, first, last, c_lo, c_hi, inside, score=score, expected=p0 * span, p_value=p_value,
+                  false_alarms=false_alarms, found_by=("creation_date",))
+
+
+# -- follow-rate spikes (exact follow times) ------------------------------------------------------
+HOUR_US = 3_600_000_000
+MAX_HOURS = 40 * 8_766  # exact times spread wider than 40 years (bad TIDs) share the first hour
+
+
+@dataclass
+class _Timeline:
+    """Followers with an exact follow time, in time order, and the follow rate around each."""
+
+    pos: np.ndarray  # their positions in the prepared (rank-ordered) arrays
+    t: np.ndarray  # int64 microseconds, ascending
+    hour: np.ndarray  # hour bin of each follow
+    counts: np.ndarray  # follows per hour bin
+    envelope: np.ndarray  # mean follows per hour over ±rate_window_hours (the local background)
+
+
+def _timeline(prep: _Prepared, p: BurstParams) -> _Timeline | None:
+    if prep.exact is None or prep.exact_count < p.min_size:
+        return None
+    pos = np.flatnonzero(prep.exact)
+    t = prep.lower[pos]
+    if t.size > 1 and bool((t[1:] < t[:-1]).any()):  # the platform's order and the TIDs disagree somewhere
+        order = np.argsort(t, kind="stable")
+        pos, t = pos[order], t[order]
+    start = max(int(t[0]), int(t[-1]) - MAX_HOURS * HOUR_US)
+    hour = np.clip((t - start) // HOUR_US, 0, None)
+    counts = np.bincount(hour).astype(np.float64)
+    half = p.rate_window_hours
+    width = _window_sums(np.ones((counts.size, 1)), half)[:, 0]
+    envelope = _window_sums(counts[:, None], half)[:, 0] / width
+    return _Timeline(pos=pos, t=t, hour=hour, counts=counts, envelope=envelope)
+
+
+def _rate_candidates(tl: _Timeline, p: BurstParams) -> list[tuple[int, int]]:
+    """Time-ordered index ranges [a, b) around runs of hours far above the local envelope."""
+    x, e = tl.counts, tl.envelope
+    min_cell = max(3.0, p.min_size / 20.0)
+    flagged = (x >= 2.0 * e) & ((x - e) >= np.maximum(p.cell_z * np.sqrt(e), min_cell))
+    hours = np.flatnonzero(flagged)
+    if hours.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(hours) > 2) + 1  # a run may skip an hour
+    out = []
+    for run in np.split(hours, breaks):
+        if float((x[run] - e[run]).sum()) < p.min_size / 2.0:
+            continue
+        a = int(np.searchsorted(tl.hour, run[0] - 1, side="left"))
+        b = int(np.searchsorted(tl.hour, run[-1] + 1, side="right"))
+        out.append((a, b))
+    return out
+
+
+def _unit_gaps(tl: _Timeline, a: int, b: int) -> np.ndarray:
+    """Gap before each follow a..b-1, in units of the local envelope's mean gap (inf for the first)."""
+    t = tl.t[max(a - 1, 0) : b].astype(np.float64)
+    gaps = np.diff(t) if a > 0 else np.concatenate([[np.inf], np.diff(t)])
+    return gaps * (tl.envelope[tl.hour[a:b]] / HOUR_US)
+
+
+def _rate_gains(unit_gaps: np.ndarray, ratio: float) -> np.ndarray:
+    """Poisson log-likelihood ratio of each gap: rate ``ratio`` × the envelope against the envelope."""
+    return math.log(ratio) - (ratio - 1.0) * unit_gaps
+
+
+def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
+    """(observed best-segment LLR around the run first..last, p-value under the account's own null).
+
+    The gaps between follows, in units of the local envelope, are redrawn from those of the
+    followers within ``null_pool`` follows of the run (its own span left out). Organic waves that
+    unfold over hours raise the envelope with them and stay ordinary in these units; a delivery of
+    minutes does not.
+    """
+    n = tl.t.size
+    span = last - first + 1
+    pad = min(max(span, 50), max(0, (NULL_MAX_ROWS - span) // 2))
+    lo, hi = max(1, first - pad), min(n, last + 1 + pad)
+    observed = float(_max_segment(_rate_gains(_unit_gaps(tl, lo, hi), p.rate_ratio)[None, :])[0])
+    before, after = max(1, first - p.null_pool), min(n, last + 1 + p.null_pool)
+    pool = np.concatenate([_unit_gaps(tl, before, first), _unit_gaps(tl, last + 1, after)])
+    if pool.size == 0:
+        return observed, 0.0
+    return observed, _monte_carlo_p(observed, pool, hi - lo, lambda u: _rate_gains(u, p.rate_ratio), p, rng)
+
+
+def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> tuple[list[Burst], int]:
+    """Bursts from follow-rate spikes, and how many time windows were tested (exact times only)."""
+    tl = _timeline(prep, p)
+    if tl is None:
+        return [], 0
+    candidates = _rate_candidates(tl, p)
+    tests = max(len(candidates), 1)
+    bursts = []
+    for a, b in candidates:
+        a = max(a, 1)
+        gains = _rate_gains(_unit_gaps(tl, a, b), p.rate_ratio)
+        for i, j, _llr in _gain_segments(gains, None, p):
+            first, last = a + i - 1, a + j - 1  # the follower before the first short gap belongs to the run
+            members = tl.pos[first : last + 1]
+            duration = float(tl.t[last] - tl.t[first]) / HOUR_US
+            expected = float(tl.envelope[tl.hour[first : last + 1]].mean()) * max(duration, 1.0 / 60)
+            if members.size < p.min_size or members.size < p.min_enrichment * expected:
+                continue
+            score, p_value = _rate_null(tl, first, last, p, rng)
+            false_alarms = p_value * tests
+            if false_alarms > p.alpha:
+                continue
+            # as a rectangle: the members' ranks × their creation dates (found again in SQL by the audit)
+            pos_lo, pos_last = int(members.min()), int(members.max())
+            created = prep.created[members]
+            c_lo, c_hi = int(created.min()), int(created.max())
+            window = prep.created[pos_lo : pos_last + 1]
+            inside = (window >= c_lo) & (window <= c_hi)
+            bursts.append(_burst(prep, p, pos_lo, pos_last, c_lo, c_hi, inside, score=score, expected=expected,
+                                 p_value=p_value, false_alarms=false_alarms, found_by=("follow_rate",)))
+    return bursts, len(candidates)
+
+
+def _shared(prep: _Prepared, a: Burst, b: Burst) -> int:
+    """Followers inside both bursts' rectangles."""
+    lo, hi = max(a.start_rank, b.start_rank), min(a.end_rank, b.end_rank)
+    if lo > hi or a.created_from > b.created_to or b.created_from > a.created_to:
+        return 0
+    first, last = np.searchsorted(prep.rank, [lo, hi + 1])
+    created = prep.created[first:last]
+    c_lo = int(max(a.created_from, b.created_from).timestamp() * 1_000_000)
+    c_hi = int(min(a.created_to, b.created_to).timestamp() * 1_000_000)
+    return int(((created >= c_lo) & (created <= c_hi)).sum())
+
+
+def _merge(prep: _Prepared, by_date: list[Burst], by_rate: list[Burst]) -> list[Burst]:
+    """One burst per batch: a rate burst sharing most of its members with a creation-date burst is that burst,
+    found by both (the creation-date rectangle is kept: it was refined to the batch's own creation window)."""
+    out = list(by_date)
+    for r in by_rate:
+        for k, d in enumerate(out):
+            if "creation_date" in d.found_by and _shared(prep, r, d) >= 0.5 * min(r.size, d.size):
+                out[k] = replace(d, found_by=tuple(sorted({*d.found_by, "follow_rate"})), rate_p_value=r.rate_p_value,
+                                 rate_expected_false_alarms=r.rate_expected_false_alarms)
+                break
+        else:
+            out.append(r)
+    return out
 
 
 def scan_bursts(
@@ -598,13 +828,11 @@ def scan_bursts(
     rng = np.random.default_rng(p.null_seed)
     tests = max(len(grid.candidates), 1)  # every candidate rectangle was a chance to find a burst
     bursts = [b for b in (_describe(prep, grid, box, p, rng, tests) for box in final) if b]
+    by_rate, rate_tests = _rate_bursts(prep, p, rng)
+    bursts = _merge(prep, bursts, by_rate)
     bursts.sort(key=lambda b: (b.start_rank, b.created_from))
-    numbered = [Burst(**{**_fields(b), "burst_id": i + 1}) for i, b in enumerate(bursts)]
-    return BurstScan(numbered, n, prep.skipped, p, prep.exact_count, tests)
-
-
-def _fields(burst: Burst) -> dict[str, Any]:
-    return {k: getattr(burst, k) for k in burst.__dataclass_fields__}
+    numbered = [replace(b, burst_id=i + 1) for i, b in enumerate(bursts)]
+    return BurstScan(numbered, n, prep.skipped, p, prep.exact_count, tests, rate_tests)
 
 
 def detect_bursts(frame: pl.DataFrame, *, account_created_at: datetime | None = None, **params: Any) -> list[Burst]:
