@@ -15,7 +15,7 @@ import polars as pl
 
 from ..report.core import Report
 from ..store.workspace import Snapshot, Store
-from .detect import METHOD, NULL_METHOD, BurstParams, BurstScan, scan_bursts
+from .detect import BurstParams, BurstScan, scan_bursts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -106,16 +106,7 @@ def attach_bursts(
     scan = scan_bursts(frame, params)
     del frame
     report.bursts = [b.to_dict() for b in scan.bursts]
-    report.sections[SECTION] = {
-        "method": METHOD,
-        "params": scan.params.to_dict(),
-        "followers_scanned": scan.followers_scanned,
-        "followers_skipped": scan.followers_skipped,
-        "follow_times_exact": scan.follow_times_exact,
-        "null": NULL_METHOD,
-        "tests": scan.tests,
-        "reference": "docs/bursts.md",
-    }
+    report.sections[SECTION] = {**scan.section(), "reference": "docs/bursts.md"}
     if scan.followers_skipped:
         report.notes.append(
             f"{scan.followers_skipped:,} followers without a follow rank or creation date were not placed in the burst analysis"

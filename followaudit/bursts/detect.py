@@ -112,6 +112,7 @@ class BurstParams:
     # follow-rate spikes (exact follow times only): see _rate_bursts
     rate_ratio: float = 20.0  # burst hypothesis: follows arrive this many times faster than the local day's mean
     rate_window_hours: int = 12  # half-width of the local follow-rate envelope (hours)
+    rate_trim_hours: int = 3  # the envelope leaves out this many busiest hours of its window
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -683,10 +684,25 @@ def _timeline(prep: _Prepared, p: BurstParams) -> _Timeline | None:
     start = max(int(t[0]), int(t[-1]) - MAX_HOURS * HOUR_US)
     hour = np.clip((t - start) // HOUR_US, 0, None)
     counts = np.bincount(hour).astype(np.float64)
-    half = p.rate_window_hours
-    width = _window_sums(np.ones((counts.size, 1)), half)[:, 0]
-    envelope = _window_sums(counts[:, None], half)[:, 0] / width
-    return _Timeline(pos=pos, t=t, hour=hour, counts=counts, envelope=envelope)
+    return _Timeline(pos=pos, t=t, hour=hour, counts=counts, envelope=_envelope(counts, p))
+
+
+def _envelope(counts: np.ndarray, p: BurstParams) -> np.ndarray:
+    """Follows per hour expected around each hour, from the hours on either side.
+
+    Each side is the mean over ``rate_window_hours`` (the hour itself included) without its
+    ``rate_trim_hours`` busiest hours, so a delivery of a few hours does not raise its own
+    background; the envelope is the larger side, so a viral day, which starts at once and lasts
+    longer, is its own background from its first hour; and never below the mean of the surrounding week.
+    """
+    half, trim = p.rate_window_hours, p.rate_trim_hours
+    width = half + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(counts.astype(np.float32), half, mode="symmetric"), width)
+    kept = np.partition(windows, width - trim - 1, axis=1)[:, : width - trim] if trim else windows
+    side = kept.sum(axis=1, dtype=np.float64) / (width - trim)  # side[s] covers counts[s - half .. s]
+    before, after = side[: counts.size], side[half : half + counts.size]
+    week = _window_sums(counts[:, None], 84)[:, 0] / _window_sums(np.ones((counts.size, 1)), 84)[:, 0]
+    return np.maximum(np.maximum(before, after), week)
 
 
 def _rate_candidates(tl: _Timeline, p: BurstParams) -> list[tuple[int, int]]:
