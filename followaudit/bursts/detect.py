@@ -306,28 +306,51 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
 
 
 # -- step 1: grid candidates -----------------------------------------------------------------------
+WIDE_ROWS = 256  # grids at least this wide are summed row by row (see _window_sums)
+
+
 def _window_sums(values: np.ndarray, half: int) -> np.ndarray:
-    """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0."""
+    """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0.
+
+    The cumulative sum is written into a buffer padded with its first and last values, so each
+    window is one subtraction of two slices (no gathers, no temporaries beyond the buffer).
+    """
     n = values.shape[0]
-    cs = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
-    idx = np.arange(n)
-    return cs[np.minimum(idx + half + 1, n)] - cs[np.maximum(idx - half, 0)]
+    buf = np.empty((n + 2 * half + 1, *values.shape[1:]), dtype=np.float64)
+    buf[: half + 1] = 0.0
+    if values.ndim == 2 and values.shape[1] >= WIDE_ROWS:
+        # NumPy's cumsum down the rows of a wide C-ordered grid is strided and ~3× slower than adding
+        # row to row (the same additions in the same order); the loop is over rank blocks (≤ max_blocks)
+        for i in range(n):
+            np.add(buf[half + i], values[i], out=buf[half + 1 + i])
+    else:
+        np.cumsum(values, axis=0, out=buf[half + 1 : half + 1 + n])
+    buf[half + 1 + n :] = buf[half + n]
+    return np.subtract(buf[2 * half + 1 :], buf[:n], out=buf[2 * half + 1 :])
 
 
 def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
     """Expected count per cell from the organic followers around it (leave-one-out, reweighted)."""
-    work = x
     wm = _window_sums(m[:, None], half)[:, 0] - m
-    denom = np.maximum(wm, 1.0)[:, None]
+    scale = (m / np.maximum(wm, 1.0))[:, None]  # followers in the block ÷ followers around it
+    # only cells holding at least 2 followers can ever be replaced (excess ≥ 2): the reweighting
+    # reads and writes those alone, which on a fine grid are a small part of it
+    cells = np.flatnonzero(x >= 2.0)
+    x_cells = x.ravel()[cells]
+    work = x
     for step in range(passes):
-        share = (_window_sums(work, half) - work) / denom
-        expected = share * m[:, None]
+        expected = _window_sums(work, half)  # a fresh buffer: updated in place below
+        expected -= work
+        expected *= scale
         if step == passes - 1:
             return expected
         # lenient: anything that might be batch is replaced by its expectation for the next pass
-        excess = x - expected
-        # clip: background shares computed by subtraction can come out at -1e-17
-        work = np.where(excess >= np.maximum(3.0 * np.sqrt(np.clip(expected, 0.0, None)), 2.0), expected, x)
+        # (clip: background shares computed by subtraction can come out at -1e-17)
+        e_cells = expected.ravel()[cells]
+        bar = np.maximum(3.0 * np.sqrt(np.clip(e_cells, 0.0, None)), 2.0)
+        if work is x:
+            work = x.copy()
+        work.ravel()[cells] = np.where(x_cells - e_cells >= bar, e_cells, x_cells)
     return expected  # pragma: no cover
 
 
@@ -372,13 +395,20 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
             e = _background(x, m, half)
             if k == 1:
                 fine_expected = e
-            flagged = (x - e) >= np.maximum(p.cell_z * np.sqrt(np.clip(e, 0.0, None)), min_cell)
-            if not flagged.any():
+            # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell, so only cells holding
+            # ≥ min_cell followers need the test
+            cells = np.flatnonzero(x >= min_cell)
+            e_cells = e.ravel()[cells]
+            hit = cells[(x.ravel()[cells] - e_cells) >= np.maximum(p.cell_z * np.sqrt(np.clip(e_cells, 0.0, None)), min_cell)]
+            if not hit.size:
                 continue
+            flagged = np.zeros(x.shape, dtype=bool)
+            flagged.ravel()[hit] = True
             lab, count = ndimage.label(flagged, structure=np.ones((3, 3), dtype=bool))
-            index = np.arange(1, count + 1)
-            obs = ndimage.sum_labels(x, lab, index)
-            exp = ndimage.sum_labels(e, lab, index)
+            cells = np.flatnonzero(flagged)  # sums per component over the (few) flagged cells only
+            ids = lab.ravel()[cells]
+            obs = np.bincount(ids, weights=x.ravel()[cells], minlength=count + 1)[1:]
+            exp = np.bincount(ids, weights=e.ravel()[cells], minlength=count + 1)[1:]
             keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
             for i, box in enumerate(ndimage.find_objects(lab)):
                 if box is None or not keep[i]:
@@ -506,9 +536,11 @@ NULL_MAX_ROWS = 200_000  # followers around one burst that the null redraws (pad
 
 def _max_segment(gains: np.ndarray) -> np.ndarray:
     """Best segment sum of each row of ``gains`` (max-sum subarray, vectorised over rows)."""
-    cum = np.cumsum(gains, axis=1)
-    cum = np.concatenate([np.zeros((gains.shape[0], 1)), cum], axis=1)
-    return (cum - np.minimum.accumulate(cum, axis=1)).max(axis=1)
+    cum = np.empty((gains.shape[0], gains.shape[1] + 1), dtype=gains.dtype)
+    cum[:, 0] = 0.0
+    np.cumsum(gains, axis=1, out=cum[:, 1:])
+    floor = np.minimum.accumulate(cum, axis=1)
+    return np.subtract(cum, floor, out=cum).max(axis=1)
 
 
 def _gumbel_p_value(observed: float, maxima: np.ndarray) -> float:
@@ -523,21 +555,35 @@ def _gumbel_p_value(observed: float, maxima: np.ndarray) -> float:
     return float(min(max(p_value, 1e-300), 1.0))
 
 
-def _monte_carlo_p(observed: float, pool: np.ndarray, size: int, gains_of: Callable[[np.ndarray], np.ndarray],
-                   p: BurstParams, rng: np.random.Generator) -> float:
-    """The one Monte Carlo null of both scans: ``null_draws`` rows of ``size`` values drawn from the
-    account's own ``pool``, turned into per-follower gains by ``gains_of``; the p-value of
-    ``observed`` against the best segment of each row (Gumbel fit)."""
+NULL_ROUND = 20  # draws per round of the sequential null
+NULL_CLEAR = 1_000.0  # stop drawing once the p-value is this factor beyond the decision threshold
+
+
+def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
+    """The one Monte Carlo null of both scans: rows of per-follower gains from ``draw(k)`` (k rows of
+    ``size``), the p-value of ``observed`` against each row's best segment (Gumbel fit).
+
+    Sequential: draws come in rounds of ``NULL_ROUND``, and drawing stops once the p-value is a factor
+    ``NULL_CLEAR`` below or above the threshold ``alpha / tests`` (far beyond what the fit's error
+    with 20 draws can move); anything closer gets all ``null_draws``.
+    """
+    threshold = p.alpha / max(tests, 1)
     maxima = np.empty(p.null_draws)
-    chunk = max(1, 4_000_000 // max(size, 1))
-    for start in range(0, p.null_draws, chunk):
-        k = min(chunk, p.null_draws - start)
-        maxima[start : start + k] = _max_segment(gains_of(pool[rng.integers(0, pool.size, size=(k, size))]))
+    chunk = max(1, min(NULL_ROUND, 4_000_000 // max(size, 1)))
+    done = 0
+    while done < p.null_draws:
+        k = min(chunk, p.null_draws - done)
+        maxima[done : done + k] = _max_segment(draw(k))
+        done += k
+        if done >= NULL_ROUND and done < p.null_draws:
+            p_value = _gumbel_p_value(observed, maxima[:done])
+            if p_value * NULL_CLEAR < threshold or p_value > threshold * NULL_CLEAR:
+                return p_value
     return _gumbel_p_value(observed, maxima)
 
 
 def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1: float, w0: float,
-               p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
+               p: BurstParams, rng: np.random.Generator, tests: int = 1) -> tuple[float, float]:
     """(observed best-segment LLR around the burst, p-value under the account's own null).
 
     The null keeps what organic audiences do in bursts of their own: the follow order and follow
@@ -566,13 +612,19 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     pool = pool[pool >= p.crust_days]
     if pool.size == 0:  # every other follower around joined just before following: the null has no
         return observed, 0.0  # older account to offer, so a batch of them is beyond it
-    follow = prep.lower[lo:hi][redraw].astype(np.float64)
+    # Redrawing an age from the pool puts a follower in the window [c_lo, c_hi] with the pool's share of
+    # ages between its follow time minus c_hi and minus c_lo: draw that Bernoulli directly (the same
+    # null, without gathering ages)
+    pool = np.sort(pool)
+    follow = prep.lower[lo:hi][redraw]
+    share = (np.searchsorted(pool, (follow - c_lo) / DAY_US, side="right")
+             - np.searchsorted(pool, (follow - c_hi) / DAY_US, side="left")) / pool.size
+    share32, g1, g0 = share.astype(np.float32), np.float32(w1), np.float32(w0)
 
-    def gains_of(ages: np.ndarray) -> np.ndarray:
-        made = follow[None, :] - ages * DAY_US
-        return np.where((made >= c_lo) & (made <= c_hi), w1, w0)
+    def draw(k: int) -> np.ndarray:
+        return np.where(rng.random((k, share32.size), dtype=np.float32) < share32, g1, g0)
 
-    return observed, _monte_carlo_p(observed, pool, redraw.size, gains_of, p, rng)
+    return observed, _monte_carlo_p(observed, redraw.size, draw, p, tests)
 
 
 def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
@@ -585,17 +637,26 @@ def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -
     return round(around / inside, 2)
 
 
+def _fake_share(fakes: int, labelled: int) -> tuple[float | None, float | None, float | None]:
+    """Share of labelled members labelled fake, with its Wilson 95% interval (None when none is labelled)."""
+    if not labelled:
+        return None, None, None
+    low, high = wilson(fakes, labelled, 0.95)
+    return fakes / labelled, low, high
+
+
+def with_label_counts(burst: Burst, fakes: int, labelled: int) -> Burst:
+    """``burst`` with its fake share from label counts of its members (the audit counts them in SQL)."""
+    share, low, high = _fake_share(fakes, labelled)
+    return replace(burst, fake_share=share, fake_share_low=low, fake_share_high=high)
+
+
 def _labelled_share(prep: _Prepared, first: int, last: int, inside: np.ndarray) -> tuple[float | None, float | None, float | None]:
     """Share of labelled members labelled fake, with its Wilson 95% interval (None without labels)."""
     if prep.is_fake is None or prep.has_label is None:
         return None, None, None
     window = slice(first, last + 1)
-    labelled = int((prep.has_label[window] & inside).sum())
-    if not labelled:
-        return None, None, None
-    fakes = int((prep.is_fake[window] & inside).sum())
-    low, high = wilson(fakes, labelled, 0.95)
-    return fakes / labelled, low, high
+    return _fake_share(int((prep.is_fake[window] & inside).sum()), int((prep.has_label[window] & inside).sum()))
 
 
 def _burst(prep: _Prepared, p: BurstParams, first: int, last: int, c_lo: int, c_hi: int, inside: np.ndarray, *, score: float,
@@ -649,7 +710,7 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
     # members the null does not already explain as a sign-up wave must make a batch on their own
     if int((inside & (prep.age[first : last + 1] >= p.crust_days)).sum()) < p.min_size:
         return None
-    _, p_value = _null_test(prep, first, last, c_lo, c_hi, w1, w0, p, rng or np.random.default_rng(p.null_seed))
+    _, p_value = _null_test(prep, first, last, c_lo, c_hi, w1, w0, p, rng or np.random.default_rng(p.null_seed), tests)
     false_alarms = p_value * max(tests, 1)
     if false_alarms > p.alpha:
         return None
@@ -736,7 +797,8 @@ def _rate_gains(unit_gaps: np.ndarray, ratio: float) -> np.ndarray:
     return math.log(ratio) - (ratio - 1.0) * unit_gaps
 
 
-def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
+def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.random.Generator,
+               tests: int) -> tuple[float, float]:
     """(observed best-segment LLR around the run first..last, p-value under the account's own null).
 
     The gaps between follows, in units of the local envelope, are redrawn from those of the
@@ -753,7 +815,11 @@ def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.ran
     pool = np.concatenate([_unit_gaps(tl, before, first), _unit_gaps(tl, last + 1, after)])
     if pool.size == 0:
         return observed, 0.0
-    return observed, _monte_carlo_p(observed, pool, hi - lo, lambda u: _rate_gains(u, p.rate_ratio), p, rng)
+
+    def draw(k: int) -> np.ndarray:
+        return _rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio)
+
+    return observed, _monte_carlo_p(observed, hi - lo, draw, p, tests)
 
 
 def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> tuple[list[Burst], int]:
@@ -774,7 +840,7 @@ def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> t
             expected = float(tl.envelope[tl.hour[first : last + 1]].mean()) * max(duration, 1.0 / 60)
             if members.size < p.min_size or members.size < p.min_enrichment * expected:
                 continue
-            score, p_value = _rate_null(tl, first, last, p, rng)
+            score, p_value = _rate_null(tl, first, last, p, rng, tests)
             false_alarms = p_value * tests
             if false_alarms > p.alpha:
                 continue
