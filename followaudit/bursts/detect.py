@@ -309,14 +309,18 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
 WIDE_ROWS = 256  # grids at least this wide are summed row by row (see _window_sums)
 
 
-def _window_sums(values: np.ndarray, half: int) -> np.ndarray:
+def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None) -> np.ndarray:
     """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0.
 
     The cumulative sum is written into a buffer padded with its first and last values, so each
-    window is one subtraction of two slices (no gathers, no temporaries beyond the buffer).
+    window is one subtraction of two slices (no gathers, no temporaries beyond the buffer). The
+    result is a view into ``buf`` (reused when given: fresh pages of a 4000-row grid cost as much
+    as the sums).
     """
     n = values.shape[0]
-    buf = np.empty((n + 2 * half + 1, *values.shape[1:]), dtype=np.float64)
+    shape = (n + 2 * half + 1, *values.shape[1:])
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, dtype=np.float64)
     buf[: half + 1] = 0.0
     if values.ndim == 2 and values.shape[1] >= WIDE_ROWS:
         # NumPy's cumsum down the rows of a wide C-ordered grid is strided and ~3× slower than adding
@@ -338,8 +342,9 @@ def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.
     cells = np.flatnonzero(x >= 2.0)
     x_cells = x.ravel()[cells]
     work = x
+    buf = np.empty((x.shape[0] + 2 * half + 1, *x.shape[1:]))
     for step in range(passes):
-        expected = _window_sums(work, half)  # a fresh buffer: updated in place below
+        expected = _window_sums(work, half, buf)  # a view into buf, updated in place below
         expected -= work
         expected *= scale
         if step == passes - 1:
@@ -354,13 +359,12 @@ def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.
     return expected  # pragma: no cover
 
 
-def _coarsen(fine: np.ndarray, k: int, offset: int) -> np.ndarray:
-    nb, nbins = fine.shape
-    total = offset + nbins
-    width = -(-total // k) * k
-    padded = np.zeros((nb, width))
-    padded[:, offset : offset + nbins] = fine
-    return padded.reshape(nb, width // k, k).sum(axis=2)
+def _coarsen(cum: np.ndarray, k: int, offset: int) -> np.ndarray:
+    """Counts in bins of ``k`` fine bins shifted by ``offset``, from the fine grid's cumulative sums
+    along the bins (``cum``: a leading zero column; computed once and shared by every scale)."""
+    nbins = cum.shape[1] - 1
+    edges = np.clip(np.arange(-(-(offset + nbins) // k) + 1) * k - offset, 0, nbins)
+    return cum[:, edges[1:]] - cum[:, edges[:-1]]
 
 
 @dataclass
@@ -389,9 +393,11 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
     min_cell = max(3.0, min(block, p.min_size) / 4.0)
     fine_expected = np.zeros_like(fine)
     candidates: list[tuple[int, int, float, float]] = []
+    cum = np.zeros((nb, nbins + 1))
+    np.cumsum(fine, axis=1, out=cum[:, 1:])
     for k in p.scales:
         for offset in sorted({0, k // 2}):
-            x = fine if k == 1 else _coarsen(fine, k, offset)
+            x = fine if k == 1 else _coarsen(cum, k, offset)
             e = _background(x, m, half)
             if k == 1:
                 fine_expected = e
