@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from .errors import InputError
 from .estimate.audience import model_estimates
 from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
-from .estimate.shift import AudienceProfile
+from .estimate.shift import AudienceProfile, profile_stride
 from .reach.audience import MASS_THRESHOLD, audience_section
 from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
@@ -40,6 +41,7 @@ from .report.evidence import (
 )
 from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS, conform
+from .sources.formats.stream import prefetch
 from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
@@ -73,12 +75,12 @@ class LabelTally:
 
     def add_profiles(
         self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None, X: np.ndarray | None = None,
-        model_name: str | None = None,
+        model_name: str | None = None, stride: int = 1,
     ) -> None:
         """Count known fields and bin the model's features of ``followers`` (for the shift diagnostic).
 
         ``X``: the feature matrix labelling already computed for these rows with model ``model_name``
-        (else computed here)."""
+        (else computed here). ``stride``: the shift profile reads every k-th follower (``profile_stride``)."""
         if not set(COLUMN_NAMES) - {"raw"} <= set(followers.columns):
             followers = conform(followers)  # partial frames (tests, synth), as label_followers does
         self.known.update(field_counts(followers))
@@ -87,9 +89,12 @@ class LabelTally:
         reference = model.card.get("shift_reference")
         if reference and followers.height:
             if self.profile is None:
-                self.profile = AudienceProfile()
-            if X is None or model_name != model.name or X.shape != (followers.height, len(model.spec.features)):
-                X = feature_matrix(followers, model.spec.features, as_of)
+                self.profile = AudienceProfile(stride=stride)
+            rows = self.profile.sample_rows(followers.height)
+            if X is not None and model_name == model.name and X.shape == (followers.height, len(model.spec.features)):
+                X = X[rows]
+            else:  # features of the sampled followers only
+                X = feature_matrix(followers[rows], model.spec.features, as_of)
             self.profile.add(X, model.spec.features, reference)
 
     def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
@@ -102,7 +107,9 @@ class LabelTally:
         reason_counts = (
             labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
             .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
-            .select(reason_pattern(pl.col("reasons"))).group_by("reasons").len().collect()
+            # each distinct reason is blanked once (a few per cent of them are distinct)
+            .group_by("reasons").len().with_columns(reason_pattern(pl.col("reasons")))
+            .group_by("reasons").agg(pl.col("len").sum()).collect()
         )
         self.reasons.update(dict(reason_counts.iter_rows()))
         if "activity_unknown" in labels.columns:
@@ -329,25 +336,29 @@ def audit_snapshot(
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
-    with store.memory_limit(AUDIT_MEMORY_LIMIT):
-        reader = store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows) if not too_little else iter(())
+    with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer:
+        # Three stages overlap on two cores: the next batch is read (a thread) and the last one's labels
+        # are written (another) while this one is labelled; Polars, DuckDB and the tree walk release the GIL.
+        reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         if save:
             store.delete_labels(snapshot.snapshot_id, method)
+        written: Future | None = None
         for batch in reader:
             computed: dict = {}
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
             tally.add(labels)
             if method == "model":
-                tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"))
+                tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
+                                   stride=profile_stride(snapshot.n_followers))
+            if written is not None:
+                written.result()  # one batch in flight: bounded memory, labels stored in order
             if save:
-                # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over
-                # 10M labels would cost GBs. A run cut short leaves partial labels, which readers
-                # (report, web) ignore because they do not cover every follower; the next audit redoes them.
-                with store.transaction():
-                    store.append_labels(snapshot.snapshot_id, method, labels)
+                written = writer.submit(_store_labels, store, snapshot.snapshot_id, method, labels)
             if progress is not None:
                 progress(labels.height)
+        if written is not None:
+            written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
         first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
         report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
@@ -358,6 +369,14 @@ def audit_snapshot(
             # checkpoint of 10M labels ran uncapped and lifted the command's peak from 2.0 to 3.1 GB.
             store.con.execute("CHECKPOINT")
     return AuditResult(report=report)
+
+
+def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
+    # One commit per batch: DuckDB keeps uncommitted rows in memory, so one transaction over 10M
+    # labels would cost GBs. A run cut short leaves partial labels, which readers (report, web)
+    # ignore because they do not cover every follower; the next audit redoes them.
+    with store.transaction():
+        store.append_labels(snapshot_id, method, labels)
 
 
 def finish_report(

@@ -90,7 +90,7 @@ def test_export_then_import_canonical_parquet_round_trip(capsys, tmp_path):
     assert code == 0 and err == f"wrote 4 followers of snapshot 1 to {out_file}\n"
     code, _, err = run(capsys, "import", out_file, "--db", db)
     assert code == 0
-    assert err.splitlines()[0] == "detected: Twitter followers, PARQUET (canonical table), ranks from the file"
+    assert err.splitlines()[0] == "detected: Twitter followers, PARQUET (canonical table, read in place), ranks from the file"
     with Store(db, read_only=True) as store:
         before, after = store.followers(1), store.followers(2)
         assert store.snapshot(2).account == "4242"

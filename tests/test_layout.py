@@ -167,3 +167,16 @@ def test_help_imports_no_heavy_library() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_audit_path_loads_no_training_or_http_stack() -> None:
+    """An audit walks the compiled trees itself and collects nothing: no LightGBM, scikit-learn or httpx."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import followaudit.audit; "
+        "print(sorted(m for m in ('httpx', 'lightgbm', 'sklearn', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -27,6 +27,8 @@ def _options(format_names: tuple[str, ...]) -> list[Callable[[Callable[..., Any]
         click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the file, e.g. latin-1."),
         click.option("--account", default=None, help="The audited account's name (default: from the file when it says)."),
         click.option("--profiles", type=FILE, default=None, help="Profiles file for a follower id list (JSONL of user objects)."),
+        click.option("--copy", is_flag=True, help="Store a canonical Parquet file's rows in the workspace (default: "
+                     "a file that needs no change is read where it is; moving or changing it then needs a new import)."),
         click.option("--observed-at", "observed_at", type=click.DateTime(OBSERVED_FORMATS), default=None,
                      help="When the profiles were read (UTC date or time, e.g. 2025-07-15): ages and activity are "
                           "measured then. Default: the file's own crawl times, else its modification time (assumed)."),

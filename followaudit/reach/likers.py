@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import polars as pl
 
 from ..classify import label_followers
@@ -287,6 +286,8 @@ def collect_likers_mastodon(
             if cursor is None:
                 reply = api.get(f"/api/v1/statuses/{status_id}/{endpoint}", {"limit": MASTODON_PAGE}, error=mastodon._error)
             else:
+                import httpx
+
                 if httpx.URL(cursor).host != api.http.base_url.host:  # never send a token elsewhere
                     raise CollectError(f"the server's next-page link leaves {api.http.base_url.host}: {cursor}", "")
                 reply = api.get(cursor, error=mastodon._error)

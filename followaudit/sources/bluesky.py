@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 import polars as pl
 
 from ..errors import CollectError, InputError, NotFoundError
 from .http import ApiClient, error_text
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_API_BASE = "https://public.api.bsky.app"
 PAGE_SIZE = 100

@@ -25,12 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import __version__
 from ..errors import CollectError, RateLimitError
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = f"followaudit/{__version__} (+https://github.com/followaudit/followaudit)"
 
@@ -85,7 +86,7 @@ class HttpSettings:
 
 WaitCallback = Callable[[float, str], None]
 WarnCallback = Callable[[str], None]
-ErrorMapper = Callable[[httpx.Response], Exception]
+ErrorMapper = Callable[["httpx.Response"], Exception]
 
 
 @dataclass
@@ -266,6 +267,8 @@ class ApiClient:
         allow: tuple[int, ...] = (),
     ) -> Reply:
         """GET with the retry policy. A 4xx outside ``allow`` is raised as ``error(response)``."""
+        import httpx  # deferred: an audit that collects nothing does not load the HTTP stack
+
         failures = 0
         limited = 0
         key = httpx.URL(path).path
@@ -339,6 +342,8 @@ def make_client(
     on_warning: WarnCallback | None = None,
 ) -> ApiClient:
     """Build the one kind of client every collector uses. ``token`` becomes a Bearer header only."""
+    import httpx
+
     settings = settings or HttpSettings()
     headers = {"User-Agent": settings.user_agent, "Accept": "application/json"}
     if token:

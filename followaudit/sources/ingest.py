@@ -15,10 +15,11 @@ import numpy as np
 import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
-from ..store.workspace import Store
+from ..store.workspace import FOLLOWER_ROWS, Store
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 from .formats.common import Observed
+from .in_place import InPlace, check_in_place
 
 # How the observation time of a snapshot is known, in the words the report uses (evidence.observed_at).
 OBSERVED_FLAG = "flag"
@@ -88,6 +89,7 @@ def import_file(
     input_format: str | None = None,
     progress: Callable[[int], None] | None = None,
     observed_at: datetime | None = None,
+    copy: bool = False,
     **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
@@ -100,6 +102,9 @@ def import_file(
 
     ``input_format`` is an alias of ``fmt`` (the CLI's ``--input-format`` on commands whose
     ``--format`` is the output format). ``progress(n)`` is told of file bytes read (streamed files).
+
+    A canonical Parquet file that needs no change is read where it is, not copied (``in_place``);
+    ``copy=True`` (``--copy``) stores its rows in the workspace all the same.
     """
     platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
     fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
@@ -121,6 +126,13 @@ def import_file(
     meta: dict[str, Any] = dict(source=str(path), settings=settings, taken_at=taken_at)
     found = Observed(_utc(observed_at), OBSERVED_FLAG, "--observed-at") if observed_at is not None else (
         parsed.observed if parsed is not None else None)
+    if the_plan is not None and the_plan.kind == "parquet" and not copy and not mapping:
+        checked = check_in_place(store, path, platform=platform, account=account, order=order)
+        if checked is not None:
+            with store.transaction():
+                result = _store_in_place(store, path, checked, source_hash(path, settings), meta, the_plan)
+                set_observation_time(store, result.snapshot_id, found, fallback=taken_at)
+            return result
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
     # JSON, and smaller on disk. Reset right after.
@@ -243,11 +255,11 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
                 first = min([r for r in (first, _first(dropped)) if r is not None], key=lambda r: r["line"])
             if not file_ranks and the_plan.order == "newest-first":
                 # Blocks stored positions (0 = first line); the first line is the newest follower.
-                con.execute("UPDATE followers SET follow_rank = ? - 1 - follow_rank WHERE snapshot_id = ?", [n, target])
+                con.execute(f"UPDATE {FOLLOWER_ROWS} SET follow_rank = ? - 1 - follow_rank WHERE snapshot_id = ?", [n, target])
             snapshot_id = target
             if existing is not None:  # same file, same options: keep the earlier snapshot's id
                 store.delete_snapshot_rows(existing)
-                for table in ("followers", "rejects"):
+                for table in (FOLLOWER_ROWS, "rejects"):
                     con.execute(f"UPDATE {table} SET snapshot_id = ? WHERE snapshot_id = ?", [existing, target])
                 con.execute("DELETE FROM snapshots WHERE snapshot_id = ?", [target])
                 snapshot_id = existing
@@ -260,6 +272,26 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
     return ImportResult(
         snapshot_id=snapshot_id, detected=the_plan.detected(order_used), n_followers=n, n_rejects=n_rejects,
         first_reject=first, reused=existing is not None, account=account, observed=observed,
+    )
+
+
+def _store_in_place(store: Store, path: str | Path, checked: InPlace, digest: str, meta: dict[str, Any],
+                    the_plan: stream.Plan) -> ImportResult:
+    """Register a checked canonical Parquet file as the snapshot's followers (the caller's transaction)."""
+    existing = store.find_snapshot_by_hash(digest)
+    design = SampleDesign("full", checked.n, checked.n)
+    if existing is not None:
+        store.delete_snapshot_rows(existing)
+        store.update_snapshot(existing, platform=checked.platform, account=checked.account, design=design, status="complete", **meta)
+        snapshot_id = existing
+    else:
+        snapshot_id = store.create_snapshot(platform=checked.platform, account=checked.account, source_hash=digest,
+                                            design=design, **meta)
+    store.add_follower_file(snapshot_id, path)
+    the_plan.platform, the_plan.layout, the_plan.note = checked.platform, "followers", "canonical table, read in place"
+    return ImportResult(
+        snapshot_id=snapshot_id, detected=the_plan.detected("file" if checked.ranked else the_plan.order), n_followers=checked.n,
+        n_rejects=0, first_reject=None, reused=existing is not None, account=checked.account,
     )
 
 
@@ -283,7 +315,7 @@ def _repeated(store: Store, snapshot_id: int, hashes: pl.DataFrame) -> pl.DataFr
     per_id = candidates.group_by("follower_id").agg(pl.len().alias("rows"), pl.col("n").first())
     if repeated.get_column("h").is_unique().all() and per_id.filter(pl.col("rows") != pl.col("n")).height == 0:
         return stream.duplicates(candidates.select("follower_id", "line"))
-    stored = store.query("SELECT follower_id FROM followers WHERE snapshot_id = ? ORDER BY rowid", [snapshot_id])
+    stored = store.query(f"SELECT follower_id FROM {FOLLOWER_ROWS} WHERE snapshot_id = ? ORDER BY rowid", [snapshot_id])
     return stream.duplicates(stored.with_columns(hashes.get_column("line")))
 
 
@@ -298,10 +330,10 @@ def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str,
     con.register("_repeats", dups.to_arrow())
     try:
         found = store.query(
-            """WITH copies AS (
+            f"""WITH copies AS (
                    SELECT rowid AS rid, follower_id, raw,
                           row_number() OVER (PARTITION BY follower_id ORDER BY rowid) - 1 AS k
-                   FROM followers
+                   FROM {FOLLOWER_ROWS}
                    WHERE snapshot_id = ? AND follower_id IN (SELECT follower_id FROM _repeats))
                SELECT c.rid, r.follower_id, r.line, r.first_line, c.raw
                FROM copies c JOIN _repeats r ON c.follower_id = r.follower_id AND c.k = r.k
@@ -309,17 +341,17 @@ def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str,
             [snapshot_id],
         )
         con.register("_repeat_rows", found.select("rid").to_arrow())
-        con.execute("DELETE FROM followers WHERE snapshot_id = ? AND rowid IN (SELECT rid FROM _repeat_rows)", [snapshot_id])
+        con.execute(f"DELETE FROM {FOLLOWER_ROWS} WHERE snapshot_id = ? AND rowid IN (SELECT rid FROM _repeat_rows)", [snapshot_id])
         con.unregister("_repeat_rows")
     finally:
         con.unregister("_repeats")
     rejects = stream.duplicate_rejects(found, name, column)
     if renumber:
         con.execute(
-            """UPDATE followers SET follow_rank = r.new
+            f"""UPDATE {FOLLOWER_ROWS} SET follow_rank = r.new
                FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY follow_rank) - 1 AS new
-                     FROM followers WHERE snapshot_id = ?) r
-               WHERE followers.rowid = r.rid""",
+                     FROM {FOLLOWER_ROWS} WHERE snapshot_id = ?) r
+               WHERE {FOLLOWER_ROWS}.rowid = r.rid""",
             [snapshot_id],
         )
     return rejects
@@ -336,7 +368,7 @@ def _append_canonical(store: Store, snapshot_id: int, followers: pl.DataFrame) -
     con.register("_incoming_import", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
         cols = ", ".join(COLUMN_NAMES)
-        con.execute(f"INSERT INTO followers (snapshot_id, {cols}) SELECT ?, {cols} FROM _incoming_import", [snapshot_id])
+        con.execute(f"INSERT INTO {FOLLOWER_ROWS} (snapshot_id, {cols}) SELECT ?, {cols} FROM _incoming_import", [snapshot_id])
     finally:
         con.unregister("_incoming_import")
 

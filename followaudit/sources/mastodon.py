@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import polars as pl
 
 from ..errors import AuthRequiredError, CollectError, NotFoundError
 from .bluesky import ts
 from .http import ApiClient, error_text
+
+if TYPE_CHECKING:
+    import httpx
 
 PAGE_SIZE = 80
 MASTODON_FLAGS = ("suspended", "limited", "noindex", "memorial")
@@ -83,6 +85,8 @@ class MastodonClient:
 
     def _same_host(self, url: str) -> None:
         # a Link header pointing elsewhere must not receive our token
+        import httpx
+
         if httpx.URL(url).host != self.api.http.base_url.host:
             raise CollectError(f"the server's next-page link leaves {self.api.http.base_url.host}: {url}", "")
 

@@ -173,8 +173,8 @@ class CollectionStore:
         self.con.register("_values", values.select("follower_id", *columns).to_arrow())
         try:
             self.con.execute(
-                f"""UPDATE followers SET {sets} FROM _values t
-                    WHERE followers.snapshot_id = ? AND followers.follower_id = t.follower_id""",
+                f"""UPDATE follower_rows SET {sets} FROM _values t
+                    WHERE follower_rows.snapshot_id = ? AND follower_rows.follower_id = t.follower_id""",
                 [snapshot_id],
             )
         finally:
@@ -190,7 +190,7 @@ class CollectionStore:
     def drop_collection(self, snapshot_id: int) -> None:
         """Forget a collection that turned out to be impossible (e.g. hidden followers)."""
         with self.transaction() as con:
-            for table in ("collect_ids", "collect_pages", "collect_state", "followers", "rejects", "posts", "snapshots"):
+            for table in ("collect_ids", "collect_pages", "collect_state", "follower_rows", "rejects", "posts", "snapshots"):
                 con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
 
     def set_collect_phase(self, snapshot_id: int, phase: str) -> None:

@@ -237,7 +237,7 @@ class ReadDB:
         105 pages/s unbounded, 333 pages/s with one slot).
         """
         with self._slots:
-            cur = self.store.con.cursor()
+            cur = self.store.cursor()
             try:
                 for audit in tables or []:
                     cur.register(audit.table, audit.arrow)

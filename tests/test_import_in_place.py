@@ -1,0 +1,143 @@
+"""Canonical Parquet read in place: the same followers and audit as a copy, and a clear line when
+the file is gone or changed; anything an import would change or reject is imported the usual way."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import duckdb
+import polars as pl
+import pytest
+
+from followaudit.audit import audit_snapshot
+from followaudit.cli import main
+from followaudit.errors import StoreError
+from followaudit.sources.ingest import import_file
+from followaudit.sources.synth import write_synth
+from followaudit.store import Store
+from followaudit.store.workspace import MIGRATIONS
+
+
+@pytest.fixture(scope="module")
+def canonical(tmp_path_factory):
+    path = tmp_path_factory.mktemp("in_place") / "followers.parquet"
+    write_synth(3000, path, seed=7)
+    return path
+
+
+def ordered(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.sort("follower_id")
+
+
+def test_in_place_reads_the_rows_a_copy_stores(tmp_path, canonical):
+    with Store(tmp_path / "w.duckdb") as store:
+        placed = import_file(store, canonical)
+        copied = import_file(store, canonical, copy=True, account="demo_account")  # other options: its own snapshot
+        assert "read in place" in placed.detected.describe() and "read in place" not in copied.detected.describe()
+        assert placed.n_followers == copied.n_followers == 3000 and placed.n_rejects == 0
+        assert store.row("SELECT count(*) AS n FROM follower_rows WHERE snapshot_id = ?", [placed.snapshot_id])["n"] == 0
+        assert store.row("SELECT count(*) AS n FROM follower_rows WHERE snapshot_id = ?", [copied.snapshot_id])["n"] == 3000
+        assert ordered(store.followers(placed.snapshot_id)).equals(ordered(store.followers(copied.snapshot_id)))
+        a = store.snapshot(placed.snapshot_id)
+        b = store.snapshot(copied.snapshot_id)
+        assert (a.platform, a.account, a.n_followers, a.taken_at) == (b.platform, b.account, b.n_followers, b.taken_at)
+        reports = [audit_snapshot(store, sid, method="model").report for sid in (placed.snapshot_id, copied.snapshot_id)]
+        shares = [{k: (v.share, v.low, v.high) for k, v in r.headline_shares().items()} for r in reports]
+        assert shares[0] == shares[1]
+        assert reports[0].bursts == reports[1].bursts and reports[0].bursts
+        assert reports[0].top_reasons == reports[1].top_reasons
+        assert ordered(store.labels(placed.snapshot_id, "model")).equals(ordered(store.labels(copied.snapshot_id, "model")))
+        # the same file again replaces its snapshot, in place as before
+        again = import_file(store, canonical)
+        assert again.snapshot_id == placed.snapshot_id and again.reused
+    with Store(tmp_path / "w.duckdb", read_only=True) as ro:  # the web app and `report` open it read-only
+        assert ro.followers(placed.snapshot_id).height == 3000
+        assert sum(b.height for b in ro.iter_followers(placed.snapshot_id, ["follower_id"], 1000)) == 3000
+        with ro.cursor() as cur:  # a cursor of its own sees the file too
+            assert cur.execute("SELECT count(*) FROM followers WHERE snapshot_id = ?", [placed.snapshot_id]).fetchone()[0] == 3000
+
+
+def broken(tmp_path, canonical, change):
+    frame = change(pl.read_parquet(canonical))
+    target = tmp_path / "changed.parquet"
+    frame.write_parquet(target)
+    return target
+
+
+@pytest.mark.parametrize(
+    "change, rejects",
+    [
+        (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 5).then(pl.col("follower_id").filter(pl.col("follow_rank") == 4).first()).otherwise("follower_id").alias("follower_id")), 1),
+        (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 5).then(pl.lit(" padded ")).otherwise("handle").alias("handle")), 0),
+        (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 9).then(None).otherwise("handle_length").alias("handle_length")), 0),
+        (lambda f: f.with_columns(pl.col("followers_count").cast(pl.Int32)), 0),
+        (lambda f: f.drop("raw"), 0),
+    ],
+    ids=["repeated id", "untrimmed handle", "underived length", "other type", "missing column"],
+)
+def test_what_an_import_would_change_is_imported(tmp_path, canonical, change, rejects):
+    target = broken(tmp_path, canonical, change)
+    with Store(tmp_path / "w.duckdb") as store:
+        result = import_file(store, target)
+        assert "read in place" not in result.detected.describe()
+        assert result.n_rejects == rejects and result.n_followers == 3000 - rejects
+        assert store.row("SELECT count(*) AS n FROM follower_rows")["n"] == 3000 - rejects
+
+
+def test_options_the_file_cannot_honour_copy_it(tmp_path, canonical):
+    with Store(tmp_path / "w.duckdb") as store:
+        assert "read in place" not in import_file(store, canonical, account="someone").detected.describe()
+        assert "read in place" not in import_file(store, canonical, platform="bluesky").detected.describe()
+        assert "read in place" in import_file(store, canonical, platform="twitter").detected.describe()
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+def test_a_moved_or_changed_file_is_one_line_and_the_rest_stays_readable(tmp_path, canonical, capsys):
+    target = tmp_path / "mine.parquet"
+    shutil.copy(canonical, target)
+    db = tmp_path / "w.duckdb"
+    assert run(capsys, "audit", target, "--db", db, "--format", "json")[0] == 0
+    assert run(capsys, "import", canonical, "--db", db, "--copy", "--account", "other")[0] == 0
+    moved = tmp_path / "elsewhere.parquet"
+    target.rename(moved)
+    code, out, err = run(capsys, "audit", "1", "--db", db)
+    assert code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith(f"Error: snapshot 1 reads its followers from {target.resolve()}, which is missing")
+    code, out, _ = run(capsys, "snapshots", "--db", db, "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 2
+    assert run(capsys, "audit", "2", "--db", db, "--format", "json")[0] == 0
+    moved.rename(target)
+    assert run(capsys, "audit", "1", "--db", db, "--format", "json")[0] == 0
+    stat = target.stat()
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    code, _, err = run(capsys, "audit", "1", "--db", db)
+    assert code == 1 and "which changed after it was imported" in err and "Traceback" not in err
+    with Store(db) as store:
+        with pytest.raises(StoreError, match="changed after"):
+            store.snapshot(1)
+        store.delete_snapshot(1)
+        assert not store.file_problems
+
+
+def test_workspaces_from_before_keep_their_followers(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
+    for version, name, sql in MIGRATIONS:
+        if version < 7:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con.execute("INSERT INTO snapshots (platform, account) VALUES ('twitter', 'old')")
+    con.execute("INSERT INTO followers (snapshot_id, follower_id, handle) VALUES (1, '42', 'kept')")
+    con.close()
+    with Store(db) as store:
+        assert store.schema_version() >= 7
+        assert store.followers(1)["handle"].to_list() == ["kept"]
