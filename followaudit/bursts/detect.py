@@ -731,27 +731,46 @@ MAX_HOURS = 40 * 8_766  # exact times spread wider than 40 years (bad TIDs) shar
 
 @dataclass
 class _Timeline:
-    """Followers with an exact follow time, in time order, and the follow rate around each."""
+    """Followers with an exact follow time, in time order, and the follow rate around each.
 
-    pos: np.ndarray  # their positions in the prepared (rank-ordered) arrays
+    At 10M followers this must stay small: when every follower has an exact time and the times
+    follow the rank order (the usual case), ``pos`` is None and ``t`` is the prepared array itself;
+    hours are computed for the stretches read, not stored per follower."""
+
+    pos: np.ndarray | None  # their positions in the prepared (rank-ordered) arrays; None: the same order
     t: np.ndarray  # int64 microseconds, ascending
-    hour: np.ndarray  # hour bin of each follow
+    start: int  # the first hour bin starts here
     counts: np.ndarray  # follows per hour bin
-    envelope: np.ndarray  # mean follows per hour over ±rate_window_hours (the local background)
+    envelope: np.ndarray  # follows per hour expected around each hour (see _envelope)
+
+    def hours(self, a: int, b: int) -> np.ndarray:
+        return np.clip((self.t[a:b] - self.start) // HOUR_US, 0, self.counts.size - 1)
+
+    def positions(self, a: int, b: int) -> np.ndarray:
+        return np.arange(a, b) if self.pos is None else self.pos[a:b]
+
+    def index_at(self, hour: int) -> int:
+        """The first follow at or after the start of ``hour``."""
+        return 0 if hour <= 0 else int(np.searchsorted(self.t, self.start + hour * HOUR_US, side="left"))
 
 
 def _timeline(prep: _Prepared, p: BurstParams) -> _Timeline | None:
     if prep.exact is None or prep.exact_count < p.min_size:
         return None
-    pos = np.flatnonzero(prep.exact)
-    t = prep.lower[pos]
+    pos: np.ndarray | None = None
+    t = prep.lower
+    if prep.exact_count < prep.exact.size:
+        pos = np.flatnonzero(prep.exact)
+        t = prep.lower[pos]
     if t.size > 1 and bool((t[1:] < t[:-1]).any()):  # the platform's order and the TIDs disagree somewhere
         order = np.argsort(t, kind="stable")
-        pos, t = pos[order], t[order]
+        pos, t = (order if pos is None else pos[order]), t[order]
     start = max(int(t[0]), int(t[-1]) - MAX_HOURS * HOUR_US)
-    hour = np.clip((t - start) // HOUR_US, 0, None)
-    counts = np.bincount(hour).astype(np.float64)
-    return _Timeline(pos=pos, t=t, hour=hour, counts=counts, envelope=_envelope(counts, p))
+    nbins = int((int(t[-1]) - start) // HOUR_US) + 1
+    counts = np.zeros(nbins)
+    for i in range(0, t.size, 1 << 20):  # in chunks: no per-follower hour array at 10M
+        counts += np.bincount(np.clip((t[i : i + (1 << 20)] - start) // HOUR_US, 0, None), minlength=nbins)
+    return _Timeline(pos=pos, t=t, start=start, counts=counts, envelope=_envelope(counts, p))
 
 
 def _envelope(counts: np.ndarray, p: BurstParams) -> np.ndarray:
@@ -785,9 +804,7 @@ def _rate_candidates(tl: _Timeline, p: BurstParams) -> list[tuple[int, int]]:
     for run in np.split(hours, breaks):
         if float((x[run] - e[run]).sum()) < p.min_size / 2.0:
             continue
-        a = int(np.searchsorted(tl.hour, run[0] - 1, side="left"))
-        b = int(np.searchsorted(tl.hour, run[-1] + 1, side="right"))
-        out.append((a, b))
+        out.append((tl.index_at(int(run[0]) - 1), tl.index_at(int(run[-1]) + 2)))
     return out
 
 
@@ -795,7 +812,7 @@ def _unit_gaps(tl: _Timeline, a: int, b: int) -> np.ndarray:
     """Gap before each follow a..b-1, in units of the local envelope's mean gap (inf for the first)."""
     t = tl.t[max(a - 1, 0) : b].astype(np.float64)
     gaps = np.diff(t) if a > 0 else np.concatenate([[np.inf], np.diff(t)])
-    return gaps * (tl.envelope[tl.hour[a:b]] / HOUR_US)
+    return gaps * (tl.envelope[tl.hours(a, b)] / HOUR_US)
 
 
 def _rate_gains(unit_gaps: np.ndarray, ratio: float) -> np.ndarray:
@@ -841,9 +858,9 @@ def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> t
         gains = _rate_gains(_unit_gaps(tl, a, b), p.rate_ratio)
         for i, j, _llr in _gain_segments(gains, None, p):
             first, last = a + i - 1, a + j - 1  # the follower before the first short gap belongs to the run
-            members = tl.pos[first : last + 1]
+            members = tl.positions(first, last + 1)
             duration = float(tl.t[last] - tl.t[first]) / HOUR_US
-            expected = float(tl.envelope[tl.hour[first : last + 1]].mean()) * max(duration, 1.0 / 60)
+            expected = float(tl.envelope[tl.hours(first, last + 1)].mean()) * max(duration, 1.0 / 60)
             if members.size < p.min_size or members.size < p.min_enrichment * expected:
                 continue
             score, p_value = _rate_null(tl, first, last, p, rng, tests)
