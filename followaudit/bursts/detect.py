@@ -41,7 +41,11 @@ along the rank follows it, while a batch stays a narrow horizontal band. Three s
 
 Exact follow times (a ``followed_at`` column, e.g. from Bluesky follow records) replace the lower
 bound wherever they are known: ages at follow, burst dates (``followed_exact``) and, with exact
-times across a burst, its follow rate against the account's (``follow_rate_ratio``).
+times across a burst, its follow rate against the account's (``follow_rate_ratio``). They also feed
+a second scan, **follow-rate spikes** (``_rate_bursts``): hourly candidates against the account's own
+rate around them, a Poisson scan over the gaps between follows, and the same Monte Carlo null
+(``_monte_carlo_p``) with the gaps redrawn from the neighbours'; a batch found by both scans is one
+burst (``found_by``).
 """
 
 from __future__ import annotations
