@@ -313,13 +313,12 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
 WIDE_ROWS = 256  # grids at least this wide are summed row by row (see _window_sums)
 
 
-def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None) -> np.ndarray:
+def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0.
 
     The cumulative sum is written into a buffer padded with its first and last values, so each
-    window is one subtraction of two slices (no gathers, no temporaries beyond the buffer). The
-    result is a view into ``buf`` (reused when given: fresh pages of a 4000-row grid cost as much
-    as the sums).
+    window is one subtraction of two slices (no gathers). ``buf`` (n + 2·half + 1 rows) and ``out``
+    (n rows) are reused when given: fresh pages of a 4,000-row grid cost as much as the sums.
     """
     n = values.shape[0]
     shape = (n + 2 * half + 1, *values.shape[1:])
@@ -334,7 +333,7 @@ def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None) -
     else:
         np.cumsum(values, axis=0, out=buf[half + 1 : half + 1 + n])
     buf[half + 1 + n :] = buf[half + n]
-    return np.subtract(buf[2 * half + 1 :], buf[:n], out=buf[2 * half + 1 :])
+    return np.subtract(buf[2 * half + 1 :], buf[:n], out=out)
 
 
 def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
@@ -346,9 +345,9 @@ def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.
     cells = np.flatnonzero(x >= 2.0)
     x_cells = x.ravel()[cells]
     work = x
-    buf = np.empty((x.shape[0] + 2 * half + 1, *x.shape[1:]))
+    buf, expected = np.empty((x.shape[0] + 2 * half + 1, *x.shape[1:])), np.empty(x.shape)
     for step in range(passes):
-        expected = _window_sums(work, half, buf)  # a view into buf, updated in place below
+        _window_sums(work, half, buf, expected)  # into the reused ``expected``, updated in place below
         expected -= work
         expected *= scale
         if step == passes - 1:
