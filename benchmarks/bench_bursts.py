@@ -87,22 +87,28 @@ def main() -> None:
     print(f"generated {frame.height:,} followers in {time.perf_counter() - t:.1f} s (not part of the benchmark)")
 
     best: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for _ in range(args.repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         timed = estimate_follow_times(frame)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), _cpu()
         scan = scan_bursts(frame)
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), _cpu()
         members = burst_membership(frame, scan.bursts)
-        t3 = time.perf_counter()
-        for name, value in (("estimate", t1 - t0), ("detect", t2 - t1), ("membership", t3 - t2), ("estimate+detect", t2 - t0)):
+        t3, c3 = time.perf_counter(), _cpu()
+        for name, value, used in (("estimate", t1 - t0, c1 - c0), ("detect", t2 - t1, c2 - c1), ("membership", t3 - t2, c3 - c2),
+                                  ("estimate+detect", t2 - t0, c2 - c0)):
             best[name] = min(best.get(name, float("inf")), value)
+            cpu[name] = min(cpu.get(name, float("inf")), used)
         del timed
     print(f"bursts found: {len(scan.bursts)}, followers inside: {members.height:,}")
     for b in scan.bursts:
         print(f"  #{b.burst_id} ranks {b.start_rank:,}-{b.end_rank:,} size {b.size:,} created {b.created_from:%Y-%m-%d}..{b.created_to:%Y-%m-%d}")
     for name, value in best.items():
-        print(f"{name:>16}: {value:6.2f} s (best of {args.repeat})")
+        print(f"{name:>16}: {value:6.2f} s wall, {cpu[name]:6.2f} CPU-s (best of {args.repeat})")
+    import os
+
+    print(f"load average {os.getloadavg()[0]:.2f}")
     if args.chart:
         from followaudit.render.charts import write_follower_factory
 
