@@ -117,16 +117,18 @@ def attach_bursts(
         return None
     scan = scan_bursts(frame, params)
     del frame
-    members = burst_members(store, snapshot.snapshot_id, scan, method if has_labels else None)
-    not_real = label_bursts(scan, members) if has_labels and scan.bursts else 0
+    # members and their labels, once: for the fake shares (so each burst's kind and reason), the
+    # report's count of bought members not labelled real, and the reasons written back
+    members = burst_members(store, snapshot.snapshot_id, scan, method) if has_labels and scan.bursts else None
+    not_real = label_bursts(scan, members) if members is not None else 0
     report.bursts = [b.to_dict() for b in scan.bursts]
     report.sections[SECTION] = {**scan.section(), "reference": "docs/bursts.md"}
     if scan.followers_skipped:
         report.notes.append(
             f"{scan.followers_skipped:,} followers without a follow rank or creation date were not placed in the burst analysis"
         )
-    if save and not store.read_only and has_labels:
-        add_burst_reasons(store, snapshot.snapshot_id, method, scan, members)
-    if has_labels and scan.bursts:
+    if members is not None:
+        if save and not store.read_only:
+            add_burst_reasons(store, snapshot.snapshot_id, method, scan, members)
         report.add_reason_count(BURSTS_REASON, not_real)
     return scan
