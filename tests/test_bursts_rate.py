@@ -83,3 +83,26 @@ def test_harness_with_fresh_bricks_and_exact_times() -> None:
     assert res.bricks_found >= res.bricks - 1 and res.recall > 0.85, res.summary()
     assert res.false_bursts == 0 and res.null_false_bursts == 0, res.summary()
     assert set(res.found_by) == {"follow_rate"}
+
+
+def test_audit_stores_rate_burst_reasons_and_section(tmp_path) -> None:
+    from followaudit.audit import audit_snapshot
+    from followaudit.bursts.attach import SECTION, attach_bursts
+    from followaudit.store import Store
+
+    frame, [size] = timed(3, instant=1.0, n=8_000)
+    store = Store(tmp_path / "w.duckdb")
+    sid = store.create_snapshot(platform="bluesky", account="acct", source="test")
+    store.replace_followers(sid, frame.drop("brick").with_columns(
+        pl.lit("bluesky").alias("platform"), pl.lit(10).alias("posts_count"),
+        pl.lit(40).alias("followers_count"), pl.lit(60).alias("following_count")))
+    with store:
+        result = audit_snapshot(store, sid)
+        attach_bursts(store, store.snapshot(sid), result.report, method="rules")
+        doc = json.loads(json.dumps(result.report.to_dict(), default=str))
+        [burst] = doc["bursts"]
+        assert burst["found_by"] == ["follow_rate"] and burst["followed_exact"] and burst["fake_share"] is not None
+        assert doc[SECTION]["rate_tests"] >= 1 and doc[SECTION]["follow_times_exact"] == frame.height
+        labels = store.labels(sid, "rules").join(frame.select("follower_id", "brick"), on="follower_id")
+        tagged = labels.filter(pl.col("reasons").list.eval(pl.element().str.contains("followed within")).list.any())
+        assert tagged.height == burst["size"] and tagged.filter(pl.col("brick") == 1).height == size
