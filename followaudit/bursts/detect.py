@@ -384,13 +384,14 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
     n = prep.age.size
     block = p.block or max(p.min_block, -(-n // p.max_blocks))
     nb = -(-n // block)
-    fine_bin = (prep.age // p.bin_days).astype(np.int64)
+    # ages are ≥ 0, so truncating the quotient is its floor (``//`` on floats costs 5× more at 10M)
+    fine_bin = np.divide(prep.age, p.bin_days).astype(np.int64)
     # a handful of absurd creation dates (epoch 0) must not widen the grid: they share the top bin
-    top = int(np.quantile(fine_bin, 0.9999)) + 2 * max(p.scales) + 1
+    top = _quantile_of_counts(np.bincount(fine_bin), 0.9999) + 2 * max(p.scales) + 1
     np.minimum(fine_bin, top, out=fine_bin)
     nbins = int(fine_bin.max()) + 1
-    blk = np.arange(n) // block
-    fine = np.bincount(blk * nbins + fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
+    fine_bin += np.repeat(np.arange(nb, dtype=np.int64) * nbins, block)[:n]  # the block's row of the grid
+    fine = np.bincount(fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
     m = fine.sum(axis=1)
     half = max(p.background_min_blocks, -(-p.background_followers // block))
     min_cell = max(3.0, min(block, p.min_size) / 4.0)
@@ -429,6 +430,16 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
                 age_hi = ((cols.stop * k - offset) + 1) * p.bin_days
                 candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
     return _Grid(block=block, m=m, fine_expected=fine_expected, candidates=candidates)
+
+
+def _quantile_of_counts(counts: np.ndarray, q: float) -> int:
+    """``int(np.quantile(values, q))`` from the counts of non-negative integer values (one bincount
+    instead of a partition of every value; the same linear interpolation)."""
+    position = q * (int(counts.sum()) - 1)
+    below = int(math.floor(position))
+    cum = np.cumsum(counts)
+    lo, hi = (int(np.searchsorted(cum, i, side="right")) for i in (below, below + 1 if position > below else below))
+    return int(lo + (position - below) * (hi - lo))
 
 
 def _background_share(grid: _Grid, pos_lo: int, pos_hi: int, age_lo: float, age_hi: float, bin_days: int) -> float:
