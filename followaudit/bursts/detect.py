@@ -292,15 +292,22 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
         used = used.sort("follow_rank", maintain_order=True)
     rank = used["follow_rank"].to_numpy()
     created = used["created_us"].to_numpy()
-    lower = np.maximum.accumulate(created) if created.size else created
-    if account_created_at is not None and created.size:
-        lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
     exact = None
-    if timed:  # an exact follow time replaces the bound (a client-written TID may predate creation: clip)
-        followed = used["followed_us"].to_numpy()
-        exact = ~used["followed_us"].is_null().to_numpy()
-        lower = np.where(exact, np.maximum(np.nan_to_num(followed, nan=0).astype(np.int64), created), lower)
-    age = np.minimum((lower - created) / DAY_US, MAX_AGE_DAYS)
+    if timed and used["followed_us"].null_count() == 0:  # every time exact: no bound needed
+        # (a client-written TID may predate the account's creation: clip)
+        lower = np.maximum(used["followed_us"].to_numpy(), created)
+        exact = np.ones(created.size, dtype=bool)
+    else:
+        lower = np.maximum.accumulate(created) if created.size else created
+        if account_created_at is not None and created.size:
+            lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
+        if timed:  # an exact follow time replaces the bound where known
+            followed = used["followed_us"].to_numpy()
+            exact = ~used["followed_us"].is_null().to_numpy()
+            lower = np.where(exact, np.maximum(np.nan_to_num(followed, nan=0).astype(np.int64), created), lower)
+    age = np.subtract(lower, created).astype(np.float64)
+    age /= DAY_US
+    np.minimum(age, MAX_AGE_DAYS, out=age)
     return _Prepared(
         rank=rank, created=created, lower=lower, age=age,
         is_fake=used["is_fake"].to_numpy() if labelled else None,
