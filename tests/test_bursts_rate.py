@@ -106,3 +106,29 @@ def test_audit_stores_rate_burst_reasons_and_section(tmp_path) -> None:
         labels = store.labels(sid, "rules").join(frame.select("follower_id", "brick"), on="follower_id")
         tagged = labels.filter(pl.col("reasons").list.eval(pl.element().str.contains("followed within")).list.any())
         assert tagged.height == burst["size"] and tagged.filter(pl.col("brick") == 1).height == size
+
+
+def test_sequential_null_stops_only_when_clear() -> None:
+    from followaudit.bursts import detect as D
+
+    p = D.BurstParams()
+    rng = np.random.default_rng(0)
+    rows = []
+
+    def draw(k: int) -> np.ndarray:  # a null whose best segments sit around 10
+        rows.append(k)
+        return rng.normal(-1.0, 1.0, size=(k, 400))
+
+    far = D._monte_carlo_p(500.0, 400, draw, p, tests=10)
+    assert sum(rows) == D.NULL_ROUND and far < p.alpha / 10 / D.NULL_CLEAR  # clearly beyond: 20 draws
+    rows.clear()
+    ordinary = D._monte_carlo_p(0.0, 400, draw, p, tests=10)
+    assert sum(rows) == D.NULL_ROUND and ordinary > 0.5  # clearly ordinary: 20 draws
+    rows.clear()
+    # near the threshold: every draw is taken, and the decision is the full null's
+    maxima = np.array([D._max_segment(draw(20)) for _ in range(5)]).ravel()
+    rows.clear()
+    beta = maxima.std() * np.sqrt(6) / np.pi
+    near = maxima.mean() - D.EULER_GAMMA * beta + beta * -np.log(-np.log1p(-p.alpha / 10))
+    D._monte_carlo_p(float(near), 400, draw, p, tests=10)
+    assert sum(rows) == p.null_draws

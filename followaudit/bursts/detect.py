@@ -75,7 +75,8 @@ NULL_METHOD = (
     "Monte Carlo null on the account's own followers: follow order and follow times kept, followers who "
     "joined within crust_days of following (organic sign-up waves) kept as observed, every other follower's "
     "account age at follow redrawn from the ages of the followers around the burst; p-value from a Gumbel fit "
-    "to the null's best-segment LLRs, expected false alarms = p-value × rectangles tested"
+    "to the null's best-segment LLRs (up to null_draws draws, in rounds of 20, stopping once the p-value is 1,000× "
+    "beyond alpha / tests either way or above 0.5), expected false alarms = p-value × rectangles tested"
 )
 
 RATE_METHOD = (
@@ -591,8 +592,8 @@ def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray]
     ``size``), the p-value of ``observed`` against each row's best segment (Gumbel fit).
 
     Sequential: draws come in rounds of ``NULL_ROUND``, and drawing stops once the p-value is a factor
-    ``NULL_CLEAR`` below or above the threshold ``alpha / tests`` (far beyond what the fit's error
-    with 20 draws can move); anything closer gets all ``null_draws``.
+    ``NULL_CLEAR`` below or above the threshold ``alpha / tests``, or above 0.5 (far beyond what the
+    fit's error with 20 draws can move); anything closer gets all ``null_draws``.
     """
     threshold = p.alpha / max(tests, 1)
     maxima = np.empty(p.null_draws)
@@ -604,7 +605,7 @@ def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray]
         done += k
         if done >= NULL_ROUND and done < p.null_draws:
             p_value = _gumbel_p_value(observed, maxima[:done])
-            if p_value * NULL_CLEAR < threshold or p_value > threshold * NULL_CLEAR:
+            if p_value * NULL_CLEAR < threshold or p_value > min(threshold * NULL_CLEAR, 0.5):
                 return p_value
     return _gumbel_p_value(observed, maxima)
 
