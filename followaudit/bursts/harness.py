@@ -21,6 +21,11 @@ accounts were made within a 1–60 day window (``window_days``) that ends either
 accounts at the crust) or 2 weeks to 5 years before it (aged accounts); half of the vendors follow
 in creation order, half at random.
 
+Exact follow times (``follow_times``): the detector also gets ``followed_at``; each brick is then
+delivered over 5 minutes to 3 hours (log-uniform) instead of at once, organic follows falling in
+between, and ``instant`` is the share of bricks made of accounts created within hours of their own
+follow (created ~2 hours before, like a viral day's sign-ups: by creation date a sign-up wave).
+
 ``run_harness`` reports the recall of injected followers (inside a detected burst) and the share
 of organic followers wrongly inside a burst, pooled over seeds, plus per-size recall.
 """
