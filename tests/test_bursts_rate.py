@@ -79,8 +79,9 @@ def test_harness_with_fresh_bricks_and_exact_times() -> None:
     from followaudit.bursts.harness import run_harness
 
     res = run_harness(3, organic=(20_000, 40_000), null_accounts=3, waves=2, follow_times=True, instant=1.0)
-    # one brick lands on a viral day (seed 1: 1,590 accounts over 1.6 hours on top of the wave): found in pieces only
-    assert res.bricks_found >= res.bricks - 1 and res.recall > 0.85, res.summary()
+    # two bricks land on viral days (1,590 and 1,890 accounts over 1.4-1.6 hours on top of a wave): not
+    # found, the price of rate_ratio 50, which keeps viral days of 3 hours and more organic (docs/bursts.md)
+    assert res.bricks_found >= res.bricks - 2 and res.recall > 0.6, res.summary()
     assert res.false_bursts == 0 and res.null_false_bursts == 0, res.summary()
     assert set(res.found_by) == {"follow_rate"}
 

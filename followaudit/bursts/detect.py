@@ -115,7 +115,7 @@ class BurstParams:
     alpha: float = 0.01  # a burst is reported when its expected number of false alarms is at most this
     null_seed: int = 0
     # follow-rate spikes (exact follow times only): see _rate_bursts
-    rate_ratio: float = 20.0  # burst hypothesis: follows arrive this many times faster than the local day's mean
+    rate_ratio: float = 50.0  # burst hypothesis: follows arrive this many times faster than the local day's mean
     rate_window_hours: int = 12  # half-width of the local follow-rate envelope (hours)
     rate_trim_hours: int = 3  # the envelope leaves out this many busiest hours of its window
 
