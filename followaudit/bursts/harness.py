@@ -63,7 +63,7 @@ def _signup_cdf() -> tuple[np.ndarray, np.ndarray]:
 _DAYS, _CDF = _signup_cdf()
 
 
-def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0, wave_hours: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
     """Follow times and creation times (epoch seconds) of ``n`` organic followers, in follow order.
 
     ``waves`` viral days each add thousands of brand-new accounts (so more than ``n`` come back)."""
@@ -85,18 +85,18 @@ def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0) -> tuple[
     created = np.where(joined, np.maximum(fresh, PLATFORM_START), older)
     created = np.minimum(created, follow - 60.0)
     if waves:
-        follow, created = _add_waves(follow, created, rng, waves, n)
+        follow, created = _add_waves(follow, created, rng, waves, n, wave_hours)
     return follow, created
 
 
 def _add_waves(follow: np.ndarray, created: np.ndarray, rng: np.random.Generator, waves: int,
-               n: int) -> tuple[np.ndarray, np.ndarray]:
+               n: int, wave_hours: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
     """Viral days: thousands of accounts made within hours of following (organic, clustered)."""
     parts_f, parts_c = [follow], [created]
     for _ in range(waves):
         k = int(min(rng.integers(2_000, 6_001), 0.15 * n))
         at = rng.uniform(follow[0] + 60 * DAY, OBSERVED - 3 * DAY)
-        f = at + rng.exponential(8 * 3600.0, k)  # the day after the event
+        f = at + rng.exponential(wave_hours * 3600.0, k)  # the day after the event (mean 8 hours by default)
         parts_f.append(f)
         parts_c.append(f - 60.0 - rng.exponential(2 * 3600.0, k))
     follow, created = np.concatenate(parts_f), np.concatenate(parts_c)
@@ -285,11 +285,12 @@ def _flagged(frame: pl.DataFrame, found_by: dict[str, int] | None = None, **para
 def run_harness(
     seeds: int = 50, *, organic: tuple[int, int] = (20_000, 100_000), interleave: float = 0.0,
     null_accounts: int = 0, first_seed: int = 0, window_days: tuple[float, float] = (1, 60), waves: int = 0,
-    follow_times: bool = False, instant: float = 0.0, **params: Any,
+    follow_times: bool = False, instant: float = 0.0, wave_hours: float = 8.0, **params: Any,
 ) -> HarnessResult:
     """Inject bricks into ``seeds`` organic accounts and score the detector (``params`` go to it).
 
     ``waves``: clustered organic sign-up waves per account (viral days of brand-new accounts).
+    ``wave_hours``: the mean delay of a viral day's follows after its event (8 hours).
     ``follow_times``: the detector gets exact follow times (bricks delivered over 5 minutes to
     3 hours); ``instant``: the share of bricks made of accounts created within hours of following
     (with or without ``follow_times``: the same bricks, seen with or without their times)."""
@@ -299,7 +300,7 @@ def run_harness(
     per_size = {f"{lo}-{hi - 1}": [0, 0] for lo, hi in SIZE_CLASSES}
     for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves, wave_hours)
         times_rng = np.random.default_rng((seed, 13)) if follow_times or instant else None
         inj = inject_bricks(follow, created, rng, interleave=interleave, window_days=window_days, times_rng=times_rng,
                             instant=instant)
@@ -324,7 +325,7 @@ def run_harness(
     res.per_size = {k: (v[0], v[1]) for k, v in per_size.items()}
     for seed in range(first_seed + 10_000, first_seed + 10_000 + null_accounts):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves, wave_hours)
         frame = pl.DataFrame(
             {
                 "follower_id": pl.int_range(0, follow.size, eager=True).cast(pl.Utf8),
@@ -353,12 +354,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window-days", type=float, nargs=2, default=(1, 60), metavar=("MIN", "MAX"))
     parser.add_argument("--waves", type=int, default=0, help="organic sign-up waves (viral days) per account")
     parser.add_argument("--follow-times", action="store_true", help="give the detector exact follow times")
+    parser.add_argument("--wave-hours", type=float, default=8.0, help="mean delay of a viral day's follows (hours)")
     parser.add_argument("--instant", type=float, default=0.0, help="share of bricks of accounts made within hours of following")
     args = parser.parse_args(argv)
     res = run_harness(
         args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave,
         null_accounts=args.null_accounts, window_days=tuple(args.window_days), waves=args.waves,
-        follow_times=args.follow_times, instant=args.instant,
+        follow_times=args.follow_times, instant=args.instant, wave_hours=args.wave_hours,
     )
     print(res.summary())
 
