@@ -28,7 +28,7 @@ from .estimate.audience import model_estimates
 from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile, profile_stride
-from .reach.audience import MASS_THRESHOLD, audience_section
+from .reach.audience import MASS_THRESHOLD, audience_section, batch_audience_counts
 from .reach.platform_evidence import evidence_notes, platform_evidence
 from .reach.sections import build_sections
 from .report.core import Report
@@ -72,6 +72,8 @@ class LabelTally:
     known: Counter = field(default_factory=Counter)
     profiled: int = 0
     profile: AudienceProfile | None = None
+    # audited / known / mass / reachable followers (reach/audience.py), counted batch by batch
+    audience: Counter = field(default_factory=Counter)
 
     def add_profiles(
         self, followers: pl.DataFrame, platform: str | None, as_of: datetime | None, X: np.ndarray | None = None,
@@ -348,6 +350,8 @@ def audit_snapshot(
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
             tally.add(labels)
+            if labels.height == batch.height:  # row for row (a withheld audit labels nothing)
+                tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
@@ -363,7 +367,8 @@ def audit_snapshot(
         first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
         report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
                               first_reject=first, known_counts=counts, as_of=as_of)
-        finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold)
+        finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
+                      audience_counts=dict(tally.audience) if tally.audience else None)
         if save:
             # Checkpoint the new labels inside the cap: left to closing the workspace, DuckDB's
             # checkpoint of 10M labels ran uncapped and lifted the command's peak from 2.0 to 3.1 GB.
@@ -380,7 +385,8 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
 
 
 def finish_report(
-    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD
+    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
+    audience_counts: dict[str, int] | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -392,7 +398,8 @@ def finish_report(
                                  as_of=as_of_time(snapshot), inactive_days=report.inactive_days)
     report.evidence.update(evidence)
     report.notes.extend(evidence_notes(evidence))
-    report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold)
+    report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
+                                       counts=audience_counts)
     attach_bursts(store, snapshot, report, method=method, save=save)
     attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)

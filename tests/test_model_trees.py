@@ -65,6 +65,7 @@ def test_missing_types_and_one_leaf_trees_on_a_trained_model() -> None:
         raw, leaves, _ = tm.walk(X, leaves=True)
         assert np.array_equal(raw, booster.predict(X, raw_score=True))
         assert np.array_equal(leaves, booster.predict(X, pred_leaf=True))
+        assert np.array_equal(tm.score(X)[0], raw)  # the model compiled to straight-line C, zero-missing splits too
         table, bias = tm.path_credit()
         for t in range(booster.num_trees()):  # tree by tree: root value plus the leaf's path credit
             one = booster.predict(X, start_iteration=t, num_iteration=1, raw_score=True)

@@ -99,6 +99,23 @@ def test_audience_types_intervals_and_missing_counts() -> None:
     assert audience_types({"audited": 10, "known": 0, "mass": 0, "reachable": 0}, design=SampleDesign()) is None
 
 
+def test_audience_counted_while_labelling_equals_the_stored_join(tmp_path) -> None:
+    from followaudit.reach.audience import audience_counts
+    from followaudit.sources.ingest import import_file
+    from followaudit.sources.synth import write_synth
+
+    source = tmp_path / "f.jsonl"
+    write_synth(3_001, source, seed=5)
+    with Store(tmp_path / "w.duckdb") as store:
+        sid = import_file(store, source).snapshot_id
+        report = audit_snapshot(store, sid, method="model", batch_rows=700, mass_threshold=800).report
+        stored = audience_counts(store, sid, "model", 800)
+    assert report.audience["mass_followers"]["count"] == stored["mass"] > 0
+    assert report.audience["reachable"]["count"] == stored["reachable"] > 0
+    assert report.audience["followers_with_following_count"] == stored["known"]
+    assert report.audience["followers_audited"] == stored["audited"] == 3_001
+
+
 # -- end to end: the stand-in AppView ---------------------------------------------------------------
 def test_live_bluesky_audit_carries_labels_agreement_mass_followers_and_gone(tmp_path) -> None:
     gone = {10, 500, 700}

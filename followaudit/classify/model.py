@@ -25,9 +25,10 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
-from .features import add_features
-from .reasons import explain_rows
+from .features import add_features, feature_exprs
+from .reasons import MIN_CONTRIBUTION, TOP_K, explain_flat, list_series, path_credit, phrase_columns
 from .rules import R_REAL, inactive_mask
+from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
 
 if TYPE_CHECKING:
@@ -147,9 +148,59 @@ def model_for_platform(platform: str | None) -> str:
 
 def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> np.ndarray:
     """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing)."""
-    cols = [f"f_{n}" for n in features]
-    out = add_features(frame, as_of, list(features)).select(cols).collect()
+    if isinstance(frame, pl.DataFrame):
+        columns = feature_columns(frame, features, as_of)
+        X = np.empty((frame.height, len(columns)), dtype=np.float64, order="F")  # each column one contiguous copy
+        for j, column in enumerate(columns):
+            X[:, j] = column
+        return X
+    out = add_features(frame, as_of, list(features)).select([f"f_{n}" for n in features]).collect()
     return out.to_numpy(order="c").astype(np.float64, copy=False)
+
+
+def feature_columns(frame: pl.DataFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> list[np.ndarray]:
+    """``feature_matrix``'s columns as separate float64 arrays, without building the matrix.
+
+    The text features come from one compiled pass (``text_features.py``, the same numbers as their
+    Polars expressions); the rest are Polars expressions, handed over without a copy where Polars
+    allows (a float column without nulls).
+    """
+    features = list(features)
+    exprs = feature_exprs(as_of)
+    text = [f for f in features if f in TEXT_FEATURES]
+    fast = text_feature_columns(frame, text, exprs) if text else None
+    rest = [f for f in features if fast is None or f not in fast]
+    values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest]) if rest else None
+    columns = []
+    for name in features:
+        if fast is not None and name in fast:
+            columns.append(fast[name])
+        else:
+            assert values is not None
+            columns.append(np.asarray(values[name].to_numpy(), dtype=np.float64))  # nulls become NaN
+    return columns
+
+
+class FeatureColumns:
+    """The feature matrix kept as its columns: ``X[rows]`` builds the matrix of those rows only.
+
+    Labelling scores the columns directly; a caller that wants a sample of the matrix (the audit's
+    shift profile) should not pay for copying all of it. ``np.asarray(X)`` gives the whole matrix.
+    """
+
+    def __init__(self, columns: list[np.ndarray]) -> None:
+        self.columns = columns
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.columns[0]) if self.columns else 0, len(self.columns))
+
+    def __getitem__(self, rows: Any) -> np.ndarray:
+        return np.column_stack([c[rows] for c in self.columns]) if self.columns else np.zeros((0, 0))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        X = self[slice(None)]
+        return X if dtype is None else X.astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -289,7 +340,7 @@ def label_model(
     platform: str | None = None,
     explain: str = "fake",
     model_dir: Path | None = None,
-    features_out: dict[str, np.ndarray] | None = None,
+    features_out: dict[str, Any] | None = None,
 ) -> pl.DataFrame:
     """Label every follower fake / inactive / real with the shipped model.
 
@@ -299,8 +350,10 @@ def label_model(
     ``"fake"`` (default), ``"all"`` or ``"none"``; contributions are path attributions
     (``trees.py``), computed in the same pass as the scores.
     ``platform`` picks the model; None uses each row's ``platform`` column. ``features_out``, when
-    given (single-platform frames), receives the feature matrix under ``"X"`` (and the model's name under ``"model"``) so a caller that needs
-    it too (the audit's shift diagnostic) does not compute it twice.
+    given (single-platform frames), receives the feature matrix under ``"X"`` as ``FeatureColumns``
+    (``X[rows]`` is a NumPy matrix of those rows; ``np.asarray(X)`` the whole) and the model's name
+    under ``"model"``, so a caller that needs it too (the audit's shift diagnostic) does not compute
+    it twice.
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
@@ -316,54 +369,67 @@ def label_model(
     if platform is None and frame.height:
         platform = frame["platform"][0]
     model = load_model(model_for_platform(platform), model_dir)
-    X, raw, prob = score_frame(frame, model, as_of=as_of)
+    if explain not in ("fake", "all", "none"):
+        raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
+    columns = feature_columns(frame, model.spec.features, as_of)
+    # One pass of the compiled trees: scores, and the top aspects of the rows to explain. The
+    # features stay separate arrays: the matrix is built only for a caller that asks for it.
+    raw, top = model.trees.score(columns, credit=path_credit(model) if explain != "none" else None, threshold=model.threshold,
+                                 explain=explain, k=TOP_K, min_credit=MIN_CONTRIBUTION)
+    prob = model.calibrate(raw)
     if features_out is not None:
-        features_out.update(X=X, model=model.name)
+        features_out.update(X=FeatureColumns(columns), model=model.name)
     is_fake = raw >= model.threshold
     inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
-    labels = pl.DataFrame(
-        {
-            "follower_id": frame["follower_id"],
-            "probability": prob,
-            "_fake": is_fake,
-        }
-    ).with_columns(inactive["inactive"], inactive["inactive_reason"], inactive["activity_unknown"])
-    labels = labels.with_columns(
-        pl.when(pl.col("_fake")).then(pl.lit("fake"))
-        .when(pl.col("inactive")).then(pl.lit("inactive"))
-        .otherwise(pl.lit("real")).alias("label")
-    )
-    want = {"fake": is_fake, "all": np.ones(len(raw), dtype=bool), "none": np.zeros(len(raw), dtype=bool)}.get(explain)
-    if want is None:
-        raise ValueError(f"explain must be 'fake', 'all' or 'none', got {explain!r}")
+    n = frame.height
+    is_inactive = inactive["inactive"].fill_null(False).to_numpy()
+    code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)  # fake beats inactive beats real
+    label = pl.Series("label", LABEL_NAMES).gather(pl.Series(code))
+    # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
+    reason_of = inactive["inactive_reason"]
+    distinct = reason_of.drop_nulls().unique().sort().to_list()
+    fixed_texts = [R_MODEL_FAKE, R_REAL, *distinct]
+    fixed = np.where(is_fake, 0, 1)
+    for k, text in enumerate(distinct, start=2):
+        fixed[~is_fake & is_inactive & (reason_of == text).fill_null(False).to_numpy()] = k
+    words_per_row = np.zeros(n, dtype=np.int64)
+    words = pl.Series("phrase", [], dtype=pl.Utf8)
+    want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
     if want.any():
         idx = np.flatnonzero(want)
-        words = explain_rows(model, frame[idx], X[idx], is_fake[idx], as_of=as_of)
-        explained = pl.DataFrame({"_row": pl.Series(idx, dtype=pl.UInt32), "model_reasons": words})
-        labels = labels.with_row_index("_row").join(explained, on="_row", how="left", maintain_order="left").drop("_row")
-    else:
-        labels = labels.with_columns(pl.lit(None, dtype=pl.List(pl.Utf8)).alias("model_reasons"))
-    # Rows without model words have one of a few fixed reason lists: build each once and join
-    # (building string lists row by row is the slow part of labelling millions of followers).
-    key = pl.concat_str([pl.col("label"), pl.col("inactive_reason").fill_null("")], separator="|")
-    keys = labels.select(key.alias("_key"))["_key"]
-    distinct = keys.unique().sort().to_list()
-    fixed = {"fake": [R_MODEL_FAKE], "real": [R_REAL]}
-    table = pl.DataFrame(
-        {"_key": distinct, "_fixed": [fixed.get(k.split("|", 1)[0]) or [k.split("|", 1)[1]] for k in distinct]},
-        schema={"_key": pl.Utf8, "_fixed": pl.List(pl.Utf8)},
+        assert top is not None
+        counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], None, is_fake[idx], as_of=as_of, top=top[idx])
+        words_per_row[idx] = counts
+    # A fake follower's reasons are the model's words alone (its verdict when it has none); any other
+    # row's fixed reason comes first, then its words.
+    has_fixed = (words_per_row == 0) | ~is_fake
+    reasons = _reason_lists(fixed, fixed_texts, has_fixed, words_per_row, words)
+    return pl.DataFrame(
+        [frame["follower_id"], label, pl.Series("probability", prob), reasons, inactive["activity_unknown"]]
     )
-    labels = labels.with_columns(keys).join(table, on="_key", how="left", maintain_order="left")
-    words = pl.col("model_reasons")
-    reasons = (
-        pl.when(words.list.len().fill_null(0) == 0).then(pl.col("_fixed"))
-        .when(pl.col("label") == "fake").then(words)
-        .otherwise(pl.concat_list(pl.col("_fixed"), words))
-    )
-    return labels.select(
-        "follower_id",
-        "label",
-        "probability",
-        reasons.alias("reasons"),
-        "activity_unknown",
-    )
+
+
+LABEL_NAMES = ["fake", "inactive", "real"]  # codes 0, 1, 2
+
+
+def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], has_fixed: np.ndarray, words_per_row: np.ndarray,
+                  words: pl.Series) -> pl.Series:
+    """Each row's reasons: ``fixed_texts[fixed]`` if ``has_fixed``, then its ``words_per_row`` words.
+
+    No list is built per row: every reason is gathered from one vocabulary (the few fixed texts, then
+    the words in row order) and the result is cut into lists by the counts (building string lists
+    row by row, or joining them in, was the slow part of labelling millions of followers).
+    """
+    n = len(fixed)
+    per_row = has_fixed.astype(np.int64) + words_per_row
+    start = np.zeros(n, dtype=np.int64)
+    np.cumsum(per_row[:-1], out=start[1:])
+    pick = np.empty(int(per_row.sum()), dtype=np.int64)
+    pick[start[has_fixed]] = fixed[has_fixed]
+    rows = np.flatnonzero(words_per_row)
+    counts = words_per_row[rows]
+    first = np.repeat(start[rows] + has_fixed[rows], counts)
+    within = np.arange(len(words)) - np.repeat(np.cumsum(counts) - counts, counts)
+    pick[first + within] = len(fixed_texts) + np.arange(len(words))
+    vocabulary = pl.concat([pl.Series("phrase", fixed_texts, dtype=pl.Utf8), words.alias("phrase")])
+    return list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from .features import feature_exprs
 
@@ -150,39 +151,85 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
     raise ValueError(f"method must be 'path' or 'treeshap', got {method!r}")
 
 
-def explain_rows(
-    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
-    method: str = "path",
-) -> pl.Series:
-    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label.
+def phrase_columns(as_of: datetime | None = None) -> list[str]:
+    """The canonical columns the phrases read (a frame narrowed to them explains the same)."""
+    return sorted({c for e in phrase_exprs(as_of).values() for c in e.meta.root_names()})
 
-    ``method``: how contributions are computed (see :func:`aspect_contributions`).
-    """
-    if frame.height == 0:
-        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
+
+def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: int = TOP_K, method: str = "path") -> np.ndarray:
+    """rows × k aspect indices pushing hardest towards each row's label, -1 below ``MIN_CONTRIBUTION``."""
     aspects, C = aspect_contributions(model, X, method=method)
     toward = np.where(is_fake[:, None], C, -C)
     k = min(k, len(aspects))
     order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
-    strength = np.take_along_axis(toward, order, axis=1)
+    strong = np.take_along_axis(toward, order, axis=1) >= MIN_CONTRIBUTION
+    return np.where(strong, order, -1)
+
+
+def list_series(name: str, counts: np.ndarray, values: pl.Series) -> pl.Series:
+    """A list column whose row ``i`` holds the next ``counts[i]`` of ``values`` (no per-row Python)."""
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    items = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    # Built so that neither pandas nor pyarrow.compute is imported (~1 s of start-up, once):
+    # pa.array(ndarray) imports pandas, pl.Series(arrow array) imports pyarrow.compute.
+    starts = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
+    lists = pa.LargeListArray.from_arrays(starts, items)
+    return pl.DataFrame(pa.Table.from_arrays([lists], names=[name]))[name]
+
+
+def explain_flat(
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray | None, is_fake: np.ndarray, *, as_of: datetime | None = None,
+    k: int = TOP_K, method: str = "path", top: np.ndarray | None = None,
+) -> tuple[np.ndarray, pl.Series]:
+    """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order.
+
+    ``X`` is read only when ``top`` is not given."""
+    aspects, _ = _aspects(model.spec.features)
+    if top is None:
+        if X is None:
+            raise ValueError("explain_flat needs X or top")
+        top = top_aspects(model, X, is_fake, k=k, method=method)
+    order = top[:, :k]
+    k = order.shape[1]
     exprs = phrase_exprs(as_of)
-    strong = strength >= MIN_CONTRIBUTION
     # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
     # formatting every aspect for every row was the slow part of explaining a million followers.
-    parts = []
+    slots, phrases = [], []
     for a, aspect in enumerate(aspects):
-        rows, rank = np.nonzero((order == a) & strong)
+        rows, rank = np.nonzero(order == a)
         if len(rows):
-            phrase = frame[rows].select(exprs.get(aspect, pl.lit(aspect)).cast(pl.Utf8).alias("phrase"))["phrase"]
-            parts.append(pl.DataFrame({"row": rows.astype(np.int64), "rank": rank.astype(np.int64), "phrase": phrase}))
-    every = pl.DataFrame({"row": np.arange(frame.height, dtype=np.int64)})
-    if not parts:
-        return every.select(pl.lit([], dtype=pl.List(pl.Utf8)).alias("model_reasons"))["model_reasons"]
-    named = (
-        pl.concat(parts).drop_nulls("phrase").sort("row", "rank")  # a phrase is null when its field is unknown
-        .group_by("row", maintain_order=True).agg(pl.col("phrase").alias("model_reasons"))
-    )
-    return (
-        every.join(named, on="row", how="left", maintain_order="left")
-        .select(pl.col("model_reasons").fill_null(pl.lit([], dtype=pl.List(pl.Utf8))))["model_reasons"]
-    )
+            expr = exprs.get(aspect, pl.lit(aspect))
+            needed = sorted(set(expr.meta.root_names()))  # gather only the columns the phrase reads, not the bio
+            phrase = (frame.select(needed)[rows].select(expr.cast(pl.Utf8).alias("phrase"))["phrase"] if needed
+                      else pl.repeat(aspect, len(rows), eager=True).alias("phrase"))
+            slots.append(rows.astype(np.int64) * k + rank)
+            phrases.append(phrase)
+    if not phrases:
+        return np.zeros(frame.height, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+    slot = np.concatenate(slots)
+    values = pl.concat(phrases)
+    known = values.is_not_null().to_numpy()  # a phrase is null when its field is unknown: no reason
+    slot, values = slot[known], values.filter(pl.Series(known))
+    # Into (row, rank) order without a sort: every slot is taken once.
+    where = np.full(frame.height * k, -1, dtype=np.int64)
+    where[slot] = np.arange(len(slot))
+    where = where[where >= 0]
+    counts = np.bincount(slot // k, minlength=frame.height)
+    return counts, values.gather(where)
+
+
+def explain_rows(
+    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
+    method: str = "path", top: np.ndarray | None = None,
+) -> pl.Series:
+    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label.
+
+    ``method``: how contributions are computed (see :func:`aspect_contributions`). ``top``: the
+    rows' ranked aspects when already known (``trees.TreeModel.score`` ranks them in the scoring
+    pass; same values as :func:`top_aspects`), so ``X`` is not walked again.
+    """
+    if frame.height == 0:
+        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
+    counts, values = explain_flat(model, frame, X, is_fake, as_of=as_of, k=k, method=method, top=top)
+    return list_series("model_reasons", counts, values)

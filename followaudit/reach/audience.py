@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
+
 from ..config import MASS_THRESHOLD
 from ..estimate.intervals import interval_method, wilson
 from ..schema import SampleDesign
@@ -64,9 +66,24 @@ def audience_counts(store: Store, snapshot_id: int, method: str, threshold: int 
     return {k: int(v or 0) for k, v in (row or {}).items()}
 
 
+def batch_audience_counts(followers: pl.DataFrame, labels: pl.DataFrame, threshold: int = MASS_THRESHOLD) -> dict[str, int]:
+    """``audience_counts`` of one labelled batch (``labels`` row for row with ``followers``), so an
+    audit counts while it labels instead of joining every label to its follower afterwards."""
+    following = followers.get_column("following_count")
+    real = labels.get_column("label") == "real"
+    return {
+        "audited": followers.height,
+        "known": followers.height - following.null_count(),
+        "mass": int((following > threshold).sum()),
+        "reachable": int(((following <= threshold) & real).sum()),
+    }
+
+
 def audience_section(
-    store: Store, snapshot: Snapshot, *, method: str, confidence: float = 0.95, threshold: int = MASS_THRESHOLD
+    store: Store, snapshot: Snapshot, *, method: str, confidence: float = 0.95, threshold: int = MASS_THRESHOLD,
+    counts: dict[str, int] | None = None,
 ) -> dict[str, Any] | None:
-    """The Report's ``audience`` for a stored, labelled snapshot (None without following counts)."""
-    counts = audience_counts(store, snapshot.snapshot_id, method, threshold)
+    """The Report's ``audience`` for a stored, labelled snapshot (None without following counts);
+    ``counts``: the labelling pass's own tally of them (else read from the workspace)."""
+    counts = counts if counts is not None else audience_counts(store, snapshot.snapshot_id, method, threshold)
     return audience_types(counts, design=snapshot.design, confidence=confidence, threshold=threshold)

@@ -26,7 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -34,10 +33,12 @@ from ..errors import InputError, MissingDependencyError
 from ..schema import COLUMN_NAMES
 from .score import (
     NOT_READ,
+    PARQUET_OPTIONS,
     ScoreOptions,
     ScoreResult,
     ScoreSettings,
     add_counts,
+    arrow_labels,
     empty_counts,
     input_files,
     input_known,
@@ -146,7 +147,7 @@ def dask_client(
     Local workers are processes with one Dask thread each; Polars inside a worker is limited to the
     same number of threads so ``n_workers`` workers do not oversubscribe the machine's cores.
     """
-    _, _, distributed = import_dask()
+    dask, _, distributed = import_dask()
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="20s")
@@ -159,13 +160,17 @@ def dask_client(
             yield client
         return
     env = {"POLARS_MAX_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": str(threads_per_worker)}
-    with distributed.LocalCluster(
+    # The workers' statistical profiler samples every thread's stack 100 times a second: ~10% of a
+    # scoring worker's CPU, for a dashboard that is off. Workers read the config when they start.
+    with dask.config.set({"distributed.worker.profile.enabled": False}), distributed.LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
         processes=True,
         host="127.0.0.1",
         dashboard_address=None,
         env=env,
+        # Workers import the labeller as they start (with the cluster), not inside the first task.
+        preload=["followaudit.scale.score"],
         # Shutdown chatter ("worker still alive, killing") is not the user's concern; errors still show.
         silence_logs=logging.ERROR,
     ) as cluster, distributed.Client(cluster) as client:
@@ -225,10 +230,8 @@ def score_part(part: Part, *, target: str, method: str, as_of: datetime, inactiv
     """On a worker: read one partition, label it, write ``part.N.parquet``; return its counts."""
     frame = read_row_groups(part.file, part.offset, part.rows)
     labels = score_batch(frame, method=method, as_of=as_of, inactive_days=inactive_days)
-    schema = output_arrow_schema(views=True)
-    table = labels.to_arrow(compat_level=pl.CompatLevel.newest()).cast(schema)
-    # store_schema=False: plain Parquet strings, the same files as the local engine writes.
-    pq.write_table(table, f"{target}/{part_name(part.index)}", compression="zstd", store_schema=False)
+    table = arrow_labels(labels, output_arrow_schema(views=True))
+    pq.write_table(table, f"{target}/{part_name(part.index)}", **PARQUET_OPTIONS)  # the same files as the local engine's
     counts = empty_counts()
     unknown = add_counts(counts, labels)
     return {**counts, UNKNOWN: unknown}

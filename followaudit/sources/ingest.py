@@ -135,27 +135,22 @@ def import_file(
             return result
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
-    # JSON, and smaller on disk. Reset right after.
-    con.execute("SET force_compression = 'zstd'")
-    # A streamed import caps DuckDB's cache of the blocks it writes (~40 bytes a follower that nothing
-    # reads during an import), so its peak memory stays flat with the file's length.
-    try:
-        with store.memory_limit(STREAM_MEMORY_LIMIT if the_plan is not None else None):
-            if parsed is not None:
-                digest = source_hash(path, settings, profiles)
-                result = _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
-            else:
-                assert the_plan is not None
-                result = _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
-                                         account=account, progress=progress)
-            with store.transaction():
-                set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
-            if the_plan is not None:
-                # Checkpoint now, within the cap: left to closing the store it ran without the cap and
-                # peaked at 2.6 GiB after a 10M-row import.
-                con.execute("CHECKPOINT")
-    finally:
-        con.execute("RESET force_compression")
+    # JSON, and smaller on disk. A streamed import caps DuckDB's cache of the blocks it writes (~40
+    # bytes a follower that nothing reads during an import), so its peak memory stays flat.
+    with store.bulk_writes(), store.memory_limit(STREAM_MEMORY_LIMIT if the_plan is not None else None):
+        if parsed is not None:
+            digest = source_hash(path, settings, profiles)
+            result = _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
+        else:
+            assert the_plan is not None
+            result = _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
+                                     account=account, progress=progress)
+        with store.transaction():
+            set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
+        if the_plan is not None:
+            # Checkpoint now, within the cap: left to closing the store it ran without the cap and
+            # peaked at 2.6 GiB after a 10M-row import.
+            con.execute("CHECKPOINT")
     return result
 
 

@@ -226,6 +226,16 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             self.con.execute(f"SET memory_limit = '{old}'")
 
     @contextmanager
+    def bulk_writes(self) -> Iterator[None]:
+        """Compress what a block writes with zstd: for an import's followers (raw JSON) measured about half
+        the CPU of DuckDB's own choice, and smaller. (Not for labels: 25% less CPU, twice the bytes.)"""
+        self.con.execute("SET force_compression = 'zstd'")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET force_compression")
+
+    @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """Run a block atomically: everything in it lands, or nothing does."""
         self.con.execute("BEGIN TRANSACTION")

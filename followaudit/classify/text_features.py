@@ -1,0 +1,202 @@
+"""The model's text features (handle and display-name shape, bio mentions) in one compiled pass.
+
+``features.py`` defines every feature as a Polars expression; seven of them scan strings with
+regular expressions (the first-name test builds one matcher per row) and cost about 0.7 CPU-s per
+million followers, most of the features' time. This module computes the same seven numbers in one
+C loop over the Arrow string buffers (compiled once per machine, like the tree walk). It is exact
+where its rule is simple: ASCII text, and counts that need no Unicode tables (``[A-Z]``, ``_``,
+non-ASCII code points). A row whose text needs Unicode rules (a non-ASCII display name or handle,
+a ``@``/``#`` before a non-ASCII character) is flagged and that feature is computed for those rows
+with the Polars expression itself, so the matrix equals ``features.py``'s bit for bit. Without a C
+compiler every row takes the Polars route.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from .trees import compiled
+
+# Output column of each feature in the C kernel, and the fallback bit of those that have one.
+TEXT_FEATURES = (
+    "name_words", "name_non_ascii", "handle_upper", "handle_underscores", "bio_mentions",
+    "handle_consonant_run", "handle_has_first_name",
+)  # fmt: skip
+FALLBACK_BIT = {"name_words": 0, "bio_mentions": 1, "handle_consonant_run": 2, "handle_has_first_name": 3}
+TEXT_COLUMNS = ("handle", "display_name", "bio")
+
+C_SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct { const uint8_t* valid; const int64_t* off; const uint8_t* data; int64_t shift; } strcol;
+
+static inline int is_null(const strcol* c, int64_t i) {
+    if (!c->valid) return 0;
+    int64_t j = i + c->shift;
+    return !((c->valid[j >> 3] >> (j & 7)) & 1);
+}
+static inline int is_space(uint8_t b) { return b == ' ' || (b >= 9 && b <= 13); }
+static inline int is_word(uint8_t b) {
+    return (b >= '0' && b <= '9') || (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || b == '_';
+}
+static inline int is_letter(uint8_t b) { return (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z'); }
+static inline uint8_t lower(uint8_t b) { return (b >= 'A' && b <= 'Z') ? b + 32 : b; }
+static inline int is_consonant(uint8_t b) {
+    b = lower(b);
+    return b >= 'a' && b <= 'z' && b != 'a' && b != 'e' && b != 'i' && b != 'o' && b != 'u' && b != 'y';
+}
+
+/* out: 7 columns of n doubles (NaN = null); fb: per-row bits of the features to recompute. */
+void text_features(int64_t n, strcol handle, strcol name, strcol bio, double* out, uint8_t* fb) {
+    double* name_words = out;
+    double* name_non_ascii = out + n;
+    double* handle_upper = out + 2 * n;
+    double* handle_underscores = out + 3 * n;
+    double* bio_mentions = out + 4 * n;
+    double* consonant_run = out + 5 * n;
+    double* first_name = out + 6 * n;
+    for (int64_t i = 0; i < n; i++) {
+        uint8_t flags = 0;
+        int h_null = is_null(&handle, i), n_null = is_null(&name, i);
+        const uint8_t* h = handle.data + handle.off[i + handle.shift];
+        int64_t hl = handle.off[i + handle.shift + 1] - handle.off[i + handle.shift];
+        const uint8_t* s = name.data + name.off[i + name.shift];
+        int64_t sl = name.off[i + name.shift + 1] - name.off[i + name.shift];
+        int h_ascii = 1, n_ascii = 1;
+
+        if (h_null) {
+            handle_upper[i] = handle_underscores[i] = consonant_run[i] = NAN;
+        } else {
+            int64_t upper = 0, under = 0, run = 0, best = 0;
+            for (int64_t j = 0; j < hl; j++) {
+                uint8_t b = h[j];
+                if (b >= 0x80) h_ascii = 0;
+                upper += (b >= 'A' && b <= 'Z');
+                under += (b == '_');
+                run = is_consonant(b) ? run + 1 : 0;
+                if (run > best) best = run;
+            }
+            handle_upper[i] = (double)upper;
+            handle_underscores[i] = (double)under;
+            consonant_run[i] = (double)(best < 6 ? best : 6);
+            if (!h_ascii) flags |= 4;
+        }
+        if (n_null) {
+            name_words[i] = name_non_ascii[i] = NAN;
+        } else {
+            int64_t words = 0, non_ascii = 0;
+            int in_word = 0;
+            for (int64_t j = 0; j < sl; j++) {
+                uint8_t b = s[j];
+                if (b >= 0xC0) non_ascii++;  /* the lead byte of each non-ASCII code point */
+                if (b >= 0x80) n_ascii = 0;
+                if (is_space(b)) in_word = 0;
+                else if (!in_word) { in_word = 1; words++; }
+            }
+            name_words[i] = (double)words;
+            name_non_ascii[i] = (double)non_ascii;
+            if (!n_ascii) flags |= 1;
+        }
+        if (h_null || n_null) {
+            first_name[i] = NAN;
+        } else {
+            /* the first run of 3+ letters of the name, lowercased, found in the lowercased handle */
+            double found = 0.0;
+            int64_t j = 0;
+            while (j < sl) {
+                if (!is_letter(s[j])) { j++; continue; }
+                int64_t start = j;
+                while (j < sl && is_letter(s[j])) j++;
+                int64_t len = j - start;
+                if (len < 3) continue;
+                for (int64_t p = 0; p + len <= hl && found == 0.0; p++) {
+                    int64_t q = 0;
+                    while (q < len && lower(h[p + q]) == lower(s[start + q])) q++;
+                    if (q == len) found = 1.0;
+                }
+                break;
+            }
+            first_name[i] = found;
+            if (!h_ascii || !n_ascii) flags |= 8;
+        }
+        if (is_null(&bio, i)) {
+            bio_mentions[i] = NAN;
+        } else {
+            const uint8_t* t = bio.data + bio.off[i + bio.shift];
+            int64_t tl = bio.off[i + bio.shift + 1] - bio.off[i + bio.shift];
+            int64_t mentions = 0;
+            for (int64_t j = 0; j + 1 < tl; j++) {
+                if (t[j] != '@' && t[j] != '#') continue;
+                if (t[j + 1] >= 0x80) flags |= 2;  /* \w of a non-ASCII character: Unicode rules */
+                else if (is_word(t[j + 1])) { mentions++; j++; }
+            }
+            bio_mentions[i] = (double)mentions;
+        }
+        fb[i] = flags;
+    }
+}
+"""
+
+
+class _StrCol(ctypes.Structure):
+    _fields_ = [("valid", ctypes.c_void_p), ("off", ctypes.c_void_p), ("data", ctypes.c_void_p), ("shift", ctypes.c_int64)]
+
+
+def _library() -> Any | None:
+    lib = compiled("text", "textfeatures", C_SOURCE, [["-O2"]])
+    if lib is not None:
+        lib.text_features.restype = None
+    return lib
+
+
+def _column(series: pl.Series) -> tuple[_StrCol, pa.Array]:
+    """The series as Arrow ``large_string`` buffers (the array is returned to keep them alive)."""
+    array = series.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    valid, off, data = array.buffers()
+    col = _StrCol(
+        None if valid is None or array.null_count == 0 else valid.address,
+        off.address,
+        data.address if data is not None else None,
+        array.offset,
+    )
+    return col, array
+
+
+def text_feature_columns(frame: pl.DataFrame, names: list[str], exprs: dict[str, pl.Expr]) -> dict[str, np.ndarray] | None:
+    """float64 columns (NaN = null) of the ``names`` among ``TEXT_FEATURES``; None without a compiler.
+
+    ``exprs`` are ``features.feature_exprs`` (the definitions), used for the rows the kernel flags.
+    """
+    lib = _library()
+    if lib is None or not all(frame.schema.get(c) == pl.Utf8 for c in TEXT_COLUMNS):
+        return None
+    n = frame.height
+    out = np.empty((len(TEXT_FEATURES), n), dtype=np.float64)
+    flags = np.empty(n, dtype=np.uint8)
+    if n:
+        cols = [_column(frame[c]) for c in TEXT_COLUMNS]
+        lib.text_features(ctypes.c_int64(n), cols[0][0], cols[1][0], cols[2][0],
+                          ctypes.c_void_p(out.ctypes.data), ctypes.c_void_p(flags.ctypes.data))
+    result = {}
+    for name in names:
+        column = out[TEXT_FEATURES.index(name)]
+        if name in FALLBACK_BIT and n:
+            rows = np.flatnonzero(flags & (1 << FALLBACK_BIT[name]))
+            if len(rows):
+                expr = exprs[name]
+                needed = frame.select(sorted(set(expr.meta.root_names())))
+                exact = needed[rows].select(expr.cast(pl.Float64).alias(name))[name]
+                column[rows] = exact.to_numpy().astype(np.float64, copy=False)  # nulls become NaN
+        result[name] = column
+    return result

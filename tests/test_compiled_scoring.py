@@ -1,0 +1,166 @@
+"""The compiled scoring pass and text features: the same numbers as LightGBM and as the Polars definitions.
+
+``TreeModel.score`` runs each model's own trees as straight-line C and ranks path credits in the
+same pass; ``text_features`` computes seven text features in C with a Polars fallback for text that
+needs Unicode rules. Both must equal the reference bit for bit, on rows chosen to hit every branch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from followaudit.classify import model as M
+from followaudit.classify import reasons as R
+from followaudit.classify import text_features as TF
+from followaudit.classify import trees
+from followaudit.classify.features import add_features, feature_exprs
+from followaudit.schema import conform
+from followaudit.sources.synth import OBSERVED_AT, SynthSpec, generate
+
+AS_OF = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def hard_rows(n_features: int, n: int = 6000, seed: int = 3) -> np.ndarray:
+    """Values around every threshold, exact zeros, negative zeros and NaNs."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(1.0, 3.0, size=(n, n_features))
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[rng.random(X.shape) < 0.05] = 0.0
+    X[rng.random(X.shape) < 0.02] = -0.0
+    return X
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWAUDIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setattr(trees, "_LIB", {})
+
+
+@pytest.mark.parametrize("name", sorted(M.SPECS))
+def test_compiled_scores_equal_lightgbm_and_the_generic_walk(name: str) -> None:
+    lgb = pytest.importorskip("lightgbm")
+    m = M.load_model(name)
+    X = hard_rows(len(m.spec.features))
+    raw, top = m.trees.score(X)
+    assert top is None and m.trees._compiled() is not None
+    assert np.array_equal(raw, lgb.Booster(model_str=m.text).predict(X, raw_score=True))
+    assert np.array_equal(raw, m.trees.walk(X)[0])
+    # Any layout of the same numbers: C order, Fortran order, one array per feature, two threads.
+    for same in (np.asfortranarray(X), [X[:, j].copy() for j in range(X.shape[1])]):
+        assert np.array_equal(m.trees.score(same, threads=2)[0], raw)
+
+
+@pytest.mark.parametrize("explain", ["fake", "all"])
+@pytest.mark.parametrize("name", sorted(M.SPECS))
+def test_compiled_top_reasons_equal_the_numpy_ranking(name: str, explain: str) -> None:
+    m = M.load_model(name)
+    X = hard_rows(len(m.spec.features))
+    credit = R.path_credit(m)
+    raw, top = m.trees.score(X, credit=credit, threshold=m.threshold, explain=explain, k=R.TOP_K, min_credit=R.MIN_CONTRIBUTION)
+    is_fake = raw >= m.threshold
+    rows = is_fake if explain == "fake" else np.ones(len(X), dtype=bool)
+    assert top is not None and rows.any() and (top >= 0).any()
+    expected = np.full_like(top, -1)
+    expected[rows] = R.top_aspects(m, X[rows], is_fake[rows])
+    assert np.array_equal(top, expected)
+
+
+def test_without_a_compiler_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = M.load_model("twitter")
+    X = hard_rows(len(m.spec.features), n=2000)
+    credit = R.path_credit(m)
+    compiled = m.trees.score(X, credit=credit, threshold=m.threshold, explain="fake", min_credit=R.MIN_CONTRIBUTION)
+    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
+    monkeypatch.setattr(trees, "_LIB", {})
+    plain = m.trees.score(X, credit=credit, threshold=m.threshold, explain="fake", min_credit=R.MIN_CONTRIBUTION)
+    assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
+
+
+def test_bad_shapes_are_refused() -> None:
+    m = M.load_model("twitter")
+    with pytest.raises(ValueError):
+        m.trees.score(np.zeros((3, 2)))
+    with pytest.raises(ValueError):
+        m.trees.score([np.zeros(3)] * 2)
+    with pytest.raises(ValueError):
+        m.trees.score(np.zeros((3, len(m.spec.features))), explain="fake")
+
+
+# -- text features -------------------------------------------------------------------------------
+
+TRICKY_TEXT = [
+    None, "", " ", "a", "ab", "abc", "  Marco   Rossi  ", "\tx\ny\x0bz\x0cw\rv", "\x1cword\x1fword",
+    "José García", "Ａｎｎａ", "Kelvin K", "İstanbul", "ſtraße", "emoji 😀 name", "a\u00a0b\u3000c", "a\u2003b",
+    "NolascocyrAndre", "brockgcyk", "BCDFGHJKLM", "xyzzy", "___", "A_B_C", "@user #tag @ #", "@@x ##y", "@é #ü @_ok",
+    "mail@example.com #1", "DROP", "andre", "Andree Nolasco", "x" * 40, "rhythm", "Tsktsk", "abc def ghi",
+]  # fmt: skip
+
+
+def _text_frame() -> pl.DataFrame:
+    rng = np.random.default_rng(11)
+    n = 4000
+    pick = lambda: [TRICKY_TEXT[i] for i in rng.integers(0, len(TRICKY_TEXT), n)]  # noqa: E731
+    return pl.DataFrame({"handle": pick(), "display_name": pick(), "bio": pick()}, schema={c: pl.Utf8 for c in TF.TEXT_COLUMNS})
+
+
+def test_text_features_equal_their_polars_definitions() -> None:
+    frame = _text_frame()
+    exprs = feature_exprs(AS_OF)
+    fast = TF.text_feature_columns(frame, list(TF.TEXT_FEATURES), exprs)
+    assert fast is not None
+    reference = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
+    for name in TF.TEXT_FEATURES:
+        expected = reference[name].to_numpy().astype(np.float64)
+        assert np.array_equal(fast[name], expected, equal_nan=True), name
+
+
+def test_every_ascii_character_follows_the_polars_rules() -> None:
+    """The kernel's ASCII rules (whitespace, word characters, consonants, case) for all 128 characters."""
+    chars = [chr(c) for c in range(1, 128)]
+    texts = [f"ab{c}cd" for c in chars] + [f"@{c}" for c in chars] + [f"b{c}c" for c in chars] + [f"{c}Abc" for c in chars]
+    frame = pl.DataFrame({"handle": texts, "display_name": texts[::-1], "bio": texts})
+    exprs = feature_exprs(AS_OF)
+    fast = TF.text_feature_columns(frame, list(TF.TEXT_FEATURES), exprs)
+    assert fast is not None
+    reference = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
+    for name in TF.TEXT_FEATURES:
+        assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
+
+
+def test_feature_matrix_equals_the_polars_expressions_on_synthetic_followers() -> None:
+    frame = conform(generate(SynthSpec(5000, seed=4)))
+    frame = frame.with_columns(  # some names and handles that need Unicode rules
+        pl.when(pl.int_range(pl.len()) % 7 == 0).then(pl.lit("Zoë 😀 Kelvin")).otherwise(pl.col("display_name")).alias("display_name"),
+        pl.when(pl.int_range(pl.len()) % 11 == 0).then(pl.lit("ſtraße_K")).otherwise(pl.col("handle")).alias("handle"),
+    )
+    for name, spec in M.SPECS.items():
+        X = M.feature_matrix(frame, spec.features, OBSERVED_AT)
+        ref = add_features(frame, OBSERVED_AT, list(spec.features)).select([f"f_{n}" for n in spec.features]).collect().to_numpy()
+        assert np.array_equal(np.ascontiguousarray(X).view(np.int64), np.ascontiguousarray(ref).view(np.int64)), name
+
+
+def test_label_model_is_the_same_with_and_without_the_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    frame = conform(generate(SynthSpec(3000, seed=9)))
+    compiled = M.label_model(frame, as_of=OBSERVED_AT, explain="all")
+    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
+    monkeypatch.setattr(trees, "_LIB", {})
+    plain = M.label_model(frame, as_of=OBSERVED_AT, explain="all")
+    assert compiled.equals(plain)
+    assert compiled["reasons"].list.len().min() >= 1
+
+
+def test_features_out_hands_over_the_feature_matrix_by_rows() -> None:
+    frame = conform(generate(SynthSpec(2000, seed=5)))
+    out: dict = {}
+    M.label_model(frame, as_of=OBSERVED_AT, platform="twitter", features_out=out)
+    m = M.load_model("twitter")
+    reference = M.feature_matrix(frame, m.spec.features, OBSERVED_AT)
+    rows = np.arange(3, 2000, 11)
+    assert out["model"] == "twitter" and out["X"].shape == reference.shape
+    assert np.array_equal(out["X"][rows], reference[rows], equal_nan=True)
+    assert np.array_equal(np.asarray(out["X"]), reference, equal_nan=True)
