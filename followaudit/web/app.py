@@ -11,6 +11,8 @@ import ipaddress
 import json
 import logging
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import PackageLoader
+from markupsafe import Markup, escape
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import FollowauditError, InputError, SnapshotNotFoundError
-from ..render.html import environment, render_html
+from ..render.html import environment, num, render_html
 from ..render.jsonout import render_json
-from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget
+from .data import MAX_PER_PAGE, SORTABLE, FollowerQuery, ReadDB, cache_budget, freeze_long_lived
+from .pages import PAGE_CACHE_SHARE, PageCache, ServeCached, rows_html
 from .review_routes import add_review_routes
 
 log = logging.getLogger("followaudit.web")
@@ -64,6 +68,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+HTML = "text/html; charset=utf-8"
+# Where followers.html leaves a page's own parts; "<" never survives escaping, so no user string can
+# make one of these.
+SLOTS = {name: Markup(f"<followaudit-slot {name}>") for name in ("json_url", "page_no", "rows_html", "pager")}
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -127,9 +135,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def json_bytes(data: Any) -> bytes:
+    return json.dumps(data, default=_json_default, ensure_ascii=False).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
-    body = json.dumps(data, default=_json_default, ensure_ascii=False)
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(json_bytes(data), status_code=status, media_type="application/json")
 
 
 def error_body(message: str, status: int, hint: str | None = None) -> dict[str, Any]:
@@ -165,13 +176,27 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     """The web app over the workspace at ``db_path``, opened read-only (writable for reviews with ``review``).
 
     ``host`` is the address it listens on: requests naming another Host are refused (DNS
-    rebinding). None (in-process use, no socket) skips the check. Audits are cached in memory up to
-    ``cache_mb`` MiB (default: ``$FOLLOWAUDIT_WEB_CACHE_MB``, else 1024).
+    rebinding). None (in-process use, no socket) skips the check. Audits and rendered pages are
+    cached in memory up to ``cache_mb`` MiB together (default: ``$FOLLOWAUDIT_WEB_CACHE_MB``, else
+    1024), pages taking at most 1/16 of it.
     """
-    db = ReadDB(db_path, writable=review, cache_bytes=cache_budget(cache_mb))
+    budget = cache_budget(cache_mb)
+    pages = PageCache(budget // PAGE_CACHE_SHARE)
+    db = ReadDB(db_path, writable=review, cache_bytes=budget - pages.max_bytes, warm_after_build=True)
     env = environment(PackageLoader("followaudit.web", "templates"))
-    app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None)
+    env.auto_reload = False  # the installed templates do not change: no stat() per render
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:  # served (uvicorn), not in-process use
+        db.freeze_gc = True
+        freeze_long_lived()
+        yield
+
+    app = FastAPI(title="followaudit", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.db = db
+    app.state.pages = pages
+    # innermost first: a kept page is sent after the Host check and with the security headers
+    app.add_middleware(ServeCached, pages=pages, table=lambda *args: table_route(*args))
     app.add_middleware(SecurityHeaders)
     if host is not None:
         app.add_middleware(HostCheck, hosts=allowed_hosts(host))
@@ -179,6 +204,11 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         html = env.get_template(template).render(request_path=request.url.path, db_path=db.path.name, writable=db.writable, **context)
         return HTMLResponse(html, status_code=status)
+
+    def keep(request: Request, body: bytes, media_type: str) -> Response:
+        """A 200 response that ``ServeCached`` sends again for the same address without routing."""
+        pages.put(request.scope["path"], request.scope.get("query_string", b""), body, media_type)
+        return Response(body, media_type=media_type)
 
     def is_json(request: Request) -> bool:
         return request.url.path.endswith(".json")
@@ -191,14 +221,22 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
         response.headers.update(SECURITY_HEADERS)  # 500s are sent outside the middleware stack
         return response
 
+    def error_for(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, FollowauditError):
+            return error(request, _status_for(exc), exc.message, exc.hint)
+        if isinstance(exc, StarletteHTTPException):
+            message = "page not found" if exc.status_code == 404 else str(exc.detail)
+            return error(request, exc.status_code, message, "start from the index page, /" if exc.status_code == 404 else None)
+        log.exception("error serving %s", request.url.path, exc_info=exc)
+        return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
+
     @app.exception_handler(FollowauditError)
     async def followaudit_error(request: Request, exc: FollowauditError) -> Response:
-        return error(request, _status_for(exc), exc.message, exc.hint)
+        return error_for(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = "page not found" if exc.status_code == 404 else str(exc.detail)
-        return error(request, exc.status_code, message, "start from the index page, /" if exc.status_code == 404 else None)
+        return error_for(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -208,8 +246,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("error serving %s", request.url.path)
-        return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
+        return error_for(request, exc)
 
     # -- index ------------------------------------------------------------------------------------
     def index_data() -> dict[str, Any]:
@@ -227,13 +264,15 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             ],
         }
 
+    # The snapshot list cannot change while the server has the workspace open (reviews add no
+    # snapshot, labels or followers): counting followers per snapshot (~25 ms at 1M) runs once.
     @app.get("/index.json")
-    def index_json() -> Response:
-        return json_response(index_data())
+    def index_json(request: Request) -> Response:
+        return keep(request, json_bytes(index_data()), "application/json")
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request) -> Response:
-        return page(request, "index.html", data=index_data())
+        return keep(request, page(request, "index.html", data=index_data()).body, HTML)
 
     # -- report -----------------------------------------------------------------------------------
     # Rendered reports never change while the workspace is open read-only: render each once.
@@ -250,7 +289,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             db.snapshot_id(sid)
             audit = await run_in_threadpool(db.audit, sid, method)
             rendered[key] = render_json(audit.result.report)
-        return Response(rendered[key], media_type="application/json")
+        return keep(request, rendered[key].encode(), "application/json")
 
     @app.get("/snapshots/{sid:int}", response_class=HTMLResponse)
     async def report_page(request: Request, sid: int) -> Response:
@@ -260,7 +299,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             db.snapshot_id(sid)
             await run_in_threadpool(db.audit, sid, method)
             rendered[key] = report_html(request, sid, method)
-        return HTMLResponse(rendered[key])
+        return keep(request, rendered[key].encode(), HTML)
 
     def report_html(request: Request, sid: int, method: str | None) -> str:
         audit = db.audit(sid, method)
@@ -297,29 +336,68 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
             page=_int(params, "page", 1), per_page=_int(params, "per_page", 50),
         ).validate()
 
-    @app.get("/snapshots/{sid:int}/followers.json")
-    def followers_json(request: Request, sid: int) -> Response:
-        params = _params(request)
-        data = db.followers_page(db.snapshot_id(sid), follower_query(params), params.get("method"))
-        return json_response({"ok": True, **data})
+    # The table routes are async too: a page that needs only a slice or a gather of kept rows is
+    # answered on the event loop; one that must compute a mask or a sort order first goes to a
+    # worker thread, so it does not hold up the pages that need nothing computed.
+    async def table_call(sid: int, fq: FollowerQuery, method: str | None, build: Any, *args: Any) -> bytes:
+        db.snapshot_id(sid)
+        if db.page_ready(sid, fq, method):
+            return build(*args)
+        return await run_in_threadpool(build, *args)
 
-    @app.get("/snapshots/{sid:int}/followers", response_class=HTMLResponse)
-    def followers_page(request: Request, sid: int) -> Response:
+    @app.get("/snapshots/{sid:int}/followers.json")
+    async def followers_json(request: Request, sid: int) -> Response:
         params = _params(request)
         fq = follower_query(params)
-        data = db.followers_page(db.snapshot_id(sid), fq, params.get("method"))
-        audit = db.audit(sid, params.get("method"))
+
+        def build() -> bytes:
+            return json_bytes({"ok": True, **db.followers_page(sid, fq, params.get("method"))})
+
+        return keep(request, await table_call(sid, fq, params.get("method"), build), "application/json")
+
+    @app.get("/snapshots/{sid:int}/followers", response_class=HTMLResponse)
+    async def followers_page(request: Request, sid: int) -> Response:
+        params = _params(request)
+        fq = follower_query(params)
+        return keep(request, await table_call(sid, fq, params.get("method"), followers_html, request, sid, params, fq), HTML)
+
+    async def table_route(request: Request, sid: int, as_json: bool) -> Response:  # see ServeCached
+        try:
+            return await (followers_json if as_json else followers_page)(request, sid)
+        except Exception as exc:
+            return error_for(request, exc)
+
+    def followers_html(request: Request, sid: int, params: dict[str, str], fq: FollowerQuery) -> bytes:
+        """The table page: the view's chrome (head, filter form, menus, column links), rendered once
+        per view and kept with the pages, with this page's slots filled in."""
+        data, rows = db.followers_frame(sid, fq, params.get("method"))
 
         def url(**changes: Any) -> str:
             merged = {**params, **{k: v for k, v in changes.items()}}
             merged = {k: v for k, v in merged.items() if v not in (None, "")}
             return f"/snapshots/{sid}/followers?{urlencode(merged)}" if merged else f"/snapshots/{sid}/followers"
 
+        path = f"/snapshots/{sid}/followers"
+        view = b"\x00view " + urlencode(sorted((k, v) for k, v in params.items() if k != "page")).encode()
+        found = pages.get(path, view)
+        if found is None:
+            audit = db.audit(sid, params.get("method"))
+            html = env.get_template("followers.html").render(
+                request_path=path, db_path=db.path.name, writable=db.writable, data=data, report=audit.result.report,
+                params=params, url=url, reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE),
+                max_per_page=MAX_PER_PAGE, **SLOTS,
+            )
+            found = (b"", html.encode())
+            pages.put(path, view, found[1], "")
         json_url = f"/snapshots/{sid}/followers.json" + (f"?{urlencode(params)}" if params else "")
-        return page(
-            request, "followers.html", data=data, report=audit.result.report, params=params, url=url, json_url=json_url,
-            reasons=db.reason_counts(sid, params.get("method")), sortable=list(SORTABLE), max_per_page=MAX_PER_PAGE,
-        )
+        fill = {
+            "json_url": escape(json_url), "page_no": num(data["page"]), "rows_html": rows_html(rows, sid),
+            "pager": env.get_template("_pager.html").render(data=data, url=url),
+        }
+        body = found[1]
+        for name, value in fill.items():
+            body = body.replace(SLOTS[name].encode(), str(value).encode(), 1)
+        return body
 
     # -- one follower -----------------------------------------------------------------------------
     @app.get("/snapshots/{sid:int}/followers/{fid}")
@@ -356,6 +434,7 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     # -- the review page (web/review_routes.py) ---------------------------------------------------
     def forget(sid: int) -> None:  # a recorded review changes the snapshot's report
         db.forget(sid)
+        pages.forget(sid)
         for key in [k for k in rendered if k[1] == sid]:
             rendered.pop(key, None)
 
