@@ -49,6 +49,8 @@ def test_in_place_reads_the_rows_a_copy_stores(tmp_path, canonical):
         assert reports[0].bursts == reports[1].bursts and reports[0].bursts
         assert reports[0].top_reasons == reports[1].top_reasons
         assert ordered(store.labels(placed.snapshot_id, "model")).equals(ordered(store.labels(copied.snapshot_id, "model")))
+        with pytest.raises(StoreError, match="read in place"):  # its rows live in the user's file
+            store.update_followers(placed.snapshot_id, pl.DataFrame({"follower_id": ["x"], "handle": ["y"]}), ["handle"])
         # the same file again replaces its snapshot, in place as before
         again = import_file(store, canonical)
         assert again.snapshot_id == placed.snapshot_id and again.reused

@@ -41,13 +41,18 @@ along the rank follows it, while a batch stays a narrow horizontal band. Three s
 
 Exact follow times (a ``followed_at`` column, e.g. from Bluesky follow records) replace the lower
 bound wherever they are known: ages at follow, burst dates (``followed_exact``) and, with exact
-times across a burst, its follow rate against the account's (``follow_rate_ratio``).
+times across a burst, its follow rate against the account's (``follow_rate_ratio``). They also feed
+a second scan, **follow-rate spikes** (``_rate_bursts``): hourly candidates against the account's own
+rate around them, a Poisson scan over the gaps between follows, and the same Monte Carlo null
+(``_monte_carlo_p``) with the gaps redrawn from the neighbours'; a batch found by both scans is one
+burst (``found_by``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,7 +75,20 @@ NULL_METHOD = (
     "Monte Carlo null on the account's own followers: follow order and follow times kept, followers who "
     "joined within crust_days of following (organic sign-up waves) kept as observed, every other follower's "
     "account age at follow redrawn from the ages of the followers around the burst; p-value from a Gumbel fit "
-    "to the null's best-segment LLRs, expected false alarms = p-value × rectangles tested"
+    "to the null's best-segment LLRs (up to null_draws draws, in rounds of 20, stopping once the p-value is 1,000× "
+    "beyond alpha / tests either way or above 0.5), expected false alarms = p-value × rectangles tested"
+)
+
+RATE_METHOD = (
+    "runs of followers whose exact follow times arrive far faster than the account's own follow rate around them "
+    "(hourly grid candidates against a ±rate_window_hours envelope + Poisson max-LLR scan over the gaps between follows, "
+    "burst hypothesis rate_ratio × the envelope)"
+)
+RATE_NULL_METHOD = (
+    "Monte Carlo null on the account's own followers: every gap between follows, measured in units of the local "
+    "envelope (which keeps organic waves that unfold over hours), redrawn from the gaps of the followers around the "
+    "window (its own span left out); p-value from a Gumbel fit to the null's best-segment LLRs, expected false "
+    "alarms = p-value × windows tested"
 )
 
 
@@ -96,6 +114,10 @@ class BurstParams:
     null_pool: int = 20_000
     alpha: float = 0.01  # a burst is reported when its expected number of false alarms is at most this
     null_seed: int = 0
+    # follow-rate spikes (exact follow times only): see _rate_bursts
+    rate_ratio: float = 50.0  # burst hypothesis: follows arrive this many times faster than the local day's mean
+    rate_window_hours: int = 12  # half-width of the local follow-rate envelope (hours)
+    rate_trim_hours: int = 3  # the envelope leaves out this many busiest hours of its window
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -122,6 +144,11 @@ class Burst:
     expected_false_alarms: float | None = None  # p_value × rectangles tested in this account
     followed_exact: bool = False  # followed_from/to are exact follow times (else lower bounds)
     follow_rate_ratio: float | None = None  # members per hour ÷ the account's follows per hour around it
+    # which scans found it: "creation_date" (a rectangle in rank × creation date), "follow_rate" (a
+    # spike of exact follow times); a batch found by both is one burst
+    found_by: tuple[str, ...] = ("creation_date",)
+    rate_p_value: float | None = None  # the follow-rate scan's p-value (None: not found by it)
+    rate_expected_false_alarms: float | None = None  # rate_p_value × time windows tested
 
     @property
     def kind(self) -> str:
@@ -136,6 +163,12 @@ class Burst:
     def reason(self) -> str:
         """The label reason for a follower inside this burst."""
         what = "" if self.kind == "bought" else "a suspicious batch (mostly labelled real) of "
+        if "creation_date" not in self.found_by and self.followed_from and self.followed_to:
+            return (
+                f"{BURST_REASON_PREFIX}{self.burst_id}: {what}{self.size:,} followers who followed within "
+                f"{_duration(self.followed_to - self.followed_from)} ({self.followed_from:%Y-%m-%d %H:%M} UTC), "
+                f"far faster than the account's usual rate"
+            )
         return (
             f"{BURST_REASON_PREFIX}{self.burst_id}: {what}{self.size:,} followers created "
             f"{self.created_from:%Y-%m-%d}..{self.created_to:%Y-%m-%d}, followed consecutively"
@@ -144,11 +177,16 @@ class Burst:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, value in asdict(self).items():
-            out[key] = value.isoformat() if isinstance(value, datetime) else value
+            out[key] = value.isoformat() if isinstance(value, datetime) else list(value) if isinstance(value, tuple) else value
         out["span"] = self.span
         out["kind"] = self.kind
         out["reason"] = self.reason()
         return out
+
+
+def _duration(delta: Any) -> str:
+    minutes = max(int(round(delta.total_seconds() / 60)), 1)
+    return f"{minutes} minutes" if minutes < 120 else f"{minutes / 60:.1f} hours"
 
 
 @dataclass
@@ -161,9 +199,11 @@ class BurstScan:
     params: BurstParams = field(default_factory=BurstParams)
     follow_times_exact: int = 0  # followers placed by an exact follow time (the rest: the lower bound)
     tests: int = 0  # rectangles tested against the null (the look-elsewhere factor)
+    rate_tests: int = 0  # follow-rate windows tested (exact follow times only)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def section(self) -> dict[str, Any]:
+        """What was scanned and how (the report's ``burst_detection`` section, without the bursts)."""
+        out: dict[str, Any] = {
             "method": METHOD,
             "params": self.params.to_dict(),
             "followers_scanned": self.followers_scanned,
@@ -171,8 +211,13 @@ class BurstScan:
             "follow_times_exact": self.follow_times_exact,
             "null": NULL_METHOD,
             "tests": self.tests,
-            "bursts": [b.to_dict() for b in self.bursts],
         }
+        if self.follow_times_exact:
+            out.update(rate_method=RATE_METHOD, rate_null=RATE_NULL_METHOD, rate_tests=self.rate_tests)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.section(), "bursts": [b.to_dict() for b in self.bursts]}
 
 
 # -- input -----------------------------------------------------------------------------------------
@@ -248,15 +293,22 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
         used = used.sort("follow_rank", maintain_order=True)
     rank = used["follow_rank"].to_numpy()
     created = used["created_us"].to_numpy()
-    lower = np.maximum.accumulate(created) if created.size else created
-    if account_created_at is not None and created.size:
-        lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
     exact = None
-    if timed:  # an exact follow time replaces the bound (a client-written TID may predate creation: clip)
-        followed = used["followed_us"].to_numpy()
-        exact = ~used["followed_us"].is_null().to_numpy()
-        lower = np.where(exact, np.maximum(np.nan_to_num(followed, nan=0).astype(np.int64), created), lower)
-    age = np.minimum((lower - created) / DAY_US, MAX_AGE_DAYS)
+    if timed and used["followed_us"].null_count() == 0:  # every time exact: no bound needed
+        # (a client-written TID may predate the account's creation: clip)
+        lower = np.maximum(used["followed_us"].to_numpy(), created)
+        exact = np.ones(created.size, dtype=bool)
+    else:
+        lower = np.maximum.accumulate(created) if created.size else created
+        if account_created_at is not None and created.size:
+            lower = np.maximum(lower, int(account_created_at.timestamp() * 1_000_000))
+        if timed:  # an exact follow time replaces the bound where known
+            followed = used["followed_us"].to_numpy()
+            exact = ~used["followed_us"].is_null().to_numpy()
+            lower = np.where(exact, np.maximum(np.nan_to_num(followed, nan=0).astype(np.int64), created), lower)
+    age = np.subtract(lower, created).astype(np.float64)
+    age /= DAY_US
+    np.minimum(age, MAX_AGE_DAYS, out=age)
     return _Prepared(
         rank=rank, created=created, lower=lower, age=age,
         is_fake=used["is_fake"].to_numpy() if labelled else None,
@@ -266,38 +318,64 @@ def _prepare(frame: pl.DataFrame, account_created_at: datetime | None) -> _Prepa
 
 
 # -- step 1: grid candidates -----------------------------------------------------------------------
-def _window_sums(values: np.ndarray, half: int) -> np.ndarray:
-    """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0."""
+WIDE_ROWS = 256  # grids at least this wide are summed row by row (see _window_sums)
+
+
+def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Sum over rows [i-half, i+half] (clipped), via one cumulative sum along axis 0.
+
+    The cumulative sum is written into a buffer padded with its first and last values, so each
+    window is one subtraction of two slices (no gathers). ``buf`` (n + 2·half + 1 rows) and ``out``
+    (n rows) are reused when given: fresh pages of a 4,000-row grid cost as much as the sums.
+    """
     n = values.shape[0]
-    cs = np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
-    idx = np.arange(n)
-    return cs[np.minimum(idx + half + 1, n)] - cs[np.maximum(idx - half, 0)]
+    shape = (n + 2 * half + 1, *values.shape[1:])
+    if buf is None or buf.shape != shape:
+        buf = np.empty(shape, dtype=np.float64)
+    buf[: half + 1] = 0.0
+    if values.ndim == 2 and values.shape[1] >= WIDE_ROWS:
+        # NumPy's cumsum down the rows of a wide C-ordered grid is strided and ~3× slower than adding
+        # row to row (the same additions in the same order); the loop is over rank blocks (≤ max_blocks)
+        for i in range(n):
+            np.add(buf[half + i], values[i], out=buf[half + 1 + i])
+    else:
+        np.cumsum(values, axis=0, out=buf[half + 1 : half + 1 + n])
+    buf[half + 1 + n :] = buf[half + n]
+    return np.subtract(buf[2 * half + 1 :], buf[:n], out=out)
 
 
 def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
     """Expected count per cell from the organic followers around it (leave-one-out, reweighted)."""
-    work = x
     wm = _window_sums(m[:, None], half)[:, 0] - m
-    denom = np.maximum(wm, 1.0)[:, None]
+    scale = (m / np.maximum(wm, 1.0))[:, None]  # followers in the block ÷ followers around it
+    # only cells holding at least 2 followers can ever be replaced (excess ≥ 2): the reweighting
+    # reads and writes those alone, which on a fine grid are a small part of it
+    cells = np.flatnonzero(x >= 2.0)
+    x_cells = x.ravel()[cells]
+    work = x
+    buf, expected = np.empty((x.shape[0] + 2 * half + 1, *x.shape[1:])), np.empty(x.shape)
     for step in range(passes):
-        share = (_window_sums(work, half) - work) / denom
-        expected = share * m[:, None]
+        _window_sums(work, half, buf, expected)  # into the reused ``expected``, updated in place below
+        expected -= work
+        expected *= scale
         if step == passes - 1:
             return expected
         # lenient: anything that might be batch is replaced by its expectation for the next pass
-        excess = x - expected
-        # clip: background shares computed by subtraction can come out at -1e-17
-        work = np.where(excess >= np.maximum(3.0 * np.sqrt(np.clip(expected, 0.0, None)), 2.0), expected, x)
+        # (clip: background shares computed by subtraction can come out at -1e-17)
+        e_cells = expected.ravel()[cells]
+        bar = np.maximum(3.0 * np.sqrt(np.clip(e_cells, 0.0, None)), 2.0)
+        if work is x:
+            work = x.copy()
+        work.ravel()[cells] = np.where(x_cells - e_cells >= bar, e_cells, x_cells)
     return expected  # pragma: no cover
 
 
-def _coarsen(fine: np.ndarray, k: int, offset: int) -> np.ndarray:
-    nb, nbins = fine.shape
-    total = offset + nbins
-    width = -(-total // k) * k
-    padded = np.zeros((nb, width))
-    padded[:, offset : offset + nbins] = fine
-    return padded.reshape(nb, width // k, k).sum(axis=2)
+def _coarsen(cum: np.ndarray, k: int, offset: int) -> np.ndarray:
+    """Counts in bins of ``k`` fine bins shifted by ``offset``, from the fine grid's cumulative sums
+    along the bins (``cum``: a leading zero column; computed once and shared by every scale)."""
+    nbins = cum.shape[1] - 1
+    edges = np.clip(np.arange(-(-(offset + nbins) // k) + 1) * k - offset, 0, nbins)
+    return cum[:, edges[1:]] - cum[:, edges[:-1]]
 
 
 @dataclass
@@ -309,47 +387,100 @@ class _Grid:
 
 
 def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
-    from scipy import ndimage  # imported here: it costs ~0.4 s, and CLI start-up must stay quick
-
     n = prep.age.size
     block = p.block or max(p.min_block, -(-n // p.max_blocks))
     nb = -(-n // block)
-    fine_bin = (prep.age // p.bin_days).astype(np.int64)
+    # ages are ≥ 0, so truncating the quotient is its floor (``//`` on floats costs 5× more at 10M)
+    fine_bin = np.divide(prep.age, p.bin_days).astype(np.int64)
     # a handful of absurd creation dates (epoch 0) must not widen the grid: they share the top bin
-    top = int(np.quantile(fine_bin, 0.9999)) + 2 * max(p.scales) + 1
+    top = _quantile_of_counts(np.bincount(fine_bin), 0.9999) + 2 * max(p.scales) + 1
     np.minimum(fine_bin, top, out=fine_bin)
     nbins = int(fine_bin.max()) + 1
-    blk = np.arange(n) // block
-    fine = np.bincount(blk * nbins + fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
+    fine_bin += np.repeat(np.arange(nb, dtype=np.int64) * nbins, block)[:n]  # the block's row of the grid
+    fine = np.bincount(fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
     m = fine.sum(axis=1)
     half = max(p.background_min_blocks, -(-p.background_followers // block))
     min_cell = max(3.0, min(block, p.min_size) / 4.0)
     fine_expected = np.zeros_like(fine)
     candidates: list[tuple[int, int, float, float]] = []
+    cum = np.zeros((nb, nbins + 1))
+    np.cumsum(fine, axis=1, out=cum[:, 1:])
     for k in p.scales:
         for offset in sorted({0, k // 2}):
-            x = fine if k == 1 else _coarsen(fine, k, offset)
+            x = fine if k == 1 else _coarsen(cum, k, offset)
             e = _background(x, m, half)
             if k == 1:
                 fine_expected = e
-            flagged = (x - e) >= np.maximum(p.cell_z * np.sqrt(np.clip(e, 0.0, None)), min_cell)
-            if not flagged.any():
+            # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell, so only cells holding
+            # ≥ min_cell followers need the test
+            cells = np.flatnonzero(x >= min_cell)
+            e_cells = e.ravel()[cells]
+            hit = cells[(x.ravel()[cells] - e_cells) >= np.maximum(p.cell_z * np.sqrt(np.clip(e_cells, 0.0, None)), min_cell)]
+            if not hit.size:
                 continue
-            lab, count = ndimage.label(flagged, structure=np.ones((3, 3), dtype=bool))
-            index = np.arange(1, count + 1)
-            obs = ndimage.sum_labels(x, lab, index)
-            exp = ndimage.sum_labels(e, lab, index)
+            ids, boxes = _components(hit, x.shape[1])  # sums per component over the (few) flagged cells only
+            obs = np.bincount(ids, weights=x.ravel()[hit], minlength=len(boxes))
+            exp = np.bincount(ids, weights=e.ravel()[hit], minlength=len(boxes))
             keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
-            for i, box in enumerate(ndimage.find_objects(lab)):
-                if box is None or not keep[i]:
+            for i, (row0, row1, col0, col1) in enumerate(boxes):
+                if not keep[i]:
                     continue
-                rows, cols = box
-                pos_lo = max(0, (rows.start - 1) * block)
-                pos_hi = min(n, (rows.stop + 1) * block)
-                age_lo = ((cols.start * k - offset) - 1) * p.bin_days
-                age_hi = ((cols.stop * k - offset) + 1) * p.bin_days
+                pos_lo = max(0, (row0 - 1) * block)
+                pos_hi = min(n, (row1 + 1) * block)
+                age_lo = ((col0 * k - offset) - 1) * p.bin_days
+                age_hi = ((col1 * k - offset) + 1) * p.bin_days
                 candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
     return _Grid(block=block, m=m, fine_expected=fine_expected, candidates=candidates)
+
+
+def _quantile_of_counts(counts: np.ndarray, q: float) -> int:
+    """``int(np.quantile(values, q))`` from the counts of non-negative integer values (one bincount
+    instead of a partition of every value; the same linear interpolation)."""
+    position = q * (int(counts.sum()) - 1)
+    below = int(math.floor(position))
+    cum = np.cumsum(counts)
+    lo, hi = (int(np.searchsorted(cum, i, side="right")) for i in (below, below + 1 if position > below else below))
+    return int(lo + (position - below) * (hi - lo))
+
+
+def _components(cells: np.ndarray, width: int) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """8-connected components of a grid's flagged cells (flat indices, ascending, rows of ``width``).
+
+    Returns each cell's component (0, 1, ... in the order of each component's first cell, as
+    ``scipy.ndimage.label`` numbers them) and each component's bounding box (row0, row1, col0, col1),
+    half-open. The cells are few, so this is done on them alone: edges to the 4 neighbours that come
+    later in row-major order, then minimum-label propagation with pointer jumping (a handful of
+    rounds; importing SciPy for it cost 0.2 s of every audit).
+    """
+    rows, cols = np.divmod(cells, width)
+    src, dst = [], []
+    for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        inside = (cols + dc >= 0) & (cols + dc < width)
+        key = cells[inside] + dr * width + dc
+        j = np.minimum(np.searchsorted(cells, key), cells.size - 1)
+        hit = cells[j] == key
+        src.append(np.flatnonzero(inside)[hit])
+        dst.append(j[hit])
+    a, b = np.concatenate(src), np.concatenate(dst)
+    label = np.arange(cells.size)
+    while True:
+        low = np.minimum(label[a], label[b])
+        new = label.copy()
+        np.minimum.at(new, a, low)
+        np.minimum.at(new, b, low)
+        new = new[new]  # labels are cell indices, never above their own: jump to the label's label
+        if np.array_equal(new, label):
+            break
+        label = new
+    firsts, ids = np.unique(label, return_inverse=True)  # a component's label is its first cell
+    row1 = np.zeros(firsts.size, dtype=np.int64)
+    col0 = np.full(firsts.size, width, dtype=np.int64)
+    col1 = np.zeros(firsts.size, dtype=np.int64)
+    np.maximum.at(row1, ids, rows + 1)
+    np.minimum.at(col0, ids, cols)
+    np.maximum.at(col1, ids, cols + 1)
+    boxes = [(int(rows[f]), int(r1), int(c0), int(c1)) for f, r1, c0, c1 in zip(firsts, row1, col0, col1, strict=True)]
+    return ids, boxes
 
 
 def _background_share(grid: _Grid, pos_lo: int, pos_hi: int, age_lo: float, age_hi: float, bin_days: int) -> float:
@@ -371,9 +502,17 @@ def _weights(p0: float, density: float) -> tuple[float, float]:
 def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
     """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``scan_llr`` with ≥ ``min_size`` members."""
     w1, w0 = _weights(p0, p.burst_density)
-    gains = np.where(y, w1, w0)
+    return _gain_segments(np.where(y, w1, w0), y, p, limit)
+
+
+def _gain_segments(gains: np.ndarray, y: np.ndarray | None, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
+    """Disjoint segments [i, j) of maximal summed ``gains`` ≥ ``scan_llr`` holding ≥ ``min_size`` members.
+
+    Members are the rows where ``y`` is true (every row when ``y`` is None). A maximum-sum subarray
+    (one cumulative sum and a running minimum), repeated on both sides of each segment found.
+    """
     found: list[tuple[int, int, float]] = []
-    stack = [(0, y.size)]
+    stack = [(0, gains.size)]
     while stack and len(found) < limit:
         lo, hi = stack.pop()
         if hi - lo < p.min_size:
@@ -385,7 +524,7 @@ def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) ->
         if best < p.scan_llr:
             continue
         i = j - int(np.argmax(cum[j::-1] == floor[j]))  # the latest start with the same gain
-        if int(y[lo + i : lo + j].sum()) >= p.min_size:
+        if (j - i if y is None else int(y[lo + i : lo + j].sum())) >= p.min_size:
             found.append((lo + i, lo + j, best))
         stack.extend([(lo, lo + i), (lo + j, hi)])
     return found
@@ -458,13 +597,54 @@ NULL_MAX_ROWS = 200_000  # followers around one burst that the null redraws (pad
 
 def _max_segment(gains: np.ndarray) -> np.ndarray:
     """Best segment sum of each row of ``gains`` (max-sum subarray, vectorised over rows)."""
-    cum = np.cumsum(gains, axis=1)
-    cum = np.concatenate([np.zeros((gains.shape[0], 1)), cum], axis=1)
-    return (cum - np.minimum.accumulate(cum, axis=1)).max(axis=1)
+    cum = np.empty((gains.shape[0], gains.shape[1] + 1), dtype=gains.dtype)
+    cum[:, 0] = 0.0
+    np.cumsum(gains, axis=1, out=cum[:, 1:])
+    floor = np.minimum.accumulate(cum, axis=1)
+    return np.subtract(cum, floor, out=cum).max(axis=1)
+
+
+def _gumbel_p_value(observed: float, maxima: np.ndarray) -> float:
+    """P(null maximum ≥ observed) from a Gumbel law fitted (by moments) to the null draws' maxima."""
+    sd = float(maxima.std())
+    if sd <= 1e-9:
+        return 1.0 if observed <= maxima[0] + 1e-9 else 1.0 / (maxima.size + 1)
+    beta = sd * math.sqrt(6.0) / math.pi
+    mu = float(maxima.mean()) - EULER_GAMMA * beta
+    z = (observed - mu) / beta
+    p_value = -math.expm1(-math.exp(-z)) if z > -30 else 1.0  # 1 − exp(−e^(−z)), accurate in the tail
+    return float(min(max(p_value, 1e-300), 1.0))
+
+
+NULL_ROUND = 20  # draws per round of the sequential null
+NULL_CLEAR = 1_000.0  # stop drawing once the p-value is this factor beyond the decision threshold
+
+
+def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
+    """The one Monte Carlo null of both scans: rows of per-follower gains from ``draw(k)`` (k rows of
+    ``size``), the p-value of ``observed`` against each row's best segment (Gumbel fit).
+
+    Sequential: draws come in rounds of ``NULL_ROUND``, and drawing stops once the p-value is a factor
+    ``NULL_CLEAR`` below or above the threshold ``alpha / tests``, or above 0.5 (far beyond what the
+    fit's error with 20 draws can move); anything closer gets all ``null_draws``.
+    """
+    threshold = p.alpha / max(tests, 1)
+    maxima = np.empty(p.null_draws)
+    chunk = max(1, min(NULL_ROUND, 4_000_000 // max(size, 1)))
+    done = 0
+    while done < p.null_draws:
+        k = min(chunk, p.null_draws - done)
+        maxima[done : done + k] = _max_segment(draw(k))
+        done += k
+        if done >= NULL_ROUND and done < p.null_draws:
+            p_value = _gumbel_p_value(observed, maxima[:done])
+            if p_value * NULL_CLEAR < threshold or p_value > min(threshold * NULL_CLEAR, 0.5):
+                return p_value
+    return _gumbel_p_value(observed, maxima)
 
 
 def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1: float, w0: float,
-               p: BurstParams, rng: np.random.Generator) -> tuple[float, float]:
+               p: BurstParams, rng: np.random.Generator, tests: int = 1) -> tuple[float, float]:
     """(observed best-segment LLR around the burst, p-value under the account's own null).
 
     The null keeps what organic audiences do in bursts of their own: the follow order and follow
@@ -484,30 +664,28 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     # a burst made of brand-new accounts (a sign-up wave) has nothing left to show
     redraw = np.flatnonzero(prep.age[lo:hi] >= p.crust_days)
     created = prep.created[lo:hi][redraw]
-    observed = _max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0]
+    observed = float(_max_segment(np.where((created >= c_lo) & (created <= c_hi), w1, w0)[None, :])[0])
     if redraw.size == 0:  # nothing outside the crust: a sign-up wave, nothing to test
-        return float(observed), 1.0
+        return observed, 1.0
     # the pool leaves the burst's own span out (as the grid's background leaves its cell out), so a
     # batch cannot explain itself
     pool = np.concatenate([prep.age[max(0, first - p.null_pool) : first], prep.age[last + 1 : last + 1 + p.null_pool]])
     pool = pool[pool >= p.crust_days]
     if pool.size == 0:  # every other follower around joined just before following: the null has no
-        return float(observed), 0.0  # older account to offer, so a batch of them is beyond it
-    follow = prep.lower[lo:hi][redraw].astype(np.float64)
-    maxima = np.empty(p.null_draws)
-    chunk = max(1, 4_000_000 // redraw.size)
-    for start in range(0, p.null_draws, chunk):
-        k = min(chunk, p.null_draws - start)
-        made = follow[None, :] - pool[rng.integers(0, pool.size, size=(k, redraw.size))] * DAY_US
-        maxima[start : start + k] = _max_segment(np.where((made >= c_lo) & (made <= c_hi), w1, w0))
-    sd = float(maxima.std())
-    if sd <= 1e-9:
-        return float(observed), (1.0 if observed <= maxima[0] + 1e-9 else 1.0 / (p.null_draws + 1))
-    beta = sd * math.sqrt(6.0) / math.pi
-    mu = float(maxima.mean()) - EULER_GAMMA * beta
-    z = (observed - mu) / beta
-    p_value = -math.expm1(-math.exp(-z)) if z > -30 else 1.0  # 1 − exp(−e^(−z)), accurate in the tail
-    return float(observed), float(min(max(p_value, 1e-300), 1.0))
+        return observed, 0.0  # older account to offer, so a batch of them is beyond it
+    # Redrawing an age from the pool puts a follower in the window [c_lo, c_hi] with the pool's share of
+    # ages between its follow time minus c_hi and minus c_lo: draw that Bernoulli directly (the same
+    # null, without gathering ages)
+    pool = np.sort(pool)
+    follow = prep.lower[lo:hi][redraw]
+    share = (np.searchsorted(pool, (follow - c_lo) / DAY_US, side="right")
+             - np.searchsorted(pool, (follow - c_hi) / DAY_US, side="left")) / pool.size
+    share32, g1, g0 = share.astype(np.float32), np.float32(w1), np.float32(w0)
+
+    def draw(k: int) -> np.ndarray:
+        return np.where(rng.random((k, share32.size), dtype=np.float32) < share32, g1, g0)
+
+    return observed, _monte_carlo_p(observed, redraw.size, draw, p, tests)
 
 
 def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
@@ -518,6 +696,54 @@ def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -
     around = max(float(prep.lower[hi - 1] - prep.lower[lo]), 1.0) / (hi - lo)
     inside = max(float(prep.lower[last] - prep.lower[first]), 1.0) / max(last - first, 1)
     return round(around / inside, 2)
+
+
+def _fake_share(fakes: int, labelled: int) -> tuple[float | None, float | None, float | None]:
+    """Share of labelled members labelled fake, with its Wilson 95% interval (None when none is labelled)."""
+    if not labelled:
+        return None, None, None
+    low, high = wilson(fakes, labelled, 0.95)
+    return fakes / labelled, low, high
+
+
+def with_label_counts(burst: Burst, fakes: int, labelled: int) -> Burst:
+    """``burst`` with its fake share from label counts of its members (the audit counts them in SQL)."""
+    share, low, high = _fake_share(fakes, labelled)
+    return replace(burst, fake_share=share, fake_share_low=low, fake_share_high=high)
+
+
+def _labelled_share(prep: _Prepared, first: int, last: int, inside: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """Share of labelled members labelled fake, with its Wilson 95% interval (None without labels)."""
+    if prep.is_fake is None or prep.has_label is None:
+        return None, None, None
+    window = slice(first, last + 1)
+    return _fake_share(int((prep.is_fake[window] & inside).sum()), int((prep.has_label[window] & inside).sum()))
+
+
+def _burst(prep: _Prepared, p: BurstParams, first: int, last: int, c_lo: int, c_hi: int, inside: np.ndarray, *, score: float,
+           expected: float, p_value: float, false_alarms: float, found_by: tuple[str, ...]) -> Burst:
+    """A Burst for the rectangle ranks ``prep.rank[first..last]`` × creation dates ``[c_lo, c_hi]``.
+
+    ``inside`` marks the members among positions first..last (both scans report members this way,
+    so the audit finds them again in SQL from the rectangle alone).
+    """
+    members = first + np.flatnonzero(inside)
+    created = prep.created[members]
+    fake_share, low, high = _labelled_share(prep, first, last, inside)
+    rate = "follow_rate" in found_by
+    return Burst(
+        start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=int(members.size),
+        created_from=_to_dt(int(created.min())), created_to=_to_dt(int(created.max())),
+        # first and last follow among the members (exact times need not follow the rank order)
+        followed_from=_to_dt(int(prep.lower[members].min())), followed_to=_to_dt(int(prep.lower[members].max())),
+        fake_share=fake_share, score=round(float(score), 2), expected=round(expected, 2),
+        fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
+        expected_false_alarms=float(f"{false_alarms:.3g}"),
+        followed_exact=prep.exact is not None and bool(prep.exact[first]) and bool(prep.exact[last]),
+        follow_rate_ratio=_follow_rate_ratio(prep, first, last, p), found_by=found_by,
+        rate_p_value=float(f"{p_value:.3g}") if rate else None,
+        rate_expected_false_alarms=float(f"{false_alarms:.3g}") if rate else None,
+    )
 
 
 def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
@@ -545,29 +771,193 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
     # members the null does not already explain as a sign-up wave must make a batch on their own
     if int((inside & (prep.age[first : last + 1] >= p.crust_days)).sum()) < p.min_size:
         return None
-    _, p_value = _null_test(prep, first, last, c_lo, c_hi, w1, w0, p, rng or np.random.default_rng(p.null_seed))
+    _, p_value = _null_test(prep, first, last, c_lo, c_hi, w1, w0, p, rng or np.random.default_rng(p.null_seed), tests)
     false_alarms = p_value * max(tests, 1)
     if false_alarms > p.alpha:
         return None
-    exact = prep.exact is not None and bool(prep.exact[first]) and bool(prep.exact[last])
-    fake_share = low = high = None
-    if prep.is_fake is not None and prep.has_label is not None:
-        window = slice(first, last + 1)
-        labelled = int((prep.has_label[window] & inside).sum())
-        if labelled:
-            fakes = int((prep.is_fake[window] & inside).sum())
-            fake_share = fakes / labelled
-            low, high = wilson(fakes, labelled, 0.95)
-    return Burst(
-        start_rank=int(prep.rank[first]), end_rank=int(prep.rank[last]), size=size,
-        created_from=_to_dt(int(created[members].min())), created_to=_to_dt(int(created[members].max())),
-        # first and last follow among the members (exact times need not follow the rank order)
-        followed_from=_to_dt(int(prep.lower[pos_lo + members].min())), followed_to=_to_dt(int(prep.lower[pos_lo + members].max())),
-        fake_share=fake_share, score=round(float(score), 2), expected=round(p0 * span, 2),
-        fake_share_low=low, fake_share_high=high, p_value=float(f"{p_value:.3g}"),
-        expected_false_alarms=float(f"{false_alarms:.3g}"), followed_exact=exact,
-        follow_rate_ratio=_follow_rate_ratio(prep, first, last, p),
-    )
+    return _burst(prep, p, first, last, c_lo, c_hi, inside, score=score, expected=p0 * span, p_value=p_value,
+                  false_alarms=false_alarms, found_by=("creation_date",))
+
+
+# -- follow-rate spikes (exact follow times) ------------------------------------------------------
+HOUR_US = 3_600_000_000
+MAX_HOURS = 40 * 8_766  # exact times spread wider than 40 years (bad TIDs) share the first hour
+
+
+@dataclass
+class _Timeline:
+    """Followers with an exact follow time, in time order, and the follow rate around each.
+
+    At 10M followers this must stay small: when every follower has an exact time and the times
+    follow the rank order (the usual case), ``pos`` is None and ``t`` is the prepared array itself;
+    hours are computed for the stretches read, not stored per follower."""
+
+    pos: np.ndarray | None  # their positions in the prepared (rank-ordered) arrays; None: the same order
+    t: np.ndarray  # int64 microseconds, ascending
+    start: int  # the first hour bin starts here
+    counts: np.ndarray  # follows per hour bin
+    envelope: np.ndarray  # follows per hour expected around each hour (see _envelope)
+
+    def hours(self, a: int, b: int) -> np.ndarray:
+        return np.clip((self.t[a:b] - self.start) // HOUR_US, 0, self.counts.size - 1)
+
+    def positions(self, a: int, b: int) -> np.ndarray:
+        return np.arange(a, b) if self.pos is None else self.pos[a:b]
+
+    def index_at(self, hour: int) -> int:
+        """The first follow at or after the start of ``hour``."""
+        return 0 if hour <= 0 else int(np.searchsorted(self.t, self.start + hour * HOUR_US, side="left"))
+
+
+def _timeline(prep: _Prepared, p: BurstParams) -> _Timeline | None:
+    if prep.exact is None or prep.exact_count < p.min_size:
+        return None
+    pos: np.ndarray | None = None
+    t = prep.lower
+    if prep.exact_count < prep.exact.size:
+        pos = np.flatnonzero(prep.exact)
+        t = prep.lower[pos]
+    if t.size > 1 and bool((t[1:] < t[:-1]).any()):  # the platform's order and the TIDs disagree somewhere
+        order = np.argsort(t, kind="stable")
+        pos, t = (order if pos is None else pos[order]), t[order]
+    start = max(int(t[0]), int(t[-1]) - MAX_HOURS * HOUR_US)
+    nbins = int((int(t[-1]) - start) // HOUR_US) + 1
+    counts = np.zeros(nbins)
+    for i in range(0, t.size, 1 << 20):  # in chunks: no per-follower hour array at 10M
+        counts += np.bincount(np.clip((t[i : i + (1 << 20)] - start) // HOUR_US, 0, None), minlength=nbins)
+    return _Timeline(pos=pos, t=t, start=start, counts=counts, envelope=_envelope(counts, p))
+
+
+def _envelope(counts: np.ndarray, p: BurstParams) -> np.ndarray:
+    """Follows per hour expected around each hour, from the hours on either side.
+
+    Each side is the mean over ``rate_window_hours`` (the hour itself included) without its
+    ``rate_trim_hours`` busiest hours, so a delivery of a few hours does not raise its own
+    background; the envelope is the larger side, so a viral day, which starts at once and lasts
+    longer, is its own background from its first hour; and never below the mean of the surrounding week.
+    """
+    half, trim = p.rate_window_hours, p.rate_trim_hours
+    width = half + 1
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(counts.astype(np.float32), half, mode="symmetric"), width)
+    kept = np.partition(windows, width - trim - 1, axis=1)[:, : width - trim] if trim else windows
+    side = kept.sum(axis=1, dtype=np.float64) / (width - trim)  # side[s] covers counts[s - half .. s]
+    before, after = side[: counts.size], side[half : half + counts.size]
+    week = _window_sums(counts[:, None], 84)[:, 0] / _window_sums(np.ones((counts.size, 1)), 84)[:, 0]
+    return np.maximum(np.maximum(before, after), week)
+
+
+def _rate_candidates(tl: _Timeline, p: BurstParams) -> list[tuple[int, int]]:
+    """Time-ordered index ranges [a, b) around runs of hours far above the local envelope."""
+    x, e = tl.counts, tl.envelope
+    min_cell = max(3.0, p.min_size / 20.0)
+    flagged = (x >= 2.0 * e) & ((x - e) >= np.maximum(p.cell_z * np.sqrt(e), min_cell))
+    hours = np.flatnonzero(flagged)
+    if hours.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(hours) > 2) + 1  # a run may skip an hour
+    out = []
+    for run in np.split(hours, breaks):
+        if float((x[run] - e[run]).sum()) < p.min_size / 2.0:
+            continue
+        out.append((tl.index_at(int(run[0]) - 1), tl.index_at(int(run[-1]) + 2)))
+    return out
+
+
+def _unit_gaps(tl: _Timeline, a: int, b: int) -> np.ndarray:
+    """Gap before each follow a..b-1, in units of the local envelope's mean gap (inf for the first)."""
+    t = tl.t[max(a - 1, 0) : b].astype(np.float64)
+    gaps = np.diff(t) if a > 0 else np.concatenate([[np.inf], np.diff(t)])
+    return gaps * (tl.envelope[tl.hours(a, b)] / HOUR_US)
+
+
+def _rate_gains(unit_gaps: np.ndarray, ratio: float) -> np.ndarray:
+    """Poisson log-likelihood ratio of each gap: rate ``ratio`` × the envelope against the envelope."""
+    return math.log(ratio) - (ratio - 1.0) * unit_gaps
+
+
+def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.random.Generator,
+               tests: int) -> tuple[float, float]:
+    """(observed best-segment LLR around the run first..last, p-value under the account's own null).
+
+    The gaps between follows, in units of the local envelope, are redrawn from those of the
+    followers within ``null_pool`` follows of the run (its own span left out). Organic waves that
+    unfold over hours raise the envelope with them and stay ordinary in these units; a delivery of
+    minutes does not.
+    """
+    n = tl.t.size
+    span = last - first + 1
+    pad = min(max(span, 50), max(0, (NULL_MAX_ROWS - span) // 2))
+    lo, hi = max(1, first - pad), min(n, last + 1 + pad)
+    observed = float(_max_segment(_rate_gains(_unit_gaps(tl, lo, hi), p.rate_ratio)[None, :])[0])
+    before, after = max(1, first - p.null_pool), min(n, last + 1 + p.null_pool)
+    pool = np.concatenate([_unit_gaps(tl, before, first), _unit_gaps(tl, last + 1, after)])
+    if pool.size == 0:
+        return observed, 0.0
+
+    def draw(k: int) -> np.ndarray:
+        return _rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio)
+
+    return observed, _monte_carlo_p(observed, hi - lo, draw, p, tests)
+
+
+def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> tuple[list[Burst], int]:
+    """Bursts from follow-rate spikes, and how many time windows were tested (exact times only)."""
+    tl = _timeline(prep, p)
+    if tl is None:
+        return [], 0
+    candidates = _rate_candidates(tl, p)
+    tests = max(len(candidates), 1)
+    bursts = []
+    for a, b in candidates:
+        a = max(a, 1)
+        gains = _rate_gains(_unit_gaps(tl, a, b), p.rate_ratio)
+        for i, j, _llr in _gain_segments(gains, None, p):
+            first, last = a + i - 1, a + j - 1  # the follower before the first short gap belongs to the run
+            members = tl.positions(first, last + 1)
+            duration = float(tl.t[last] - tl.t[first]) / HOUR_US
+            expected = float(tl.envelope[tl.hours(first, last + 1)].mean()) * max(duration, 1.0 / 60)
+            if members.size < p.min_size or members.size < p.min_enrichment * expected:
+                continue
+            score, p_value = _rate_null(tl, first, last, p, rng, tests)
+            false_alarms = p_value * tests
+            if false_alarms > p.alpha:
+                continue
+            # as a rectangle: the members' ranks × their creation dates (found again in SQL by the audit)
+            pos_lo, pos_last = int(members.min()), int(members.max())
+            created = prep.created[members]
+            c_lo, c_hi = int(created.min()), int(created.max())
+            window = prep.created[pos_lo : pos_last + 1]
+            inside = (window >= c_lo) & (window <= c_hi)
+            bursts.append(_burst(prep, p, pos_lo, pos_last, c_lo, c_hi, inside, score=score, expected=expected,
+                                 p_value=p_value, false_alarms=false_alarms, found_by=("follow_rate",)))
+    return bursts, len(candidates)
+
+
+def _shared(prep: _Prepared, a: Burst, b: Burst) -> int:
+    """Followers inside both bursts' rectangles."""
+    lo, hi = max(a.start_rank, b.start_rank), min(a.end_rank, b.end_rank)
+    if lo > hi or a.created_from > b.created_to or b.created_from > a.created_to:
+        return 0
+    first, last = np.searchsorted(prep.rank, [lo, hi + 1])
+    created = prep.created[first:last]
+    c_lo = int(max(a.created_from, b.created_from).timestamp() * 1_000_000)
+    c_hi = int(min(a.created_to, b.created_to).timestamp() * 1_000_000)
+    return int(((created >= c_lo) & (created <= c_hi)).sum())
+
+
+def _merge(prep: _Prepared, by_date: list[Burst], by_rate: list[Burst]) -> list[Burst]:
+    """One burst per batch: a rate burst sharing most of its members with a creation-date burst is that burst,
+    found by both (the creation-date rectangle is kept: it was refined to the batch's own creation window)."""
+    out = list(by_date)
+    for r in by_rate:
+        for k, d in enumerate(out):
+            if "creation_date" in d.found_by and _shared(prep, r, d) >= 0.5 * min(r.size, d.size):
+                out[k] = replace(d, found_by=tuple(sorted({*d.found_by, "follow_rate"})), rate_p_value=r.rate_p_value,
+                                 rate_expected_false_alarms=r.rate_expected_false_alarms)
+                break
+        else:
+            out.append(r)
+    return out
 
 
 def scan_bursts(
@@ -598,13 +988,11 @@ def scan_bursts(
     rng = np.random.default_rng(p.null_seed)
     tests = max(len(grid.candidates), 1)  # every candidate rectangle was a chance to find a burst
     bursts = [b for b in (_describe(prep, grid, box, p, rng, tests) for box in final) if b]
+    by_rate, rate_tests = _rate_bursts(prep, p, rng)
+    bursts = _merge(prep, bursts, by_rate)
     bursts.sort(key=lambda b: (b.start_rank, b.created_from))
-    numbered = [Burst(**{**_fields(b), "burst_id": i + 1}) for i, b in enumerate(bursts)]
-    return BurstScan(numbered, n, prep.skipped, p, prep.exact_count, tests)
-
-
-def _fields(burst: Burst) -> dict[str, Any]:
-    return {k: getattr(burst, k) for k in burst.__dataclass_fields__}
+    numbered = [replace(b, burst_id=i + 1) for i, b in enumerate(bursts)]
+    return BurstScan(numbered, n, prep.skipped, p, prep.exact_count, tests, rate_tests)
 
 
 def detect_bursts(frame: pl.DataFrame, *, account_created_at: datetime | None = None, **params: Any) -> list[Burst]:

@@ -21,6 +21,11 @@ accounts were made within a 1–60 day window (``window_days``) that ends either
 accounts at the crust) or 2 weeks to 5 years before it (aged accounts); half of the vendors follow
 in creation order, half at random.
 
+Exact follow times (``follow_times``): the detector also gets ``followed_at``; each brick is then
+delivered over 5 minutes to 3 hours (log-uniform) instead of at once, organic follows falling in
+between, and ``instant`` is the share of bricks made of accounts created within hours of their own
+follow (created ~2 hours before, like a viral day's sign-ups: by creation date a sign-up wave).
+
 ``run_harness`` reports the recall of injected followers (inside a detected burst) and the share
 of organic followers wrongly inside a burst, pooled over seeds, plus per-size recall.
 """
@@ -28,6 +33,7 @@ of organic followers wrongly inside a burst, pooled over seeds, plus per-size re
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +48,7 @@ DAY = 86_400.0
 PLATFORM_START = datetime(2006, 7, 15, tzinfo=UTC).timestamp()
 OBSERVED = datetime(2023, 1, 1, tzinfo=UTC).timestamp()
 SIZE_CLASSES = ((200, 500), (500, 2000), (2000, 5001))
+DELIVERY_HOURS = (5 / 60, 3.0)  # a vendor's delivery of a brick, with exact follow times: 5 minutes to 3 hours
 
 
 def _signup_cdf() -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +63,7 @@ def _signup_cdf() -> tuple[np.ndarray, np.ndarray]:
 _DAYS, _CDF = _signup_cdf()
 
 
-def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0, wave_hours: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
     """Follow times and creation times (epoch seconds) of ``n`` organic followers, in follow order.
 
     ``waves`` viral days each add thousands of brand-new accounts (so more than ``n`` come back)."""
@@ -78,18 +85,18 @@ def organic_sequence(n: int, rng: np.random.Generator, waves: int = 0) -> tuple[
     created = np.where(joined, np.maximum(fresh, PLATFORM_START), older)
     created = np.minimum(created, follow - 60.0)
     if waves:
-        follow, created = _add_waves(follow, created, rng, waves, n)
+        follow, created = _add_waves(follow, created, rng, waves, n, wave_hours)
     return follow, created
 
 
 def _add_waves(follow: np.ndarray, created: np.ndarray, rng: np.random.Generator, waves: int,
-               n: int) -> tuple[np.ndarray, np.ndarray]:
+               n: int, wave_hours: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
     """Viral days: thousands of accounts made within hours of following (organic, clustered)."""
     parts_f, parts_c = [follow], [created]
     for _ in range(waves):
         k = int(min(rng.integers(2_000, 6_001), 0.15 * n))
         at = rng.uniform(follow[0] + 60 * DAY, OBSERVED - 3 * DAY)
-        f = at + rng.exponential(8 * 3600.0, k)  # the day after the event
+        f = at + rng.exponential(wave_hours * 3600.0, k)  # the day after the event (mean 8 hours by default)
         parts_f.append(f)
         parts_c.append(f - 60.0 - rng.exponential(2 * 3600.0, k))
     follow, created = np.concatenate(parts_f), np.concatenate(parts_c)
@@ -132,8 +139,15 @@ class Injected:
 def inject_bricks(
     follow: np.ndarray, created: np.ndarray, rng: np.random.Generator, *, bricks: int | None = None,
     min_size: int = 200, max_size: int = 5000, interleave: float = 0.0, window_days: tuple[float, float] = (1, 60),
+    times_rng: np.random.Generator | None = None, instant: float = 0.0, delivery_hours: tuple[float, float] = DELIVERY_HOURS,
 ) -> Injected:
-    """Insert bought bricks into an organic sequence; returns the follow-ordered frame with truth."""
+    """Insert bought bricks into an organic sequence; returns the follow-ordered frame with truth.
+
+    With ``times_rng`` the frame carries exact follow times (``followed_at``): each brick is delivered
+    over ``delivery_hours`` (log-uniform) and a share ``instant`` of the bricks are accounts created
+    within hours of their own follow (as a viral day's sign-ups are). Those draws come from
+    ``times_rng`` alone, so the bricks' sizes, places and creation windows are the same as without.
+    """
     n = follow.size
     k = int(rng.integers(1, 5)) if bricks is None else bricks
     sizes = [int(s) for s in rng.integers(min_size, max_size + 1, k)]
@@ -150,11 +164,19 @@ def inject_bricks(
         c = end - rng.random(size) * width
         if rng.random() < 0.5:
             c = np.sort(c)  # vendor follows in creation order (the NYT "slope")
+        brick_of.append(np.full(size, b, np.int64))
+        if times_rng is not None:  # exact times: a delivery of minutes to hours; organic follows fall in between
+            hours = math.exp(times_rng.uniform(math.log(delivery_hours[0]), math.log(delivery_hours[1])))
+            at = bought_at + np.sort(times_rng.random(size)) * hours * 3600.0
+            if times_rng.random() < instant:  # accounts made within hours of their own follow
+                c = at - 60.0 - times_rng.exponential(2 * 3600.0, size)
+            keys.append(at)
+            made.append(np.minimum(c, at - 60.0))
+            continue
         # delivery: consecutive follows right after the insertion point (tiny time steps keep order)
         span = size / max(1e-9, 1.0 - interleave)
         keys.append(bought_at + (np.arange(size) + 0.5) * (span / size) * 1e-6)
         made.append(np.minimum(c, bought_at - 60.0))
-        brick_of.append(np.full(size, b, np.int64))
         if interleave > 0:  # pull organic followers that came just after into the delivery window
             after = slice(pos + 1, min(n, pos + 1 + int(span - size)))
             keys[0][after] = bought_at + rng.random(after.stop - after.start) * span * 1e-6
@@ -169,7 +191,13 @@ def inject_bricks(
             "brick": np.concatenate(brick_of)[order],
         }
     ).with_columns(pl.col("created_at").cast(pl.Datetime("us", "UTC")))
+    if times_rng is not None:
+        frame = frame.with_columns(_timestamps(np.minimum(key[order], OBSERVED - 1.0)).alias("followed_at"))
     return Injected(frame=frame, sizes=sizes)
+
+
+def _timestamps(seconds: np.ndarray) -> pl.Series:
+    return pl.Series((seconds * 1_000_000).astype(np.int64)).cast(pl.Datetime("us", "UTC"))
 
 
 @dataclass
@@ -193,6 +221,9 @@ class HarnessResult:
     null_organic: int = 0
     seconds: float = 0.0
     waves: int = 0
+    follow_times: bool = False  # exact follow times given to the detector
+    instant: float = 0.0  # share of bricks made of accounts created within hours of following
+    found_by: dict[str, int] = field(default_factory=dict)  # bursts by the scans that found them
 
     @property
     def recall(self) -> float:
@@ -213,12 +244,16 @@ class HarnessResult:
         lines = [
             f"seeds {self.seeds}, organic followers per account {self.organic_per_account[0]:,}-{self.organic_per_account[1]:,}, "
             f"interleave {self.interleave:.0%}, brick creation windows {self.window_days[0]:g}-{self.window_days[1]:g} days, "
-            f"organic sign-up waves per account {self.waves}",
+            f"organic sign-up waves per account {self.waves}"
+            + (", exact follow times" if self.follow_times else "")
+            + (f", bricks of accounts made within hours of following: {self.instant:.0%}" if self.instant else ""),
             f"recall of injected followers: {self.recall:.4f} ({self.recalled:,} of {self.injected:,}); "
             f"bricks found {self.bricks_found}/{self.bricks}",
             f"organic followers wrongly inside a burst: {self.organic_false_flag:.4%} ({self.organic_flagged:,} of {self.organic:,})",
             f"bursts reported {self.bursts_found}, of which with no injected member {self.false_bursts}",
         ]
+        if self.found_by:
+            lines.append("bursts found by: " + ", ".join(f"{k} {v}" for k, v in sorted(self.found_by.items())))
         for name, (inj, rec) in self.per_size.items():
             lines.append(f"  bricks of {name}: recall {rec / inj if inj else float('nan'):.4f} ({rec:,} of {inj:,})")
         if self.null_accounts:
@@ -230,9 +265,12 @@ class HarnessResult:
         return "\n".join(lines)
 
 
-def _flagged(frame: pl.DataFrame, **params: Any) -> tuple[np.ndarray, int, int]:
+def _flagged(frame: pl.DataFrame, found_by: dict[str, int] | None = None, **params: Any) -> tuple[np.ndarray, int, int]:
     """Who is inside a burst, how many bursts, and how many of them hold no injected follower."""
     bursts = detect_bursts(frame, **params)
+    for b in bursts if found_by is not None else []:
+        key = " + ".join(b.found_by)
+        found_by[key] = found_by.get(key, 0) + 1
     members = burst_membership(frame, bursts)
     rows = members["follower_id"].cast(pl.Int64).to_numpy()  # ids are the row numbers
     inside = np.zeros(frame.height, bool)
@@ -247,19 +285,27 @@ def _flagged(frame: pl.DataFrame, **params: Any) -> tuple[np.ndarray, int, int]:
 def run_harness(
     seeds: int = 50, *, organic: tuple[int, int] = (20_000, 100_000), interleave: float = 0.0,
     null_accounts: int = 0, first_seed: int = 0, window_days: tuple[float, float] = (1, 60), waves: int = 0,
-    **params: Any,
+    follow_times: bool = False, instant: float = 0.0, wave_hours: float = 8.0, **params: Any,
 ) -> HarnessResult:
     """Inject bricks into ``seeds`` organic accounts and score the detector (``params`` go to it).
 
-    ``waves``: clustered organic sign-up waves per account (viral days of brand-new accounts)."""
+    ``waves``: clustered organic sign-up waves per account (viral days of brand-new accounts).
+    ``wave_hours``: the mean delay of a viral day's follows after its event (8 hours).
+    ``follow_times``: the detector gets exact follow times (bricks delivered over 5 minutes to
+    3 hours); ``instant``: the share of bricks made of accounts created within hours of following
+    (with or without ``follow_times``: the same bricks, seen with or without their times)."""
     started = time.perf_counter()
-    res = HarnessResult(seeds, organic, interleave, window_days, 0, 0, 0, 0, 0, 0, 0, 0, waves=waves)
+    res = HarnessResult(seeds, organic, interleave, window_days, 0, 0, 0, 0, 0, 0, 0, 0, waves=waves,
+                        follow_times=follow_times, instant=instant)
     per_size = {f"{lo}-{hi - 1}": [0, 0] for lo, hi in SIZE_CLASSES}
     for seed in range(first_seed, first_seed + seeds):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
-        inj = inject_bricks(follow, created, rng, interleave=interleave, window_days=window_days)
-        inside, found, false = _flagged(inj.frame, **params)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves, wave_hours)
+        times_rng = np.random.default_rng((seed, 13)) if follow_times or instant else None
+        inj = inject_bricks(follow, created, rng, interleave=interleave, window_days=window_days, times_rng=times_rng,
+                            instant=instant)
+        shown = inj.frame if follow_times else inj.frame.drop("followed_at", strict=False)  # the detector's view
+        inside, found, false = _flagged(shown, res.found_by, **params)
         res.false_bursts += false
         brick = inj.frame["brick"].to_numpy()
         bought = brick > 0
@@ -279,7 +325,7 @@ def run_harness(
     res.per_size = {k: (v[0], v[1]) for k, v in per_size.items()}
     for seed in range(first_seed + 10_000, first_seed + 10_000 + null_accounts):
         rng = np.random.default_rng(seed)
-        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves)
+        follow, created = organic_sequence(int(rng.integers(organic[0], organic[1] + 1)), rng, waves, wave_hours)
         frame = pl.DataFrame(
             {
                 "follower_id": pl.int_range(0, follow.size, eager=True).cast(pl.Utf8),
@@ -287,6 +333,8 @@ def run_harness(
                 "created_at": (created * 1_000_000).astype(np.int64),
             }
         ).with_columns(pl.col("created_at").cast(pl.Datetime("us", "UTC")))
+        if follow_times:
+            frame = frame.with_columns(_timestamps(follow).alias("followed_at"))
         inside, found, _ = _flagged(frame, **params)
         res.null_accounts += 1
         res.null_false_bursts += found
@@ -305,10 +353,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--null-accounts", type=int, default=0)
     parser.add_argument("--window-days", type=float, nargs=2, default=(1, 60), metavar=("MIN", "MAX"))
     parser.add_argument("--waves", type=int, default=0, help="organic sign-up waves (viral days) per account")
+    parser.add_argument("--follow-times", action="store_true", help="give the detector exact follow times")
+    parser.add_argument("--wave-hours", type=float, default=8.0, help="mean delay of a viral day's follows (hours)")
+    parser.add_argument("--instant", type=float, default=0.0, help="share of bricks of accounts made within hours of following")
     args = parser.parse_args(argv)
     res = run_harness(
         args.seeds, organic=(args.min_organic, args.max_organic), interleave=args.interleave,
         null_accounts=args.null_accounts, window_days=tuple(args.window_days), waves=args.waves,
+        follow_times=args.follow_times, instant=args.instant, wave_hours=args.wave_hours,
     )
     print(res.summary())
 

@@ -237,6 +237,9 @@ def follower_factory_svg(
     return _svg_text(follower_factory_figure(frame, bursts, title=title, max_points=max_points), bursts)
 
 
+FOUND_BY = {"creation_date": "creation dates", "follow_rate": "follow rate"}  # Burst.found_by, in words
+
+
 def bursts_table_html(bursts: list[Burst]) -> str:
     """An HTML table of bursts (for the standalone page and the HTML report)."""
     if not bursts:
@@ -247,11 +250,12 @@ def bursts_table_html(bursts: list[Burst]) -> str:
         followed = ("" if b.followed_exact else "≥ ") + (f"{b.followed_from:%Y-%m-%d}" if b.followed_from else "—")
         rows.append(
             f"<tr><td>#{b.burst_id}</td><td>{b.start_rank:,}–{b.end_rank:,}</td><td>{b.size:,}</td><td>{b.expected:,.1f}</td>"
-            f"<td>{b.created_from:%Y-%m-%d} … {b.created_to:%Y-%m-%d}</td><td>{followed}</td><td>{fake}</td><td>{b.score:,.0f}</td></tr>"
+            f"<td>{b.created_from:%Y-%m-%d} … {b.created_to:%Y-%m-%d}</td><td>{followed}</td><td>{fake}</td><td>{b.score:,.0f}</td>"
+            f"<td>{' and '.join(FOUND_BY.get(k, k) for k in b.found_by)}</td></tr>"
         )
     head = (
         "<tr><th>burst</th><th>follow ranks</th><th>followers</th><th>expected if organic</th><th>accounts created</th>"
-        "<th>followed</th><th>labelled fake (Wilson 95%)</th><th>LLR</th></tr>"
+        "<th>followed</th><th>labelled fake (Wilson 95%)</th><th>LLR</th><th>found by</th></tr>"
     )
     return f'<table class="bursts">{head}{"".join(rows)}</table>'
 

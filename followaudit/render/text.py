@@ -27,6 +27,9 @@ def _burst_extra(b: dict) -> str:
         out += f", followed {str(b['followed_from'])[:16].replace('T', ' ')} .. {str(b['followed_to'])[:16].replace('T', ' ')}"
     if b.get("expected_false_alarms") is not None:
         out += f"; expected false alarms {b['expected_false_alarms']:.2g}"
+    found_by = b.get("found_by") or []
+    if "follow_rate" in found_by:  # only with exact follow times: other audits read as before
+        out += "; found by its follow rate" + (" and creation dates" if "creation_date" in found_by else " alone")
     if b.get("kind") == "suspicious":
         out += "; mostly labelled real: a suspicious batch, not shown to be bought"
     return out

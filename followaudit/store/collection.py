@@ -169,6 +169,7 @@ class CollectionStore:
 
     def update_followers(self, snapshot_id: int, values: pl.DataFrame, columns: list[str]) -> None:
         """Set ``columns`` of stored followers from ``values`` (follower_id + columns); caller's transaction."""
+        self.check_writable_rows(snapshot_id)  # type: ignore[attr-defined]
         sets = ", ".join(f'"{c}" = t."{c}"' for c in columns)
         self.con.register("_values", values.select("follower_id", *columns).to_arrow())
         try:

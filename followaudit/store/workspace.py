@@ -413,6 +413,12 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         else:
             self.con.execute("DROP VIEW IF EXISTS temp.followers")
 
+    def check_writable_rows(self, snapshot_id: int) -> None:
+        """Refuse to change the rows of a snapshot read in place (they live in the user's file)."""
+        if snapshot_id in self._files:
+            raise StoreError(f"snapshot {snapshot_id} is read in place from {self._files[snapshot_id]}; its rows cannot change here",
+                             "import the file with --copy to store its rows in the workspace")
+
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own (for another thread, or to read while writing), seeing what this
         connection sees: UTC, and the files read in place (temporary views belong to a connection)."""
@@ -432,6 +438,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
     # -- followers -------------------------------------------------------------------------------
     def replace_followers(self, snapshot_id: int, followers: pl.DataFrame) -> None:
         """Store ``followers`` (canonical) as the whole content of the snapshot."""
+        self.check_writable_rows(snapshot_id)
         frame = conform(followers)
         with self.transaction() as con:
             con.execute(f"DELETE FROM {FOLLOWER_ROWS} WHERE snapshot_id = ?", [snapshot_id])
@@ -439,6 +446,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     def append_followers(self, snapshot_id: int, followers: pl.DataFrame) -> None:
         """Add rows to a snapshot; the caller runs this inside its own transaction if needed."""
+        self.check_writable_rows(snapshot_id)
         self._insert_followers(self.con, snapshot_id, conform(followers))
 
     @staticmethod
