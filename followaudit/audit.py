@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from .bursts.attach import attach_bursts
-from .bursts.detect import BURST_REASON_PREFIX
+from .bursts.attach import attach_bursts, scan_follow_order
+from .bursts.detect import BURST_REASON_PREFIX, BurstScan
 from .classify import label_followers
 from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
@@ -49,6 +49,9 @@ LABEL_INPUT_COLUMNS = [c for c in COLUMN_NAMES if c != "raw"]
 TOP_REASONS = 8
 BATCH_ROWS = 500_000  # followers labelled per batch: bounds memory, large enough to stay vectorised
 AUDIT_MEMORY_LIMIT = "256MB"  # DuckDB's memory during an audit (see audit_snapshot)
+# Up to this many followers the burst scan runs while the followers are labelled (3M: 9.3 -> 8.4 s);
+# above it, after: the scan's arrays on top of labelling lifted a 10M audit from 1.4 to 1.8 GiB.
+SCAN_ALONGSIDE_MAX = 4_000_000
 
 
 @dataclass
@@ -338,9 +341,13 @@ def audit_snapshot(
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
-    with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer:
-        # Three stages overlap on two cores: the next batch is read (a thread) and the last one's labels
-        # are written (another) while this one is labelled; Polars, DuckDB and the tree walk release the GIL.
+    with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer, \
+            ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread:
+        # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
+        # written (another) while this one is labelled, and the follow order is scanned for bursts
+        # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
+        alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX
+        scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         if save:
             store.delete_labels(snapshot.snapshot_id, method)
@@ -368,7 +375,8 @@ def audit_snapshot(
         report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
                               first_reject=first, known_counts=counts, as_of=as_of)
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
-                      audience_counts=dict(tally.audience) if tally.audience else None)
+                      audience_counts=dict(tally.audience) if tally.audience else None,
+                      burst_scan=scanning.result if scanning is not None else None)
         if save:
             # Checkpoint the new labels inside the cap: left to closing the workspace, DuckDB's
             # checkpoint of 10M labels ran uncapped and lifted the command's peak from 2.0 to 3.1 GB.
@@ -386,7 +394,7 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
 
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
-    audience_counts: dict[str, int] | None = None,
+    audience_counts: dict[str, int] | None = None, burst_scan: Callable[[], BurstScan | None] | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -400,7 +408,7 @@ def finish_report(
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
                                        counts=audience_counts)
-    attach_bursts(store, snapshot, report, method=method, save=save)
+    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan)
     attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
         fake = report.headline_shares().get("fake")

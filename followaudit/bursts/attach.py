@@ -12,6 +12,8 @@ benchmarks/README.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from ..report.core import Report
@@ -102,21 +104,37 @@ def add_burst_reasons(store: Store, snapshot_id: int, method: str, scan: BurstSc
     return rows.height
 
 
+def scan_follow_order(store: Store, snapshot_id: int, params: BurstParams | None = None) -> BurstScan | None:
+    """Bursts found in the follow order alone (None when the list has none).
+
+    Only what the scan reads: ranks and times, no labels (read for the members alone, after the scan:
+    joining 10M labels to the follow order cost more than the scan). It reads on a cursor of its own,
+    so an audit runs it in a thread while it labels."""
+    cursor = store.cursor()
+    try:
+        frame = cursor.sql("SELECT follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?",
+                           params=[snapshot_id]).pl()
+    finally:
+        cursor.close()
+    if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
+        return None
+    return scan_bursts(frame, params)
+
+
 def attach_bursts(
-    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None
+    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None,
+    scanned: Callable[[], BurstScan | None] | None = None,
 ) -> BurstScan | None:
-    """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons."""
+    """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons.
+
+    ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here)."""
     has_labels = bool(store.row(
         "SELECT count(*) > 0 AS any FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot.snapshot_id, method]
     )["any"])
-    # Only what the scan reads: ranks and times (already in rank order as stored). Labels are read for
-    # the members alone, after the scan: joining 10M labels to the follow order cost more than the scan.
-    frame = store.query("SELECT follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?", [snapshot.snapshot_id])
-    if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
+    scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
+    if scan is None:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
         return None
-    scan = scan_bursts(frame, params)
-    del frame
     # members and their labels, once: for the fake shares (so each burst's kind and reason), the
     # report's count of bought members not labelled real, and the reasons written back
     members = burst_members(store, snapshot.snapshot_id, scan, method) if has_labels and scan.bursts else None
