@@ -294,12 +294,13 @@ def thin(history: pl.DataFrame, points: int = MAX_SERIES_POINTS) -> pl.DataFrame
 
 
 def growth_section(
-    store: Store, account: str | None, platform: str | None = None, bursts: list[dict[str, Any]] | None = None
+    store: Store, account: str | None, platform: str | None = None, bursts: list[dict[str, Any]] | None = None,
+    history: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """The report's ``growth`` section."""
+    """The report's ``growth`` section (``history``: ``count_history`` when the caller has it)."""
     if not account:
         return {"available": False, "missing": "the account name (snapshot has none)"}
-    history = count_history(store, account, platform)
+    history = history if history is not None else count_history(store, account, platform)
     if history.height < 2:
         return {
             "available": False, "points": history.height,

@@ -62,7 +62,7 @@ def build_sections(store: Store, snapshot: Snapshot, report: Report, auditor: Au
     history = count_history(store, account, platform) if account else None
     posts = store.posts(snapshot.snapshot_id) if store.has_table("posts") else None
 
-    growth = _guard("growth", lambda: growth_section(store, account, platform, report.bursts))
+    growth = _guard("growth", lambda: growth_section(store, account, platform, report.bursts, history=history))
 
     def engagement() -> dict[str, Any]:
         if posts is None:

@@ -65,8 +65,11 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     id_hashes = []
     source = pl.scan_parquet(path)
     total = source.select(pl.len()).collect().item()
+    needed = ["follower_id", "handle", "truth_label", "platform", "account", "follow_rank", "bio", "bio_length",
+              "handle_length", "handle_digits"]
     for start in range(0, total, CHECK_ROWS):
-        part = source.slice(start, CHECK_ROWS).select(
+        part = source.slice(start, CHECK_ROWS).select(needed).collect()
+        found = part.select(
             pl.len().alias("n"),
             pl.col("follower_id").is_null().sum().alias("missing_ids"),
             (_changed_by_import("follower_id") | _changed_by_import("handle") | _changed_by_import("truth_label")).sum().alias("untrimmed"),
@@ -74,15 +77,12 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
             pl.col("follow_rank").count().alias("ranked"),
             ((pl.col("bio").is_not_null() & pl.col("bio_length").is_null())
              | (pl.col("handle").is_not_null() & (pl.col("handle_length").is_null() | pl.col("handle_digits").is_null()))).sum().alias("underived"),
-            pl.col("platform").drop_nulls().unique().implode().alias("platforms"),
-            pl.col("account").drop_nulls().unique().implode().alias("accounts"),
-            pl.col("follower_id").hash().implode().alias("id_hashes"),
-        ).collect().row(0, named=True)
+        ).row(0, named=True)
         for key in counts:
-            counts[key] += int(part[key])
-        platforms.update(part["platforms"])
-        accounts.update(part["accounts"])
-        id_hashes.append(pl.Series(part["id_hashes"], dtype=pl.UInt64))
+            counts[key] += int(found[key])
+        platforms.update(part.get_column("platform").drop_nulls().unique().to_list())
+        accounts.update(part.get_column("account").drop_nulls().unique().to_list())
+        id_hashes.append(part.get_column("follower_id").hash())
     row = {**counts, "distinct_ids": pl.concat(id_hashes).n_unique() if id_hashes else 0}
     if not row["n"]:
         return None
