@@ -357,8 +357,7 @@ def audit_snapshot(
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
             tally.add(labels)
-            if labels.height == batch.height:  # row for row (a withheld audit labels nothing)
-                tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
+            tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))

@@ -4,9 +4,9 @@ An import validates, trims and conforms each row, then copies it into the worksp
 followaudit's own canonical Parquet (``followaudit export``, ``score``, ``scale.synth_parquet``)
 that copy is most of an audit's cost (~2 CPU-s per million followers, against ~0.5 for DuckDB to
 read the file) and doubles the bytes on disk. So a canonical file that the import would store
-unchanged is read where it is: one DuckDB pass over the file checks exactly what the import would
-have changed or rejected (types, ids, handles, platform, derived lengths); any of it, or
-``--copy``, and the file is imported the usual way, rejects and all.
+unchanged is read where it is: one Polars pass over the file (a million rows at a time) checks
+exactly what the import would have changed or rejected (types, ids, handles, platform, derived
+lengths); any of it, or ``--copy``, and the file is imported the usual way, rejects and all.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import polars as pl
 
 from ..schema import COLUMN_NAMES
 from ..store.workspace import FOLLOWER_ROWS, Store
+from .formats.common import _clean
 
 CHECK_ROWS = 1_000_000  # rows per slice the check reads
 
@@ -33,9 +34,8 @@ class InPlace:
 
 
 def _changed_by_import(column: str) -> pl.Expr:
-    """Rows whose ``column`` an import would trim, or turn from "" into null (as ``formats.common``)."""
-    text = pl.col(column)
-    return text.is_not_null() & ((text.str.strip_chars() != text) | (text == ""))
+    """Rows whose ``column`` an import would change: ``formats.common``'s own trimming, "" -> null."""
+    return pl.col(column).is_not_null() & _clean(column).ne_missing(pl.col(column))
 
 
 def check_in_place(store: Store, path: str | Path, *, platform: str | None, account: str | None,
@@ -83,14 +83,14 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
         platforms.update(part.get_column("platform").drop_nulls().unique().to_list())
         accounts.update(part.get_column("account").drop_nulls().unique().to_list())
         id_hashes.append(part.get_column("follower_id").hash())
-    row = {**counts, "distinct_ids": pl.concat(id_hashes).n_unique() if id_hashes else 0}
-    if not row["n"]:
+    n = counts["n"]
+    if not n:
         return None
-    n = int(row["n"])
-    one_platform = row["without_platform"] == 0 and len(platforms) == 1 and (platform is None or platform in platforms)
+    one_platform = counts["without_platform"] == 0 and len(platforms) == 1 and (platform is None or platform in platforms)
     # Equal id hashes may be a repeated id (or, rarely, a collision): the import decides which.
-    clean = row["missing_ids"] == 0 and row["distinct_ids"] == n and row["untrimmed"] == 0 and row["underived"] == 0
-    ranked = int(row["ranked"]) > 0
+    distinct_ids = pl.concat(id_hashes).n_unique()
+    clean = counts["missing_ids"] == 0 and distinct_ids == n and counts["untrimmed"] == 0 and counts["underived"] == 0
+    ranked = counts["ranked"] > 0
     if not (clean and one_platform and len(accounts) <= 1) or (not ranked and order not in (None, "unknown")):
         return None
     return InPlace(n=n, platform=platforms.pop(), account=accounts.pop() if accounts else None, ranked=ranked)

@@ -194,7 +194,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             self.migrate()
         self.file_problems: dict[int, str] = {}  # snapshot id -> why its Parquet file cannot be read
         self._followers_view: str | None = None
-        self._files: dict[int, str] = {}
+        self._files: dict[int, str] = {}  # snapshot id -> the Parquet file its followers are read from
         self.attach_files()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         said by ``snapshot()`` (one line), so the other snapshots stay readable."""
         self.file_problems = {}
         self._followers_view = None
-        self._files: dict[int, str] = {}  # snapshot id -> the Parquet file its followers are read from
+        self._files = {}
         if self.row("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'follower_files'") == {"n": 0}:
             return  # a read-only workspace from before migration 7
         files = self.query("SELECT snapshot_id, path, size, mtime_ns FROM follower_files ORDER BY snapshot_id")
