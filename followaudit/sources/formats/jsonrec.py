@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,7 +135,7 @@ def explode_pages(pages: pl.DataFrame, key: str | None, file: str) -> tuple[pl.D
     return records_frame(out_records, out_lines), reject_frame(file, bad), heads
 
 
-def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str, data: bytes | bytearray | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def decode(frame: pl.DataFrame, dtype: pl.Struct, file: str, data: bytes | bytearray | memoryview | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Decode the ``raw`` JSON of each row against ``dtype``; unnest; bad rows become rejects.
 
     ``data``: the JSONL bytes ``frame`` was read from. When given, DuckDB's JSON reader decodes them
@@ -208,6 +209,15 @@ def _mismatch(value: dict, dtype: pl.Struct, prefix: str) -> tuple[str, str] | N
 _local = threading.local()
 
 
+def _connection() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB (dates in UTC, one thread: the blocks are the parallelism)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect(config={"threads": 1})
+        con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 def _duck_type(dtype: pl.DataType) -> str:
     """The DuckDB type of a (nested) Polars schema whose leaves are text."""
     if isinstance(dtype, pl.Struct):
@@ -217,18 +227,15 @@ def _duck_type(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
-def decode_jsonl(data: bytes | bytearray, dtype: pl.Struct) -> pl.DataFrame | None:
-    """Every record of JSONL ``data`` decoded against ``dtype`` (one column per top-level field,
-    leaves as text, in line order, blank lines skipped) by DuckDB's JSON reader; None when any line
-    is not JSON or does not fit (the caller then finds the bad lines).
+def _read_json_sql(path: str, dtype: pl.Struct) -> str:
+    columns = ", ".join("'" + f.name.replace("'", "''") + "': '" + _duck_type(f.dtype).replace("'", "''") + "'"
+                        for f in dtype.fields)
+    return "read_json('" + path.replace("'", "''") + "', format = 'newline_delimited', columns = {" + columns + "})"
 
-    The reader takes a file, so the block is written to a temporary file first (a memory copy into
-    the page cache; it is deleted right away). Each thread keeps its own in-memory DuckDB.
-    """
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = _local.con = duckdb.connect()
-    columns = {f.name: _duck_type(f.dtype) for f in dtype.fields}
+
+def _on_block(data: bytes | bytearray | memoryview, run: Callable[[duckdb.DuckDBPyConnection, str], pl.DataFrame]) -> pl.DataFrame | None:
+    """``run(con, path)`` with the JSONL ``data`` in a temporary file (DuckDB's JSON reader takes a
+    file: a memory copy into the page cache, deleted right away); None when DuckDB refuses it."""
     try:
         fd, tmp = tempfile.mkstemp(prefix="followaudit-", suffix=".jsonl")
     except OSError:
@@ -236,14 +243,52 @@ def decode_jsonl(data: bytes | bytearray, dtype: pl.Struct) -> pl.DataFrame | No
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        table = con.read_json(tmp, format="newline_delimited", columns=columns).to_arrow_table()
+        return run(_connection(), tmp)
     except (duckdb.Error, OSError):
         return None
     finally:
         os.unlink(tmp)
-    decoded = pl.from_arrow(table)
-    assert isinstance(decoded, pl.DataFrame)
-    return decoded.cast(dict(dtype.to_schema()))  # type: ignore[arg-type]
+
+
+def decode_jsonl(data: bytes | bytearray | memoryview, dtype: pl.Struct) -> pl.DataFrame | None:
+    """Every record of JSONL ``data`` decoded against ``dtype`` (one column per top-level field,
+    leaves as text, in line order, blank lines skipped) by DuckDB's JSON reader; None when any line
+    is not JSON or does not fit (the caller then finds the bad lines)."""
+    def run(con: duckdb.DuckDBPyConnection, path: str) -> pl.DataFrame:
+        decoded = pl.from_arrow(con.sql(f"SELECT * FROM {_read_json_sql(path, dtype)}").to_arrow_table())
+        assert isinstance(decoded, pl.DataFrame)
+        return decoded.cast(dict(dtype.to_schema()))  # type: ignore[arg-type]
+
+    return _on_block(data, run)
+
+
+def line_records(data: bytes | memoryview, line_offset: int = 0, *, newlines: np.ndarray | None = None,
+                 plain: bool | None = None) -> pl.DataFrame:
+    """``lines_frame`` of a JSONL block (``line`` counted after ``line_offset`` lines) without copying
+    its text: ``raw`` is Arrow string views into ``data``, which they keep alive.
+
+    Taken only when it is plainly the same: no carriage return or NUL byte (``plain``, when the
+    caller knows), and every line either empty or the start of a JSON object; otherwise
+    ``lines_frame`` decides (its blanks are whitespace of any kind). ``newlines``: the positions of
+    the line breaks in ``data``, when the caller has them.
+    """
+    if plain is None:
+        plain = isinstance(data, bytes) and b"\r" not in data and b"\x00" not in data
+    if not plain or not len(data):
+        return lines_frame(bytes(data)).with_columns(pl.col("line") + line_offset)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(buf == 10) if newlines is None else newlines
+    if ends.size == 0 or ends[-1] != buf.size - 1:
+        ends = np.append(ends, buf.size)  # a last line without its line break
+    starts = np.empty_like(ends)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    filled = ends > starts
+    if not (buf[starts[filled]] == ord("{")).all():
+        return lines_frame(bytes(data)).with_columns(pl.col("line") + line_offset)
+    kept = np.flatnonzero(filled)
+    frame = pl.DataFrame({"line": kept.astype(np.int64) + (1 + line_offset)}, schema={"line": pl.Int64})
+    return frame.with_columns(string_views(data, starts[kept], ends[kept]))
 
 
 # -- top-level arrays, a block at a time --------------------------------------------------------------
@@ -354,7 +399,7 @@ def _trim(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarr
     return starts, ends
 
 
-def string_views(data: bytes, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
+def string_views(data: bytes | bytearray | memoryview, starts: np.ndarray, ends: np.ndarray) -> pl.Series:
     """The byte spans of ``data`` as a Polars string column, without copying the long ones (Arrow
     string views point into ``data``; spans of 12 bytes or less are stored inline, as Arrow says)."""
     import pyarrow as pa  # heavy; only the streamed array reader needs it here

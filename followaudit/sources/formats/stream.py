@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import mmap
 import queue
 import threading
 from collections import deque
@@ -249,6 +250,84 @@ def _text_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str, *, q
         raise EmptyInputError(f"{name} is empty")
 
 
+@dataclass
+class MappedBlock:
+    """Whole lines of an uncompressed UTF-8 file, as a view of the file mapped into memory.
+
+    ``newlines``: positions of the line breaks in ``text``; ``plain``: it holds no carriage return
+    or NUL byte (so its lines can be cut at the line breaks alone, see ``jsonrec.line_records``).
+    """
+
+    text: memoryview
+    newlines: np.ndarray
+    plain: bool
+
+
+def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any,
+                   on_progress: Callable[[int], None] | None) -> Iterator[tuple[MappedBlock, int]]:
+    """``_text_blocks`` of an uncompressed UTF-8 file without copying it: each block is a view of
+    the file mapped into memory (the page cache itself), hashed into ``digest`` as it is mapped.
+
+    Measured on 1M Twitter users (460 MiB): reading into fresh buffers and joining each block to the
+    previous block's last partial line cost ~0.5 CPU-s, much of it page faults. A block's mapping is
+    released when the last row viewing it (``raw``, see ``jsonrec.line_records``) is freed.
+    """
+    size = Path(path).stat().st_size
+    if size == 0:
+        raise EmptyInputError(f"{name} is empty")
+    start = line_offset = 0
+    any_content = False
+    with open(path, "rb") as fh:
+        while start < size:
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            # The same blocks as ``_text_blocks``: up to the last line break before the end of the
+            # next ``block_bytes`` of the file (or of the one after, for a line longer than that).
+            limit = (-(-start // block_bytes) + 1) * block_bytes
+            while True:
+                length = min(size, limit) - base
+                mapped = mmap.mmap(fh.fileno(), length, offset=base, access=mmap.ACCESS_READ)
+                end = size if base + length == size else base + mapped.rfind(b"\n", start - base) + 1
+                if end > base:
+                    break
+                limit += block_bytes
+            lo, hi = start - base, end - base
+            text = memoryview(mapped)[lo:hi]
+            if digest is not None:
+                digest.update(text)
+            if start == 0:
+                head = bytes(text[:8192])
+                check_not_binary(head, name)
+                if head.startswith(b"\xef\xbb\xbf"):
+                    text, lo = text[3:], lo + 3
+            data = np.frombuffer(text, dtype=np.uint8)
+            if data.size and data.max() >= 0x80:
+                _check_utf8(text, name, line_offset)
+            newlines = np.flatnonzero(data == 10)
+            plain = mapped.find(b"\r", lo, hi) < 0 and mapped.find(b"\x00", lo, hi) < 0
+            if data.size and (any_content or not _blank(text)):
+                any_content = True
+                yield MappedBlock(text, newlines, plain), line_offset
+            line_offset += newlines.size
+            if on_progress is not None:
+                on_progress(end - start)
+            start = end
+    if not any_content:
+        raise EmptyInputError(f"{name} is empty")
+
+
+def _check_utf8(text: memoryview, name: str, line_offset: int) -> None:
+    try:
+        str(text, "utf-8")
+    except UnicodeDecodeError:
+        to_utf8(bytes(text), name, "utf-8", line_offset)  # raises, naming the line
+        raise
+
+
+def _blank(text: memoryview) -> bool:
+    """Whether ``text`` holds only blanks (``bytes.isspace``), looking at its start first."""
+    return not bytes(text[:4096]).strip() and (len(text) <= 4096 or bytes(text).isspace())
+
+
 def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
                   on_progress: Callable[[int], None] | None) -> Iterator[tuple[pl.DataFrame, bytearray]]:
     """The elements of a top-level JSON array, a block at a time: (records frame with ``line`` =
@@ -362,6 +441,10 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
             assert spec is not None
             parsed = _in_parallel(lambda part: _records_block(part[0], part[1], spec, name, account),
                                   _array_blocks(source, block_bytes, name, encoding, on_progress))
+        elif the_plan.kind == "jsonl" and not the_plan.compressed and _utf8(encoding):
+            assert spec is not None
+            mapped = _mapped_blocks(path, block_bytes, name, digest=digest, on_progress=on_progress)
+            parsed = _in_parallel(lambda part: _jsonl_block(part[0], part[1], spec, name, account), mapped)
         else:
             blocks = _text_blocks(source, block_bytes, name, encoding, quoted=the_plan.kind == "csv", on_progress=on_progress)
             if the_plan.kind == "csv":
@@ -455,12 +538,18 @@ class _Hashing:
         return self.fh.tell()
 
 
-def _jsonl_block(block: bytes, line_offset: int, spec: RecordSpec, name: str, account: str | None) -> Parsed:
-    lines = jsonrec.lines_frame(block).with_columns(pl.col("line") + line_offset)
-    return _records_block(lines, block, spec, name, account)
+def _jsonl_block(block: bytes | MappedBlock, line_offset: int, spec: RecordSpec, name: str, account: str | None) -> Parsed:
+    if isinstance(block, MappedBlock):
+        lines = jsonrec.line_records(block.text, line_offset, newlines=block.newlines, plain=block.plain)
+        return _records_block(lines, block.text, spec, name, account)
+    return _records_block(jsonrec.line_records(block, line_offset), block, spec, name, account)
 
 
-def _records_block(records: pl.DataFrame, ndjson: bytes | bytearray, spec: RecordSpec, name: str, account: str | None) -> Parsed:
+def _utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+def _records_block(records: pl.DataFrame, ndjson: bytes | bytearray | memoryview, spec: RecordSpec, name: str, account: str | None) -> Parsed:
     """Records (line, raw) of one block, and the same records as JSONL (decoded by DuckDB)."""
     decoded, bad = jsonrec.decode(records, spec.dtype, name, data=ndjson)
     frame = platforms.decode_fields(decoded, spec)
