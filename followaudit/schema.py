@@ -100,7 +100,7 @@ def ranks_from_order(n: int, order: str) -> pl.Series:
     if order == "oldest-first":
         return pl.int_range(0, n, eager=True).cast(pl.Int64).alias("follow_rank")
     if order == "unknown":
-        return pl.Series("follow_rank", [None] * n, dtype=pl.Int64)
+        return pl.repeat(None, n, dtype=pl.Int64, eager=True).alias("follow_rank")
     raise ValueError(f"unknown order {order!r}")
 
 

@@ -149,6 +149,10 @@ def parse_dates(text: pl.Series) -> pl.Series:
                 order.remove(fmt)
                 order.insert(0, fmt)
                 break
+    if order[0] == DATE_FORMATS[0]:
+        fast = _twitter_utc(text)
+        if fast.null_count() == text.null_count():  # every date in Twitter's own form: as parsed below
+            return fast.alias(text.name)
     out = text.str.strptime(dtype, order[0], strict=False)
     missing = out.is_null() & text.is_not_null()
     if missing.any():
@@ -160,6 +164,21 @@ def parse_dates(text: pl.Series) -> pl.Series:
         alternatives.append(parse_epoch(text))
         out = pl.select(pl.coalesce([out, *alternatives])).to_series()
     return out.alias(text.name)
+
+
+_WEEKDAYS = {i + 1: f"{day} " for i, day in enumerate(("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"))}
+
+
+def _twitter_utc(text: pl.Series) -> pl.Series:
+    """Twitter v1.1 dates written in UTC (``Fri Nov 29 04:51:33 +0000 2024``), null for any other text.
+
+    The same values as the first of ``DATE_FORMATS`` for these texts (the weekday checked the same
+    way), at ~0.4 of its CPU: the offset is matched as the literal ``+0000`` and the weekday
+    compared afterwards, which Polars parses far faster than ``%z`` and ``%a``.
+    """
+    parsed = text.str.slice(4).str.strptime(pl.Datetime("us"), "%b %d %H:%M:%S +0000 %Y", strict=False)
+    weekday = parsed.dt.weekday().replace_strict(_WEEKDAYS, return_dtype=pl.Utf8)
+    return pl.select(pl.when(text.str.slice(0, 4) == weekday).then(parsed.dt.replace_time_zone("UTC"))).to_series()
 
 
 def slash_date_format(text: pl.Series) -> str | None:
