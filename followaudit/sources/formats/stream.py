@@ -281,13 +281,17 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
         while start < size:
             base = start - start % mmap.ALLOCATIONGRANULARITY
             # The same blocks as ``_text_blocks``: up to the last line break before the end of the
-            # next ``block_bytes`` of the file (or of the one after, for a line longer than that).
+            # next ``block_bytes`` of the file (or of the one after, for a line longer than that);
+            # a last line without a line break is a block of its own.
             limit = (-(-start // block_bytes) + 1) * block_bytes
             while True:
                 length = min(size, limit) - base
                 mapped = mmap.mmap(fh.fileno(), length, offset=base, access=mmap.ACCESS_READ)
-                end = size if base + length == size else base + mapped.rfind(b"\n", start - base) + 1
+                end = base + mapped.rfind(b"\n", start - base) + 1
                 if end > base:
+                    break
+                if base + length == size:
+                    end = size
                     break
                 limit += block_bytes
             lo, hi = start - base, end - base
@@ -304,7 +308,7 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
                 _check_utf8(text, name, line_offset)
             newlines = np.flatnonzero(data == 10)
             plain = mapped.find(b"\r", lo, hi) < 0 and mapped.find(b"\x00", lo, hi) < 0
-            if data.size and (any_content or not _blank(text)):
+            if data.size and not _blank(text):
                 any_content = True
                 yield MappedBlock(text, newlines, plain), line_offset
             line_offset += newlines.size
