@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -292,3 +293,58 @@ def test_instagram_export_streamed_ranks_the_whole_file_by_follow_time(tmp_path,
         result = import_file(store, target)
         stored = store.followers(result.snapshot_id)
         assert dict(zip(stored["follower_id"], stored["follow_rank"], strict=True)) == expected
+
+
+@pytest.mark.parametrize("block_bytes", [64, 1000, 1 << 20])
+def test_mapped_blocks_are_the_text_blocks(tmp_path, block_bytes):
+    """The JSONL reader maps the file instead of reading it: the same blocks, line offsets and hash."""
+    lines = write_users(tmp_path / "u.jsonl", 30)
+    lines[3] = json.dumps({"id_str": "4", "name": "Zoë ☃ 👍🏽"}, ensure_ascii=False)
+    lines[7] = json.dumps({"id_str": "8", "description": "x" * 3000})  # longer than a small block
+    text = "\ufeff" + "\n".join(lines[:12]) + "\n\n   \n" + "\r\n".join(lines[12:20]) + "\r\n" + "\n".join(lines[20:])
+    target = tmp_path / "mixed.jsonl"
+    target.write_bytes(text.encode())  # a BOM, blank lines, CRLF lines, no final line break
+    mapped_digest, read_digest = hashlib.sha256(), hashlib.sha256()
+    mapped = list(stream._mapped_blocks(target, block_bytes, "mixed.jsonl", digest=mapped_digest, on_progress=None))
+    with open(target, "rb") as fh:
+        read = list(stream._text_blocks(stream._Hashing(fh, read_digest), block_bytes, "mixed.jsonl", "utf-8",
+                                        quoted=False, on_progress=None))
+    assert [(bytes(m.text), offset) for m, offset in mapped] == read
+    assert mapped_digest.hexdigest() == read_digest.hexdigest() == hashlib.sha256(text.encode()).hexdigest()
+    for block, _ in mapped:
+        assert block.newlines.tolist() == [i for i, b in enumerate(bytes(block.text)) if b == 10]
+        assert block.plain == (b"\r" not in bytes(block.text))
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a": 1}\n{"b": 2}\n',
+    b'{"a": 1}\n\n{"b": "\xc3\xa9"}',  # an empty line, no final line break
+    b'{"a": 1}\r\n{"b": 2}\r\n',  # carriage returns: read by lines_frame
+    b'{"a": 1}\n   \n{"b": 2}\n',  # a line of blanks: read by lines_frame
+    b'\n\n{"a": 1}\n',
+])
+def test_line_records_are_lines_frame(data):
+    expected = jsonrec.lines_frame(data).with_columns(pl.col("line") + 40)
+    assert jsonrec.line_records(data, 40).equals(expected)
+    assert jsonrec.line_records(memoryview(data), 40).equals(expected)
+
+
+def test_twitter_dates_read_as_strptime_reads_them():
+    """The fast path for Twitter's UTC dates gives strptime's value wherever it gives one, and takes
+    over a column only when it read every date (a wrong weekday, another offset: strptime decides)."""
+    from followaudit.sources.formats import common
+
+    texts = ["Fri Nov 29 04:51:33 +0000 2024", "Mon Nov 29 04:51:33 +0000 2024", "fri Nov 29 04:51:33 +0000 2024",
+             "Fri  Nov 29 04:51:33 +0000 2024", "Fri Nov 29 4:51:33 +0000 2024", "Fri Nov 29 04:51:33 +0100 2024",
+             "Fri Nov 29 04:51:60 +0000 2024", "Sat Feb 29 00:00:00 +0000 2025", "Thu Feb 29 00:00:00 +0000 2024",
+             "Friday Nov 29 04:51:33 +0000 2024", "Fri Nov 29 04:51:33 -0000 2024", "Sat Nov 9 04:51:33 +0000 2024",
+             "Fri Nov 29 04:51:33 +0000 24", None, ""]
+    series = pl.Series("d", texts, dtype=pl.Utf8)
+    strptime = series.str.strptime(pl.Datetime("us", "UTC"), common.DATE_FORMATS[0], strict=False)
+    fast = common._twitter_utc(series)
+    assert fast[0] is not None and fast[1] is None  # the weekday is checked
+    assert all(f is None or f == s for f, s in zip(fast, strptime, strict=True))
+    mixed = common.parse_dates(series)
+    assert mixed[5] == strptime[5] and mixed[2] == strptime[2]  # read by strptime, not left null
+    canonical = series.filter(fast.is_not_null())
+    assert common.parse_dates(canonical).equals(canonical.str.strptime(pl.Datetime("us", "UTC"), common.DATE_FORMATS[0]))
