@@ -262,6 +262,14 @@ def decode_jsonl(data: bytes | bytearray | memoryview, dtype: pl.Struct) -> pl.D
     return _on_block(data, run)
 
 
+def newline_positions(data: np.ndarray) -> np.ndarray:
+    """Positions of the line breaks in ``data`` (bytes as uint8), a megabyte at a time: the
+    comparison's temporary stays small and reused (a whole block's took ~1.7x the CPU, mostly page faults)."""
+    step = 1 << 20
+    parts = [np.flatnonzero(data[i : i + step] == 10) + i for i in range(0, data.size, step)]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+
 def line_records(data: bytes | memoryview, line_offset: int = 0, *, newlines: np.ndarray | None = None,
                  plain: bool | None = None) -> pl.DataFrame:
     """``lines_frame`` of a JSONL block (``line`` counted after ``line_offset`` lines) without copying
@@ -277,7 +285,7 @@ def line_records(data: bytes | memoryview, line_offset: int = 0, *, newlines: np
     if not plain or not len(data):
         return lines_frame(bytes(data)).with_columns(pl.col("line") + line_offset)
     buf = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(buf == 10) if newlines is None else newlines
+    ends = newline_positions(buf) if newlines is None else newlines
     if ends.size == 0 or ends[-1] != buf.size - 1:
         ends = np.append(ends, buf.size)  # a last line without its line break
     starts = np.empty_like(ends)

@@ -306,7 +306,7 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
             data = np.frombuffer(text, dtype=np.uint8)
             if data.size and data.max() >= 0x80:
                 _check_utf8(text, name, line_offset)
-            newlines = np.flatnonzero(data == 10)
+            newlines = jsonrec.newline_positions(data)
             plain = mapped.find(b"\r", lo, hi) < 0 and mapped.find(b"\x00", lo, hi) < 0
             if data.size and not _blank(text):
                 any_content = True
