@@ -18,7 +18,7 @@ import polars as pl
 
 from ..report.core import Report
 from ..store.workspace import Snapshot, Store
-from .detect import BurstParams, BurstScan, scan_bursts, with_label_counts
+from .detect import BURST_REASON_PREFIX, BurstParams, BurstScan, scan_bursts, with_label_counts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -89,18 +89,7 @@ def add_burst_reasons(store: Store, snapshot_id: int, method: str, scan: BurstSc
         return 0
     reasons = pl.DataFrame({"burst_id": [b.burst_id for b in scan.bursts], "reason": [b.reason() for b in scan.bursts]})
     rows = members.select("follower_id", "burst_id").join(reasons, on="burst_id").select("follower_id", "reason")
-    with store.transaction() as con:
-        con.register("_burst_reasons", rows.to_arrow())
-        try:
-            con.execute(
-                """UPDATE labels SET reasons = list_append(coalesce(labels.reasons, []::VARCHAR[]), m.reason)
-                   FROM _burst_reasons m
-                   WHERE labels.snapshot_id = ? AND labels.method = ? AND labels.follower_id = m.follower_id
-                     AND NOT list_contains(coalesce(labels.reasons, []::VARCHAR[]), m.reason)""",
-                [snapshot_id, method],
-            )
-        finally:
-            con.unregister("_burst_reasons")
+    store.add_label_reasons(snapshot_id, method, rows, replacing=BURST_REASON_PREFIX)
     return rows.height
 
 
