@@ -18,7 +18,7 @@ import polars as pl
 
 from ..report.core import Report
 from ..store.workspace import Snapshot, Store
-from .detect import BURST_REASON_PREFIX, BurstParams, BurstScan, scan_bursts, with_label_counts
+from .detect import BurstParams, BurstScan, scan_bursts, with_label_counts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -89,7 +89,7 @@ def add_burst_reasons(store: Store, snapshot_id: int, method: str, scan: BurstSc
         return 0
     reasons = pl.DataFrame({"burst_id": [b.burst_id for b in scan.bursts], "reason": [b.reason() for b in scan.bursts]})
     rows = members.select("follower_id", "burst_id").join(reasons, on="burst_id").select("follower_id", "reason")
-    store.add_label_reasons(snapshot_id, method, rows, replacing=BURST_REASON_PREFIX)
+    store.set_added_reasons(snapshot_id, method, rows)
     return rows.height
 
 
@@ -117,9 +117,7 @@ def attach_bursts(
     """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons.
 
     ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here)."""
-    has_labels = bool(store.row(
-        "SELECT count(*) > 0 AS any FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot.snapshot_id, method]
-    )["any"])
+    has_labels = store.label_counts(snapshot.snapshot_id).get(method, 0) > 0
     scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
     if scan is None:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")

@@ -55,25 +55,23 @@ LABEL_COLUMNS = ("snapshot_id", "follower_id", "method", "label", "probability",
 
 
 def _labels_view_sql(files: list[str]) -> str:
-    """The ``labels`` view over the stored rows and the Parquet ``files`` (absolute paths)."""
+    """The ``labels`` view: the stored rows and the Parquet ``files`` (absolute paths)."""
     columns = ", ".join(LABEL_COLUMNS)
-    stored = f"SELECT {columns} FROM {LABEL_ROWS}"
-    if files:
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        stored += f" UNION ALL SELECT {columns} FROM read_parquet([{listed}])"
-    # Reasons added to labels later (a burst's members) are kept apart, since a Parquet file cannot be
-    # updated in place; each is appended once to the label's own reasons.
-    return f"""
-        WITH stored AS ({stored}),
-        added AS (SELECT snapshot_id, method, follower_id, list(DISTINCT reason ORDER BY reason) AS added
-                  FROM label_reasons GROUP BY ALL)
-        SELECT s.snapshot_id, s.follower_id, s.method, s.label, s.probability,
-               CASE WHEN a.added IS NULL THEN s.reasons
-                    ELSE list_concat(coalesce(s.reasons, []::VARCHAR[]),
-                                     list_filter(a.added, lambda r: NOT list_contains(coalesce(s.reasons, []::VARCHAR[]), r)))
-               END AS reasons
-        FROM stored s LEFT JOIN added a
-          ON a.snapshot_id = s.snapshot_id AND a.method = s.method AND a.follower_id = s.follower_id"""
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"SELECT {columns} FROM {LABEL_ROWS}" + (f" UNION ALL SELECT {columns} FROM read_parquet([{listed}])" if files else "")
+
+
+# ``labels_full``: ``labels`` with the reasons added after labelling (bursts' members: a row per
+# follower in ``label_reasons``), kept apart because a Parquet file cannot be updated in place; each
+# is appended once to the label's own reasons. Only readers that show reasons pay for this join.
+_LABELS_FULL_SQL = """
+    SELECT s.snapshot_id, s.follower_id, s.method, s.label, s.probability,
+           CASE WHEN a.reasons IS NULL THEN s.reasons
+                ELSE list_concat(coalesce(s.reasons, []::VARCHAR[]),
+                                 list_filter(a.reasons, lambda r: NOT list_contains(coalesce(s.reasons, []::VARCHAR[]), r)))
+           END AS reasons
+    FROM labels s LEFT JOIN label_reasons a
+      ON a.snapshot_id = s.snapshot_id AND a.method = s.method AND a.follower_id = s.follower_id"""
 
 
 # (version, name, SQL). Append only; never edit a migration that has shipped.
@@ -190,9 +188,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             snapshot_id BIGINT NOT NULL, method VARCHAR NOT NULL, file VARCHAR NOT NULL, rows BIGINT NOT NULL
         );
         CREATE TABLE label_reasons (
-            snapshot_id BIGINT NOT NULL, method VARCHAR NOT NULL, follower_id VARCHAR NOT NULL, reason VARCHAR NOT NULL
+            snapshot_id BIGINT NOT NULL, method VARCHAR NOT NULL, follower_id VARCHAR NOT NULL, reasons VARCHAR[] NOT NULL
         );
         CREATE VIEW labels AS {_labels_view_sql([])};
+        CREATE VIEW labels_full AS {_LABELS_FULL_SQL};
         """,
     ),
 ]
@@ -235,6 +234,8 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             raise StoreError(f"cannot open workspace {self.path}: {str(exc).splitlines()[0]}") from exc
         self.con.execute("SET TimeZone = 'UTC'")
         self._labels_view: str | None = None
+        self._missing_labels: set[tuple[int, str]] = set()  # (snapshot, method) whose label files are gone
+        self.labels_full = "labels_full"  # the view of labels with every reason (see _LABELS_FULL_SQL)
         self._in_transaction = False
         # label files to remove once the transaction that dropped them commits / that wrote them rolls back
         self._dropped_files: list[Path] = []
@@ -545,7 +546,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """``follower_id, handle, label, probability, reasons`` in follow order, in batches."""
         return self.iter_query(
             f"""SELECT l.follower_id, f.handle, l.label, l.probability, l.reasons
-                FROM labels l LEFT JOIN followers f USING (snapshot_id, follower_id)
+                FROM {self.labels_full} l LEFT JOIN followers f USING (snapshot_id, follower_id)
                 WHERE l.snapshot_id = {int(snapshot_id)} AND l.method = '{method.replace("'", "''")}'
                 ORDER BY f.follow_rank NULLS LAST, l.follower_id""",
             batch_rows,
@@ -650,32 +651,46 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.con.execute("INSERT INTO label_files VALUES (?, ?, ?, ?)", [snapshot_id, method, name, frame.height])
         self._attach_labels()
 
-    def add_label_reasons(self, snapshot_id: int, method: str, reasons: pl.DataFrame, replacing: str) -> None:
-        """Add ``reasons`` (follower_id, reason) to stored labels, first removing the added reasons
-        that start with ``replacing`` (a new burst scan replaces the last one's)."""
+    def set_added_reasons(self, snapshot_id: int, method: str, reasons: pl.DataFrame) -> None:
+        """Give stored labels these reasons (follower_id, reason) on top of their own, replacing the
+        reasons added before (bursts are the only ones: a new scan replaces the last one's)."""
+        added = reasons.group_by("follower_id").agg(pl.col("reason").unique().sort().alias("reasons"))
         with self.transaction() as con:
-            con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ? AND starts_with(reason, ?)",
-                        [snapshot_id, method, replacing])
-            con.register("_added_reasons", reasons.select("follower_id", "reason").to_arrow())
+            con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+            con.register("_added_reasons", added.to_arrow())
             try:
-                con.execute("INSERT INTO label_reasons SELECT ?, ?, follower_id, reason FROM _added_reasons", [snapshot_id, method])
+                con.execute("INSERT INTO label_reasons SELECT ?, ?, follower_id, reasons FROM _added_reasons", [snapshot_id, method])
             finally:
                 con.unregister("_added_reasons")
+
+    def label_counts(self, snapshot_id: int, cursor: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+        """Labels stored per method for a snapshot, counted without reading them (the files' row
+        counts). ``cursor``: a thread's own cursor (``Store.cursor()``)."""
+        con = cursor if cursor is not None else self.con
+        if not self.has_table("label_files"):  # a read-only workspace from before migration 8
+            return dict(con.execute("SELECT method, count(*) FROM labels WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
+        counts = dict(con.execute(f"SELECT method, count(*) FROM {LABEL_ROWS} WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
+        for method, rows in con.execute("SELECT method, sum(rows) FROM label_files WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall():
+            if (snapshot_id, method) not in self._missing_labels:
+                counts[method] = counts.get(method, 0) + int(rows)
+        return {m: int(n) for m, n in counts.items()}
 
     def _attach_labels(self) -> None:
         """(Re)define ``labels`` for this connection: the stored rows plus the label files. Labels
         whose files are missing (a workspace copied without its labels folder) are left out whole, so
         readers see them as not audited rather than as a partial audit."""
         if not self.has_table("label_files"):
-            return  # a read-only workspace from before migration 8: ``labels`` is its table
+            self.labels_full = "labels"  # a read-only workspace from before migration 8: its table has every reason
+            return
         files = self.query("SELECT snapshot_id, method, file FROM label_files ORDER BY snapshot_id, method, file")
-        missing = {(s, m) for s, m, f in files.iter_rows() if not (self.labels_dir / f).exists()}
+        self._missing_labels = missing = {(s, m) for s, m, f in files.iter_rows() if not (self.labels_dir / f).exists()}
         paths = [str((self.labels_dir / f).resolve()) for s, m, f in files.iter_rows() if (s, m) not in missing]
-        self._labels_view = f"CREATE OR REPLACE TEMP VIEW labels AS {_labels_view_sql(paths)}" if paths else None
+        self._labels_view = (f"CREATE OR REPLACE TEMP VIEW labels AS {_labels_view_sql(paths)}; "
+                             f"CREATE OR REPLACE TEMP VIEW labels_full AS {_LABELS_FULL_SQL}") if paths else None
         if self._labels_view:
             self.con.execute(self._labels_view)
         else:
-            self.con.execute("DROP VIEW IF EXISTS temp.labels")
+            self.con.execute("DROP VIEW IF EXISTS temp.labels; DROP VIEW IF EXISTS temp.labels_full")
 
     def _sweep_label_files(self) -> None:
         """Remove label files no audit refers to (left by a process that was killed mid-write)."""
@@ -686,7 +701,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     def labels(self, snapshot_id: int, method: str) -> pl.DataFrame:
         return self.query(
-            "SELECT follower_id, label, probability, reasons FROM labels WHERE snapshot_id = ? AND method = ?",
+            f"SELECT follower_id, label, probability, reasons FROM {self.labels_full} WHERE snapshot_id = ? AND method = ?",
             [snapshot_id, method],
         )
 
