@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-
 from conftest import copy_workspace
+
 from followaudit.audit import audit_snapshot
 from followaudit.store import Store
 
