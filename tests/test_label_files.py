@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 import pytest
 from conftest import copy_workspace
 
 from followaudit.audit import audit_snapshot
 from followaudit.store import Store
+from followaudit.store.workspace import MIGRATIONS
 
 
 def labels(ids: list[str], label: str = "fake") -> pl.DataFrame:
@@ -97,3 +99,24 @@ def test_a_workspace_copied_without_its_labels_folder_reads_as_not_audited(tmp_p
     with Store(bare) as copy:  # auditing again writes its own labels
         audit_snapshot(copy, sid, method="rules")
         assert copy.labels(sid, "rules").sort("follower_id").equals(audited)
+
+
+def test_labels_stored_before_the_files_stay_readable_and_an_audit_replaces_them(tmp_path) -> None:
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))  # a workspace as migrations 1-7 left it, with labels in its table
+    con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ)")
+    for version, name, sql in MIGRATIONS[:7]:
+        con.execute(sql)
+        con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [version, name])
+    con.execute("INSERT INTO snapshots (platform, account, source) VALUES ('twitter', 'acct', 'test')")
+    con.execute("INSERT INTO follower_rows (snapshot_id, follower_id, platform) VALUES (1, 'u1', 'twitter'), (1, 'u2', 'twitter')")
+    con.execute("INSERT INTO labels VALUES (1, 'u1', 'rules', 'fake', NULL, ['few posts']), (1, 'u2', 'rules', 'real', NULL, NULL)")
+    con.close()
+    with Store(path, read_only=True) as old:  # read-only: not migrated, its table is read as it is
+        assert old.label_counts(1) == {"rules": 2} and old.labels(1, "rules").height == 2
+    with Store(path) as store:
+        assert store.schema_version() == 8 and store.label_counts(1) == {"rules": 2}
+        assert store.labels(1, "rules").sort("follower_id")["reasons"].to_list() == [["few posts"], None]
+        store.save_labels(1, "rules", labels(["u1", "u2"], "real"))
+        assert store.query("SELECT count(*) AS n FROM label_rows")["n"][0] == 0
+        assert store.labels(1, "rules")["label"].to_list() == ["real", "real"]
