@@ -270,7 +270,9 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
 
     Measured on 1M Twitter users (460 MiB): reading into fresh buffers and joining each block to the
     previous block's last partial line cost ~0.5 CPU-s, much of it page faults. A block's mapping is
-    released when the last row viewing it (``raw``, see ``jsonrec.line_records``) is freed.
+    released when the last row viewing it (``raw``, see ``jsonrec.line_records``) is freed. (A file
+    cut short by another program while it is imported stops the process with SIGBUS instead of
+    importing a torn file.)
     """
     size = Path(path).stat().st_size
     if size == 0:
