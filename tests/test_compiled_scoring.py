@@ -98,6 +98,7 @@ TRICKY_TEXT = [
     "José García", "Ａｎｎａ", "Kelvin K", "İstanbul", "ſtraße", "emoji 😀 name", "a\u00a0b\u3000c", "a\u2003b",
     "NolascocyrAndre", "brockgcyk", "BCDFGHJKLM", "xyzzy", "___", "A_B_C", "@user #tag @ #", "@@x ##y", "@é #ü @_ok",
     "mail@example.com #1", "DROP", "andre", "Andree Nolasco", "x" * 40, "rhythm", "Tsktsk", "abc def ghi",
+    "a long bio of several words, then @handle_x and #tag_y, @é and # at the very end @",
 ]  # fmt: skip
 
 
@@ -117,6 +118,20 @@ def test_text_features_equal_their_polars_definitions() -> None:
     for name in TF.TEXT_FEATURES:
         expected = reference[name].to_numpy().astype(np.float64)
         assert np.array_equal(fast[name], expected, equal_nan=True), name
+
+
+def test_text_features_read_sliced_and_chunked_string_views() -> None:
+    """Views with an offset (a slice), several chunks, long and inline (<= 12 bytes) texts and nulls."""
+    frame = _text_frame()
+    parts = pl.concat([frame[5:1700], frame[1700:3999]], rechunk=False)
+    assert parts["bio"].n_chunks() == 2
+    exprs = feature_exprs(AS_OF)
+    for piece in (frame[333:2500], parts, frame[:0].clear(3)):
+        fast = TF.text_feature_columns(piece, list(TF.TEXT_FEATURES), exprs)
+        assert fast is not None
+        reference = piece.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
+        for name in TF.TEXT_FEATURES:
+            assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
 
 
 def test_every_ascii_character_follows_the_polars_rules() -> None:
