@@ -179,3 +179,39 @@ def test_features_out_hands_over_the_feature_matrix_by_rows() -> None:
     assert out["model"] == "twitter" and out["X"].shape == reference.shape
     assert np.array_equal(out["X"][rows], reference[rows], equal_nan=True)
     assert np.array_equal(np.asarray(out["X"]), reference, equal_nan=True)
+
+
+# -- reasons in words ----------------------------------------------------------------------------
+
+EDGE_COUNTS = [0, 1, -1, 2, 999, 1000, -1000, 9999, 123456, 999999, 1000000, -1234567, 999999999, 1000000000,
+               12345678901, 1234567890123, 2**63 - 1, -(2**63) + 1, None]  # fmt: skip
+
+
+def test_compiled_number_text_equals_thousands() -> None:
+    values = pl.Series("n", EDGE_COUNTS * 7, dtype=pl.Int64)
+    for piece in (values, values[5:90], values[:0]):
+        fast = R.number_text(piece)
+        assert fast is not None
+        assert fast.equals(piece.to_frame().select(R.thousands(pl.col("n")))["n"], null_equal=True)
+
+
+def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    frame = conform(generate(SynthSpec(3000, seed=5)))
+    n = frame.height
+    counts = pl.Series([EDGE_COUNTS[i] for i in rng.integers(0, len(EDGE_COUNTS), n)], dtype=pl.Int64)
+    frame = frame.with_columns(
+        following_count=counts, likes_count=counts.shuffle(1), listed_count=counts.shuffle(2),
+        posts_count=pl.when(pl.Series(rng.random(n) < 0.3)).then(counts.shuffle(3)).otherwise(pl.col("posts_count")),
+        created_at=pl.when(pl.Series(rng.random(n) < 0.1)).then(None).otherwise(pl.col("created_at")),
+        observed_at=pl.when(pl.Series(rng.random(n) < 0.1)).then(None).otherwise(pl.col("observed_at")),
+    )
+    for as_of in (AS_OF, None):
+        reference = frame.select(**R.phrase_exprs(as_of))
+        for aspect in reference.columns:
+            assert R.aspect_phrases(aspect, frame, as_of).equals(reference[aspect], check_names=False, null_equal=True), aspect
+    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
+    monkeypatch.setattr(trees, "_LIB", {})
+    assert R.number_text(counts) is None
+    assert R.aspect_phrases("ratio", frame, AS_OF).equals(frame.select(R.phrase_exprs(AS_OF)["ratio"]).to_series(),
+                                                          check_names=False, null_equal=True)

@@ -13,14 +13,17 @@ or "no profile picture", filled with the follower's own numbers. All of it is ve
 
 from __future__ import annotations
 
+import ctypes
 from datetime import datetime
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from .features import feature_exprs
+from .trees import compiled
 
 if TYPE_CHECKING:
     from .model import LoadedModel
@@ -81,13 +84,19 @@ def _yes_no(column: str, yes: str, no: str) -> pl.Expr:
 
 def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     """aspect -> phrase for each row (null when the input is unknown). Canonical columns in, text out."""
+    return dict(_phrase_exprs(as_of))
+
+
+@lru_cache(maxsize=8)
+def _phrase_exprs(as_of: datetime | None) -> tuple[tuple[str, pl.Expr], ...]:
+    # Built once per reference time: building these expressions cost ~10 ms per batch.
     f = feature_exprs(as_of)
     age = f["age_days"].floor()
     following, followers = pl.col("following_count"), pl.col("followers_count")
     posts = pl.col("posts_count")
     handle = pl.col("handle")
     no_handle = handle.is_null() | (handle.str.len_chars() == 0)
-    return {
+    return tuple({
         "ratio": pl.when(following.is_not_null() & followers.is_not_null()).then(pl.format("follows {} {}, followed by {}", thousands(following), _plural(following, "account", "accounts"), thousands(followers))),
         "posts": pl.when(age.is_not_null())
         .then(pl.format("{} {} in {} days", thousands(posts), _plural(posts, "post", "posts"), thousands(age)))
@@ -113,7 +122,118 @@ def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
         ),
         "name": pl.format('display name "{}" ({} characters)', pl.col("display_name"), pl.col("display_name").str.len_chars()),
         "private": _yes_no("private", "private account", "public account"),
+    }.items())
+
+
+# The phrases that are numbers in words ("follows 2,140 accounts, followed by 3") are most of the
+# reasons' text; ``thousands`` writes each number with a when/then over every magnitude. The same
+# text comes from one compiled pass over the integers (``_thousands``), and the phrase is put
+# together around it; ``phrase_exprs`` stays the definition (the tests hold the two equal).
+THOUSANDS_C = r"""
+#include <stdint.h>
+#include <string.h>
+
+/* n int64 values (Arrow validity bitmap or 0; shift = the array's offset) as text with thousands
+   separators, as Arrow string views (Polars' own layout, taken over without a copy): views (16 bytes
+   per value: the length, then the text when it fits in 12 bytes, else its first 4 bytes, buffer 0
+   and its offset in data), data (the longer texts, 27 bytes each at most), bits (the result's
+   validity). Returns the bytes of data used. */
+int64_t thousands(int64_t n, const int64_t* v, const uint8_t* valid, int64_t shift, uint8_t* views, char* data, uint8_t* bits) {
+    int64_t used = 0;
+    for (int64_t i = 0; i < (n + 7) / 8; i++) bits[i] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = i + shift;
+        uint8_t* view = views + i * 16;
+        memset(view, 0, 16);
+        if (valid && !((valid[j >> 3] >> (j & 7)) & 1)) continue;
+        bits[i >> 3] |= (uint8_t)(1u << (i & 7));
+        int64_t x = v[j];
+        uint64_t a = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+        char buf[32], text[32];
+        int32_t len = 0, digits = 0;
+        do {
+            if (digits == 3 || digits == 6 || digits == 9) buf[len++] = ',';  /* as thousands(): billions not split */
+            buf[len++] = (char)('0' + a % 10);
+            a /= 10;
+            digits++;
+        } while (a);
+        if (x < 0) buf[len++] = '-';
+        for (int32_t q = 0; q < len; q++) text[q] = buf[len - 1 - q];
+        memcpy(view, &len, 4);
+        if (len <= 12) {
+            memcpy(view + 4, text, (size_t)len);
+        } else {
+            int32_t buffer = 0, at = (int32_t)used;
+            memcpy(view + 4, text, 4);
+            memcpy(view + 8, &buffer, 4);
+            memcpy(view + 12, &at, 4);
+            memcpy(data + used, text, (size_t)len);
+            used += len;
+        }
     }
+    return used;
+}
+"""
+
+
+def _thousands_library() -> Any | None:
+    lib = compiled("thousands", "thousands", THOUSANDS_C, [["-O2"]])
+    if lib is not None:
+        lib.thousands.restype = ctypes.c_int64
+    return lib
+
+
+def number_text(values: pl.Series) -> pl.Series | None:
+    """``thousands`` of an integer series, from the compiled formatter; None without a compiler."""
+    lib = _thousands_library()
+    if lib is None:
+        return None
+    array = values.cast(pl.Int64).to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    n, nulls = len(array), array.null_count
+    valid, data = array.buffers()
+    views = np.empty(16 * n + 16, dtype=np.uint8)
+    text = np.empty(27 * n + 1, dtype=np.uint8)
+    bits = np.empty((n + 7) // 8 + 1, dtype=np.uint8)
+    used = lib.thousands(ctypes.c_int64(n), ctypes.c_void_p(data.address), ctypes.c_void_p(valid.address if nulls else None),
+                         ctypes.c_int64(array.offset), ctypes.c_void_p(views.ctypes.data), ctypes.c_void_p(text.ctypes.data),
+                         ctypes.c_void_p(bits.ctypes.data))
+    strings = pa.Array.from_buffers(pa.string_view(), n, [pa.py_buffer(bits) if nulls else None, pa.py_buffer(views),
+                                                           pa.py_buffer(text[: used + 1])], null_count=nulls)
+    return pl.DataFrame(pa.Table.from_arrays([strings], names=[values.name]))[values.name]
+
+
+@lru_cache(maxsize=8)
+def _number_phrases(as_of: datetime | None) -> dict[str, tuple[tuple[pl.Expr, ...], Any]]:
+    """aspect -> (its integers, phrase from their texts ``t``): the same text as ``phrase_exprs``."""
+    age = feature_exprs(as_of)["age_days"].floor()
+    following, followers, posts = pl.col("following_count"), pl.col("followers_count"), pl.col("posts_count")
+    likes, listed = pl.col("likes_count"), pl.col("listed_count")
+    return {
+        # format() is null when any part is: the phrase of an unknown count is null, as when/then makes it
+        "ratio": ((following, followers), lambda t: pl.format("follows {} {}, followed by {}", t[0], _plural(following, "account", "accounts"), t[1])),
+        "posts": ((posts, age), lambda t: pl.when(t[1].is_not_null())
+                  .then(pl.format("{} {} in {} days", t[0], _plural(posts, "post", "posts"), t[1]))
+                  .otherwise(pl.format("{} {}", t[0], _plural(posts, "post", "posts")))),
+        "likes": ((likes,), lambda t: pl.format("has liked {} {}", t[0], _plural(likes, "post", "posts"))),
+        "listed": ((listed,), lambda t: pl.format("on {} {}", t[0], _plural(listed, "list", "lists"))),
+        "age": ((age,), lambda t: pl.format("account {} days old when seen", t[0])),
+    }
+
+
+def aspect_phrases(aspect: str, frame: pl.DataFrame, as_of: datetime | None = None) -> pl.Series:
+    """The ``aspect`` phrase of every row of ``frame`` (``phrase_exprs``' text; null when unknown)."""
+    numbers = _number_phrases(as_of).get(aspect)
+    if numbers is not None and frame.height:
+        values, phrase = numbers
+        ints = frame.select([v.cast(pl.Int64).alias(f"_n{j}") for j, v in enumerate(values)])
+        texts = [number_text(ints[c]) for c in ints.columns]
+        if all(t is not None for t in texts):
+            parts = frame.with_columns([t.alias(f"_t{j}") for j, t in enumerate(texts) if t is not None])
+            return parts.select(phrase([pl.col(f"_t{j}") for j in range(len(texts))]).alias("phrase"))["phrase"]
+    expr = dict(_phrase_exprs(as_of)).get(aspect, pl.lit(aspect))
+    return frame.select(expr.cast(pl.Utf8).alias("phrase"))["phrase"]
 
 
 def _aspects(features: tuple[str, ...]) -> tuple[list[str], np.ndarray]:
@@ -153,7 +273,7 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
 
 def phrase_columns(as_of: datetime | None = None) -> list[str]:
     """The canonical columns the phrases read (a frame narrowed to them explains the same)."""
-    return sorted({c for e in phrase_exprs(as_of).values() for c in e.meta.root_names()})
+    return sorted({c for _, e in _phrase_exprs(as_of) for c in e.meta.root_names()})
 
 
 def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: int = TOP_K, method: str = "path") -> np.ndarray:
@@ -185,38 +305,52 @@ def explain_flat(
     """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order.
 
     ``X`` is read only when ``top`` is not given."""
-    aspects, _ = _aspects(model.spec.features)
     if top is None:
         if X is None:
             raise ValueError("explain_flat needs X or top")
         top = top_aspects(model, X, is_fake, k=k, method=method)
     order = top[:, :k]
-    k = order.shape[1]
-    exprs = phrase_exprs(as_of)
-    # Each aspect's phrase is written only for the rows that name it (k of ~10 aspects per row):
-    # formatting every aspect for every row was the slow part of explaining a million followers.
-    slots, phrases = [], []
-    for a, aspect in enumerate(aspects):
-        rows, rank = np.nonzero(order == a)
-        if len(rows):
-            expr = exprs.get(aspect, pl.lit(aspect))
-            needed = sorted(set(expr.meta.root_names()))  # gather only the columns the phrase reads, not the bio
-            phrase = (frame.select(needed)[rows].select(expr.cast(pl.Utf8).alias("phrase"))["phrase"] if needed
-                      else pl.repeat(aspect, len(rows), eager=True).alias("phrase"))
-            slots.append(rows.astype(np.int64) * k + rank)
-            phrases.append(phrase)
-    if not phrases:
-        return np.zeros(frame.height, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
-    slot = np.concatenate(slots)
-    values = pl.concat(phrases)
+    slot, values = phrase_slots(model, frame, np.arange(frame.height), order, as_of=as_of)
     known = values.is_not_null().to_numpy()  # a phrase is null when its field is unknown: no reason
     slot, values = slot[known], values.filter(pl.Series(known))
     # Into (row, rank) order without a sort: every slot is taken once.
-    where = np.full(frame.height * k, -1, dtype=np.int64)
+    where = np.full(order.size, -1, dtype=np.int64)
     where[slot] = np.arange(len(slot))
     where = where[where >= 0]
-    counts = np.bincount(slot // k, minlength=frame.height)
+    counts = np.bincount(slot // max(order.shape[1], 1), minlength=frame.height)
     return counts, values.gather(where)
+
+
+def phrase_slots(
+    model: LoadedModel, frame: pl.DataFrame, rows: np.ndarray, order: np.ndarray, *, as_of: datetime | None = None,
+) -> tuple[np.ndarray, pl.Series]:
+    """The phrases of the ranked aspects ``order`` (len(rows) × k) of ``frame``'s ``rows``, by aspect.
+
+    Returns each phrase's slot (``i * k + rank``, ``i`` indexing ``rows``) and the phrases, null
+    where the field is unknown (no reason). Each aspect's phrase is written only for the rows that
+    name it (k of ~10 aspects per row), from only the columns it reads (a gather of those rows of
+    the whole frame: neither the bio nor the other rows are copied).
+    """
+    aspects, _ = _aspects(model.spec.features)
+    k = order.shape[1]
+    flat = order.ravel()
+    named = np.flatnonzero(flat >= 0)
+    by_aspect = named[np.argsort(flat[named], kind="stable")]  # slots grouped by aspect, in slot order
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(flat[named], minlength=len(aspects)))])
+    exprs = dict(_phrase_exprs(as_of))
+    phrases = []
+    for a, aspect in enumerate(aspects):
+        slots = by_aspect[bounds[a]: bounds[a + 1]]
+        if not len(slots):
+            continue
+        needed = sorted(set(exprs.get(aspect, pl.lit(aspect)).meta.root_names()))
+        if needed:
+            phrases.append(aspect_phrases(aspect, frame.select(needed)[rows[slots // k]], as_of))
+        else:
+            phrases.append(pl.repeat(aspect, len(slots), eager=True, dtype=pl.Utf8).alias("phrase"))
+    if not phrases:
+        return np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+    return by_aspect, pl.concat(phrases)
 
 
 def explain_rows(
