@@ -26,7 +26,7 @@ import polars as pl
 
 from ..errors import ModelError
 from .features import add_features, feature_exprs
-from .reasons import MIN_CONTRIBUTION, TOP_K, list_series, path_credit, phrase_slots
+from .reasons import MIN_CONTRIBUTION, TOP_K, gather_text, list_series, path_credit, phrase_slots
 from .rules import R_REAL, inactive_codes, inactive_texts
 from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
@@ -417,11 +417,14 @@ def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray
     n = len(fixed)
     is_known = words.is_not_null().to_numpy()
     known = slot[is_known]
-    present = np.zeros((len(idx), k), dtype=bool)
-    present.ravel()[known] = True
-    within = (np.cumsum(present, axis=1) - 1).ravel()[known]  # place among the row's known words
+    present = np.zeros((len(idx), k), dtype=np.int8)
+    present.ravel()[known] = 1
+    before = np.zeros_like(present)  # known words at lower ranks of the same row
+    for rank in range(1, k):  # k <= 3: column by column (cumsum along a short axis is slow)
+        before[:, rank] = before[:, rank - 1] + present[:, rank - 1]
+    within = before.ravel()[known]
     words_per_row = np.zeros(n, dtype=np.int64)
-    words_per_row[idx] = present.sum(axis=1)
+    words_per_row[idx] = before[:, -1] + present[:, -1] if k else 0
     has_fixed = (words_per_row == 0) | ~is_fake
     per_row = has_fixed.astype(np.int64) + words_per_row
     start = np.zeros(n, dtype=np.int64)
@@ -431,4 +434,4 @@ def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray
     row = idx[known // k]
     pick[start[row] + has_fixed[row] + within] = len(fixed_texts) + np.flatnonzero(is_known)
     vocabulary = pl.concat([pl.Series("phrase", fixed_texts, dtype=pl.Utf8), words.alias("phrase")])
-    return list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))
+    return list_series("reasons", per_row, gather_text(vocabulary, pick))

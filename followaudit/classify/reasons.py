@@ -286,16 +286,32 @@ def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: in
     return np.where(strong, order, -1)
 
 
-def list_series(name: str, counts: np.ndarray, values: pl.Series) -> pl.Series:
+def list_series(name: str, counts: np.ndarray, values: pl.Series | pa.Array) -> pl.Series:
     """A list column whose row ``i`` holds the next ``counts[i]`` of ``values`` (no per-row Python)."""
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    items = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    items = values.to_arrow(compat_level=pl.CompatLevel.newest()) if isinstance(values, pl.Series) else values
     # Built so that neither pandas nor pyarrow.compute is imported (~1 s of start-up, once):
     # pa.array(ndarray) imports pandas, pl.Series(arrow array) imports pyarrow.compute.
     starts = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
     lists = pa.LargeListArray.from_arrays(starts, items)
     return pl.DataFrame(pa.Table.from_arrays([lists], names=[name]))[name]
+
+
+def gather_text(values: pl.Series, pick: np.ndarray) -> pa.Array:
+    """``values[pick]`` (strings, none of the picked null) as Arrow string views, sharing the texts.
+
+    A string view is 16 bytes that point into the texts, so picking is copying 16-byte records
+    (one NumPy ``take``, ~20x cheaper than Polars' gather of strings); the texts are not copied.
+    """
+    array = values.to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != pa.string_view():  # another layout: Polars' own gather
+        return values.gather(pl.Series(pick)).to_arrow(compat_level=pl.CompatLevel.newest())
+    _, views, *texts = array.buffers()
+    records = np.frombuffer(views, dtype=np.complex128)[array.offset: array.offset + len(array)]  # 16 bytes each, copied as bits
+    return pa.Array.from_buffers(pa.string_view(), len(pick), [None, pa.py_buffer(records.take(pick)), *texts])
 
 
 def explain_flat(
