@@ -70,6 +70,18 @@ def test_compiled_top_reasons_equal_the_numpy_ranking(name: str, explain: str) -
     assert np.array_equal(top, expected)
 
 
+@pytest.mark.parametrize("groups", [1, 5, 13])
+def test_compiled_ranking_of_any_number_of_credit_groups(groups: int) -> None:
+    """The credit rows are padded to a multiple of 4 (``credit_width``): any count ranks as NumPy does."""
+    m = M.load_model("twitter")
+    X = hard_rows(len(m.spec.features), n=3000)
+    credit = np.random.default_rng(groups).normal(0.0, 0.3, size=(len(m.trees.leaf_value), groups))
+    compiled = m.trees.score(X, credit=credit, threshold=m.threshold, explain="all", min_credit=0.05)
+    plain = m.trees._score_numpy(X, credit, m.threshold, 2, min(3, groups), 0.05)
+    assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
+    assert (compiled[1] >= 0).any()
+
+
 def test_without_a_compiler_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     m = M.load_model("twitter")
     X = hard_rows(len(m.spec.features), n=2000)
