@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from followaudit.classify import count_features as CF
 from followaudit.classify import model as M
 from followaudit.classify import reasons as R
 from followaudit.classify import text_features as TF
@@ -227,3 +228,33 @@ def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.Mo
     assert R.number_text(counts) is None
     assert R.aspect_phrases("ratio", frame, AS_OF).equals(frame.select(R.phrase_exprs(AS_OF)["ratio"]).to_series(),
                                                           check_names=False, null_equal=True)
+
+
+# -- count and date features ---------------------------------------------------------------------
+
+
+def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
+    rng = np.random.default_rng(12)
+    frame = conform(generate(SynthSpec(4000, seed=6)))
+    n = frame.height
+    frame = frame.with_columns(
+        [pl.when(pl.Series(rng.random(n) < 0.15)).then(None).otherwise(pl.col(c)).alias(c)
+         for c in (*CF.INT_COLUMNS, *CF.TIME_COLUMNS, *CF.BOOL_COLUMNS)]
+    ).with_columns(followers_count=pl.when(pl.int_range(pl.len()) % 9 == 0).then(pl.lit(70_000_123_456)).otherwise(pl.col("followers_count")))
+    for as_of in (AS_OF, None):
+        fast = CF.count_feature_columns(frame[7:], list(CF.COUNT_FEATURES), as_of)
+        assert fast is not None
+        exprs = feature_exprs(as_of)
+        reference = frame[7:].select([exprs[f].cast(pl.Float64).alias(f) for f in CF.COUNT_FEATURES])
+        for name in CF.COUNT_FEATURES:
+            assert np.array_equal(fast[name].view(np.int64), reference[name].to_numpy().view(np.int64)), name
+
+
+def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = conform(generate(SynthSpec(500, seed=2)))
+    monkeypatch.setattr(CF, "_CHECKED", {})
+    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)
+    assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
+    X = M.feature_matrix(frame, M.SPECS["twitter"].features, AS_OF)
+    ref = add_features(frame, AS_OF, list(M.SPECS["twitter"].features)).select([f"f_{n}" for n in M.SPECS["twitter"].features]).collect()
+    assert np.array_equal(np.ascontiguousarray(X).view(np.int64), ref.to_numpy().view(np.int64))

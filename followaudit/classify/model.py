@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
+from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
 from .reasons import MIN_CONTRIBUTION, TOP_K, gather_text, list_series, path_credit, phrase_slots
 from .rules import R_REAL, inactive_codes, inactive_texts
@@ -161,19 +162,21 @@ def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...]
 def feature_columns(frame: pl.DataFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> list[np.ndarray]:
     """``feature_matrix``'s columns as separate float64 arrays, without building the matrix.
 
-    The text features come from one compiled pass (``text_features.py``, the same numbers as their
-    Polars expressions); the rest are Polars expressions, handed over without a copy where Polars
-    allows (a float column without nulls).
+    The text features and the count and date features come from two compiled passes
+    (``text_features.py``, ``count_features.py``: the same numbers as their Polars expressions); the
+    rest are Polars expressions, handed over without a copy where Polars allows (a float column
+    without nulls).
     """
     features = list(features)
     exprs = feature_exprs(as_of)
     text = [f for f in features if f in TEXT_FEATURES]
-    fast = text_feature_columns(frame, text, exprs) if text else None
-    rest = [f for f in features if fast is None or f not in fast]
+    fast = (text_feature_columns(frame, text, exprs) if text else None) or {}
+    fast.update(count_feature_columns(frame, [f for f in features if f in COUNT_FEATURES], as_of) or {})
+    rest = [f for f in features if f not in fast]
     values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest]) if rest else None
     columns = []
     for name in features:
-        if fast is not None and name in fast:
+        if name in fast:
             columns.append(fast[name])
         else:
             assert values is not None
