@@ -241,11 +241,13 @@ def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
         [pl.when(pl.Series(rng.random(n) < 0.15)).then(None).otherwise(pl.col(c)).alias(c)
          for c in (*CF.INT_COLUMNS, *CF.TIME_COLUMNS, *CF.BOOL_COLUMNS)]
     ).with_columns(followers_count=pl.when(pl.int_range(pl.len()) % 9 == 0).then(pl.lit(70_000_123_456)).otherwise(pl.col("followers_count")))
-    for as_of in (AS_OF, None):
-        fast = CF.count_feature_columns(frame[7:], list(CF.COUNT_FEATURES), as_of)
+    chunked = pl.concat([frame[7:1500], frame[1500:]], rechunk=False)  # read batch by batch, no copy
+    assert chunked.n_chunks() == 2
+    for as_of, piece in ((AS_OF, frame[7:]), (None, frame[7:]), (AS_OF, chunked), (AS_OF, frame[:0])):
+        fast = CF.count_feature_columns(piece, list(CF.COUNT_FEATURES), as_of)
         assert fast is not None
         exprs = feature_exprs(as_of)
-        reference = frame[7:].select([exprs[f].cast(pl.Float64).alias(f) for f in CF.COUNT_FEATURES])
+        reference = piece.select([exprs[f].cast(pl.Float64).alias(f) for f in CF.COUNT_FEATURES])
         for name in CF.COUNT_FEATURES:
             assert np.array_equal(fast[name].view(np.int64), reference[name].to_numpy().view(np.int64)), name
 

@@ -82,15 +82,15 @@ static inline int is_consonant(uint8_t b) {
     return b >= 'a' && b <= 'z' && b != 'a' && b != 'e' && b != 'i' && b != 'o' && b != 'u' && b != 'y';
 }
 
-/* out: 7 columns of n doubles (NaN = null); fb: per-row bits of the features to recompute. */
-void text_features(int64_t n, strcol handle, strcol name, strcol bio, double* out, uint8_t* fb) {
+/* out: 7 columns of n doubles, ld apart (NaN = null); fb: per-row bits of the features to recompute. */
+void text_features(int64_t n, int64_t ld, strcol handle, strcol name, strcol bio, double* out, uint8_t* fb) {
     double* name_words = out;
-    double* name_non_ascii = out + n;
-    double* handle_upper = out + 2 * n;
-    double* handle_underscores = out + 3 * n;
-    double* bio_mentions = out + 4 * n;
-    double* consonant_run = out + 5 * n;
-    double* first_name = out + 6 * n;
+    double* name_non_ascii = out + ld;
+    double* handle_upper = out + 2 * ld;
+    double* handle_underscores = out + 3 * ld;
+    double* bio_mentions = out + 4 * ld;
+    double* consonant_run = out + 5 * ld;
+    double* first_name = out + 6 * ld;
     for (int64_t i = 0; i < n; i++) {
         uint8_t flags = 0;
         int h_null = is_null(&handle, i), n_null = is_null(&name, i);
@@ -183,16 +183,13 @@ def _library() -> Any | None:
     return lib
 
 
-def _column(series: pl.Series) -> tuple[_StrCol, Any] | None:
-    """The series' Arrow string-view buffers for the kernel and what keeps them alive; None if
-    Polars hands over another layout.
+def _column(array: pa.Array) -> tuple[_StrCol, Any] | None:
+    """The Arrow string-view buffers of ``array`` for the kernel and what keeps them alive; None
+    for another layout.
 
     String views are Polars' own layout, handed over without a copy (converting them to offsets and
     one data buffer cost ~0.03 CPU-s per million rows and column).
     """
-    array = series.to_arrow(compat_level=pl.CompatLevel.newest())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     if array.type != pa.string_view():
         return None
     valid, views, *data = array.buffers()
@@ -212,12 +209,15 @@ def text_feature_columns(frame: pl.DataFrame, names: list[str], exprs: dict[str,
     n = frame.height
     out = np.empty((len(TEXT_FEATURES), n), dtype=np.float64)
     flags = np.empty(n, dtype=np.uint8)
-    if n:
-        cols = [_column(frame[c]) for c in TEXT_COLUMNS]
+    start = 0
+    # The frame's chunks as Arrow record batches (no copy; a Series' own to_arrow joins its chunks).
+    for batch in frame.select(TEXT_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest()).to_batches():
+        cols = [_column(batch.column(c)) for c in TEXT_COLUMNS]
         if any(c is None for c in cols):
             return None
-        lib.text_features(ctypes.c_int64(n), cols[0][0], cols[1][0], cols[2][0],
-                          ctypes.c_void_p(out.ctypes.data), ctypes.c_void_p(flags.ctypes.data))
+        lib.text_features(ctypes.c_int64(batch.num_rows), ctypes.c_int64(n), *[c[0] for c in cols if c is not None],
+                          ctypes.c_void_p(out.ctypes.data + 8 * start), ctypes.c_void_p(flags.ctypes.data + start))
+        start += batch.num_rows
     result = {}
     for name in names:
         column = out[TEXT_FEATURES.index(name)]
