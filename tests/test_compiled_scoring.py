@@ -242,7 +242,7 @@ def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
          for c in (*CF.INT_COLUMNS, *CF.TIME_COLUMNS, *CF.BOOL_COLUMNS)]
     ).with_columns(followers_count=pl.when(pl.int_range(pl.len()) % 9 == 0).then(pl.lit(70_000_123_456)).otherwise(pl.col("followers_count")))
     chunked = pl.concat([frame[7:1500], frame[1500:]], rechunk=False)  # read batch by batch, no copy
-    assert chunked.n_chunks() == 2
+    assert chunked.n_chunks() > 1
     for as_of, piece in ((AS_OF, frame[7:]), (None, frame[7:]), (AS_OF, chunked), (AS_OF, frame[:0])):
         fast = CF.count_feature_columns(piece, list(CF.COUNT_FEATURES), as_of)
         assert fast is not None
