@@ -200,12 +200,17 @@ EDGE_COUNTS = [0, 1, -1, 2, 999, 1000, -1000, 9999, 123456, 999999, 1000000, -12
                12345678901, 1234567890123, 2**63 - 1, -(2**63) + 1, None]  # fmt: skip
 
 
-def test_compiled_number_text_equals_thousands() -> None:
-    values = pl.Series("n", EDGE_COUNTS * 7, dtype=pl.Int64)
-    for piece in (values, values[5:90], values[:0]):
-        fast = R.number_text(piece)
-        assert fast is not None
-        assert fast.equals(piece.to_frame().select(R.thousands(pl.col("n")))["n"], null_equal=True)
+def test_compiled_number_phrases_equal_their_definitions_on_counts_of_every_size() -> None:
+    values = pl.Series(EDGE_COUNTS * 7, dtype=pl.Int64)
+    frame = conform(generate(SynthSpec(len(values), seed=3))).with_columns(
+        following_count=values, followers_count=values.shuffle(4), posts_count=values.shuffle(5), likes_count=values,
+        listed_count=values.shuffle(6))
+    for piece in (frame, frame[5:90]):
+        reference = piece.select(**R.phrase_exprs(AS_OF))
+        for aspect in R.NUMBER_PHRASES:
+            fast = R.number_phrases(aspect, piece, AS_OF)
+            assert fast is not None and fast.equals(reference[aspect], check_names=False, null_equal=True), aspect
+    assert R.number_phrases("bio", frame, AS_OF) is None
 
 
 def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +230,7 @@ def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.Mo
             assert R.aspect_phrases(aspect, frame, as_of).equals(reference[aspect], check_names=False, null_equal=True), aspect
     monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
     monkeypatch.setattr(trees, "_LIB", {})
-    assert R.number_text(counts) is None
+    assert R.number_phrases("ratio", frame, AS_OF) is None
     assert R.aspect_phrases("ratio", frame, AS_OF).equals(frame.select(R.phrase_exprs(AS_OF)["ratio"]).to_series(),
                                                           check_names=False, null_equal=True)
 

@@ -126,112 +126,131 @@ def _phrase_exprs(as_of: datetime | None) -> tuple[tuple[str, pl.Expr], ...]:
 
 
 # The phrases that are numbers in words ("follows 2,140 accounts, followed by 3") are most of the
-# reasons' text; ``thousands`` writes each number with a when/then over every magnitude. The same
-# text comes from one compiled pass over the integers (``_thousands``), and the phrase is put
-# together around it; ``phrase_exprs`` stays the definition (the tests hold the two equal).
-THOUSANDS_C = r"""
+# reasons' text; in Polars each number is a when/then over every magnitude and each phrase a format.
+# One compiled pass writes the same text (``number_phrases``); ``phrase_exprs`` stays the
+# definition (the tests hold the two equal on counts of every size and on nulls).
+PHRASES_C = r"""
 #include <stdint.h>
 #include <string.h>
 
-/* n int64 values (Arrow validity bitmap or 0; shift = the array's offset) as text with thousands
-   separators, as Arrow string views (Polars' own layout, taken over without a copy): views (16 bytes
-   per value: the length, then the text when it fits in 12 bytes, else its first 4 bytes, buffer 0
-   and its offset in data), data (the longer texts, 27 bytes each at most), bits (the result's
-   validity). Returns the bytes of data used. */
-int64_t thousands(int64_t n, const int64_t* v, const uint8_t* valid, int64_t shift, uint8_t* views, char* data, uint8_t* bits) {
+typedef struct { const int64_t* values; const uint8_t* valid; int64_t shift; } col;
+
+static inline int known(const col* c, int64_t i) {
+    int64_t j = i + c->shift;
+    return !c->valid || ((c->valid[j >> 3] >> (j & 7)) & 1);
+}
+static inline char* text(char* at, const char* s) { size_t n = strlen(s); memcpy(at, s, n); return at + n; }
+/* thousands(): separators below the billions, the billions themselves not split */
+static inline char* number(char* at, int64_t x) {
+    uint64_t a = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
+    char buf[32];
+    int len = 0, digits = 0;
+    do {
+        if (digits == 3 || digits == 6 || digits == 9) buf[len++] = ',';
+        buf[len++] = (char)('0' + a % 10);
+        a /= 10;
+        digits++;
+    } while (a);
+    if (x < 0) buf[len++] = '-';
+    while (len) *at++ = buf[--len];
+    return at;
+}
+
+/* kind 0 ratio (a following, b followers), 1 posts (a posts, b age in days), 2 likes, 3 listed,
+   4 age (a days). Arrow string views (16 bytes a row: length, then the text when it fits in 12
+   bytes, else its first 4 bytes, buffer 0 and its offset) with the texts in data (96 bytes a row at
+   most) and the validity in bits; returns the bytes of data used. */
+int64_t number_phrases(int32_t kind, int64_t n, const col* a, const col* b, uint8_t* views, char* data, uint8_t* bits) {
     int64_t used = 0;
     for (int64_t i = 0; i < (n + 7) / 8; i++) bits[i] = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t j = i + shift;
         uint8_t* view = views + i * 16;
         memset(view, 0, 16);
-        if (valid && !((valid[j >> 3] >> (j & 7)) & 1)) continue;
+        if (!known(a, i) || (kind == 0 && !known(b, i))) continue;
+        int64_t x = a->values[i + a->shift];
+        char* start = data + used;
+        char* at = start;
+        if (kind == 0) {
+            at = number(text(at, "follows "), x);
+            at = number(text(text(at, x == 1 ? " account" : " accounts"), ", followed by "), b->values[i + b->shift]);
+        } else if (kind == 1) {
+            at = text(number(at, x), x == 1 ? " post" : " posts");
+            if (known(b, i)) at = text(number(text(at, " in "), b->values[i + b->shift]), " days");
+        } else if (kind == 2) {
+            at = text(number(text(at, "has liked "), x), x == 1 ? " post" : " posts");
+        } else if (kind == 3) {
+            at = text(number(text(at, "on "), x), x == 1 ? " list" : " lists");
+        } else {
+            at = text(number(text(at, "account "), x), " days old when seen");
+        }
+        int32_t len = (int32_t)(at - start), buffer = 0, offset = (int32_t)used;
         bits[i >> 3] |= (uint8_t)(1u << (i & 7));
-        int64_t x = v[j];
-        uint64_t a = x < 0 ? (uint64_t)0 - (uint64_t)x : (uint64_t)x;
-        char buf[32], text[32];
-        int32_t len = 0, digits = 0;
-        do {
-            if (digits == 3 || digits == 6 || digits == 9) buf[len++] = ',';  /* as thousands(): billions not split */
-            buf[len++] = (char)('0' + a % 10);
-            a /= 10;
-            digits++;
-        } while (a);
-        if (x < 0) buf[len++] = '-';
-        for (int32_t q = 0; q < len; q++) text[q] = buf[len - 1 - q];
         memcpy(view, &len, 4);
         if (len <= 12) {
-            memcpy(view + 4, text, (size_t)len);
+            memcpy(view + 4, start, (size_t)len);
         } else {
-            int32_t buffer = 0, at = (int32_t)used;
-            memcpy(view + 4, text, 4);
+            memcpy(view + 4, start, 4);
             memcpy(view + 8, &buffer, 4);
-            memcpy(view + 12, &at, 4);
-            memcpy(data + used, text, (size_t)len);
+            memcpy(view + 12, &offset, 4);
             used += len;
         }
     }
     return used;
 }
 """
+# aspect -> (kind in the C writer, the integers it reads)
+NUMBER_PHRASES = {"ratio": 0, "posts": 1, "likes": 2, "listed": 3, "age": 4}
 
 
-def _thousands_library() -> Any | None:
-    lib = compiled("thousands", "thousands", THOUSANDS_C, [["-O2"]])
+class _Col(ctypes.Structure):
+    _fields_ = [("values", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("shift", ctypes.c_int64)]
+
+
+def _phrases_library() -> Any | None:
+    lib = compiled("phrases", "phrases", PHRASES_C, [["-O2"]])
     if lib is not None:
-        lib.thousands.restype = ctypes.c_int64
+        lib.number_phrases.restype = ctypes.c_int64
     return lib
 
 
-def number_text(values: pl.Series) -> pl.Series | None:
-    """``thousands`` of an integer series, from the compiled formatter; None without a compiler."""
-    lib = _thousands_library()
+@lru_cache(maxsize=8)
+def _phrase_numbers(as_of: datetime | None) -> dict[str, tuple[pl.Expr, ...]]:
+    """The integers of each number phrase, as ``phrase_exprs`` reads them."""
+    age = feature_exprs(as_of)["age_days"].floor()
+    return {"ratio": (pl.col("following_count"), pl.col("followers_count")), "posts": (pl.col("posts_count"), age),
+            "likes": (pl.col("likes_count"),), "listed": (pl.col("listed_count"),), "age": (age,)}
+
+
+def number_phrases(aspect: str, frame: pl.DataFrame, as_of: datetime | None = None) -> pl.Series | None:
+    """``phrase_exprs()[aspect]`` of every row for the number aspects, written in one compiled pass;
+    None for other aspects or without a compiler."""
+    lib = _phrases_library() if aspect in NUMBER_PHRASES else None
     if lib is None:
         return None
-    array = values.cast(pl.Int64).to_arrow()
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    n, nulls = len(array), array.null_count
-    valid, data = array.buffers()
+    values = frame.select([v.cast(pl.Int64).alias(f"n{j}") for j, v in enumerate(_phrase_numbers(as_of)[aspect])]).rechunk()
+    arrays = [values[c].to_arrow() for c in values.columns]
+    cols = []
+    for array in [*arrays, arrays[0]][:2]:  # a one-number phrase reads its number twice (b unused)
+        valid, data = array.buffers()
+        cols.append(_Col(data.address if data is not None else None, valid.address if valid is not None and array.null_count else None,
+                         array.offset))
+    n = frame.height
     views = np.empty(16 * n + 16, dtype=np.uint8)
-    text = np.empty(27 * n + 1, dtype=np.uint8)
+    text = np.empty(96 * n + 1, dtype=np.uint8)
     bits = np.empty((n + 7) // 8 + 1, dtype=np.uint8)
-    used = lib.thousands(ctypes.c_int64(n), ctypes.c_void_p(data.address), ctypes.c_void_p(valid.address if nulls else None),
-                         ctypes.c_int64(array.offset), ctypes.c_void_p(views.ctypes.data), ctypes.c_void_p(text.ctypes.data),
-                         ctypes.c_void_p(bits.ctypes.data))
+    used = lib.number_phrases(ctypes.c_int32(NUMBER_PHRASES[aspect]), ctypes.c_int64(n), ctypes.byref(cols[0]), ctypes.byref(cols[1]),
+                              ctypes.c_void_p(views.ctypes.data), ctypes.c_void_p(text.ctypes.data), ctypes.c_void_p(bits.ctypes.data))
+    nulls = n - int(np.unpackbits(bits[: (n + 7) // 8], bitorder="little")[:n].sum())
     strings = pa.Array.from_buffers(pa.string_view(), n, [pa.py_buffer(bits) if nulls else None, pa.py_buffer(views),
                                                            pa.py_buffer(text[: used + 1])], null_count=nulls)
-    return pl.DataFrame(pa.Table.from_arrays([strings], names=[values.name]))[values.name]
-
-
-@lru_cache(maxsize=8)
-def _number_phrases(as_of: datetime | None) -> dict[str, tuple[tuple[pl.Expr, ...], Any]]:
-    """aspect -> (its integers, phrase from their texts ``t``): the same text as ``phrase_exprs``."""
-    age = feature_exprs(as_of)["age_days"].floor()
-    following, followers, posts = pl.col("following_count"), pl.col("followers_count"), pl.col("posts_count")
-    likes, listed = pl.col("likes_count"), pl.col("listed_count")
-    return {
-        # format() is null when any part is: the phrase of an unknown count is null, as when/then makes it
-        "ratio": ((following, followers), lambda t: pl.format("follows {} {}, followed by {}", t[0], _plural(following, "account", "accounts"), t[1])),
-        "posts": ((posts, age), lambda t: pl.when(t[1].is_not_null())
-                  .then(pl.format("{} {} in {} days", t[0], _plural(posts, "post", "posts"), t[1]))
-                  .otherwise(pl.format("{} {}", t[0], _plural(posts, "post", "posts")))),
-        "likes": ((likes,), lambda t: pl.format("has liked {} {}", t[0], _plural(likes, "post", "posts"))),
-        "listed": ((listed,), lambda t: pl.format("on {} {}", t[0], _plural(listed, "list", "lists"))),
-        "age": ((age,), lambda t: pl.format("account {} days old when seen", t[0])),
-    }
+    return pl.DataFrame(pa.Table.from_arrays([strings], names=["phrase"]))["phrase"]
 
 
 def aspect_phrases(aspect: str, frame: pl.DataFrame, as_of: datetime | None = None) -> pl.Series:
     """The ``aspect`` phrase of every row of ``frame`` (``phrase_exprs``' text; null when unknown)."""
-    numbers = _number_phrases(as_of).get(aspect)
-    if numbers is not None and frame.height:
-        values, phrase = numbers
-        ints = frame.select([v.cast(pl.Int64).alias(f"_n{j}") for j, v in enumerate(values)])
-        texts = [number_text(ints[c]) for c in ints.columns]
-        if all(t is not None for t in texts):
-            parts = frame.with_columns([t.alias(f"_t{j}") for j, t in enumerate(texts) if t is not None])
-            return parts.select(phrase([pl.col(f"_t{j}") for j in range(len(texts))]).alias("phrase"))["phrase"]
+    fast = number_phrases(aspect, frame, as_of) if frame.height else None
+    if fast is not None:
+        return fast
     expr = dict(_phrase_exprs(as_of)).get(aspect, pl.lit(aspect))
     return frame.select(expr.cast(pl.Utf8).alias("phrase"))["phrase"]
 
