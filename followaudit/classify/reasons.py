@@ -241,8 +241,9 @@ def number_phrases(aspect: str, frame: pl.DataFrame, as_of: datetime | None = No
     used = lib.number_phrases(ctypes.c_int32(NUMBER_PHRASES[aspect]), ctypes.c_int64(n), ctypes.byref(cols[0]), ctypes.byref(cols[1]),
                               ctypes.c_void_p(views.ctypes.data), ctypes.c_void_p(text.ctypes.data), ctypes.c_void_p(bits.ctypes.data))
     nulls = n - int(np.unpackbits(bits[: (n + 7) // 8], bitorder="little")[:n].sum())
+    # the texts copied to their own size: the labels keep them until written (96 bytes a row is the bound)
     strings = pa.Array.from_buffers(pa.string_view(), n, [pa.py_buffer(bits) if nulls else None, pa.py_buffer(views),
-                                                           pa.py_buffer(text[: used + 1])], null_count=nulls)
+                                                           pa.py_buffer(text[: used + 1].copy())], null_count=nulls)
     return pl.DataFrame(pa.Table.from_arrays([strings], names=["phrase"]))["phrase"]
 
 
