@@ -14,6 +14,8 @@ import pytest
 from followaudit.audit import audit_snapshot
 from followaudit.cli import main
 from followaudit.errors import StoreError
+from followaudit.sources.formats.common import _clean
+from followaudit.sources.in_place import _changed_by_import
 from followaudit.sources.ingest import import_file
 from followaudit.sources.synth import write_synth
 from followaudit.store import Store
@@ -86,6 +88,15 @@ def test_what_an_import_would_change_is_imported(tmp_path, canonical, change, re
         assert "read in place" not in result.detected.describe()
         assert result.n_rejects == rejects and result.n_followers == 3000 - rejects
         assert store.row("SELECT count(*) AS n FROM follower_rows")["n"] == 3000 - rejects
+
+
+def test_the_check_finds_exactly_the_text_an_import_trims():
+    # the check compares lengths; the import keeps ``_clean``'s text: they must agree on every kind of blank
+    text = ["a", "", " ", "  ", " a", "a ", "a b", "\ta", "a\n", "\u00a0a", "a\u3000", "\u2003", "é", "ab\u200b", "\u00e9 ", None]
+    frame = pl.DataFrame({"t": text})
+    found = frame.select(_changed_by_import("t").fill_null(False)).to_series().to_list()
+    assert found == frame.select(pl.col("t").is_not_null() & _clean("t").ne_missing(pl.col("t"))).to_series().to_list()
+    assert found == [t is not None and (t == "" or t.strip() != t) for t in text]
 
 
 def test_options_the_file_cannot_honour_copy_it(tmp_path, canonical):
