@@ -127,14 +127,9 @@ def scan_follow_order(store: Store, snapshot_id: int, params: BurstParams | None
     """Bursts found in the follow order alone (None when the list has none).
 
     Only what the scan reads: ranks and times, no labels (read for the members alone, after the scan:
-    joining 10M labels to the follow order cost more than the scan). It reads on a cursor of its own,
-    so an audit runs it in a thread while it labels."""
-    cursor = store.cursor()
-    try:
-        frame = cursor.sql("SELECT follow_rank, created_at, followed_at FROM followers WHERE snapshot_id = ?",
-                           params=[snapshot_id]).pl()
-    finally:
-        cursor.close()
+    joining 10M labels to the follow order cost more than the scan). ``Store.follower_columns`` is
+    safe from a thread, so an audit runs this while it labels."""
+    frame = store.follower_columns(snapshot_id, ["follow_rank", "created_at", "followed_at"])
     if frame.height == 0 or frame["follow_rank"].null_count() == frame.height:
         return None
     return scan_bursts(frame, params)
