@@ -24,6 +24,7 @@ from .. import __version__
 from ..errors import SnapshotNotFoundError, StoreError
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from .collection import CollectionStore
+from .parquet_columns import column_plan, is_identity, polars_columns, sql_columns
 from .reach_tables import ReachStore
 from .reviews import MIGRATION_SQL as REVIEWS_SQL
 from .reviews import ReviewStore
@@ -245,6 +246,8 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.file_problems: dict[int, str] = {}  # snapshot id -> why its Parquet file cannot be read
         self._followers_view: str | None = None
         self._files: dict[int, str] = {}  # snapshot id -> the Parquet file its followers are read from
+        self._plans: dict[int, dict[str, str]] = {}  # snapshot id -> how its file's columns read (parquet_columns)
+        self._types: dict[str, str] | None = None  # the follower table's column types
         if not read_only:
             self._sweep_label_files()
         self.attach_files()
@@ -455,6 +458,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.file_problems = {}
         self._followers_view = None
         self._files = {}
+        self._plans = {}
         self._attach_labels()
         if not self.has_table("follower_files"):
             return  # a read-only workspace from before migration 7
@@ -469,14 +473,43 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
                 self.file_problems[snapshot_id] = f"snapshot {snapshot_id} reads its followers from {path}, which changed after it was imported"
                 continue
+            plan = self.parquet_plan(path)
+            if plan is None:  # checked when imported, so only a file replaced with the same size and time
+                self.file_problems[snapshot_id] = f"snapshot {snapshot_id} reads its followers from {path}, whose columns changed"
+                continue
             self._files[int(snapshot_id)] = str(path)
+            self._plans[int(snapshot_id)] = plan
             quoted = str(path).replace("'", "''")
-            parts.append(f"SELECT {int(snapshot_id)}::BIGINT AS snapshot_id, {', '.join(COLUMN_NAMES)} FROM read_parquet('{quoted}')")
+            parts.append(f"SELECT {int(snapshot_id)}::BIGINT AS snapshot_id, {sql_columns(plan, self._table_types())} FROM read_parquet('{quoted}')")
         if len(parts) > 1:
             self._followers_view = "CREATE OR REPLACE TEMP VIEW followers AS " + " UNION ALL BY NAME ".join(parts)
             self.con.execute(self._followers_view)
         else:
             self.con.execute("DROP VIEW IF EXISTS temp.followers")
+
+    def parquet_plan(self, path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, str] | None:
+        """How a canonical Parquet file's columns read as the follower table's (``parquet_columns``);
+        None when it cannot be read so (or at all)."""
+        quoted = str(path).replace("'", "''")
+        try:
+            found = (con or self.con).execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()
+        except duckdb.Error:
+            return None
+        return column_plan({name: kind for name, kind, *_ in found}, self._table_types())
+
+    def _table_types(self) -> dict[str, str]:
+        if self._types is None:
+            self._types = {name: kind for name, kind, *_ in self.con.execute(f"DESCRIBE {FOLLOWER_ROWS}").fetchall() if name != "snapshot_id"}
+        return self._types
+
+    def scan_follower_file(self, snapshot_id: int, columns: list[str]) -> pl.LazyFrame | None:
+        """``columns`` of a snapshot read in place, as Polars reads them with the table's types (None:
+        its followers are stored rows)."""
+        if snapshot_id not in self._files:
+            return None
+        read, exprs = polars_columns(self._plans[snapshot_id], columns)
+        frame = pl.scan_parquet(self._files[snapshot_id]).select(read)
+        return frame if is_identity(self._plans[snapshot_id]) else frame.select(exprs)
 
     def check_writable_rows(self, snapshot_id: int) -> None:
         """Refuse to change the rows of a snapshot read in place (they live in the user's file)."""
@@ -537,8 +570,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     def iter_followers(self, snapshot_id: int, columns: list[str] | None = None, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
         """The followers of a snapshot in batches of about ``batch_rows`` (any order; bounded memory)."""
-        if snapshot_id in self._files:  # read in place: Polars reads Parquet ~4x cheaper than DuckDB hands it over
-            return _parquet_slices(self._files[snapshot_id], columns or COLUMN_NAMES, batch_rows)
+        in_place = self.scan_follower_file(snapshot_id, columns or COLUMN_NAMES)
+        if in_place is not None:  # read in place: Polars reads Parquet ~4x cheaper than DuckDB hands it over
+            return _parquet_slices(in_place, batch_rows)
         cols = ", ".join(columns or COLUMN_NAMES)
         return self.iter_query(f"SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)}", batch_rows)
 
@@ -546,8 +580,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """``columns`` of every follower of a snapshot, in one frame (any order). Safe from another
         thread: a file read in place is read by Polars (~2x cheaper than through DuckDB), stored rows
         through a cursor of their own."""
-        if snapshot_id in self._files:
-            return pl.scan_parquet(self._files[snapshot_id]).select(columns).collect()
+        in_place = self.scan_follower_file(snapshot_id, columns)
+        if in_place is not None:
+            return in_place.collect()
         cursor = self.cursor()
         try:
             return cursor.sql(f"SELECT {', '.join(columns)} FROM followers WHERE snapshot_id = ?", params=[snapshot_id]).pl()
@@ -736,8 +771,7 @@ def _remove(paths: list[Path]) -> None:
     paths.clear()
 
 
-def _parquet_slices(path: str, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
-    frame = pl.scan_parquet(path).select(columns)
+def _parquet_slices(frame: pl.LazyFrame, batch_rows: int) -> Iterator[pl.DataFrame]:
     total = frame.select(pl.len()).collect().item()
     for start in range(0, total, batch_rows):
         yield frame.slice(start, batch_rows).collect()
