@@ -50,14 +50,14 @@ def _members_sql(block: int) -> str:
 """
 
 
-# The members' labels: looked up for the members alone (left to itself DuckDB joins every label to
-# every follower first, which cost 4× the members' own query at 1M followers)
+# The members' labels: the members found first (left to itself DuckDB joined every label to every
+# follower first, which cost 4× the members' own query at 1M followers), then their labels by a hash
+# join (an ``IN`` over the members before the join cost ~10% more)
 def _labelled_sql(block: int) -> str:
     return f"""
     WITH m AS MATERIALIZED ({_members_sql(block)})
     SELECT m.follower_id, m.burst_id, l.label FROM m LEFT JOIN (
-        SELECT follower_id, label FROM labels
-        WHERE snapshot_id = ? AND method = ? AND follower_id IN (SELECT follower_id FROM m)
+        SELECT follower_id, label FROM labels WHERE snapshot_id = ? AND method = ?
     ) l ON l.follower_id = m.follower_id
 """
 
