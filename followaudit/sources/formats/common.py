@@ -178,7 +178,7 @@ def _twitter_utc(text: pl.Series) -> pl.Series:
     """Twitter v1.1 dates written in UTC (``Fri Nov 29 04:51:33 +0000 2024``), null for any other text.
 
     The same values as the first of ``DATE_FORMATS`` for these texts (the weekday checked the same
-    way), at ~0.4 of its CPU: the offset is matched as the literal ``+0000`` and the weekday
+    way), at about half its CPU: the offset is matched as the literal ``+0000`` and the weekday
     compared afterwards, which Polars parses far faster than ``%z`` and ``%a``.
     """
     parsed = text.str.slice(4).str.strptime(pl.Datetime("us"), "%b %d %H:%M:%S +0000 %Y", strict=False)
