@@ -13,8 +13,9 @@ summary, exactly what `followaudit score` does. Reported per run:
   rows/s per core   rows/s / cores used (local: the machine's cores; Dask: workers x threads)
   CPU seconds       user+sys during scoring of the scoring process (Dask: client + workers); rows
                     per CPU-second does not depend on what else the machine runs
-  peak RSS          local: the scoring process (ru_maxrss); Dask: the client process, and each
-                    worker's own ru_maxrss read on the worker at the end (their sum is the total)
+  peak RSS          local: the scoring process (ru_maxrss); Dask: the client process (with its
+                    in-process workers, the default), and each worker process's own ru_maxrss read
+                    on the worker at the end (their sum is the total)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ STEP = r"""
 import json, os, resource, sys, time
 from followaudit.synth import OBSERVED_AT
 engine, src, dst, workers, scheduler, method = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] or None, sys.argv[6]
+processes = sys.argv[7] == "processes"
 out = {}
 def own_cpu():
     u = resource.getrusage(resource.RUSAGE_SELF)
@@ -53,14 +55,16 @@ else:
         u = resource.getrusage(resource.RUSAGE_SELF)
         return u.ru_utime + u.ru_stime
     t = time.perf_counter()
-    with dask_client(scheduler, n_workers=workers) as client:
+    with dask_client(scheduler, n_workers=workers, processes=processes) as client:
         out["cluster_start_seconds"] = time.perf_counter() - t
-        before, cpu0 = client.run(cpu), own_cpu()
+        # Workers that are threads of this process (the default LocalCluster) are counted with it, once.
+        apart = [w for w, pid in client.run(os.getpid).items() if pid != os.getpid()]
+        before, cpu0 = client.run(cpu, workers=apart) if apart else {}, own_cpu()
         r = score_dask(src, dst, as_of=OBSERVED_AT, method=method, client=client)
-        after, client_cpu = client.run(cpu), own_cpu() - cpu0
+        after, client_cpu = client.run(cpu, workers=apart) if apart else {}, own_cpu() - cpu0
         info = client.scheduler_info()["workers"]
         out["cores"] = sum(w["nthreads"] for w in info.values())
-        out["worker_peak_rss_mib"] = sorted(client.run(peak).values())
+        out["worker_peak_rss_mib"] = sorted(client.run(peak, workers=apart).values()) if apart else []
         out["cpu_seconds"] = client_cpu + sum(after[w] - before.get(w, 0.0) for w in after)
 out.update(engine=engine, rows=r.rows, seconds=r.seconds, rate=r.rows_per_second,
            client_peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -92,13 +96,14 @@ def synth(args: argparse.Namespace) -> None:
         print(f"wrote {n:,} rows to {target} ({mib:,.0f} MiB) in {time.perf_counter() - t:.0f} s")
 
 
-def run_one(engine: str, src: Path, dst: Path, workers: int, scheduler: str | None, method: str) -> dict:
+def run_one(engine: str, src: Path, dst: Path, workers: int, scheduler: str | None, method: str, processes: bool = False) -> dict:
     if dst.is_dir():
         shutil.rmtree(dst)
     dst.unlink(missing_ok=True)
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", STEP, engine, str(src), str(dst), str(workers), scheduler or "", method],
+        [sys.executable, "-c", STEP, engine, str(src), str(dst), str(workers), scheduler or "", method,
+         "processes" if processes else "threads"],
         capture_output=True, text=True, check=False,
     )
     wall = time.perf_counter() - t
@@ -118,13 +123,13 @@ def run(args: argparse.Namespace) -> None:
             raise SystemExit(f"{src} is missing: run `python benchmarks/bench_scale.py synth --sizes {label(n)}` first")
         for engine in args.engines:
             dst = args.dir / f"labels_{label(n)}_{engine}" if engine == "dask" else args.dir / f"labels_{label(n)}_local.parquet"
-            r = run_one(engine, src, dst, args.workers, args.scheduler, args.method)
+            r = run_one(engine, src, dst, args.workers, args.scheduler, args.method, args.processes)
             r["size"], r["method"] = label(n), args.method
             rows.append(r)
             per_core = r["rate"] / r["cores"]
             mem = (
                 f"peak RSS {r['client_peak_rss_mib']:,.0f} MiB"
-                if engine == "local"
+                if engine == "local" or not r["worker_peak_rss_mib"]
                 else f"peak RSS client {r['client_peak_rss_mib']:,.0f} MiB, workers "
                 + " + ".join(f"{w:,.0f}" for w in r["worker_peak_rss_mib"])
                 + f" = {r['client_peak_rss_mib'] + sum(r['worker_peak_rss_mib']):,.0f} MiB"
@@ -156,6 +161,7 @@ def main() -> None:
     r.add_argument("--engines", nargs="+", choices=["local", "dask"], default=["local", "dask"])
     r.add_argument("--method", default="rules", help="labelling method (rules or model)")
     r.add_argument("--workers", type=int, default=2, help="LocalCluster workers (ignored with --scheduler)")
+    r.add_argument("--processes", action="store_true", help="LocalCluster workers as processes (default: threads of the scoring process)")
     r.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask cluster")
     r.add_argument("--keep", action="store_true", help="keep the label outputs")
     r.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")

@@ -93,7 +93,7 @@ class RowsProgress:
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
               help="Confidence level of every interval.")
 @click.option("--batch-rows", type=click.IntRange(1000), default=None,
-              help="Rows per batch (local) or per partition of large files (Dask); memory grows with it. [default: 250000 local, 500000 Dask]")
+              help="Rows per batch (local) or per partition of large files (Dask); memory grows with it. [default: 250000]")
 def score(source: str, output: str, engine: str, scheduler: str | None, workers: int, processes: bool, method: str,
           as_of: datetime | None, inactive_days: int, confidence: float, batch_rows: int | None) -> None:
     """Label canonical follower Parquet IN (a file, a directory of partitions, or a glob) into OUT.
