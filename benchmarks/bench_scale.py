@@ -3,6 +3,7 @@
     python benchmarks/bench_scale.py synth --sizes 1M 10M 100M       # partitioned canonical Parquet
     python benchmarks/bench_scale.py run --sizes 1M 10M --engines local dask [--method rules|model]
     python benchmarks/bench_scale.py run --sizes 10M --engines dask --scheduler tcp://HOST:8786
+    python benchmarks/bench_scale.py cluster --sizes 10M --workers 4          # `dask scheduler` + `dask worker`
 
 `synth` writes DIR/synth_<N>/part-NNNNN.parquet, 1M rows per partition, one `followaudit.synth`
 account generated partition by partition (memory: one partition), into benchmarks/out/ (git-ignored).
@@ -149,6 +150,83 @@ def run(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
+# A batch-scoring cluster's runtime at the rates the LocalCluster uses (dask_engine.LOCAL_CLUSTER_CONFIG),
+# given to `dask scheduler` and `dask worker` the way a deployment would: Dask reads DASK_* variables.
+CLUSTER_ENV = {
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL": "1s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "5s",
+    "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "1s",
+    "POLARS_MAX_THREADS": "1",  # one Dask thread per worker process, so one Polars thread
+    "OMP_NUM_THREADS": "1",
+}
+
+
+def cluster(args: argparse.Namespace) -> None:
+    """A real cluster on this machine: `dask scheduler` and `dask worker --nworkers N` processes on
+    127.0.0.1, then `followaudit score --engine dask --scheduler ADDR` as a user runs it. CPU is that
+    of every process (scheduler, nannies, workers, the command), counted once all have exited."""
+    import resource
+    import tempfile
+
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, **CLUSTER_ENV}
+    for n in args.sizes:
+        src = args.dir / f"synth_{label(n)}"
+        if not src.is_dir():
+            raise SystemExit(f"{src} is missing: run `python benchmarks/bench_scale.py synth --sizes {label(n)}` first")
+        dst = args.dir / f"labels_{label(n)}_cluster"
+        shutil.rmtree(dst, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            info = Path(tmp) / "scheduler.json"
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            load0, t = os.getloadavg()[0], time.perf_counter()
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
+            sched = subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                      "--scheduler-file", str(info)], **quiet)
+            workers = subprocess.Popen([dask_cli, "worker", "--scheduler-file", str(info), "--host", "127.0.0.1",
+                                        "--nworkers", str(args.workers), "--nthreads", "1", "--no-dashboard",
+                                        "--local-directory", tmp, "--preload", "followaudit.scale.score"], **quiet)
+            try:
+                address = _wait_for_workers(info, args.workers)
+                started = time.perf_counter()
+                cmd = [sys.executable, "-m", "followaudit", "score", str(src), "-o", str(dst), "--engine", "dask",
+                       "--scheduler", address, "--method", args.method]
+                if args.batch_rows:
+                    cmd += ["--batch-rows", str(args.batch_rows)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                command_wall = time.perf_counter() - started
+            finally:
+                for proc in (workers, sched):  # the processes this function started, by their ids
+                    proc.terminate()
+                    proc.wait(timeout=60)
+            wall = time.perf_counter() - t
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        summary = json.loads(done.stdout)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        print(f"{label(n):>5} cluster of 1 scheduler + {args.workers} worker processes ({summary['partitions']} partitions), "
+              f"{args.method}: scoring {summary['seconds']:.1f} s = {summary['rows_per_second']:,.0f} rows/s; the command "
+              f"{command_wall:.1f} s; cluster up to down {wall:.1f} s; CPU of every process {cpu:.1f} s = "
+              f"{summary['rows'] / cpu:,.0f} rows per CPU-second; largest process {after.ru_maxrss / 1024:,.0f} MiB; "
+              f"load {load0:.1f} -> {os.getloadavg()[0]:.1f}", flush=True)
+        if not args.keep:
+            shutil.rmtree(dst, ignore_errors=True)
+
+
+def _wait_for_workers(info: Path, n: int, timeout: float = 120) -> str:
+    """The scheduler's address once ``n`` workers have joined it."""
+    from distributed import Client
+
+    deadline = time.monotonic() + timeout
+    while not info.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("the scheduler did not start")
+        time.sleep(0.1)
+    with Client(scheduler_file=str(info), timeout="30s") as client:
+        client.wait_for_workers(n, timeout=max(1.0, deadline - time.monotonic()))
+        return client.scheduler.address
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=OUT / "scale", help="where inputs and outputs go")
@@ -165,9 +243,15 @@ def main() -> None:
     r.add_argument("--scheduler", default=None, help="tcp://HOST:PORT of an existing Dask cluster")
     r.add_argument("--keep", action="store_true", help="keep the label outputs")
     r.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
+    c = sub.add_parser("cluster", help="score on `dask scheduler` + `dask worker` processes on 127.0.0.1")
+    c.add_argument("--sizes", type=size, nargs="+", default=[SIZES["10M"]])
+    c.add_argument("--workers", type=int, default=4, help="worker processes (one thread each)")
+    c.add_argument("--method", default="model", help="labelling method (rules or model)")
+    c.add_argument("--batch-rows", type=int, default=None, help="rows per partition (default: the command's)")
+    c.add_argument("--keep", action="store_true", help="keep the label outputs")
     args = parser.parse_args()
     print(f"polars threads: {os.environ.get('POLARS_MAX_THREADS', 'default')}; cores: {os.cpu_count()}")
-    synth(args) if args.cmd == "synth" else run(args)
+    {"synth": synth, "run": run, "cluster": cluster}[args.cmd](args)
 
 
 if __name__ == "__main__":
