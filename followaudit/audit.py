@@ -376,10 +376,6 @@ def audit_snapshot(
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None,
                       burst_scan=scanning.result if scanning is not None else None)
-        if save:
-            # Checkpoint the new labels inside the cap: left to closing the workspace, DuckDB's
-            # checkpoint of 10M labels ran uncapped and lifted the command's peak from 2.0 to 3.1 GB.
-            store.con.execute("CHECKPOINT")
     return AuditResult(report=report)
 
 

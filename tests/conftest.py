@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,12 @@ def _isolated_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("FOLLOWAUDIT_MASTODON_TOKEN", raising=False)
     monkeypatch.delenv("FOLLOWAUDIT_MASTODON_INSTANCE", raising=False)
     os.environ.setdefault("COLUMNS", "100")
+
+
+def copy_workspace(source: Path, target: Path) -> Path:
+    """Copy a workspace as a user would: the DuckDB file and its labels folder."""
+    target.write_bytes(source.read_bytes())
+    labels = source.parent / f"{source.name}.labels"
+    if labels.is_dir():
+        shutil.copytree(labels, target.parent / f"{target.name}.labels")
+    return target

@@ -74,10 +74,10 @@ def broken(tmp_path, canonical, change):
         (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 5).then(pl.col("follower_id").filter(pl.col("follow_rank") == 4).first()).otherwise("follower_id").alias("follower_id")), 1),
         (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 5).then(pl.lit(" padded ")).otherwise("handle").alias("handle")), 0),
         (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 9).then(None).otherwise("handle_length").alias("handle_length")), 0),
-        (lambda f: f.with_columns(pl.col("followers_count").cast(pl.Int32)), 0),
-        (lambda f: f.drop("raw"), 0),
+        (lambda f: f.with_columns(pl.col("followers_count").cast(pl.Float64)), 0),
+        (lambda f: f.with_columns(pl.lit(1).alias("extra")), 0),
     ],
-    ids=["repeated id", "untrimmed handle", "underived length", "other type", "missing column"],
+    ids=["repeated id", "untrimmed handle", "underived length", "other type", "extra column"],
 )
 def test_what_an_import_would_change_is_imported(tmp_path, canonical, change, rejects):
     target = broken(tmp_path, canonical, change)
@@ -143,3 +143,34 @@ def test_workspaces_from_before_keep_their_followers(tmp_path):
     with Store(db) as store:
         assert store.schema_version() >= 7
         assert store.followers(1)["handle"].to_list() == ["kept"]
+
+
+# Files from other tools: what an import would only widen is read in place, as the import stores it.
+WIDENED = {
+    "without optional columns": lambda df: df.drop("raw", "truth_label", "likes_count", "listed_count"),
+    "narrower integers": lambda df: df.with_columns(pl.col("followers_count", "posts_count").cast(pl.Int32)),
+    "nanosecond times": lambda df: df.with_columns(
+        pl.col("created_at").dt.cast_time_unit("ns") + pl.duration(nanoseconds=999),  # truncated, not rounded
+        pl.col("last_active_at").dt.cast_time_unit("ns")),
+}
+NOT_IN_PLACE = {
+    "naive times": lambda df: df.with_columns(pl.col("created_at").dt.replace_time_zone(None)),
+    "a length the import derives": lambda df: df.drop("handle_length"),
+    "no platform column": lambda df: df.drop("platform"),
+}
+
+
+@pytest.mark.parametrize("change", list(WIDENED) + list(NOT_IN_PLACE))
+def test_files_from_other_tools_read_in_place_when_an_import_would_only_widen_them(tmp_path, canonical, change):
+    path = tmp_path / "other.parquet"
+    (WIDENED.get(change) or NOT_IN_PLACE[change])(pl.read_parquet(canonical)).write_parquet(path)
+    with Store(tmp_path / "w.duckdb") as store:
+        placed = import_file(store, path, platform="twitter")
+        copied = import_file(store, path, copy=True, platform="twitter", account="demo_account")
+        assert ("read in place" in placed.detected.describe()) == (change in WIDENED)
+        assert ordered(store.followers(placed.snapshot_id)).equals(ordered(store.followers(copied.snapshot_id)))
+        batches = pl.concat(store.iter_followers(placed.snapshot_id, batch_rows=1000))  # Polars reads the file itself
+        assert ordered(batches).equals(ordered(store.followers(copied.snapshot_id)))
+        reports = [audit_snapshot(store, sid, method="model").report for sid in (placed.snapshot_id, copied.snapshot_id)]
+        assert [r.headline_shares()["fake"].share for r in reports][0] == reports[1].headline_shares()["fake"].share
+        assert ordered(store.labels(placed.snapshot_id, "model")).equals(ordered(store.labels(copied.snapshot_id, "model")))

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
+from conftest import copy_workspace
 
 from followaudit import review as rv
 from followaudit.cli import cli
@@ -27,8 +28,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def db(demo_db: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "demo.duckdb"
-    copy.write_bytes(demo_db.read_bytes())
-    return copy
+    return copy_workspace(demo_db, copy)
 
 
 def run(*args: str, input: str | None = None) -> tuple[int, str]:

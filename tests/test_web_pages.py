@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import polars as pl
 import pytest
+from conftest import copy_workspace
 from webdb import HOSTILE, build_demo_db
 
 from followaudit.audit import reason_pattern
@@ -162,7 +163,7 @@ def test_kept_pages_still_check_the_host_and_carry_the_security_headers(workspac
 def test_a_recorded_review_drops_the_kept_report(workspace, tmp_path: Path) -> None:
     src, ids = workspace
     path = tmp_path / "review.duckdb"
-    path.write_bytes(src.read_bytes())
+    copy_workspace(src, path)
     app = create_app(path, review=True)
     try:
         sid = ids["a"]

@@ -89,18 +89,7 @@ def add_burst_reasons(store: Store, snapshot_id: int, method: str, scan: BurstSc
         return 0
     reasons = pl.DataFrame({"burst_id": [b.burst_id for b in scan.bursts], "reason": [b.reason() for b in scan.bursts]})
     rows = members.select("follower_id", "burst_id").join(reasons, on="burst_id").select("follower_id", "reason")
-    with store.transaction() as con:
-        con.register("_burst_reasons", rows.to_arrow())
-        try:
-            con.execute(
-                """UPDATE labels SET reasons = list_append(coalesce(labels.reasons, []::VARCHAR[]), m.reason)
-                   FROM _burst_reasons m
-                   WHERE labels.snapshot_id = ? AND labels.method = ? AND labels.follower_id = m.follower_id
-                     AND NOT list_contains(coalesce(labels.reasons, []::VARCHAR[]), m.reason)""",
-                [snapshot_id, method],
-            )
-        finally:
-            con.unregister("_burst_reasons")
+    store.set_added_reasons(snapshot_id, method, rows)
     return rows.height
 
 
@@ -128,9 +117,7 @@ def attach_bursts(
     """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons.
 
     ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here)."""
-    has_labels = bool(store.row(
-        "SELECT count(*) > 0 AS any FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot.snapshot_id, method]
-    )["any"])
+    has_labels = store.label_counts(snapshot.snapshot_id).get(method, 0) > 0
     scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
     if scan is None:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")

@@ -24,7 +24,7 @@ def snapshot_labels(store: Store, snapshot_id: int, method: str | None) -> tuple
 
     Returns (follower_id, label) or None when no labeller is available, plus where they came from.
     """
-    stored = store.query("SELECT DISTINCT method FROM labels WHERE snapshot_id = ?", [snapshot_id])["method"].to_list()
+    stored = sorted(store.label_counts(snapshot_id))
     if method is None:
         method = next((m for m in METHOD_PREFERENCE if m in stored), stored[0] if stored else None)
     if method is not None and method in stored:

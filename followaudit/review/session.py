@@ -116,8 +116,7 @@ def stored_label_method(store: Store, subject: Subject) -> str | None:
     """The labelling method whose stored labels cover the snapshot (model before rules)."""
     if subject.scope != "snapshot":
         return None
-    rows = store.query("SELECT method, count(*) AS n FROM labels WHERE snapshot_id = ? GROUP BY method", [subject.subject_id])
-    have = {m for m, n in rows.iter_rows() if n == subject.size}
+    have = {m for m, n in store.label_counts(subject.subject_id).items() if n == subject.size}
     return next((m for m in ("model", "rules") if m in have), next(iter(sorted(have)), None))
 
 
@@ -222,7 +221,7 @@ def model_labels(store: Store, subject: Subject, ids: list[str], method: str | N
     method = method or stored_label_method(store, subject)
     if subject.scope == "snapshot" and method is not None and stored_label_method(store, subject) is not None:
         found = store.query(
-            "SELECT follower_id, label AS predicted, reasons FROM labels WHERE snapshot_id = ? AND method = ? AND follower_id IN (SELECT unnest(?))",
+            f"SELECT follower_id, label AS predicted, reasons FROM {store.labels_full} WHERE snapshot_id = ? AND method = ? AND follower_id IN (SELECT unnest(?))",
             [subject.subject_id, method, ids],
         )
         if found.height == len(set(ids)):

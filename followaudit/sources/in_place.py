@@ -16,8 +16,8 @@ from pathlib import Path
 
 import polars as pl
 
-from ..schema import COLUMN_NAMES
-from ..store.workspace import FOLLOWER_ROWS, Store
+from ..store.parquet_columns import polars_columns
+from ..store.workspace import Store
 from .formats.common import _clean
 
 CHECK_ROWS = 1_000_000  # rows per slice the check reads
@@ -42,20 +42,15 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
                    order: str | None) -> InPlace | None:
     """``InPlace`` when ``path`` (a Parquet file) can be audited where it is; None to import it.
 
-    It can when its columns are the canonical ones with the workspace's types, every follower has a
+    It can when its columns are the canonical ones with the workspace's types or types an import
+    would only widen (``store.parquet_columns``: absent columns, narrower integers, nanoseconds), every follower has a
     unique id, ids and handles need no trimming, one platform (the ``--platform`` given, if any) is
     on every row, the derived lengths are filled wherever their text is, and the options ask for
     nothing the file does not say (no ``--account``; no ``--order`` for a file without ranks: numbering
     followers is the import's job).
     """
-    quoted = str(path).replace("'", "''")
-    con = store.con
-    try:  # the types as DuckDB reads them, to compare with the table's
-        file_types = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()}
-    except Exception:  # noqa: BLE001 — unreadable here: the import reports it in its own words
-        return None
-    stored = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE {FOLLOWER_ROWS}").fetchall() if name != "snapshot_id"}
-    if account is not None or file_types != {c: stored[c] for c in COLUMN_NAMES}:
+    plan = store.parquet_plan(path)
+    if account is not None or plan is None:
         return None
     # Polars, slice by slice (bounded memory: a 10M-row file read whole held 1.7 GB of text), with
     # the import's own idea of blank text; ~0.3 CPU-s a million followers
@@ -63,12 +58,13 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     platforms: set[str] = set()
     accounts: set[str] = set()
     id_hashes = []
-    source = pl.scan_parquet(path)
-    total = source.select(pl.len()).collect().item()
     needed = ["follower_id", "handle", "truth_label", "platform", "account", "follow_rank", "bio", "bio_length",
               "handle_length", "handle_digits"]
+    read, exprs = polars_columns(plan, needed)
+    source = pl.scan_parquet(path)
+    total = source.select(pl.len()).collect().item()
     for start in range(0, total, CHECK_ROWS):
-        part = source.slice(start, CHECK_ROWS).select(needed).collect()
+        part = source.slice(start, CHECK_ROWS).select(read).collect().select(exprs)
         found = part.select(
             pl.len().alias("n"),
             pl.col("follower_id").is_null().sum().alias("missing_ids"),

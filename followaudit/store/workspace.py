@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .. import __version__
 from ..errors import SnapshotNotFoundError, StoreError
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from .collection import CollectionStore
+from .parquet_columns import column_plan, is_identity, polars_columns, sql_columns
 from .reach_tables import ReachStore
 from .reviews import MIGRATION_SQL as REVIEWS_SQL
 from .reviews import ReviewStore
@@ -45,6 +47,33 @@ _FOLLOWER_COLUMNS_SQL = """
     moderation_labels VARCHAR[], last_active_at TIMESTAMPTZ, observed_at TIMESTAMPTZ,
     handle_length BIGINT, handle_digits BIGINT, truth_label VARCHAR, raw VARCHAR
 """
+
+# Labels written before migration 8 stay in this table; an audit writes its labels to Parquet files in
+# the workspace's labels folder (``Store.labels_dir``), registered in ``label_files``. Readers use the
+# view ``labels``: both, with the reasons added after labelling (``label_reasons``: bursts) appended.
+LABEL_ROWS = "label_rows"
+LABEL_COLUMNS = ("snapshot_id", "follower_id", "method", "label", "probability", "reasons")
+
+
+def _labels_view_sql(files: list[str]) -> str:
+    """The ``labels`` view: the stored rows and the Parquet ``files`` (absolute paths)."""
+    columns = ", ".join(LABEL_COLUMNS)
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"SELECT {columns} FROM {LABEL_ROWS}" + (f" UNION ALL SELECT {columns} FROM read_parquet([{listed}])" if files else "")
+
+
+# ``labels_full``: ``labels`` with the reasons added after labelling (bursts' members: a row per
+# follower in ``label_reasons``), kept apart because a Parquet file cannot be updated in place; each
+# is appended once to the label's own reasons. Only readers that show reasons pay for this join.
+_LABELS_FULL_SQL = """
+    SELECT s.snapshot_id, s.follower_id, s.method, s.label, s.probability,
+           CASE WHEN a.reasons IS NULL THEN s.reasons
+                ELSE list_concat(coalesce(s.reasons, []::VARCHAR[]),
+                                 list_filter(a.reasons, lambda r: NOT list_contains(coalesce(s.reasons, []::VARCHAR[]), r)))
+           END AS reasons
+    FROM labels s LEFT JOIN label_reasons a
+      ON a.snapshot_id = s.snapshot_id AND a.method = s.method AND a.follower_id = s.follower_id"""
+
 
 # (version, name, SQL). Append only; never edit a migration that has shipped.
 MIGRATIONS: list[tuple[int, str, str]] = [
@@ -151,6 +180,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        8,
+        "labels in Parquet files beside the workspace: label_files, reasons added later in label_reasons",
+        f"""
+        ALTER TABLE labels RENAME TO {LABEL_ROWS};
+        CREATE TABLE label_files (
+            snapshot_id BIGINT NOT NULL, method VARCHAR NOT NULL, file VARCHAR NOT NULL, rows BIGINT NOT NULL
+        );
+        CREATE TABLE label_reasons (
+            snapshot_id BIGINT NOT NULL, method VARCHAR NOT NULL, follower_id VARCHAR NOT NULL, reasons VARCHAR[] NOT NULL
+        );
+        CREATE VIEW labels AS {_labels_view_sql([])};
+        CREATE VIEW labels_full AS {_LABELS_FULL_SQL};
+        """,
+    ),
 ]
 
 # Where follower rows are written. Readers use the view ``followers``: the stored rows, plus (in
@@ -190,11 +234,22 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         except duckdb.Error as exc:  # locked by another process, not a DuckDB file, ...
             raise StoreError(f"cannot open workspace {self.path}: {str(exc).splitlines()[0]}") from exc
         self.con.execute("SET TimeZone = 'UTC'")
+        self._labels_view: str | None = None
+        self._missing_labels: set[tuple[int, str]] = set()  # (snapshot, method) whose label files are gone
+        self.labels_full = "labels_full"  # the view of labels with every reason (see _LABELS_FULL_SQL)
+        self._in_transaction = False
+        # label files to remove once the transaction that dropped them commits / that wrote them rolls back
+        self._dropped_files: list[Path] = []
+        self._written_files: list[Path] = []
         if not read_only:
             self.migrate()
         self.file_problems: dict[int, str] = {}  # snapshot id -> why its Parquet file cannot be read
         self._followers_view: str | None = None
         self._files: dict[int, str] = {}  # snapshot id -> the Parquet file its followers are read from
+        self._plans: dict[int, dict[str, str]] = {}  # snapshot id -> how its file's columns read (parquet_columns)
+        self._types: dict[str, str] | None = None  # the follower table's column types
+        if not read_only:
+            self._sweep_label_files()
         self.attach_files()
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -237,15 +292,23 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Run a block atomically: everything in it lands, or nothing does."""
+        """Run a block atomically: everything in it lands, or nothing does (label files included)."""
         self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
         try:
             yield self.con
         except BaseException:
             self.con.execute("ROLLBACK")
+            self._in_transaction = False
+            _remove(self._written_files)
+            self._dropped_files = []
+            self.attach_files()  # the views as they were before the block
             raise
         else:
             self.con.execute("COMMIT")
+            self._in_transaction = False
+            _remove(self._dropped_files)
+            self._written_files = []
 
     def migrate(self) -> None:
         self.con.execute(
@@ -364,14 +427,18 @@ class Store(CollectionStore, ReachStore, ReviewStore):
                FROM snapshots s ORDER BY s.snapshot_id"""
         )
 
-    # Tables keyed by snapshot_id; a re-import replaces only the first four (posts stay).
+    # Tables keyed by snapshot_id ("labels": its rows, files and added reasons); a re-import replaces
+    # only the first four (posts stay).
     SNAPSHOT_TABLES = (FOLLOWER_ROWS, "follower_files", "rejects", "labels", "posts", "collect_state", "collect_pages", "collect_ids")
 
     def delete_snapshot_rows(self, snapshot_id: int, tables: tuple[str, ...] = SNAPSHOT_TABLES[:4]) -> None:
         """Remove the follower rows (or file), rejects and labels of a snapshot (not the snapshot record)."""
         read_in_place = self.row("SELECT 1 AS x FROM follower_files WHERE snapshot_id = ?", [snapshot_id]) is not None
         for table in tables:
-            self.con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
+            if table == "labels":
+                self.delete_labels(snapshot_id)
+            else:
+                self.con.execute(f"DELETE FROM {table} WHERE snapshot_id = ?", [snapshot_id])
         if read_in_place:
             self.attach_files()
 
@@ -391,7 +458,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.file_problems = {}
         self._followers_view = None
         self._files = {}
-        if self.row("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'follower_files'") == {"n": 0}:
+        self._plans = {}
+        self._attach_labels()
+        if not self.has_table("follower_files"):
             return  # a read-only workspace from before migration 7
         files = self.query("SELECT snapshot_id, path, size, mtime_ns FROM follower_files ORDER BY snapshot_id")
         parts = [f"SELECT * FROM {FOLLOWER_ROWS}"]
@@ -404,14 +473,43 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             if (stat.st_size, stat.st_mtime_ns) != (size, mtime_ns):
                 self.file_problems[snapshot_id] = f"snapshot {snapshot_id} reads its followers from {path}, which changed after it was imported"
                 continue
+            plan = self.parquet_plan(path)
+            if plan is None:  # checked when imported, so only a file replaced with the same size and time
+                self.file_problems[snapshot_id] = f"snapshot {snapshot_id} reads its followers from {path}, whose columns changed"
+                continue
             self._files[int(snapshot_id)] = str(path)
+            self._plans[int(snapshot_id)] = plan
             quoted = str(path).replace("'", "''")
-            parts.append(f"SELECT {int(snapshot_id)}::BIGINT AS snapshot_id, {', '.join(COLUMN_NAMES)} FROM read_parquet('{quoted}')")
+            parts.append(f"SELECT {int(snapshot_id)}::BIGINT AS snapshot_id, {sql_columns(plan, self._table_types())} FROM read_parquet('{quoted}')")
         if len(parts) > 1:
             self._followers_view = "CREATE OR REPLACE TEMP VIEW followers AS " + " UNION ALL BY NAME ".join(parts)
             self.con.execute(self._followers_view)
         else:
             self.con.execute("DROP VIEW IF EXISTS temp.followers")
+
+    def parquet_plan(self, path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, str] | None:
+        """How a canonical Parquet file's columns read as the follower table's (``parquet_columns``);
+        None when it cannot be read so (or at all)."""
+        quoted = str(path).replace("'", "''")
+        try:
+            found = (con or self.con).execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()
+        except duckdb.Error:
+            return None
+        return column_plan({name: kind for name, kind, *_ in found}, self._table_types())
+
+    def _table_types(self) -> dict[str, str]:
+        if self._types is None:
+            self._types = {name: kind for name, kind, *_ in self.con.execute(f"DESCRIBE {FOLLOWER_ROWS}").fetchall() if name != "snapshot_id"}
+        return self._types
+
+    def scan_follower_file(self, snapshot_id: int, columns: list[str]) -> pl.LazyFrame | None:
+        """``columns`` of a snapshot read in place, as Polars reads them with the table's types (None:
+        its followers are stored rows)."""
+        if snapshot_id not in self._files:
+            return None
+        read, exprs = polars_columns(self._plans[snapshot_id], columns)
+        frame = pl.scan_parquet(self._files[snapshot_id]).select(read)
+        return frame if is_identity(self._plans[snapshot_id]) else frame.select(exprs)
 
     def check_writable_rows(self, snapshot_id: int) -> None:
         """Refuse to change the rows of a snapshot read in place (they live in the user's file)."""
@@ -424,8 +522,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         connection sees: UTC, and the files read in place (temporary views belong to a connection)."""
         cursor = self.con.cursor()
         cursor.execute("SET TimeZone = 'UTC'")
-        if self._followers_view:
-            cursor.execute(self._followers_view)
+        for view in (self._followers_view, self._labels_view):
+            if view:
+                cursor.execute(view)
         return cursor
 
     def delete_snapshot(self, snapshot_id: int) -> None:
@@ -471,8 +570,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     def iter_followers(self, snapshot_id: int, columns: list[str] | None = None, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
         """The followers of a snapshot in batches of about ``batch_rows`` (any order; bounded memory)."""
-        if snapshot_id in self._files:  # read in place: Polars reads Parquet ~4x cheaper than DuckDB hands it over
-            return _parquet_slices(self._files[snapshot_id], columns or COLUMN_NAMES, batch_rows)
+        in_place = self.scan_follower_file(snapshot_id, columns or COLUMN_NAMES)
+        if in_place is not None:  # read in place: Polars reads Parquet ~4x cheaper than DuckDB hands it over
+            return _parquet_slices(in_place, batch_rows)
         cols = ", ".join(columns or COLUMN_NAMES)
         return self.iter_query(f"SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)}", batch_rows)
 
@@ -480,7 +580,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """``follower_id, handle, label, probability, reasons`` in follow order, in batches."""
         return self.iter_query(
             f"""SELECT l.follower_id, f.handle, l.label, l.probability, l.reasons
-                FROM labels l LEFT JOIN followers f USING (snapshot_id, follower_id)
+                FROM {self.labels_full} l LEFT JOIN followers f USING (snapshot_id, follower_id)
                 WHERE l.snapshot_id = {int(snapshot_id)} AND l.method = '{method.replace("'", "''")}'
                 ORDER BY f.follow_rank NULLS LAST, l.follower_id""",
             batch_rows,
@@ -540,41 +640,114 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         )
 
     # -- labels ----------------------------------------------------------------------------------
+    # One label per follower is the largest thing an audit writes: as a zstd Parquet file it costs
+    # ~0.25 CPU-s per million labels, stored as DuckDB rows (with its checkpoint) ~1.1.
+    @property
+    def labels_dir(self) -> Path:
+        """The folder beside the workspace file that holds its label files (``NAME.duckdb.labels``)."""
+        return self.path.parent / f"{self.path.name}.labels"
+
     def save_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
         """Replace the labels of a snapshot for one method."""
         with self.transaction():
             self.delete_labels(snapshot_id, method)
             self.append_labels(snapshot_id, method, labels)
 
-    def delete_labels(self, snapshot_id: int, method: str) -> None:
-        self.con.execute("DELETE FROM labels WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+    def delete_labels(self, snapshot_id: int, method: str | None = None) -> None:
+        """Remove a snapshot's labels of ``method`` (all methods: None), their files and added reasons."""
+        where, params = ("snapshot_id = ?", [snapshot_id]) if method is None else ("snapshot_id = ? AND method = ?", [snapshot_id, method])
+        files = self.query(f"SELECT file FROM label_files WHERE {where}", params)["file"].to_list()
+        for table in (LABEL_ROWS, "label_files", "label_reasons"):
+            self.con.execute(f"DELETE FROM {table} WHERE {where}", params)
+        self._dropped_files.extend(self.labels_dir / f for f in files)
+        if not self._in_transaction:
+            _remove(self._dropped_files)
+        if files:
+            self._attach_labels()
 
     def append_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
-        """Add labels (follower_id, label, probability, reasons); the caller owns the transaction."""
+        """Add labels (follower_id, label, probability, reasons) as one more Parquet file; the caller
+        owns the transaction (a rolled-back transaction removes the file)."""
         frame = labels.select(
+            pl.lit(snapshot_id, pl.Int64).alias("snapshot_id"),
             pl.col("follower_id").cast(pl.Utf8),
+            pl.lit(method, pl.Utf8).alias("method"),
             pl.col("label").cast(pl.Utf8),
             pl.col("probability").cast(pl.Float64) if "probability" in labels.columns else pl.lit(None, pl.Float64).alias("probability"),
             pl.col("reasons").cast(pl.List(pl.Utf8)),
         )
-        self.con.register("_incoming_labels", frame.to_arrow())
-        try:
-            self.con.execute(
-                "INSERT INTO labels SELECT ?, follower_id, ?, label, probability, reasons FROM _incoming_labels",
-                [snapshot_id, method],
-            )
-        finally:
-            self.con.unregister("_incoming_labels")
+        self.labels_dir.mkdir(exist_ok=True)
+        name = f"s{snapshot_id}-{method}-{uuid.uuid4().hex[:12]}.parquet"
+        path = self.labels_dir / name
+        frame.write_parquet(path, compression="zstd", compression_level=1)
+        if self._in_transaction:
+            self._written_files.append(path)
+        self.con.execute("INSERT INTO label_files VALUES (?, ?, ?, ?)", [snapshot_id, method, name, frame.height])
+        self._attach_labels()
+
+    def set_added_reasons(self, snapshot_id: int, method: str, reasons: pl.DataFrame) -> None:
+        """Give stored labels these reasons (follower_id, reason) on top of their own, replacing the
+        reasons added before (bursts are the only ones: a new scan replaces the last one's)."""
+        added = reasons.group_by("follower_id").agg(pl.col("reason").unique().sort().alias("reasons"))
+        with self.transaction() as con:
+            con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+            con.register("_added_reasons", added.to_arrow())
+            try:
+                con.execute("INSERT INTO label_reasons SELECT ?, ?, follower_id, reasons FROM _added_reasons", [snapshot_id, method])
+            finally:
+                con.unregister("_added_reasons")
+
+    def label_counts(self, snapshot_id: int, cursor: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
+        """Labels stored per method for a snapshot, counted without reading them (the files' row
+        counts). ``cursor``: a thread's own cursor (``Store.cursor()``)."""
+        con = cursor if cursor is not None else self.con
+        if not self.has_table("label_files"):  # a read-only workspace from before migration 8
+            return dict(con.execute("SELECT method, count(*) FROM labels WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
+        counts = dict(con.execute(f"SELECT method, count(*) FROM {LABEL_ROWS} WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
+        for method, rows in con.execute("SELECT method, sum(rows) FROM label_files WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall():
+            if (snapshot_id, method) not in self._missing_labels:
+                counts[method] = counts.get(method, 0) + int(rows)
+        return {m: int(n) for m, n in counts.items()}
+
+    def _attach_labels(self) -> None:
+        """(Re)define ``labels`` for this connection: the stored rows plus the label files. Labels
+        whose files are missing (a workspace copied without its labels folder) are left out whole, so
+        readers see them as not audited rather than as a partial audit."""
+        if not self.has_table("label_files"):
+            self.labels_full = "labels"  # a read-only workspace from before migration 8: its table has every reason
+            return
+        files = self.query("SELECT snapshot_id, method, file FROM label_files ORDER BY snapshot_id, method, file")
+        self._missing_labels = missing = {(s, m) for s, m, f in files.iter_rows() if not (self.labels_dir / f).exists()}
+        paths = [str((self.labels_dir / f).resolve()) for s, m, f in files.iter_rows() if (s, m) not in missing]
+        self._labels_view = (f"CREATE OR REPLACE TEMP VIEW labels AS {_labels_view_sql(paths)}; "
+                             f"CREATE OR REPLACE TEMP VIEW labels_full AS {_LABELS_FULL_SQL}") if paths else None
+        if self._labels_view:
+            self.con.execute(self._labels_view)
+        else:
+            self.con.execute("DROP VIEW IF EXISTS temp.labels; DROP VIEW IF EXISTS temp.labels_full")
+
+    def _sweep_label_files(self) -> None:
+        """Remove label files no audit refers to (left by a process that was killed mid-write)."""
+        if not self.labels_dir.is_dir() or not self.has_table("label_files"):
+            return
+        kept = set(self.query("SELECT file FROM label_files")["file"].to_list())
+        _remove([p for p in self.labels_dir.glob("*.parquet") if p.name not in kept])
 
     def labels(self, snapshot_id: int, method: str) -> pl.DataFrame:
         return self.query(
-            "SELECT follower_id, label, probability, reasons FROM labels WHERE snapshot_id = ? AND method = ?",
+            f"SELECT follower_id, label, probability, reasons FROM {self.labels_full} WHERE snapshot_id = ? AND method = ?",
             [snapshot_id, method],
         )
 
 
-def _parquet_slices(path: str, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
-    frame = pl.scan_parquet(path).select(columns)
+def _remove(paths: list[Path]) -> None:
+    """Delete files (already gone is fine) and empty the list."""
+    for path in paths:
+        path.unlink(missing_ok=True)
+    paths.clear()
+
+
+def _parquet_slices(frame: pl.LazyFrame, batch_rows: int) -> Iterator[pl.DataFrame]:
     total = frame.select(pl.len()).collect().item()
     for start in range(0, total, batch_rows):
         yield frame.slice(start, batch_rows).collect()

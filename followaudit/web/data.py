@@ -92,9 +92,7 @@ def cache_budget(cache_mb: float | None = None) -> int:
 def stored_methods(store: Store, snapshot_id: int, cursor: Any = None) -> list[str]:
     """Labelling methods with complete stored labels for a snapshot, in METHODS order."""
     con = cursor if cursor is not None else store.con
-    rows = con.execute(
-        """SELECT method, count(*) AS n FROM labels WHERE snapshot_id = ? GROUP BY method""", [snapshot_id]
-    ).fetchall()
+    rows = store.label_counts(snapshot_id, cursor).items()
     n = con.execute("SELECT count(*) FROM followers WHERE snapshot_id = ?", [snapshot_id]).fetchall()[0][0]
     have = {m for m, c in rows if c == n and n}
     return [m for m in METHODS if m in have] + sorted(have - set(METHODS))

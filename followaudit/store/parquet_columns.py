@@ -1,0 +1,81 @@
+"""How a canonical Parquet file read in place maps onto the workspace's follower columns.
+
+Files written by other tools (pandas, Polars, Spark) rarely match the table's types exactly; some
+differences are ones an import would undo without judging anything, so the file is still read in
+place and each reader sees what the import would have stored:
+
+* a column the file lacks (other than the id, the platform and a length derived from a text it has)
+  reads as null, as the import stores it;
+* a narrower integer reads as BIGINT;
+* a time zone-aware timestamp in nanoseconds reads in microseconds, truncated as Polars' cast (the
+  import's) truncates.
+
+Anything else (another type, a naive timestamp, an extra column, which the import would keep in
+``raw``) means the file is imported instead. The same plan gives DuckDB's view and Polars' reads.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..schema import COLUMN_NAMES, SCHEMA
+
+SAME, ABSENT, WIDEN, TRUNCATE = "same", "absent", "widen", "truncate"
+_NARROW_INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT", "UINTEGER"}
+_NANOSECOND_UTC = "TIMESTAMPTZ_NS"
+_REQUIRED = ("follower_id", "platform")
+_DERIVED_FROM = {"bio_length": "bio", "handle_length": "handle", "handle_digits": "handle"}  # schema.conform fills these
+
+
+def column_plan(file_types: dict[str, str], table_types: dict[str, str]) -> dict[str, str] | None:
+    """Per canonical column, how it reads from a file whose columns have ``file_types`` (DuckDB's
+    type names): ``same``, ``absent``, ``widen`` or ``truncate``; None when the file cannot be read
+    as an import would store it. ``table_types``: the follower table's types."""
+    if set(file_types) - set(COLUMN_NAMES) or any(c not in file_types for c in _REQUIRED):
+        return None
+    plan: dict[str, str] = {}
+    for column in COLUMN_NAMES:
+        found, wanted = file_types.get(column), table_types[column]
+        if found is None:
+            source = _DERIVED_FROM.get(column)
+            if source is not None and source in file_types:
+                return None  # the import would derive it from the text
+            plan[column] = ABSENT
+        elif found == wanted:
+            plan[column] = SAME
+        elif wanted == "BIGINT" and found in _NARROW_INTEGERS:
+            plan[column] = WIDEN
+        elif wanted == "TIMESTAMP WITH TIME ZONE" and found == _NANOSECOND_UTC:
+            plan[column] = TRUNCATE
+        else:
+            return None
+    return plan
+
+
+def is_identity(plan: dict[str, str]) -> bool:
+    return all(kind == SAME for kind in plan.values())
+
+
+def sql_columns(plan: dict[str, str], table_types: dict[str, str]) -> str:
+    """The select list that reads a planned file as the table's columns, in canonical order."""
+    out = []
+    for column in COLUMN_NAMES:
+        kind, wanted, quoted = plan[column], table_types[column], f'"{column}"'
+        if kind == ABSENT:
+            out.append(f"NULL::{wanted} AS {quoted}")
+        elif kind == WIDEN:
+            out.append(f"CAST({quoted} AS BIGINT) AS {quoted}")
+        elif kind == TRUNCATE:  # floor to microseconds (DuckDB's own cast rounds)
+            ns = f"epoch_ns({quoted})"
+            out.append(f"make_timestamp(({ns} - ((({ns} % 1000) + 1000) % 1000)) // 1000)::TIMESTAMPTZ AS {quoted}")
+        else:
+            out.append(quoted)
+    return ", ".join(out)
+
+
+def polars_columns(plan: dict[str, str], columns: list[str]) -> tuple[list[str], list[pl.Expr]]:
+    """The file columns to read for ``columns``, and the expressions that give them the table's types."""
+    read = [c for c in columns if plan[c] != ABSENT]
+    exprs = [pl.lit(None, SCHEMA[c]).alias(c) if plan[c] == ABSENT else
+             pl.col(c) if plan[c] == SAME else pl.col(c).cast(SCHEMA[c]) for c in columns]
+    return read, exprs
