@@ -9,7 +9,8 @@ per partition, then re-reading the labels to count them) cost about twice the CP
 local engine. Object-store input (s3://, gs://) still goes through ``dask.dataframe.read_parquet``,
 ``map_partitions`` and ``to_parquet``, which know those filesystems.
 
-Without a scheduler address a ``LocalCluster`` is started on 127.0.0.1 with its dashboard off.
+Without a scheduler address a ``LocalCluster`` is started on 127.0.0.1 with its dashboard off; its
+workers are threads of this process unless ``processes=True`` (``dask_client``).
 Dask is an optional extra: ``pip install 'followaudit[dask]'``.
 """
 
@@ -184,7 +185,7 @@ def dask_client(
     same as the local engine's labelling threads. ``processes=True`` starts each worker as its own
     process (spawned by a nanny, Polars and the trees limited to its thread count so the workers
     do not oversubscribe the cores): isolated, but each worker imports Dask, Polars and followaudit
-    and loads the model again (~0.8 CPU-s each, measured).
+    and loads the model again (~1 CPU-s each, measured; docs/scale.md).
     """
     dask, distributed = import_dask()
     if scheduler:
