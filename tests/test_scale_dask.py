@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -151,6 +153,24 @@ def test_cli_score_dask_starts_its_own_cluster(parts: Path, tmp_path: Path) -> N
     assert pl.read_parquet(out).height == 4_600
     res = CliRunner().invoke(cli, [*args[:4], "--processes"])
     assert res.exit_code == 2 and "--engine dask" in res.output
+
+
+def test_the_command_reports_progress_and_closes_its_cluster_quietly(parts: Path, tmp_path: Path) -> None:
+    seen: list[float] = []
+    result = score_dask(parts, tmp_path / "api", method="rules", as_of=AS_OF, partition_rows=1_000, progress=seen.append)
+    assert len(seen) == result.extra["partitions"] >= 4 and seen == sorted(seen) and seen[-1] == 1.0
+    # As a user runs it: the cluster starts and closes inside the command, and nothing but the
+    # command's own two lines reaches stderr (a progress feed cancelled at close was logged as an error).
+    out = tmp_path / "cli"
+    done = subprocess.run(
+        [sys.executable, "-m", "followaudit", "score", str(parts), "-o", str(out), "--engine", "dask", "--method", "rules",
+         "--as-of", "2026-11-01", "--batch-rows", "1000"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 4_600
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("scoring 4,600 followers") and "4,600 followers in" in lines[1], done.stderr
 
 
 @pytest.mark.skipif("model" not in METHODS, reason="the model method is not available")

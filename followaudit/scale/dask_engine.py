@@ -333,9 +333,13 @@ def score_dask(
             parts = plan_parts(files, workers, partition_rows)
             _clear_labels(Path(target))
             futures = cl.map(score_part, parts, pure=False, target=target, **settings.labelling())
-            if progress is not None:
-                _report_progress(distributed, futures, progress)
-            results = cl.gather(futures)
+            # Results are taken as tasks finish, which is also the progress: no progress feed on the
+            # scheduler (polled every 100 ms, and cancelled mid-sleep when a quick cluster closes).
+            results = []
+            for _, counts in distributed.as_completed(futures, with_results=True):
+                results.append(counts)
+                if progress is not None:
+                    progress(len(results) / len(futures))
             tallies = {label: sum(r[label] for r in results) for label in empty_counts()}
             n_unknown, n_parts = sum(r[UNKNOWN] for r in results), len(parts)
         return settings.result(
