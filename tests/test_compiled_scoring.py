@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from followaudit.classify import count_features as CF
 from followaudit.classify import model as M
 from followaudit.classify import reasons as R
 from followaudit.classify import text_features as TF
@@ -70,6 +71,18 @@ def test_compiled_top_reasons_equal_the_numpy_ranking(name: str, explain: str) -
     assert np.array_equal(top, expected)
 
 
+@pytest.mark.parametrize("groups", [1, 5, 13])
+def test_compiled_ranking_of_any_number_of_credit_groups(groups: int) -> None:
+    """The credit rows are padded to a multiple of 4 (``credit_width``): any count ranks as NumPy does."""
+    m = M.load_model("twitter")
+    X = hard_rows(len(m.spec.features), n=3000)
+    credit = np.random.default_rng(groups).normal(0.0, 0.3, size=(len(m.trees.leaf_value), groups))
+    compiled = m.trees.score(X, credit=credit, threshold=m.threshold, explain="all", min_credit=0.05)
+    plain = m.trees._score_numpy(X, credit, m.threshold, 2, min(3, groups), 0.05)
+    assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
+    assert (compiled[1] >= 0).any()
+
+
 def test_without_a_compiler_the_same_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     m = M.load_model("twitter")
     X = hard_rows(len(m.spec.features), n=2000)
@@ -98,6 +111,7 @@ TRICKY_TEXT = [
     "José García", "Ａｎｎａ", "Kelvin K", "İstanbul", "ſtraße", "emoji 😀 name", "a\u00a0b\u3000c", "a\u2003b",
     "NolascocyrAndre", "brockgcyk", "BCDFGHJKLM", "xyzzy", "___", "A_B_C", "@user #tag @ #", "@@x ##y", "@é #ü @_ok",
     "mail@example.com #1", "DROP", "andre", "Andree Nolasco", "x" * 40, "rhythm", "Tsktsk", "abc def ghi",
+    "a long bio of several words, then @handle_x and #tag_y, @é and # at the very end @",
 ]  # fmt: skip
 
 
@@ -117,6 +131,20 @@ def test_text_features_equal_their_polars_definitions() -> None:
     for name in TF.TEXT_FEATURES:
         expected = reference[name].to_numpy().astype(np.float64)
         assert np.array_equal(fast[name], expected, equal_nan=True), name
+
+
+def test_text_features_read_sliced_and_chunked_string_views() -> None:
+    """Views with an offset (a slice), several chunks, long and inline (<= 12 bytes) texts and nulls."""
+    frame = _text_frame()
+    parts = pl.concat([frame[5:1700], frame[1700:3999]], rechunk=False)
+    assert parts["bio"].n_chunks() == 2
+    exprs = feature_exprs(AS_OF)
+    for piece in (frame[333:2500], parts, frame[:0].clear(3)):
+        fast = TF.text_feature_columns(piece, list(TF.TEXT_FEATURES), exprs)
+        assert fast is not None
+        reference = piece.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
+        for name in TF.TEXT_FEATURES:
+            assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
 
 
 def test_every_ascii_character_follows_the_polars_rules() -> None:
@@ -164,3 +192,76 @@ def test_features_out_hands_over_the_feature_matrix_by_rows() -> None:
     assert out["model"] == "twitter" and out["X"].shape == reference.shape
     assert np.array_equal(out["X"][rows], reference[rows], equal_nan=True)
     assert np.array_equal(np.asarray(out["X"]), reference, equal_nan=True)
+
+
+# -- reasons in words ----------------------------------------------------------------------------
+
+EDGE_COUNTS = [0, 1, -1, 2, 999, 1000, -1000, 9999, 123456, 999999, 1000000, -1234567, 999999999, 1000000000,
+               12345678901, 1234567890123, 2**63 - 1, -(2**63) + 1, None]  # fmt: skip
+
+
+def test_compiled_number_phrases_equal_their_definitions_on_counts_of_every_size() -> None:
+    values = pl.Series(EDGE_COUNTS * 7, dtype=pl.Int64)
+    frame = conform(generate(SynthSpec(len(values), seed=3))).with_columns(
+        following_count=values, followers_count=values.shuffle(4), posts_count=values.shuffle(5), likes_count=values,
+        listed_count=values.shuffle(6))
+    for piece in (frame, frame[5:90]):
+        reference = piece.select(**R.phrase_exprs(AS_OF))
+        for aspect in R.NUMBER_PHRASES:
+            fast = R.number_phrases(aspect, piece, AS_OF)
+            assert fast is not None and fast.equals(reference[aspect], check_names=False, null_equal=True), aspect
+    assert R.number_phrases("bio", frame, AS_OF) is None
+
+
+def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(8)
+    frame = conform(generate(SynthSpec(3000, seed=5)))
+    n = frame.height
+    counts = pl.Series([EDGE_COUNTS[i] for i in rng.integers(0, len(EDGE_COUNTS), n)], dtype=pl.Int64)
+    frame = frame.with_columns(
+        following_count=counts, likes_count=counts.shuffle(1), listed_count=counts.shuffle(2),
+        posts_count=pl.when(pl.Series(rng.random(n) < 0.3)).then(counts.shuffle(3)).otherwise(pl.col("posts_count")),
+        created_at=pl.when(pl.Series(rng.random(n) < 0.1)).then(None).otherwise(pl.col("created_at")),
+        observed_at=pl.when(pl.Series(rng.random(n) < 0.1)).then(None).otherwise(pl.col("observed_at")),
+    )
+    for as_of in (AS_OF, None):
+        reference = frame.select(**R.phrase_exprs(as_of))
+        for aspect in reference.columns:
+            assert R.aspect_phrases(aspect, frame, as_of).equals(reference[aspect], check_names=False, null_equal=True), aspect
+    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
+    monkeypatch.setattr(trees, "_LIB", {})
+    assert R.number_phrases("ratio", frame, AS_OF) is None
+    assert R.aspect_phrases("ratio", frame, AS_OF).equals(frame.select(R.phrase_exprs(AS_OF)["ratio"]).to_series(),
+                                                          check_names=False, null_equal=True)
+
+
+# -- count and date features ---------------------------------------------------------------------
+
+
+def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
+    rng = np.random.default_rng(12)
+    frame = conform(generate(SynthSpec(4000, seed=6)))
+    n = frame.height
+    frame = frame.with_columns(
+        [pl.when(pl.Series(rng.random(n) < 0.15)).then(None).otherwise(pl.col(c)).alias(c)
+         for c in (*CF.INT_COLUMNS, *CF.TIME_COLUMNS, *CF.BOOL_COLUMNS)]
+    ).with_columns(followers_count=pl.when(pl.int_range(pl.len()) % 9 == 0).then(pl.lit(70_000_123_456)).otherwise(pl.col("followers_count")))
+    chunked = pl.concat([frame[7:1500], frame[1500:]], rechunk=False)  # read batch by batch, no copy
+    assert chunked.n_chunks() > 1
+    for as_of, piece in ((AS_OF, frame[7:]), (None, frame[7:]), (AS_OF, chunked), (AS_OF, frame[:0])):
+        fast = CF.count_feature_columns(piece, list(CF.COUNT_FEATURES), as_of)
+        assert fast is not None
+        exprs = feature_exprs(as_of)
+        reference = piece.select([exprs[f].cast(pl.Float64).alias(f) for f in CF.COUNT_FEATURES])
+        for name in CF.COUNT_FEATURES:
+            assert np.array_equal(fast[name].view(np.int64), reference[name].to_numpy().view(np.int64)), name
+
+
+def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = conform(generate(SynthSpec(500, seed=2)))
+    monkeypatch.setattr(CF, "_CHECKED", {})
+    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)
+    assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
+    X = M.feature_matrix(frame, M.SPECS["twitter"].features, AS_OF)
+    ref = add_features(frame, AS_OF, list(M.SPECS["twitter"].features)).select([f"f_{n}" for n in M.SPECS["twitter"].features]).collect()
+    assert np.array_equal(np.ascontiguousarray(X).view(np.int64), ref.to_numpy().view(np.int64))

@@ -25,9 +25,10 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
+from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
-from .reasons import MIN_CONTRIBUTION, TOP_K, explain_flat, list_series, path_credit, phrase_columns
-from .rules import R_REAL, inactive_mask
+from .reasons import MIN_CONTRIBUTION, TOP_K, gather_text, list_series, path_credit, phrase_slots
+from .rules import R_REAL, inactive_codes, inactive_texts
 from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
 
@@ -161,19 +162,21 @@ def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...]
 def feature_columns(frame: pl.DataFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> list[np.ndarray]:
     """``feature_matrix``'s columns as separate float64 arrays, without building the matrix.
 
-    The text features come from one compiled pass (``text_features.py``, the same numbers as their
-    Polars expressions); the rest are Polars expressions, handed over without a copy where Polars
-    allows (a float column without nulls).
+    The text features and the count and date features come from two compiled passes
+    (``text_features.py``, ``count_features.py``: the same numbers as their Polars expressions); the
+    rest are Polars expressions, handed over without a copy where Polars allows (a float column
+    without nulls).
     """
     features = list(features)
     exprs = feature_exprs(as_of)
     text = [f for f in features if f in TEXT_FEATURES]
-    fast = text_feature_columns(frame, text, exprs) if text else None
-    rest = [f for f in features if fast is None or f not in fast]
+    fast = (text_feature_columns(frame, text, exprs) if text else None) or {}
+    fast.update(count_feature_columns(frame, [f for f in features if f in COUNT_FEATURES], as_of) or {})
+    rest = [f for f in features if f not in fast]
     values = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in rest]) if rest else None
     columns = []
     for name in features:
-        if fast is not None and name in fast:
+        if name in fast:
             columns.append(fast[name])
         else:
             assert values is not None
@@ -380,56 +383,58 @@ def label_model(
     if features_out is not None:
         features_out.update(X=FeatureColumns(columns), model=model.name)
     is_fake = raw >= model.threshold
-    inactive = inactive_mask(frame, as_of=as_of, inactive_days=inactive_days)
+    inactive, activity_unknown = inactive_codes(frame, as_of=as_of, inactive_days=inactive_days)
     n = frame.height
-    is_inactive = inactive["inactive"].fill_null(False).to_numpy()
+    is_inactive = inactive > 0
     code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)  # fake beats inactive beats real
     label = pl.Series("label", LABEL_NAMES).gather(pl.Series(code))
     # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
-    reason_of = inactive["inactive_reason"]
-    distinct = reason_of.drop_nulls().unique().sort().to_list()
-    fixed_texts = [R_MODEL_FAKE, R_REAL, *distinct]
-    fixed = np.where(is_fake, 0, 1)
-    for k, text in enumerate(distinct, start=2):
-        fixed[~is_fake & is_inactive & (reason_of == text).fill_null(False).to_numpy()] = k
-    words_per_row = np.zeros(n, dtype=np.int64)
-    words = pl.Series("phrase", [], dtype=pl.Utf8)
+    fixed_texts = [R_MODEL_FAKE, R_REAL, *inactive_texts(inactive_days)]
+    fixed = np.where(is_fake, 0, np.where(is_inactive, inactive.astype(np.int64) + 1, 1))
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
-    if want.any():
-        idx = np.flatnonzero(want)
+    idx = np.flatnonzero(want)
+    slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+    if len(idx):
         assert top is not None
-        counts, words = explain_flat(model, frame.select(phrase_columns(as_of))[idx], None, is_fake[idx], as_of=as_of, top=top[idx])
-        words_per_row[idx] = counts
-    # A fake follower's reasons are the model's words alone (its verdict when it has none); any other
-    # row's fixed reason comes first, then its words.
-    has_fixed = (words_per_row == 0) | ~is_fake
-    reasons = _reason_lists(fixed, fixed_texts, has_fixed, words_per_row, words)
+        slot, words = phrase_slots(model, frame, idx, top[idx], as_of=as_of)
+    reasons = _reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1] if top is not None else 1, slot, words)
     return pl.DataFrame(
-        [frame["follower_id"], label, pl.Series("probability", prob), reasons, inactive["activity_unknown"]]
+        [frame["follower_id"], label, pl.Series("probability", prob), reasons, activity_unknown]
     )
 
 
 LABEL_NAMES = ["fake", "inactive", "real"]  # codes 0, 1, 2
 
 
-def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], has_fixed: np.ndarray, words_per_row: np.ndarray,
-                  words: pl.Series) -> pl.Series:
-    """Each row's reasons: ``fixed_texts[fixed]`` if ``has_fixed``, then its ``words_per_row`` words.
+def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray, idx: np.ndarray, k: int,
+                  slot: np.ndarray, words: pl.Series) -> pl.Series:
+    """Each row's reasons: the model's words for the rows ``idx`` (``phrase_slots``: ``words[j]`` is
+    rank ``slot[j] % k`` of row ``idx[slot[j] // k]``; null words are no reason), after the row's
+    fixed reason ``fixed_texts[fixed]``. A fake row's reasons are its words alone, its fixed reason
+    (the model's verdict) when it has none.
 
-    No list is built per row: every reason is gathered from one vocabulary (the few fixed texts, then
-    the words in row order) and the result is cut into lists by the counts (building string lists
+    No list is built per row: every reason is picked from one vocabulary (the few fixed texts, then
+    the words as they come) and the result is cut into lists by the counts (building string lists
     row by row, or joining them in, was the slow part of labelling millions of followers).
     """
     n = len(fixed)
+    is_known = words.is_not_null().to_numpy()
+    known = slot[is_known]
+    present = np.zeros((len(idx), k), dtype=np.int8)
+    present.ravel()[known] = 1
+    before = np.zeros_like(present)  # known words at lower ranks of the same row
+    for rank in range(1, k):  # k <= 3: column by column (cumsum along a short axis is slow)
+        before[:, rank] = before[:, rank - 1] + present[:, rank - 1]
+    within = before.ravel()[known]
+    words_per_row = np.zeros(n, dtype=np.int64)
+    words_per_row[idx] = before[:, -1] + present[:, -1] if k else 0
+    has_fixed = (words_per_row == 0) | ~is_fake
     per_row = has_fixed.astype(np.int64) + words_per_row
     start = np.zeros(n, dtype=np.int64)
     np.cumsum(per_row[:-1], out=start[1:])
     pick = np.empty(int(per_row.sum()), dtype=np.int64)
     pick[start[has_fixed]] = fixed[has_fixed]
-    rows = np.flatnonzero(words_per_row)
-    counts = words_per_row[rows]
-    first = np.repeat(start[rows] + has_fixed[rows], counts)
-    within = np.arange(len(words)) - np.repeat(np.cumsum(counts) - counts, counts)
-    pick[first + within] = len(fixed_texts) + np.arange(len(words))
+    row = idx[known // k]
+    pick[start[row] + has_fixed[row] + within] = len(fixed_texts) + np.flatnonzero(is_known)
     vocabulary = pl.concat([pl.Series("phrase", fixed_texts, dtype=pl.Utf8), words.alias("phrase")])
-    return list_series("reasons", per_row, vocabulary.gather(pl.Series(pick)))
+    return list_series("reasons", per_row, gather_text(vocabulary, pick))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from ..config import DEFAULT_INACTIVE_DAYS
@@ -196,3 +197,26 @@ def inactive_mask(followers: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | N
         )
         .collect()
     )
+
+
+def inactive_codes(
+    followers: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_DAYS,
+) -> tuple[np.ndarray, pl.Series]:
+    """``inactive_mask`` as codes: 0 not inactive, 1 never posted, 2 no recent post (uint8), and
+    ``activity_unknown``. ``inactive_texts`` names the codes; no string is written per follower."""
+    r = rule_columns(as_of, inactive_days)
+    out = (
+        followers.lazy()
+        .select(
+            pl.when(r["never_posted"]).then(pl.lit(1, pl.UInt8)).when(r["idle"]).then(pl.lit(2, pl.UInt8))
+            .otherwise(pl.lit(0, pl.UInt8)).alias("code"),
+            r["activity_unknown"].alias("activity_unknown"),
+        )
+        .collect()
+    )
+    return out["code"].to_numpy(), out["activity_unknown"]
+
+
+def inactive_texts(inactive_days: int = DEFAULT_INACTIVE_DAYS) -> list[str]:
+    """The reasons of ``inactive_codes`` 1 and 2 (``inactive_mask``'s ``inactive_reason``)."""
+    return [R_NEVER_POSTED, R_NO_RECENT.format(days=inactive_days)]
