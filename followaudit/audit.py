@@ -35,6 +35,7 @@ from .report.core import Report
 from .report.evidence import (
     fields_known,
     known_counts_frame,
+    known_counts_from_footer,
     known_counts_sql,
     observed_evidence,
     withheld_reason,
@@ -337,7 +338,10 @@ def audit_snapshot(
     as_of = as_of_time(snapshot)
     tally = LabelTally()
     save = save and not store.read_only
-    counts = {k: int(v or 0) for k, v in (store.row(known_counts_sql(), [snapshot.snapshot_id]) or {}).items()}
+    footer = store.parquet_footer(snapshot.snapshot_id)  # a file read in place: its footer counts the nulls
+    counts = known_counts_from_footer(footer) if footer is not None else None
+    if counts is None:
+        counts = {k: int(v or 0) for k, v in (store.row(known_counts_sql(), [snapshot.snapshot_id]) or {}).items()}
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).

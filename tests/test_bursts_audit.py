@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import polars as pl
+import pytest
 
 from followaudit.audit import audit_snapshot
-from followaudit.bursts.attach import SECTION, attach_bursts
+from followaudit.bursts import BurstScan, burst_membership, scan_bursts
+from followaudit.bursts.attach import SECTION, attach_bursts, burst_members
 from followaudit.bursts.harness import sequence_with_bricks
 from followaudit.store import Store
 
@@ -55,3 +58,21 @@ def test_no_follow_order_is_a_note(tmp_path):
         assert attach_bursts(store, store.snapshot(sid), result.report, method="rules") is None
         assert any("no follow order" in n for n in result.report.notes)
         assert not result.report.bursts
+
+
+@pytest.mark.parametrize("spacing, offset", [(1, 0), (1_000_000_007, -5_000_000_000_000)], ids=["dense ranks", "sparse, negative ranks"])
+def test_members_found_in_sql_are_the_rectangles_members(tmp_path, spacing, offset):
+    # the members' join lists each rectangle per block of ranks: every member must still be found once
+    frame = sequence_with_bricks(20_000, [(3_000, 400, 50, 3), (12_000, 300, 50, 3)], seed=4)
+    frame = frame.with_columns(pl.col("follow_rank") * spacing + offset)
+    scan = scan_bursts(frame)
+    assert len(scan.bursts) == 2
+    first = scan.bursts[0]  # a rectangle over both bursts' ranks, and one over a single rank
+    wide = replace(first, end_rank=scan.bursts[1].end_rank, burst_id=3)
+    single = replace(first, end_rank=first.start_rank, burst_id=4)
+    rects = BurstScan([*scan.bursts, wide, single], scan.followers_scanned, scan.followers_skipped)
+    store, sid = stored(tmp_path, frame)
+    with store:
+        found = burst_members(store, sid, rects).sort("burst_id", "follower_id")
+    assert found.equals(burst_membership(frame, rects.bursts))
+    assert found.filter(pl.col("burst_id") == 4).height == 1

@@ -14,6 +14,9 @@ import pytest
 from followaudit.audit import audit_snapshot
 from followaudit.cli import main
 from followaudit.errors import StoreError
+from followaudit.report.evidence import known_counts_from_footer, known_counts_sql
+from followaudit.sources.formats.common import _clean
+from followaudit.sources.in_place import _changed_by_import
 from followaudit.sources.ingest import import_file
 from followaudit.sources.synth import write_synth
 from followaudit.store import Store
@@ -86,6 +89,39 @@ def test_what_an_import_would_change_is_imported(tmp_path, canonical, change, re
         assert "read in place" not in result.detected.describe()
         assert result.n_rejects == rejects and result.n_followers == 3000 - rejects
         assert store.row("SELECT count(*) AS n FROM follower_rows")["n"] == 3000 - rejects
+
+
+def test_the_check_finds_exactly_the_text_an_import_trims():
+    # the check compares lengths; the import keeps ``_clean``'s text: they must agree on every kind of blank
+    text = ["a", "", " ", "  ", " a", "a ", "a b", "\ta", "a\n", "\u00a0a", "a\u3000", "\u2003", "é", "ab\u200b", "\u00e9 ", None]
+    frame = pl.DataFrame({"t": text})
+    found = frame.select(_changed_by_import("t").fill_null(False)).to_series().to_list()
+    assert found == frame.select(pl.col("t").is_not_null() & _clean("t").ne_missing(pl.col("t"))).to_series().to_list()
+    assert found == [t is not None and (t == "" or t.strip() != t) for t in text]
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_known_fields_from_the_footer_are_the_counted_ones(tmp_path, canonical, statistics):
+    rank = pl.col("follow_rank")
+    frame = pl.read_parquet(canonical).with_columns(  # nulls spread unevenly over the row groups
+        pl.when(rank % 7 == 0).then(None).otherwise("posts_count").alias("posts_count"),
+        pl.when(rank > 2500).then(None).otherwise("last_active_at").alias("last_active_at"),
+        pl.when((rank < 1250) | (rank >= 2000)).then(None).otherwise("bio").alias("bio"),  # a row group with bio partly null
+        pl.when(rank >= 2000).then(None).otherwise("bio_length").alias("bio_length"),
+    )
+    target = tmp_path / "nulls.parquet"
+    frame.write_parquet(target, row_group_size=500, statistics=statistics)
+    with Store(tmp_path / "w.duckdb") as store:
+        sid = import_file(store, target).snapshot_id
+        counted = {k: int(v) for k, v in store.row(known_counts_sql(), [sid]).items()}
+        assert counted["posts_count"] < 3000 and counted["last_active_at"] < 3000 and counted["bio"] == 2000 and counted["n"] == 3000
+        footer = known_counts_from_footer(store.parquet_footer(sid))
+        assert footer == (counted if statistics else None)
+        # a row group where bio and bio_length are both partly null does not say how many have either
+        mixed = store.parquet_footer(sid).with_columns(
+            pl.when(pl.col("column").is_in(["bio", "bio_length"]) & (pl.col("row_group") == 0)).then(1).otherwise("nulls").alias("nulls"))
+        assert known_counts_from_footer(mixed) is None or not statistics
+        assert store.parquet_footer(sid) is not None and known_counts_from_footer(store.parquet_footer(sid).head(0)) is None
 
 
 def test_options_the_file_cannot_honour_copy_it(tmp_path, canonical):
@@ -173,4 +209,6 @@ def test_files_from_other_tools_read_in_place_when_an_import_would_only_widen_th
         assert ordered(batches).equals(ordered(store.followers(copied.snapshot_id)))
         reports = [audit_snapshot(store, sid, method="model").report for sid in (placed.snapshot_id, copied.snapshot_id)]
         assert [r.headline_shares()["fake"].share for r in reports][0] == reports[1].headline_shares()["fake"].share
+        # read in place, the known fields come from the footer and the follow order from Polars
+        assert reports[0].evidence == reports[1].evidence and reports[0].bursts == reports[1].bursts
         assert ordered(store.labels(placed.snapshot_id, "model")).equals(ordered(store.labels(copied.snapshot_id, "model")))

@@ -208,6 +208,45 @@ def test_growth_and_chart_use_exact_follow_times(tmp_path) -> None:
     assert follower_factory_figure(frame.drop("followed_at")).axes[0].get_xlabel().startswith("follow rank")
 
 
+@pytest.mark.parametrize("copy", [False, True], ids=["read in place", "stored rows"])
+def test_follow_times_against_the_follow_order_in_any_row_order(tmp_path, copy) -> None:
+    from followaudit.reach.platform_evidence import order_disagreements
+    from followaudit.sources.ingest import import_file
+    from followaudit.sources.synth import write_synth
+
+    path = tmp_path / "f.parquet"
+    write_synth(2_000, path)
+    frame = pl.read_parquet(path).with_columns(  # every 97th follower backdated a year; rows shuffled
+        pl.when(pl.col("follow_rank") % 97 == 5).then(pl.col("followed_at") - timedelta(days=365))
+        .otherwise("followed_at").alias("followed_at")).sample(fraction=1.0, shuffle=True, seed=3)
+    frame.write_parquet(path)
+    ordered = frame.sort("follow_rank")["followed_at"].to_list()
+    expected = sum(b < a for a, b in zip(ordered, ordered[1:], strict=False))
+    assert expected == len(range(5, 2_000, 97))
+    with Store(tmp_path / "w.duckdb") as store:
+        imported = import_file(store, path, copy=copy)
+        assert ("read in place" in imported.detected.describe()) != copy
+        assert order_disagreements(store, imported.snapshot_id) == expected
+
+
+def test_follow_time_counts_are_by_utc_day(tmp_path) -> None:
+    from followaudit.reach.growth import follow_time_counts
+    from followaudit.schema import conform
+
+    edges = [datetime(2024, 3, 1, tzinfo=UTC) - timedelta(microseconds=1), datetime(2024, 3, 1, tzinfo=UTC),
+             datetime(1969, 12, 31, 23, 59, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC), datetime(1960, 5, 5, 12, tzinfo=UTC)]
+    frame = pl.DataFrame({"follower_id": [str(i) for i in range(len(edges))], "follow_rank": list(range(len(edges))),
+                          "followed_at": edges})
+    with Store(tmp_path / "w.duckdb") as store:
+        sid = store.create_snapshot(platform="bluesky", account="acct", source="test", taken_at=datetime(2024, 4, 1, tzinfo=UTC))
+        with store.transaction() as con:
+            store._insert_followers(con, sid, conform(frame))
+        daily = follow_time_counts(store, "acct", "bluesky")
+    days = sorted(t.date() for t in edges)
+    assert daily["date"].to_list() == sorted(set(days))
+    assert daily["followers"].to_list() == [sum(d <= day for d in days) for day in sorted(set(days))]
+
+
 # -- tokens ---------------------------------------------------------------------------------------
 def _run(capsys, *args: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:

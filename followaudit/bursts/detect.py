@@ -512,21 +512,30 @@ def _gain_segments(gains: np.ndarray, y: np.ndarray | None, p: BurstParams, limi
     (one cumulative sum and a running minimum), repeated on both sides of each segment found.
     """
     found: list[tuple[int, int, float]] = []
-    stack = [(0, gains.size)]
+    # (lo, hi, sums): a part left of a segment starts where its parent did, so its cumulative sums,
+    # running minimum and gains are the first entries of the parent's (the same additions in the
+    # same order): they are kept for it instead of recomputed
+    stack: list[tuple[int, int, tuple[np.ndarray, np.ndarray, np.ndarray] | None]] = [(0, gains.size, None)]
     while stack and len(found) < limit:
-        lo, hi = stack.pop()
+        lo, hi, sums = stack.pop()
         if hi - lo < p.min_size:
             continue
-        cum = np.concatenate([[0.0], np.cumsum(gains[lo:hi])])
-        floor = np.minimum.accumulate(cum)
-        j = int(np.argmax(cum - floor))
+        if sums is None:
+            cum = np.empty(hi - lo + 1)
+            cum[0] = 0.0
+            np.cumsum(gains[lo:hi], out=cum[1:])
+            floor = np.minimum.accumulate(cum)
+            gain = cum - floor
+        else:
+            cum, floor, gain = (a[: hi - lo + 1] for a in sums)
+        j = int(np.argmax(gain))
         best = float(cum[j] - floor[j])
         if best < p.scan_llr:
             continue
         i = j - int(np.argmax(cum[j::-1] == floor[j]))  # the latest start with the same gain
         if (j - i if y is None else int(y[lo + i : lo + j].sum())) >= p.min_size:
             found.append((lo + i, lo + j, best))
-        stack.extend([(lo, lo + i), (lo + j, hi)])
+        stack.extend([(lo, lo + i, (cum, floor, gain)), (lo + j, hi, None)])
     return found
 
 

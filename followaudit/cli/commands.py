@@ -15,6 +15,9 @@ from ..errors import TooLittleEvidenceError
 from .app import StepProgress, cli, db_option, format_option, say
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+    from types import ModuleType
+
     from ..audit import AuditResult
     from ..store.workspace import Store
 from .importing import import_options
@@ -40,6 +43,17 @@ def emit(result: AuditResult, fmt: str, store: Store) -> None:
         from ..render.text import render_text
 
         render_text(result.report)
+
+
+def _import_meanwhile(module: str) -> Future[ModuleType]:
+    """``followaudit.<module>``, imported in a thread of its own while the caller goes on."""
+    import importlib  # here: `followaudit --help` does not need them
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="followaudit-import")
+    loading = pool.submit(importlib.import_module, f"{__package__.rpartition('.')[0]}.{module}")
+    pool.shutdown(wait=False)  # the thread ends once the module is loaded
+    return loading
 
 
 def audit_options(func: Any) -> Any:
@@ -75,11 +89,13 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     without a fake share ("withheld", empty "headline" and "shares", its "evidence"), exit 0.
     The import is kept.
     """
-    from ..audit import audit_snapshot
     from ..sources.formats.common import Observed
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
     from ..store.workspace import Store
 
+    # the audit's own modules (labelling, bursts, reach) load meanwhile: an import is mostly Polars,
+    # DuckDB and hashing, which release the GIL, so most of that start-up overlaps the file's check
+    loading = _import_meanwhile("audit")
     with Store(db) as store:
         ref: int | str = target
         if Path(target).exists():
@@ -92,6 +108,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
             with store.transaction():
                 set_observation_time(store, snap.snapshot_id, Observed(at, OBSERVED_FLAG, "--observed-at"), fallback=at)
         total = store.snapshot(ref).n_followers
+        audit_snapshot = loading.result().audit_snapshot
         with StepProgress("labelling followers", total) as progress:
             audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
                                      progress=progress, mass_threshold=mass_threshold)

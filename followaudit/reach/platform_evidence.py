@@ -16,6 +16,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+import polars as pl
+
 from ..classify import label_followers
 from ..classify.platform_labels import FAKE_LABELS
 from ..estimate.intervals import confidence_label, wilson
@@ -69,6 +71,17 @@ def labeller_verdicts(
     return Counter(dict(labels["platform_verdict"].drop_nulls().value_counts().iter_rows()))
 
 
+def order_disagreements(store: Store, snapshot_id: int) -> int:
+    """Followers whose exact follow time is earlier than that of the follower before them in follow order.
+
+    In Polars: DuckDB's window (``lag`` over the follow order) sorted every follower, though the
+    follow order is usually the order they are stored in (3M followers: ~0.24 CPU-s against ~0.08)."""
+    timed = store.follower_columns(snapshot_id, ["follow_rank", "followed_at"]).drop_nulls()
+    if not timed["follow_rank"].is_sorted():
+        timed = timed.sort("follow_rank", maintain_order=True)
+    return int(timed.select((pl.col("followed_at") < pl.col("followed_at").shift(1)).sum()).item())
+
+
 def platform_evidence(
     store: Store, snapshot: Snapshot, *, method: str, confidence: float, as_of: datetime, inactive_days: int
 ) -> dict[str, Any]:
@@ -108,15 +121,9 @@ def platform_evidence(
             "vanished_before_hydration": int(vanished.get("n") or 0),
         }
     if timed:
-        order = store.row(
-            """SELECT count(*) FILTER (WHERE followed_at < prev) AS disagree FROM (
-                   SELECT followed_at, lag(followed_at) OVER (ORDER BY follow_rank) AS prev
-                   FROM followers WHERE snapshot_id = ? AND followed_at IS NOT NULL AND follow_rank IS NOT NULL)""",
-            [sid],
-        ) or {}
         out["follow_times"] = {
             "known": timed, "share": timed / n if n else None,
-            "order_disagreements": int(order.get("disagree") or 0),
+            "order_disagreements": order_disagreements(store, sid),
             "source": "the TID key of each follow record (Bluesky getRelationships)" if snapshot.platform == "bluesky"
             else "the source's follow times",
             "check": "follow times against the platform's follow order: a follower dated before the one who followed "

@@ -93,6 +93,28 @@ def known_counts_sql() -> str:
     return f"SELECT {', '.join(parts)} FROM followers WHERE snapshot_id = ?"
 
 
+def known_counts_from_footer(footer: pl.DataFrame) -> dict[str, int] | None:
+    """``known_counts_sql``'s counts of a Parquet file read in place, from the rows and null counts its
+    footer gives per row group (``Store.parquet_footer``; DuckDB and Polars trust them to skip row
+    groups too), so no value is read. None when the footer cannot say: a null count left out, or bio
+    and bio_length both partly null in one row group (the rows with either are then not determined)."""
+    wanted = [f for f in PROFILE_FIELDS if f != "bio"] + ["bio", "bio_length"]
+    if footer.height == 0 or not set(wanted) <= set(footer["column"]):
+        return None
+    nulls = footer.filter(pl.col("column").is_in(wanted)).pivot(on="column", index=["row_group", "rows"], values="nulls")
+    if nulls.select(pl.any_horizontal(pl.col(wanted).is_null()).any()).item():
+        return None
+    rows = pl.col("rows")
+    bio_low = pl.max_horizontal(rows - pl.col("bio"), rows - pl.col("bio_length"))  # rows with a bio, or with its length
+    bio_high = pl.min_horizontal(rows, 2 * rows - pl.col("bio") - pl.col("bio_length"))
+    if not nulls.select((bio_low == bio_high).all()).item():
+        return None
+    known = nulls.select(
+        rows.sum().alias("n"), *[(rows - pl.col(f)).sum().alias(f) for f in PROFILE_FIELDS if f != "bio"], bio_low.sum().alias("bio"),
+    ).row(0, named=True)
+    return {k: int(known[k]) for k in ("n", *PROFILE_FIELDS)}
+
+
 def fields_known(counts: dict[str, int]) -> dict[str, float]:
     """Share of followers each field was known for (0 when there are no followers)."""
     n = int(counts.get("n") or 0)

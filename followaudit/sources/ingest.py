@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,10 +128,14 @@ def import_file(
     found = Observed(_utc(observed_at), OBSERVED_FLAG, "--observed-at") if observed_at is not None else (
         parsed.observed if parsed is not None else None)
     if the_plan is not None and the_plan.kind == "parquet" and not copy and not mapping:
-        checked = check_in_place(store, path, platform=platform, account=account, order=order)
+        # the file is hashed (hashlib and reads release the GIL) on the other core while it is checked
+        with ThreadPoolExecutor(1, thread_name_prefix="followaudit-hash") as pool:
+            hashing = pool.submit(source_hash, path, settings)
+            checked = check_in_place(store, path, platform=platform, account=account, order=order)
+            digest = hashing.result()
         if checked is not None:
             with store.transaction():
-                result = _store_in_place(store, path, checked, source_hash(path, settings), meta, the_plan)
+                result = _store_in_place(store, path, checked, digest, meta, the_plan)
                 set_observation_time(store, result.snapshot_id, found, fallback=taken_at)
             return result
     con = store.con

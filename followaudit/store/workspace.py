@@ -576,6 +576,30 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         cols = ", ".join(columns or COLUMN_NAMES)
         return self.iter_query(f"SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)}", batch_rows)
 
+    def follower_columns(self, snapshot_id: int, columns: list[str]) -> pl.DataFrame:
+        """``columns`` of every follower of a snapshot, in one frame (any order). Safe from another
+        thread: a file read in place is read by Polars (~2x cheaper than through DuckDB), stored rows
+        through a cursor of their own."""
+        in_place = self.scan_follower_file(snapshot_id, columns)
+        if in_place is not None:
+            return in_place.collect()
+        cursor = self.cursor()
+        try:
+            return cursor.sql(f"SELECT {', '.join(columns)} FROM followers WHERE snapshot_id = ?", params=[snapshot_id]).pl()
+        finally:
+            cursor.close()
+
+    def parquet_footer(self, snapshot_id: int) -> pl.DataFrame | None:
+        """``row_group, rows, column, nulls`` (null count; null when the writer left it out) of the
+        Parquet file a snapshot is read from in place, from its footer alone; None for stored rows."""
+        if snapshot_id not in self._files:
+            return None
+        return self.query(
+            """SELECT row_group_id AS row_group, row_group_num_rows AS rows, path_in_schema AS column,
+                      stats_null_count AS nulls FROM parquet_metadata(?)""",
+            [self._files[snapshot_id]],
+        )
+
     def iter_labels(self, snapshot_id: int, method: str, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
         """``follower_id, handle, label, probability, reasons`` in follow order, in batches."""
         return self.iter_query(

@@ -127,9 +127,14 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+def _stripped(col: str) -> pl.Expr:
+    """Source text with surrounding blanks removed (``_clean`` without the empty -> null)."""
+    return pl.col(col).cast(pl.Utf8).str.strip_chars()
+
+
 def _clean(col: str) -> pl.Expr:
     """Source text with surrounding blanks removed; empty becomes null."""
-    text = pl.col(col).cast(pl.Utf8).str.strip_chars()
+    text = _stripped(col)
     return pl.when(text == "").then(None).otherwise(text)
 
 
