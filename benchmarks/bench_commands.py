@@ -5,8 +5,8 @@
     python benchmarks/bench_commands.py --only audit import   # some commands
 
 Every command runs in a fresh process (`python -m followaudit ...`, default options unless named);
-wall time is measured around it, CPU time (user + system) and peak RSS come from that process's own
-``os.wait4`` rusage. The floors are DuckDB's own readers on the same files, also in a fresh process:
+wall time is measured around it; CPU time (user + system) is that of the process and every process
+it started (Dask's workers included), peak RSS that of the largest of them (its ``os.wait4`` rusage). The floors are DuckDB's own readers on the same files, also in a fresh process:
 
   audit   `followaudit audit FILE.parquet` (canonical Parquet, default method, reasons, bursts,
           sections) vs a bare DuckDB scan that decodes every column of the file
@@ -14,7 +14,8 @@ wall time is measured around it, CPU time (user + system) and peak RSS come from
           `followaudit import FILE.json` (the same users as one top-level JSON array) vs `read_json`;
           `followaudit import FILE.csv` (canonical CSV) vs DuckDB `read_csv` into a table;
           `followaudit import FILE.parquet` (canonical Parquet) vs DuckDB `read_parquet` into a table
-  score   `followaudit score FILE.parquet -o OUT` (local, then `--engine dask --workers 2`)
+  score   `followaudit score FILE.parquet -o OUT` (local; `dask`: `--engine dask`, a LocalCluster of 2 worker
+          threads; `daskproc`: `--engine dask --processes`, 2 worker processes; `score10m`, `dask10m`: 10M rows)
   help    `followaudit --help` (start-up), median of 7
 
 Inputs are generated once into benchmarks/out/ (git-ignored). Results are printed as a Markdown
@@ -27,13 +28,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -53,17 +57,55 @@ con.execute(f"CREATE TABLE t AS SELECT * FROM {sys.argv[3]}(?)", [sys.argv[1]])
 """
 
 
-def run(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> dict[str, float]:
-    """Wall seconds, CPU seconds and peak RSS (MiB) of one fresh process."""
+def _reaps_orphans() -> None:
+    """Make this process the reaper of its descendants' orphans (Linux), so their CPU is counted too.
+
+    A process started by a child and outliving it (a forkserver, a worker it forked) is otherwise
+    reaped by init, and its CPU time never reaches this process's rusage.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def run(argv: list[str], stdout: int | None = subprocess.DEVNULL) -> dict[str, Any]:
+    """Wall seconds, CPU seconds of the process and all its descendants, and peak RSS (MiB) of the
+    largest of them, for one fresh process. ``out`` holds its stdout when ``stdout`` is a pipe."""
+    _reaps_orphans()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE)
+    # Both pipes are drained while the command runs (no deadlock on a full pipe); os.wait4 then gives
+    # the command's own rusage, whose ru_maxrss is this run's (RUSAGE_CHILDREN's is the maximum ever).
+    streams = [s for s in (proc.stdout, proc.stderr) if s is not None]
+    chunks: dict[int, bytes] = {}
+    readers = [threading.Thread(target=lambda s=s: chunks.__setitem__(id(s), s.read())) for s in streams]
+    for t in readers:
+        t.start()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    for t in readers:
+        t.join()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # orphans of the command (none, unless it left processes behind)
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                time.sleep(0.05)
+        except ChildProcessError:
+            break
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    err = chunks.get(id(proc.stderr), b"").decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mib": usage.ru_maxrss / 1024}
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    measured = {"wall": wall, "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024}
+    if proc.stdout is not None:
+        measured["out"] = chunks.get(id(proc.stdout), b"").decode(errors="replace")
+    return measured
 
 
 def fa(*args: str) -> list[str]:
@@ -161,16 +203,20 @@ def bench_import_parquet(n: int, tmp: Path, *extra: str) -> dict:
     return row(" ".join([f"followaudit import canonical_{n}.parquet", *extra]), n, measured, floor, "DuckDB read_parquet into a table")
 
 
-def bench_score(n: int, tmp: Path, engine: str) -> dict:
+def bench_score(n: int, tmp: Path, engine: str, *extra: str) -> dict:
+    """``followaudit score``; Dask rows also carry the cluster's layout from the command's summary."""
     src = canonical_parquet(n)
     floor = run([PY, "-c", SCAN, str(src)])
     out = tmp / f"labels_{engine}"
-    args = ["score", str(src), "-o", str(out if engine == "dask" else out.with_suffix(".parquet")), "--engine", engine]
+    args = ["score", str(src), "-o", str(out if engine == "dask" else out.with_suffix(".parquet")), "--engine", engine, *extra]
     load = os.getloadavg()[0]
-    measured = run(fa(*args))
-    out = row(f"followaudit score canonical_{n}.parquet --engine {engine}", n, measured, floor, "DuckDB scan of every column")
+    measured = run(fa(*args), stdout=subprocess.PIPE)
+    summary = json.loads(measured.pop("out"))
+    out = row(" ".join([f"followaudit score canonical_{n}.parquet --engine {engine}", *extra]), n, measured, floor,
+              "DuckDB scan of every column")
+    layout = {k: summary.get(k) for k in ("workers", "partitions", "cluster_start_seconds") if summary.get(k) is not None}
     # The load from other work beside each run (CPU seconds are the steadier figure on a shared machine).
-    return {**out, "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
+    return {**out, **layout, "scoring_seconds": summary.get("seconds"), "load": [round(load, 2), round(os.getloadavg()[0], 2)]}
 
 
 def bench_help() -> dict:
@@ -198,7 +244,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (100k), to check the script")
     parser.add_argument("--only", nargs="*", default=None,
                         choices=["help", "audit", "auditcopy", "audit10m", "import", "array", "csv", "parquet", "parquetcopy",
-                                 "score", "dask"])
+                                 "score", "dask", "daskproc", "score10m", "dask10m"])
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     small = 100_000
@@ -213,6 +259,9 @@ def main() -> None:
         "parquetcopy": small if args.quick else 10_000_000,
         "score": small if args.quick else 2_000_000,
         "dask": small if args.quick else 2_000_000,
+        "daskproc": small if args.quick else 2_000_000,
+        "score10m": small if args.quick else 10_000_000,
+        "dask10m": small if args.quick else 10_000_000,
     }
     chosen = args.only or ["help", "audit", "auditcopy", "audit10m", "import", "array", "csv", "parquet", "parquetcopy",
                            "score", "dask"]
@@ -237,8 +286,10 @@ def main() -> None:
                 rows.append(bench_import_parquet(sizes[name], tmp))
             elif name == "parquetcopy":
                 rows.append(bench_import_parquet(sizes[name], tmp, "--copy"))
+            elif name == "daskproc":
+                rows.append(bench_score(sizes[name], tmp, "dask", "--processes"))
             else:
-                rows.append(bench_score(sizes[name], tmp, "local" if name == "score" else "dask"))
+                rows.append(bench_score(sizes[name], tmp, "local" if name.startswith("score") else "dask"))
         print(json.dumps(rows[-1]), file=sys.stderr)
     print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     (OUT / "commands.json").write_text(json.dumps(rows, indent=1) + "\n")

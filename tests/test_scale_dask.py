@@ -1,8 +1,12 @@
-"""The Dask engine on a real 2-worker LocalCluster: same labels as the local engine, row for row."""
+"""The Dask engine on a real 2-worker LocalCluster, workers as threads (the default) or as processes:
+same labels as the local engine, row for row."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +29,15 @@ AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def client():  # noqa: ANN201 - a distributed.Client
+    """The default LocalCluster: scheduler on tcp://127.0.0.1, two workers in this process."""
     with dask_client(n_workers=2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def process_client():  # noqa: ANN201 - a distributed.Client
+    """``--processes``: two worker processes, each spawned by its nanny."""
+    with dask_client(n_workers=2, processes=True) as c:
         yield c
 
 
@@ -46,26 +58,53 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def test_workers_are_a_real_local_cluster(client) -> None:  # noqa: ANN001
+def _tcp_cluster(client) -> dict:  # noqa: ANN001
     workers = client.scheduler_info()["workers"]
     assert len(workers) == 2
     assert all(addr.startswith("tcp://127.0.0.1:") for addr in workers)
     assert client.scheduler.address.startswith("tcp://127.0.0.1:")
-    # Polars in each worker uses one thread, like the worker itself.
-    threads = client.run(lambda: __import__("polars").thread_pool_size())
+    return workers
+
+
+def test_default_workers_are_threads_of_this_process_on_a_tcp_cluster(client) -> None:  # noqa: ANN001
+    _tcp_cluster(client)
+    assert set(client.run(os.getpid).values()) == {os.getpid()}
+    assert all(w["nthreads"] == 1 for w in client.scheduler_info()["workers"].values())
+    # The cluster's runtime ticks and samples at batch-job rates, and the profiler is off.
+    import dask
+
+    from followaudit.scale.dask_engine import LOCAL_CLUSTER_CONFIG
+
+    for key, value in LOCAL_CLUSTER_CONFIG.items():
+        assert set(client.run(lambda key=key: dask.config.get(key)).values()) == {value}
+
+
+def test_process_workers_are_their_own_processes(process_client) -> None:  # noqa: ANN001
+    _tcp_cluster(process_client)
+    pids = set(process_client.run(os.getpid).values())
+    assert len(pids) == 2 and os.getpid() not in pids
+    # Polars in each worker uses one thread, like the worker itself; the workers got the cluster's config.
+    threads = process_client.run(lambda: __import__("polars").thread_pool_size())
     assert set(threads.values()) == {1}
+    ticks = process_client.run(lambda: __import__("dask").config.get("distributed.admin.tick.interval"))
+    profile = process_client.run(lambda: __import__("dask").config.get("distributed.worker.profile.enabled"))
+    assert set(ticks.values()) == {"1s"} and set(profile.values()) == {False}
 
 
-def test_dask_output_equals_local_row_for_row(client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("layout", ["client", "process_client"])
+def test_dask_output_equals_local_row_for_row(layout: str, request: pytest.FixtureRequest, parts: Path, tmp_path: Path) -> None:
+    client = request.getfixturevalue(layout)
+
     def scored_on_workers() -> int:
         counts = client.run(lambda: __import__("followaudit.scale.score", fromlist=["SCORED"]).SCORED["rows"])
-        return sum(counts.values())
+        # Threads of this process share one counter: count it once.
+        return sum(counts.values()) if layout == "process_client" else next(iter(counts.values()))
 
-    before = scored_on_workers()
     local = score_local(parts, tmp_path / "local.parquet", method="rules", as_of=AS_OF, batch_rows=1_000)
     # Labels of an earlier run in OUT are replaced, never counted or mixed in.
     (tmp_path / "dask").mkdir()
     (tmp_path / "dask" / "part.99.parquet").write_bytes((tmp_path / "local.parquet").read_bytes())
+    before = scored_on_workers()
     dask = score_dask(parts, tmp_path / "dask", method="rules", as_of=AS_OF, client=client)
     assert len(list((tmp_path / "dask").glob("*.parquet"))) == dask.extra["partitions"] >= 2
 
@@ -103,8 +142,40 @@ def test_cli_score_dask_on_existing_scheduler(client, parts: Path, tmp_path: Pat
     assert pl.read_parquet(out).height == 4_600
 
 
+def test_cli_score_dask_starts_its_own_cluster(parts: Path, tmp_path: Path) -> None:
+    out = tmp_path / "labels"
+    args = ["score", str(parts), "-o", str(out), "--engine", "dask", "--as-of", "2026-11-01", "--method", "rules", "--batch-rows", "1000"]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["engine"] == "dask" and summary["rows"] == 4_600 and summary["workers"] == 2
+    assert summary["scheduler"].startswith("tcp://127.0.0.1:") and summary["partitions"] >= 4
+    assert pl.read_parquet(out).height == 4_600
+    res = CliRunner().invoke(cli, [*args[:4], "--processes"])
+    assert res.exit_code == 2 and "--engine dask" in res.output
+
+
+def test_the_command_reports_progress_and_closes_its_cluster_quietly(parts: Path, tmp_path: Path) -> None:
+    seen: list[float] = []
+    result = score_dask(parts, tmp_path / "api", method="rules", as_of=AS_OF, partition_rows=1_000, progress=seen.append)
+    assert len(seen) == result.extra["partitions"] >= 4 and seen == sorted(seen) and seen[-1] == 1.0
+    # As a user runs it: the cluster starts and closes inside the command, and nothing but the
+    # command's own two lines reaches stderr (a progress feed cancelled at close was logged as an error).
+    out = tmp_path / "cli"
+    done = subprocess.run(
+        [sys.executable, "-m", "followaudit", "score", str(parts), "-o", str(out), "--engine", "dask", "--method", "rules",
+         "--as-of", "2026-11-01", "--batch-rows", "1000"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"] == 4_600
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("scoring 4,600 followers") and "4,600 followers in" in lines[1], done.stderr
+
+
 @pytest.mark.skipif("model" not in METHODS, reason="the model method is not available")
-def test_model_is_loaded_once_per_worker(client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_model_is_loaded_once_per_worker(process_client, parts: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    client = process_client
     local = score_local(parts, tmp_path / "local.parquet", method="model", as_of=AS_OF)
     score_dask(parts, tmp_path / "dask", method="model", as_of=AS_OF, client=client)
 

@@ -82,6 +82,9 @@ class RowsProgress:
               help="Dask scheduler to connect to (default: start a LocalCluster on 127.0.0.1).")
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True,
               help="Workers of the LocalCluster started when --scheduler is not given.")
+@click.option("--processes", is_flag=True, default=False,
+              help="LocalCluster workers as separate processes (default: threads of this process, which share one "
+                   "import and one loaded model; scoring releases the GIL).")
 @click.option("--method", type=click.Choice(list(LABEL_METHODS)), default=LABEL_METHODS[0], show_default=True, help="How followers are labelled.")
 @click.option("--as-of", "as_of", type=_AsOf(), default=None,
               help="Reference time for rows without observed_at (ISO 8601; default: now, UTC).")
@@ -90,8 +93,8 @@ class RowsProgress:
 @click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True,
               help="Confidence level of every interval.")
 @click.option("--batch-rows", type=click.IntRange(1000), default=None,
-              help="Rows per batch (local) or per partition of large files (Dask); memory grows with it. [default: 250000 local, 500000 Dask]")
-def score(source: str, output: str, engine: str, scheduler: str | None, workers: int, method: str,
+              help="Rows per batch (local) or per partition of large files (Dask); memory grows with it. [default: 250000]")
+def score(source: str, output: str, engine: str, scheduler: str | None, workers: int, processes: bool, method: str,
           as_of: datetime | None, inactive_days: int, confidence: float, batch_rows: int | None) -> None:
     """Label canonical follower Parquet IN (a file, a directory of partitions, or a glob) into OUT.
 
@@ -115,6 +118,8 @@ def score(source: str, output: str, engine: str, scheduler: str | None, workers:
 
     if scheduler and engine != "dask":
         raise click.UsageError("--scheduler needs --engine dask")
+    if processes and (engine != "dask" or scheduler):
+        raise click.UsageError("--processes is for the LocalCluster of --engine dask (without --scheduler)")
     as_of = resolve_as_of(as_of)
     files = input_files(source)
     total = count_rows(files) if not is_remote(source) else None
@@ -128,7 +133,8 @@ def score(source: str, output: str, engine: str, scheduler: str | None, workers:
         if engine == "dask":
             from ..scale.dask_engine import DEFAULT_PARTITION_ROWS, score_dask
 
-            result = score_dask(source, output, scheduler=scheduler, n_workers=workers, progress=bar.fraction,
+            result = score_dask(source, output, scheduler=scheduler, n_workers=workers, processes=processes,
+                                progress=bar.fraction,
                                 partition_rows=batch_rows or DEFAULT_PARTITION_ROWS, **common)
         else:
             result = score_local(source, output, batch_rows=batch_rows or DEFAULT_BATCH_ROWS, progress=bar.advance, **common)

@@ -9,7 +9,8 @@ per partition, then re-reading the labels to count them) cost about twice the CP
 local engine. Object-store input (s3://, gs://) still goes through ``dask.dataframe.read_parquet``,
 ``map_partitions`` and ``to_parquet``, which know those filesystems.
 
-Without a scheduler address a ``LocalCluster`` is started on 127.0.0.1 with its dashboard off.
+Without a scheduler address a ``LocalCluster`` is started on 127.0.0.1 with its dashboard off; its
+workers are threads of this process unless ``processes=True`` (``dask_client``).
 Dask is an optional extra: ``pip install 'followaudit[dask]'``.
 """
 
@@ -55,9 +56,10 @@ if TYPE_CHECKING:
 
 DASK_HINT = "pip install 'followaudit[dask]'  (or use --engine local)"
 DEFAULT_WORKERS = 2
-# Rows per partition when files are split: fewer, larger tasks cost less scheduling per row; a
-# worker's peak memory measured ~0.9 GB at 250k rows and ~1.4 GB at 1M (benchmarks/README.md).
-DEFAULT_PARTITION_ROWS = 500_000
+# Rows per partition when files are split, the local engine's batch size. Measured on 10M rows with
+# the default in-process workers: the same CPU as 500k partitions (16.9-18.2 vs 17.7-17.8 CPU-s)
+# and a third less peak memory (~720 MiB against ~1,080), two partitions being labelled at once.
+DEFAULT_PARTITION_ROWS = 250_000
 
 
 @lru_cache(maxsize=1)
@@ -82,18 +84,34 @@ def labels_parquet_engine() -> type:
     return LabelsParquetEngine
 
 
-def import_dask() -> tuple[Any, Any, Any]:
-    """``(dask, dask.dataframe, distributed)``, or a MissingDependencyError saying how to install them."""
+def import_dask() -> tuple[Any, Any]:
+    """``(dask, distributed)``, or a MissingDependencyError saying how to install them.
+
+    Not ``dask.dataframe``: it imports pandas and dask-expr (~0.9 CPU-s, a quarter of scoring 2M
+    rows), and local input never uses it; ``import_dask_dataframe`` loads it for object stores.
+    """
     try:
         import dask
-        import dask.dataframe as dd
         import distributed
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"the Dask engine needs Dask and distributed, which are not installed ({exc.name} is missing)",
-            hint=DASK_HINT,
-        ) from exc
-    return dask, dd, distributed
+        raise _missing(exc) from exc
+    return dask, distributed
+
+
+def import_dask_dataframe() -> Any:
+    """``dask.dataframe`` (object-store input or output only), or a MissingDependencyError."""
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:
+        raise _missing(exc) from exc
+    return dd
+
+
+def _missing(exc: ImportError) -> MissingDependencyError:
+    return MissingDependencyError(
+        f"the Dask engine needs Dask and distributed, which are not installed ({exc.name} is missing)",
+        hint=DASK_HINT,
+    )
 
 
 def score_partition(
@@ -138,16 +156,38 @@ def output_meta() -> pd.DataFrame:
     return output_arrow_schema().empty_table().to_pandas(types_mapper=pd.ArrowDtype)
 
 
+# The LocalCluster's runtime between tasks, at rates for a batch job with no dashboard: by default
+# every server ticks its event loop every 20 ms, samples the host (psutil) every 0.5 s and each worker
+# its memory every 0.1 s, and each worker samples every thread's stack 100 times a second for the
+# profiler. Measured idle: 0.078 CPU-s per second of a 2-worker process cluster (0.044 of it in the
+# client), 0.014 with these; the profiler alone was ~10% of a scoring worker's CPU. Ticks of 1 s still
+# catch a blocked event loop (warned about at 3 s); memory checked every second still pauses a worker
+# near its limit. Applies to a LocalCluster only: a cluster given by --scheduler keeps its own config.
+LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "1s",
+}
+
+
 @contextmanager
 def dask_client(
-    scheduler: str | None = None, *, n_workers: int = DEFAULT_WORKERS, threads_per_worker: int = 1
+    scheduler: str | None = None, *, n_workers: int = DEFAULT_WORKERS, threads_per_worker: int = 1,
+    processes: bool = False,
 ) -> Iterator[Any]:
     """A client for ``scheduler`` (tcp://HOST:PORT), or for a new LocalCluster on 127.0.0.1.
 
-    Local workers are processes with one Dask thread each; Polars inside a worker is limited to the
-    same number of threads so ``n_workers`` workers do not oversubscribe the machine's cores.
+    The LocalCluster's scheduler listens on tcp://127.0.0.1 and its ``n_workers`` workers (one
+    Dask thread each) connect to it over TCP, as on a real cluster. By default the workers run
+    inside this process: scoring releases the GIL (Polars, Arrow, the compiled trees), so threads
+    share one import of followaudit and Dask, one loaded model and one Polars thread pool, the
+    same as the local engine's labelling threads. ``processes=True`` starts each worker as its own
+    process (spawned by a nanny, Polars and the trees limited to its thread count so the workers
+    do not oversubscribe the cores): isolated, but each worker imports Dask, Polars and followaudit
+    and loads the model again (~1 CPU-s each, measured; docs/scale.md).
     """
-    dask, _, distributed = import_dask()
+    dask, distributed = import_dask()
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="20s")
@@ -159,20 +199,26 @@ def dask_client(
         with client:
             yield client
         return
-    env = {"POLARS_MAX_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": str(threads_per_worker)}
-    # The workers' statistical profiler samples every thread's stack 100 times a second: ~10% of a
-    # scoring worker's CPU, for a dashboard that is off. Workers read the config when they start.
-    with dask.config.set({"distributed.worker.profile.enabled": False}), distributed.LocalCluster(
+    options: dict[str, Any] = {}
+    if processes:
+        options = {
+            "env": {"POLARS_MAX_THREADS": str(threads_per_worker), "OMP_NUM_THREADS": str(threads_per_worker)},
+            # Workers import the labeller as they start (with the cluster), not inside the first task.
+            "preload": ["followaudit.scale.score"],
+        }
+    with dask.config.set(LOCAL_CLUSTER_CONFIG), distributed.LocalCluster(
         n_workers=n_workers,
         threads_per_worker=threads_per_worker,
-        processes=True,
+        processes=processes,
+        protocol="tcp",
         host="127.0.0.1",
         dashboard_address=None,
-        env=env,
-        # Workers import the labeller as they start (with the cluster), not inside the first task.
-        preload=["followaudit.scale.score"],
+        # The scheduler serves /health and /metrics even without a dashboard, by default on port
+        # 8787, warning when that is taken (by another cluster): a free port on loopback instead.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         # Shutdown chatter ("worker still alive, killing") is not the user's concern; errors still show.
         silence_logs=logging.ERROR,
+        **options,
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -252,6 +298,7 @@ def score_dask(
     scheduler: str | None = None,
     client: Any = None,
     n_workers: int = DEFAULT_WORKERS,
+    processes: bool = False,
     partition_rows: int = DEFAULT_PARTITION_ROWS,
     progress: Callable[[float], None] | None = None,
     write_summary: bool = True,
@@ -262,11 +309,12 @@ def score_dask(
     One labels file per partition (``part.N.parquet``); a partition is a file, or about
     ``partition_rows`` rows of row groups when files are large or fewer than twice the workers.
     Uses ``client`` when given, else
-    connects to ``scheduler``, else starts a LocalCluster of ``n_workers`` on 127.0.0.1. Paths must
+    connects to ``scheduler``, else starts a LocalCluster of ``n_workers`` on 127.0.0.1 (threads of
+    this process; separate processes with ``processes=True``: see ``dask_client``). Paths must
     be readable and writable by every worker (a shared filesystem or an object store URL).
     ``progress(fraction)`` is called as the cluster's tasks finish.
     """
-    dask, dd, distributed = import_dask()
+    _, distributed = import_dask()
     settings = ScoreSettings.resolve(options)
     files = input_files(source)
     target = str(output) if is_remote(str(output)) else str(Path(output).resolve())
@@ -279,15 +327,19 @@ def score_dask(
         started = time.perf_counter()
         workers = max(1, len(cl.scheduler_info().get("workers", {})))
         if is_remote(str(source)) or is_remote(target):
-            tallies, n_unknown, n_parts = _run_dataframe(cl, dd, distributed, files, source, target, workers, settings,
+            tallies, n_unknown, n_parts = _run_dataframe(cl, import_dask_dataframe(), distributed, files, source, target, workers, settings,
                                                          partition_rows, progress)
         else:
             parts = plan_parts(files, workers, partition_rows)
             _clear_labels(Path(target))
             futures = cl.map(score_part, parts, pure=False, target=target, **settings.labelling())
-            if progress is not None:
-                _report_progress(distributed, futures, progress)
-            results = cl.gather(futures)
+            # Results are taken as tasks finish, which is also the progress: no progress feed on the
+            # scheduler (polled every 100 ms, and cancelled mid-sleep when a quick cluster closes).
+            results = []
+            for _, counts in distributed.as_completed(futures, with_results=True):
+                results.append(counts)
+                if progress is not None:
+                    progress(len(results) / len(futures))
             tallies = {label: sum(r[label] for r in results) for label in empty_counts()}
             n_unknown, n_parts = sum(r[UNKNOWN] for r in results), len(parts)
         return settings.result(
@@ -311,7 +363,7 @@ def score_dask(
     if client is not None:
         result = run(client)
     else:
-        with dask_client(scheduler, n_workers=n_workers) as cl:
+        with dask_client(scheduler, n_workers=n_workers, processes=processes) as cl:
             result = run(cl)
     if write_summary and not is_remote(target):
         summary_path(target).write_text(result.to_json() + "\n")
