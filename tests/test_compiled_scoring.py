@@ -122,15 +122,18 @@ def _text_frame() -> pl.DataFrame:
     return pl.DataFrame({"handle": pick(), "display_name": pick(), "bio": pick()}, schema={c: pl.Utf8 for c in TF.TEXT_COLUMNS})
 
 
-def test_text_features_equal_their_polars_definitions() -> None:
-    frame = _text_frame()
+def assert_text_features_match_polars(frame: pl.DataFrame) -> None:
+    """The compiled text features of ``frame`` equal their Polars definitions, bit for bit (NaN too)."""
     exprs = feature_exprs(AS_OF)
     fast = TF.text_feature_columns(frame, list(TF.TEXT_FEATURES), exprs)
     assert fast is not None
     reference = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
     for name in TF.TEXT_FEATURES:
-        expected = reference[name].to_numpy().astype(np.float64)
-        assert np.array_equal(fast[name], expected, equal_nan=True), name
+        assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
+
+
+def test_text_features_equal_their_polars_definitions() -> None:
+    assert_text_features_match_polars(_text_frame())
 
 
 def test_text_features_read_sliced_and_chunked_string_views() -> None:
@@ -138,26 +141,15 @@ def test_text_features_read_sliced_and_chunked_string_views() -> None:
     frame = _text_frame()
     parts = pl.concat([frame[5:1700], frame[1700:3999]], rechunk=False)
     assert parts["bio"].n_chunks() == 2
-    exprs = feature_exprs(AS_OF)
     for piece in (frame[333:2500], parts, frame[:0].clear(3)):
-        fast = TF.text_feature_columns(piece, list(TF.TEXT_FEATURES), exprs)
-        assert fast is not None
-        reference = piece.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
-        for name in TF.TEXT_FEATURES:
-            assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
+        assert_text_features_match_polars(piece)
 
 
 def test_every_ascii_character_follows_the_polars_rules() -> None:
     """The kernel's ASCII rules (whitespace, word characters, consonants, case) for all 128 characters."""
     chars = [chr(c) for c in range(1, 128)]
     texts = [f"ab{c}cd" for c in chars] + [f"@{c}" for c in chars] + [f"b{c}c" for c in chars] + [f"{c}Abc" for c in chars]
-    frame = pl.DataFrame({"handle": texts, "display_name": texts[::-1], "bio": texts})
-    exprs = feature_exprs(AS_OF)
-    fast = TF.text_feature_columns(frame, list(TF.TEXT_FEATURES), exprs)
-    assert fast is not None
-    reference = frame.select([exprs[f].cast(pl.Float64).alias(f) for f in TF.TEXT_FEATURES])
-    for name in TF.TEXT_FEATURES:
-        assert np.array_equal(fast[name], reference[name].to_numpy().astype(np.float64), equal_nan=True), name
+    assert_text_features_match_polars(pl.DataFrame({"handle": texts, "display_name": texts[::-1], "bio": texts}))
 
 
 def test_feature_matrix_equals_the_polars_expressions_on_synthetic_followers() -> None:
