@@ -251,6 +251,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         if not read_only:
             self._sweep_label_files()
         self.attach_files()
+        self._attach_labels()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -303,6 +304,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             _remove(self._written_files)
             self._dropped_files = []
             self.attach_files()  # the views as they were before the block
+            self._attach_labels()
             raise
         else:
             self.con.execute("COMMIT")
@@ -459,7 +461,6 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self._followers_view = None
         self._files = {}
         self._plans = {}
-        self._attach_labels()
         if not self.has_table("follower_files"):
             return  # a read-only workspace from before migration 7
         files = self.query("SELECT snapshot_id, path, size, mtime_ns FROM follower_files ORDER BY snapshot_id")
@@ -487,12 +488,12 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         else:
             self.con.execute("DROP VIEW IF EXISTS temp.followers")
 
-    def parquet_plan(self, path: str | Path, con: duckdb.DuckDBPyConnection | None = None) -> dict[str, str] | None:
+    def parquet_plan(self, path: str | Path) -> dict[str, str] | None:
         """How a canonical Parquet file's columns read as the follower table's (``parquet_columns``);
         None when it cannot be read so (or at all)."""
         quoted = str(path).replace("'", "''")
         try:
-            found = (con or self.con).execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()
+            found = self.con.execute(f"DESCRIBE SELECT * FROM read_parquet('{quoted}')").fetchall()
         except duckdb.Error:
             return None
         return column_plan({name: kind for name, kind, *_ in found}, self._table_types())
