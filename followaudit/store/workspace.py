@@ -726,7 +726,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """Labels stored per method for a snapshot, counted without reading them (the files' row
         counts). ``cursor``: a thread's own cursor (``Store.cursor()``)."""
         con = cursor if cursor is not None else self.con
-        if not self.has_table("label_files"):  # a read-only workspace from before migration 8
+        if self.labels_full == "labels":  # a read-only workspace from before migration 8 (see _attach_labels)
             return dict(con.execute("SELECT method, count(*) FROM labels WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
         counts = dict(con.execute(f"SELECT method, count(*) FROM {LABEL_ROWS} WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall())
         for method, rows in con.execute("SELECT method, sum(rows) FROM label_files WHERE snapshot_id = ? GROUP BY method", [snapshot_id]).fetchall():

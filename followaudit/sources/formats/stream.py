@@ -343,7 +343,7 @@ def _array_blocks(fh: IO[bytes], block_bytes: int, name: str, encoding: str,
     array raises TruncatedJSONError naming its last line; text after the closing bracket is an
     error (the file is not one JSON array).
     """
-    utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    utf8 = _utf8(encoding)
     reported = 0
     lines_before = 0  # physical lines before ``pending``
     pending = b""  # UTF-8 text from an element boundary on, not yet split into elements
