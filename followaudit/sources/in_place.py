@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..store.parquet_columns import polars_columns
+from ..store.parquet_columns import parquet_slices, scan_planned
 from ..store.workspace import Store
 from .formats.common import _stripped
 
@@ -63,11 +63,7 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     id_hashes = []
     needed = ["follower_id", "handle", "truth_label", "platform", "account", "follow_rank", "bio", "bio_length",
               "handle_length", "handle_digits"]
-    read, exprs = polars_columns(plan, needed)
-    source = pl.scan_parquet(path)
-    total = source.select(pl.len()).collect().item()
-    for start in range(0, total, CHECK_ROWS):
-        part = source.slice(start, CHECK_ROWS).select(read).collect().select(exprs)
+    for part in parquet_slices(scan_planned(path, plan, needed), CHECK_ROWS):
         found = part.select(
             pl.len().alias("n"),
             pl.col("follower_id").is_null().sum().alias("missing_ids"),

@@ -16,6 +16,9 @@ Anything else (another type, a naive timestamp, an extra column, which the impor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import polars as pl
 
 from ..schema import COLUMN_NAMES, SCHEMA
@@ -79,3 +82,17 @@ def polars_columns(plan: dict[str, str], columns: list[str]) -> tuple[list[str],
     exprs = [pl.lit(None, SCHEMA[c]).alias(c) if plan[c] == ABSENT else
              pl.col(c) if plan[c] == SAME else pl.col(c).cast(SCHEMA[c]) for c in columns]
     return read, exprs
+
+
+def scan_planned(path: str | Path, plan: dict[str, str], columns: list[str]) -> pl.LazyFrame:
+    """``columns`` of a planned file as Polars reads them with the table's types."""
+    read, exprs = polars_columns(plan, columns)
+    frame = pl.scan_parquet(path).select(read)
+    return frame if is_identity(plan) else frame.select(exprs)
+
+
+def parquet_slices(frame: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    """``frame`` (a Parquet scan) collected ``rows`` at a time: memory bounded by a slice."""
+    total = frame.select(pl.len()).collect().item()
+    for start in range(0, total, rows):
+        yield frame.slice(start, rows).collect()

@@ -24,7 +24,7 @@ from .. import __version__
 from ..errors import SnapshotNotFoundError, StoreError
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from .collection import CollectionStore
-from .parquet_columns import column_plan, is_identity, polars_columns, sql_columns
+from .parquet_columns import column_plan, parquet_slices, scan_planned, sql_columns
 from .reach_tables import ReachStore
 from .reviews import MIGRATION_SQL as REVIEWS_SQL
 from .reviews import ReviewStore
@@ -508,9 +508,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         its followers are stored rows)."""
         if snapshot_id not in self._files:
             return None
-        read, exprs = polars_columns(self._plans[snapshot_id], columns)
-        frame = pl.scan_parquet(self._files[snapshot_id]).select(read)
-        return frame if is_identity(self._plans[snapshot_id]) else frame.select(exprs)
+        return scan_planned(self._files[snapshot_id], self._plans[snapshot_id], columns)
 
     def check_writable_rows(self, snapshot_id: int) -> None:
         """Refuse to change the rows of a snapshot read in place (they live in the user's file)."""
@@ -573,7 +571,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         """The followers of a snapshot in batches of about ``batch_rows`` (any order; bounded memory)."""
         in_place = self.scan_follower_file(snapshot_id, columns or COLUMN_NAMES)
         if in_place is not None:  # read in place: Polars reads Parquet ~4x cheaper than DuckDB hands it over
-            return _parquet_slices(in_place, batch_rows)
+            return parquet_slices(in_place, batch_rows)
         cols = ", ".join(columns or COLUMN_NAMES)
         return self.iter_query(f"SELECT {cols} FROM followers WHERE snapshot_id = {int(snapshot_id)}", batch_rows)
 
@@ -770,12 +768,6 @@ def _remove(paths: list[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
     paths.clear()
-
-
-def _parquet_slices(frame: pl.LazyFrame, batch_rows: int) -> Iterator[pl.DataFrame]:
-    total = frame.select(pl.len()).collect().item()
-    for start in range(0, total, batch_rows):
-        yield frame.slice(start, batch_rows).collect()
 
 
 def open_store(path: str | Path | None = None, read_only: bool = False) -> Store:
