@@ -142,14 +142,6 @@ def reason_pattern(reason: pl.Expr) -> pl.Expr:
     return reason
 
 
-def reason_pattern_sql(column: str) -> str:
-    """The same blanking as ``reason_pattern``, as a DuckDB expression over ``column``."""
-    expr = column
-    for regex, blank in REASON_BLANKS:
-        expr = f"regexp_replace({expr}, '{regex}', '{blank}', 'g')"
-    return expr
-
-
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:
     """The most frequent reasons for fake and inactive labels, with counts."""
     tally = LabelTally()

@@ -729,9 +729,9 @@ def _labelled_share(prep: _Prepared, first: int, last: int, inside: np.ndarray) 
     return _fake_share(int((prep.is_fake[window] & inside).sum()), int((prep.has_label[window] & inside).sum()))
 
 
-def _burst(prep: _Prepared, p: BurstParams, first: int, last: int, c_lo: int, c_hi: int, inside: np.ndarray, *, score: float,
+def _burst(prep: _Prepared, p: BurstParams, first: int, last: int, inside: np.ndarray, *, score: float,
            expected: float, p_value: float, false_alarms: float, found_by: tuple[str, ...]) -> Burst:
-    """A Burst for the rectangle ranks ``prep.rank[first..last]`` × creation dates ``[c_lo, c_hi]``.
+    """A Burst for the rectangle ranks ``prep.rank[first..last]`` × the creation dates of its members.
 
     ``inside`` marks the members among positions first..last (both scans report members this way,
     so the audit finds them again in SQL from the rectangle alone).
@@ -784,7 +784,7 @@ def _describe(prep: _Prepared, grid: _Grid, box: list[int], p: BurstParams,
     false_alarms = p_value * max(tests, 1)
     if false_alarms > p.alpha:
         return None
-    return _burst(prep, p, first, last, c_lo, c_hi, inside, score=score, expected=p0 * span, p_value=p_value,
+    return _burst(prep, p, first, last, inside, score=score, expected=p0 * span, p_value=p_value,
                   false_alarms=false_alarms, found_by=("creation_date",))
 
 
@@ -937,7 +937,7 @@ def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> t
             c_lo, c_hi = int(created.min()), int(created.max())
             window = prep.created[pos_lo : pos_last + 1]
             inside = (window >= c_lo) & (window <= c_hi)
-            bursts.append(_burst(prep, p, pos_lo, pos_last, c_lo, c_hi, inside, score=score, expected=expected,
+            bursts.append(_burst(prep, p, pos_lo, pos_last, inside, score=score, expected=expected,
                                  p_value=p_value, false_alarms=false_alarms, found_by=("follow_rate",)))
     return bursts, len(candidates)
 

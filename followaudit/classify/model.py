@@ -328,13 +328,6 @@ def _describe(name: str, platform: str | None) -> str:
     )
 
 
-def score_frame(followers: pl.DataFrame, model: LoadedModel, *, as_of: datetime | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(X, raw, probability)`` for every row of ``followers``."""
-    X = feature_matrix(followers, model.spec.features, as_of)
-    raw = model.raw(X)
-    return X, raw, model.calibrate(raw)
-
-
 def label_model(
     followers: pl.DataFrame | pl.LazyFrame,
     *,

@@ -291,11 +291,6 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
     raise ValueError(f"method must be 'path' or 'treeshap', got {method!r}")
 
 
-def phrase_columns(as_of: datetime | None = None) -> list[str]:
-    """The canonical columns the phrases read (a frame narrowed to them explains the same)."""
-    return sorted({c for _, e in _phrase_exprs(as_of) for c in e.meta.root_names()})
-
-
 def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: int = TOP_K, method: str = "path") -> np.ndarray:
     """rows × k aspect indices pushing hardest towards each row's label, -1 below ``MIN_CONTRIBUTION``."""
     aspects, C = aspect_contributions(model, X, method=method)
@@ -334,29 +329,6 @@ def gather_text(values: pl.Series, pick: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string_view(), len(pick), [None, pa.py_buffer(records.take(pick)), *texts])
 
 
-def explain_flat(
-    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray | None, is_fake: np.ndarray, *, as_of: datetime | None = None,
-    k: int = TOP_K, method: str = "path", top: np.ndarray | None = None,
-) -> tuple[np.ndarray, pl.Series]:
-    """``explain_rows`` flattened: phrases per row (``counts``) and all phrases in row order.
-
-    ``X`` is read only when ``top`` is not given."""
-    if top is None:
-        if X is None:
-            raise ValueError("explain_flat needs X or top")
-        top = top_aspects(model, X, is_fake, k=k, method=method)
-    order = top[:, :k]
-    slot, values = phrase_slots(model, frame, np.arange(frame.height), order, as_of=as_of)
-    known = values.is_not_null().to_numpy()  # a phrase is null when its field is unknown: no reason
-    slot, values = slot[known], values.filter(pl.Series(known))
-    # Into (row, rank) order without a sort: every slot is taken once.
-    where = np.full(order.size, -1, dtype=np.int64)
-    where[slot] = np.arange(len(slot))
-    where = where[where >= 0]
-    counts = np.bincount(slot // max(order.shape[1], 1), minlength=frame.height)
-    return counts, values.gather(where)
-
-
 def phrase_slots(
     model: LoadedModel, frame: pl.DataFrame, rows: np.ndarray, order: np.ndarray, *, as_of: datetime | None = None,
 ) -> tuple[np.ndarray, pl.Series]:
@@ -387,19 +359,3 @@ def phrase_slots(
     if not phrases:
         return np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
     return by_aspect, pl.concat(phrases)
-
-
-def explain_rows(
-    model: LoadedModel, frame: pl.DataFrame, X: np.ndarray, is_fake: np.ndarray, *, as_of: datetime | None = None, k: int = TOP_K,
-    method: str = "path", top: np.ndarray | None = None,
-) -> pl.Series:
-    """Up to ``k`` phrases per row: the aspects that push hardest towards the row's label.
-
-    ``method``: how contributions are computed (see :func:`aspect_contributions`). ``top``: the
-    rows' ranked aspects when already known (``trees.TreeModel.score`` ranks them in the scoring
-    pass; same values as :func:`top_aspects`), so ``X`` is not walked again.
-    """
-    if frame.height == 0:
-        return pl.Series("model_reasons", [], dtype=pl.List(pl.Utf8))
-    counts, values = explain_flat(model, frame, X, is_fake, as_of=as_of, k=k, method=method, top=top)
-    return list_series("model_reasons", counts, values)
