@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ..schema import SCHEMA as CANONICAL
 from .features import feature_exprs
 from .trees import compiled
 
@@ -126,8 +127,7 @@ class _Col(ctypes.Structure):
     _fields_ = [("values", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("shift", ctypes.c_int64)]
 
 
-SCHEMA = {**dict.fromkeys(INT_COLUMNS, pl.Int64), **dict.fromkeys(TIME_COLUMNS, pl.Datetime("us", "UTC")),
-          **dict.fromkeys(BOOL_COLUMNS, pl.Boolean)}  # fmt: skip
+SCHEMA = {c: CANONICAL[c] for c in (*INT_COLUMNS, *TIME_COLUMNS, *BOOL_COLUMNS)}  # the types the kernel reads
 
 
 _TABLE = np.empty(65536, dtype=np.float64)  # log1p(0 .. 65535), filled once by the kernel's own log1p

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from ..errors import ModelError
+from ..schema import LABELS
 from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
 from .reasons import MIN_CONTRIBUTION, TOP_K, gather_text, list_series, path_credit, phrase_slots
@@ -380,7 +381,7 @@ def label_model(
     n = frame.height
     is_inactive = inactive > 0
     code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)  # fake beats inactive beats real
-    label = pl.Series("label", LABEL_NAMES).gather(pl.Series(code))
+    label = pl.Series("label", list(LABELS)).gather(pl.Series(code))  # codes index LABELS
     # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
     fixed_texts = [R_MODEL_FAKE, R_REAL, *inactive_texts(inactive_days)]
     fixed = np.where(is_fake, 0, np.where(is_inactive, inactive.astype(np.int64) + 1, 1))
@@ -395,8 +396,6 @@ def label_model(
         [frame["follower_id"], label, pl.Series("probability", prob), reasons, activity_unknown]
     )
 
-
-LABEL_NAMES = ["fake", "inactive", "real"]  # codes 0, 1, 2
 
 
 def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray, idx: np.ndarray, k: int,
