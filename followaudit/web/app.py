@@ -275,31 +275,23 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
         return keep(request, page(request, "index.html", data=index_data()).body, HTML)
 
     # -- report -----------------------------------------------------------------------------------
-    # Rendered reports never change while the workspace is open read-only: render each once.
-    rendered: dict[tuple[str, int, str | None], str] = {}
-
-    # The report routes are async: once rendered, a report is served from the event loop without a
-    # hop to a worker thread (on 2 cores that hop, and the GIL hand-over it costs, was most of the
-    # latency under load). Building it the first time runs in a worker thread.
+    # The report routes are async: a rendered report is kept in the page cache (``keep``) and sent
+    # again from the event loop without routing or a hop to a worker thread (on 2 cores that hop,
+    # and the GIL hand-over it costs, was most of the latency under load). Building it runs in a
+    # worker thread.
     @app.get("/snapshots/{sid:int}.json")
     async def report_json(request: Request, sid: int) -> Response:
         method = _params(request).get("method")
-        key = ("json", sid, method)
-        if key not in rendered:
-            db.snapshot_id(sid)
-            audit = await run_in_threadpool(db.audit, sid, method)
-            rendered[key] = render_json(audit.result.report)
-        return keep(request, rendered[key].encode(), "application/json")
+        db.snapshot_id(sid)
+        audit = await run_in_threadpool(db.audit, sid, method)
+        return keep(request, render_json(audit.result.report).encode(), "application/json")
 
     @app.get("/snapshots/{sid:int}", response_class=HTMLResponse)
     async def report_page(request: Request, sid: int) -> Response:
         method = _params(request).get("method")
-        key = ("html", sid, method)
-        if key not in rendered:
-            db.snapshot_id(sid)
-            await run_in_threadpool(db.audit, sid, method)
-            rendered[key] = report_html(request, sid, method)
-        return keep(request, rendered[key].encode(), HTML)
+        db.snapshot_id(sid)
+        await run_in_threadpool(db.audit, sid, method)
+        return keep(request, report_html(request, sid, method).encode(), HTML)
 
     def report_html(request: Request, sid: int, method: str | None) -> str:
         audit = db.audit(sid, method)
@@ -435,8 +427,6 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
     def forget(sid: int) -> None:  # a recorded review changes the snapshot's report
         db.forget(sid)
         pages.forget(sid)
-        for key in [k for k in rendered if k[1] == sid]:
-            rendered.pop(key, None)
 
     add_review_routes(app, db, page, forget, json_response)
     return app
