@@ -127,6 +127,7 @@ def import_file(
     meta: dict[str, Any] = dict(source=str(path), settings=settings, taken_at=taken_at)
     found = Observed(_utc(observed_at), OBSERVED_FLAG, "--observed-at") if observed_at is not None else (
         parsed.observed if parsed is not None else None)
+    digest: str | None = None  # the file's hash, once computed
     if the_plan is not None and the_plan.kind == "parquet" and not copy and not mapping:
         # the file is hashed (hashlib and reads release the GIL) on the other core while it is checked
         with ThreadPoolExecutor(1, thread_name_prefix="followaudit-hash") as pool:
@@ -149,7 +150,7 @@ def import_file(
         else:
             assert the_plan is not None
             result = _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
-                                     account=account, progress=progress)
+                                     account=account, progress=progress, known_digest=digest)
         with store.transaction():
             set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
         if the_plan is not None:
@@ -201,7 +202,7 @@ def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest
 
 def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, settings: dict[str, Any],
                     meta: dict[str, Any], *, encoding: str, strict: bool, account: str | None,
-                    progress: Callable[[int], None] | None) -> ImportResult:
+                    progress: Callable[[int], None] | None, known_digest: str | None = None) -> ImportResult:
     """A large JSONL, CSV or Parquet file, block by block.
 
     Each block is committed on its own: DuckDB keeps uncommitted inserts in memory (measured ~650
@@ -209,11 +210,13 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
     parsed before the workspace is touched (a file of the wrong kind changes nothing); the rows go to
     a new snapshot marked ``importing``; if anything fails it is removed again. The file is hashed
     as it is read (in the parsing thread), and a re-import of the same file then takes over the
-    earlier snapshot's id in one final transaction.
+    earlier snapshot's id in one final transaction. ``known_digest``: ``source_hash`` of the file,
+    when the caller already computed it (a Parquet file checked for reading in place), so it is not
+    hashed again.
     """
     con = store.con
     digest = hashlib.sha256()
-    hashed_while_reading = not the_plan.compressed
+    hashed_while_reading = not the_plan.compressed and known_digest is None
     batches = stream.prefetch(stream.iter_batches(
         path, the_plan, name=str(path), encoding=encoding, strict=strict, account=account, on_progress=progress,
         digest=digest if hashed_while_reading else None,
@@ -236,9 +239,12 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
             file_ranks = file_ranks or batch.file_ranks
             if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
                 observed = batch.observed
-        if not hashed_while_reading:
-            _hash_file(path, digest)
-        source_digest = _with_settings(digest, settings)
+        if known_digest is not None:
+            source_digest = known_digest
+        else:
+            if not hashed_while_reading:
+                _hash_file(path, digest)
+            source_digest = _with_settings(digest, settings)
         existing = store.find_snapshot_by_hash(source_digest)
         dups = _repeated(store, target, pl.concat(ids)) if ids else pl.DataFrame()
         del ids
