@@ -447,17 +447,15 @@ def iter_batches(path: str | Path, the_plan: Plan, *, name: str, encoding: str =
             assert spec is not None
             parsed = _in_parallel(lambda part: _records_block(part[0], part[1], spec, name, account),
                                   _array_blocks(source, block_bytes, name, encoding, on_progress))
-        elif the_plan.kind == "jsonl" and not the_plan.compressed and _utf8(encoding):
+        elif the_plan.kind == "csv":
+            parsed = _csv_blocks(_text_blocks(source, block_bytes, name, encoding, quoted=True, on_progress=on_progress),
+                                 the_plan, name, account)
+        else:  # JSONL: mapped from the file when it is plain UTF-8, else decoded text blocks
             assert spec is not None
-            mapped = _mapped_blocks(path, block_bytes, name, digest=digest, on_progress=on_progress)
-            parsed = _in_parallel(lambda part: _jsonl_block(part[0], part[1], spec, name, account), mapped)
-        else:
-            blocks = _text_blocks(source, block_bytes, name, encoding, quoted=the_plan.kind == "csv", on_progress=on_progress)
-            if the_plan.kind == "csv":
-                parsed = _csv_blocks(blocks, the_plan, name, account)
-            else:
-                assert spec is not None
-                parsed = _in_parallel(lambda part: _jsonl_block(part[0], part[1], spec, name, account), blocks)
+            blocks = (_mapped_blocks(path, block_bytes, name, digest=digest, on_progress=on_progress)
+                      if not the_plan.compressed and _utf8(encoding) else
+                      _text_blocks(source, block_bytes, name, encoding, quoted=False, on_progress=on_progress))
+            parsed = _in_parallel(lambda part: _jsonl_block(part[0], part[1], spec, name, account), blocks)
     if the_plan.kind != "parquet":
         parsed = _regrouped(parsed, BATCH_ROWS)
     try:
