@@ -14,7 +14,6 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,9 +232,13 @@ def _read_json_sql(path: str, dtype: pl.Struct) -> str:
     return "read_json('" + path.replace("'", "''") + "', format = 'newline_delimited', columns = {" + columns + "})"
 
 
-def _on_block(data: bytes | bytearray | memoryview, run: Callable[[duckdb.DuckDBPyConnection, str], pl.DataFrame]) -> pl.DataFrame | None:
-    """``run(con, path)`` with the JSONL ``data`` in a temporary file (DuckDB's JSON reader takes a
-    file: a memory copy into the page cache, deleted right away); None when DuckDB refuses it."""
+def decode_jsonl(data: bytes | bytearray | memoryview, dtype: pl.Struct) -> pl.DataFrame | None:
+    """Every record of JSONL ``data`` decoded against ``dtype`` (one column per top-level field,
+    leaves as text, in line order, blank lines skipped) by DuckDB's JSON reader; None when any line
+    is not JSON or does not fit (the caller then finds the bad lines).
+
+    DuckDB's JSON reader takes a file: ``data`` goes to a temporary file (a memory copy into the
+    page cache, deleted right away)."""
     try:
         fd, tmp = tempfile.mkstemp(prefix="followaudit-", suffix=".jsonl")
     except OSError:
@@ -243,23 +246,13 @@ def _on_block(data: bytes | bytearray | memoryview, run: Callable[[duckdb.DuckDB
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        return run(_connection(), tmp)
+        decoded = pl.from_arrow(_connection().sql(f"SELECT * FROM {_read_json_sql(tmp, dtype)}").to_arrow_table())
+        assert isinstance(decoded, pl.DataFrame)
+        return decoded.cast(dict(dtype.to_schema()))  # type: ignore[arg-type]
     except (duckdb.Error, OSError):
         return None
     finally:
         os.unlink(tmp)
-
-
-def decode_jsonl(data: bytes | bytearray | memoryview, dtype: pl.Struct) -> pl.DataFrame | None:
-    """Every record of JSONL ``data`` decoded against ``dtype`` (one column per top-level field,
-    leaves as text, in line order, blank lines skipped) by DuckDB's JSON reader; None when any line
-    is not JSON or does not fit (the caller then finds the bad lines)."""
-    def run(con: duckdb.DuckDBPyConnection, path: str) -> pl.DataFrame:
-        decoded = pl.from_arrow(con.sql(f"SELECT * FROM {_read_json_sql(path, dtype)}").to_arrow_table())
-        assert isinstance(decoded, pl.DataFrame)
-        return decoded.cast(dict(dtype.to_schema()))  # type: ignore[arg-type]
-
-    return _on_block(data, run)
 
 
 def newline_positions(data: np.ndarray) -> np.ndarray:
