@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from webdb import BURST_REASON, HOSTILE, HOSTILE_ACCOUNT, build_demo_db
 
+from followaudit.bursts.attach import BURSTS_REASON
 from followaudit.cli import cli
 from followaudit.render.jsonout import render_json
 from followaudit.report import SCHEMA_VERSION
@@ -147,6 +148,10 @@ def test_burst_filter_uses_burst_reasons(web) -> None:
     assert page["total"] == in_any >= 100
     assert all(any(r.startswith("in burst #") for r in row["reasons"]) for row in page["rows"])
     assert get(app, f"/snapshots/{b}/followers.json?burst=70").json()["total"] == 0  # #70 is not #7
+    # the report's one line for every burst member, as a reason filter, is the burst=any filter
+    by_reason = get(app, f"/snapshots/{b}/followers.json", {"reason": BURSTS_REASON, "per_page": 500}).json()
+    assert by_reason["total"] == in_any and by_reason["filters"] == {"reason": BURSTS_REASON, "burst": "any"}
+    assert [r["follower_id"] for r in by_reason["rows"]] == [r["follower_id"] for r in page["rows"]]
 
 
 def test_follower_page_shows_profile_label_and_reasons(web) -> None:

@@ -200,6 +200,8 @@ class FollowerQuery:
             raise InputError(f"burst must be 'any' or a burst number, not {self.burst!r}")
         if self.page < 1 or not 1 <= self.per_page <= MAX_PER_PAGE:
             raise InputError(f"page must be ≥ 1 and per_page between 1 and {MAX_PER_PAGE}")
+        if self.reason == BURSTS_REASON:  # the report's one line for all burst members: burst=any
+            self.burst = self.burst or "any"
         return self
 
     def filters(self) -> dict[str, Any]:
@@ -391,8 +393,6 @@ class ReadDB:
         """A page of the follower table as a frame, with what the page says about it (no ``rows``)."""
         fq.validate()
         audit = self.audit(sid, method)
-        if fq.reason == BURSTS_REASON:  # the report's one line for all burst members
-            fq.burst = fq.burst or "any"
         total = self._total(audit, fq)
         data = {
             "snapshot": sid,
@@ -412,8 +412,6 @@ class ReadDB:
         millisecond), so the server can answer it on its event loop instead of a worker thread."""
         audit = self._cached((sid, method))
         if audit is None or audit.reason_counts is None:
-            return False
-        if fq.reason == BURSTS_REASON:
             return False
         key = self._filter_key(audit, fq)
         if not key[1]:
