@@ -230,23 +230,17 @@ def create_app(db_path: str | Path, review: bool = False, host: str | None = Non
         log.exception("error serving %s", request.url.path, exc_info=exc)
         return error(request, 500, f"internal error ({type(exc).__name__})", "the server log has the details")
 
-    @app.exception_handler(FollowauditError)
-    async def followaudit_error(request: Request, exc: FollowauditError) -> Response:
+    async def handled(request: Request, exc: Exception) -> Response:
         return error_for(request, exc)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return error_for(request, exc)
+    for kind in (FollowauditError, StarletteHTTPException, Exception):  # error_for tells them apart
+        app.add_exception_handler(kind, handled)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(request, 400, f"bad request: {where}: {first.get('msg', 'invalid')}")
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        return error_for(request, exc)
 
     # -- index ------------------------------------------------------------------------------------
     def index_data() -> dict[str, Any]:
