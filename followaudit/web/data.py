@@ -163,7 +163,6 @@ class Audit:
     # table's order per (column, asc|desc), and each reason pattern's rows.
     orders: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     reasons: dict[str, np.ndarray] | None = None  # reason pattern -> rows that give it
-    reason_counts: list[tuple[str, int]] | None = None  # reason pattern, times given; most first
     locks: dict[Any, threading.Lock] = field(default_factory=dict)
 
     @property
@@ -411,7 +410,7 @@ class ReadDB:
         """Whether a page needs nothing computed: only slicing or gathering rows (well under a
         millisecond), so the server can answer it on its event loop instead of a worker thread."""
         audit = self._cached((sid, method))
-        if audit is None or audit.reason_counts is None:
+        if audit is None or audit.reasons is None:
             return False
         key = self._filter_key(audit, fq)
         if not key[1]:
@@ -539,8 +538,6 @@ class ReadDB:
                 given = audit.rows.select(pl.int_range(pl.len(), dtype=dtype).alias("pos"), "reasons").explode("reasons").drop_nulls("reasons")
                 names = given.select(pl.col("reasons").unique()).with_columns(reason_pattern(pl.col("reasons")).alias("pattern"))
                 each = given.join(names, on="reasons", how="left").select("pos", "pattern").partition_by("pattern", as_dict=True, include_key=False)
-                counts = sorted(((str(k[0]), v.height) for k, v in each.items()), key=lambda rn: (-rn[1], rn[0]))
-                audit.reason_counts = counts  # first: ``reasons`` set means both are
                 audit.reasons = {str(k[0]): v.to_series().to_numpy() for k, v in each.items()}
         return audit.reasons
 
@@ -584,12 +581,8 @@ class ReadDB:
 
     def reason_counts(self, sid: int, method: str | None = None) -> list[tuple[str, int]]:
         """Every reason used in a snapshot's labels with its count (for the filter menu)."""
-        return self._reason_counts(self.audit(sid, method))
-
-    def _reason_counts(self, audit: Audit) -> list[tuple[str, int]]:
-        self._reason_rows(audit)
-        assert audit.reason_counts is not None
-        return audit.reason_counts
+        rows = self._reason_rows(self.audit(sid, method))
+        return sorted(((pattern, len(given)) for pattern, given in rows.items()), key=lambda rn: (-rn[1], rn[0]))
 
     def follower(self, sid: int, follower_id: str, method: str | None = None) -> dict[str, Any]:
         """One follower's profile fields, label, probability and reasons."""
