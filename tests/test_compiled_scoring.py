@@ -251,8 +251,7 @@ def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
 
 def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     frame = conform(generate(SynthSpec(500, seed=2)))
-    monkeypatch.setattr(CF, "_CHECKED", {})
-    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)
+    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)  # a fresh trees._LIB: checked again
     assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
     X = M.feature_matrix(frame, M.SPECS["twitter"].features, AS_OF)
     ref = add_features(frame, AS_OF, list(M.SPECS["twitter"].features)).select([f"f_{n}" for n in M.SPECS["twitter"].features]).collect()

@@ -13,7 +13,6 @@ feature does after ``to_numpy``. ``log1p`` is checked against Polars once per pr
 from __future__ import annotations
 
 import ctypes
-import threading
 from datetime import datetime
 from typing import Any
 
@@ -131,20 +130,17 @@ SCHEMA = {c: CANONICAL[c] for c in (*INT_COLUMNS, *TIME_COLUMNS, *BOOL_COLUMNS)}
 
 
 _TABLE = np.empty(65536, dtype=np.float64)  # log1p(0 .. 65535), filled once by the kernel's own log1p
-_CHECKED: dict[str, bool] = {}  # library path -> gives Polars' numbers
-_LOCK = threading.Lock()
 
 
 def _library() -> Any | None:
-    lib = compiled("counts", "countfeatures", C_SOURCE, [["-O2"]])
-    if lib is None:
-        return None
-    with _LOCK:  # two labelling threads may ask at once: the table is filled and checked once
-        if lib._name not in _CHECKED:
-            lib.count_features.restype = lib.fill_table.restype = None
-            lib.fill_table(ctypes.c_void_p(_TABLE.ctypes.data))
-            _CHECKED[lib._name] = _same_as_polars(lib)
-    return lib if _CHECKED[lib._name] else None
+    """The kernel, once its table is filled and it gives Polars' numbers here (else None)."""
+    return compiled("counts", "countfeatures", C_SOURCE, [["-O2"]], restypes={"count_features": None, "fill_table": None},
+                    setup=_prepared)
+
+
+def _prepared(lib: Any) -> bool:
+    lib.fill_table(ctypes.c_void_p(_TABLE.ctypes.data))
+    return _same_as_polars(lib)
 
 
 def _same_as_polars(lib: Any) -> bool:

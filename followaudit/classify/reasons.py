@@ -207,10 +207,7 @@ class _Col(ctypes.Structure):
 
 
 def _phrases_library() -> Any | None:
-    lib = compiled("phrases", "phrases", PHRASES_C, [["-O2"]])
-    if lib is not None:
-        lib.number_phrases.restype = ctypes.c_int64
-    return lib
+    return compiled("phrases", "phrases", PHRASES_C, [["-O2"]], restypes={"number_phrases": ctypes.c_int64})
 
 
 @lru_cache(maxsize=8)

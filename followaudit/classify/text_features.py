@@ -177,10 +177,7 @@ class _StrCol(ctypes.Structure):
 
 
 def _library() -> Any | None:
-    lib = compiled("text", "textfeatures", C_SOURCE, [["-O2"]])
-    if lib is not None:
-        lib.text_features.restype = None
-    return lib
+    return compiled("text", "textfeatures", C_SOURCE, [["-O2"]], restypes={"text_features": None})
 
 
 def _column(array: pa.Array) -> tuple[_StrCol, Any] | None:

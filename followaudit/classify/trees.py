@@ -27,6 +27,7 @@ import hashlib
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,18 +117,18 @@ _LIB: dict[str, Any] = {}
 
 def _library() -> Any | None:
     """The compiled walk (built once per machine and cached); None when no C compiler works."""
-    lib = compiled("lib", "treewalk", C_SOURCE, [["-O3", "-fopenmp"], ["-O3"]])
-    if lib is not None:
-        lib.walk.restype = None
-    return lib
+    return compiled("lib", "treewalk", C_SOURCE, [["-O3", "-fopenmp"], ["-O3"]], restypes={"walk": None})
 
 
-def compiled(key: str, prefix: str, source: str, flag_sets: list[list[str]]) -> Any | None:
+def compiled(key: str, prefix: str, source: str, flag_sets: list[list[str]], *, restypes: dict[str, Any] | None = None,
+             setup: Callable[[Any], bool] | None = None) -> Any | None:
     """``source`` compiled into a shared library, cached as ``<cache>/compiled/<prefix>-<hash>.so``.
 
     ``flag_sets`` are tried in order (e.g. with OpenMP, then without). Loaded once per process under
     ``key``; None when compiling is disabled or no C compiler works (callers then run the same
     computation in NumPy). No ``-ffast-math``: every sum stays in the order the source writes it.
+    When loaded, its functions get their ``restypes`` and ``setup(lib)`` runs once (under the lock:
+    it must not load a library itself); False from it makes the library None here too.
     """
     with _LIB_LOCK:
         if key in _LIB:
@@ -142,6 +143,11 @@ def compiled(key: str, prefix: str, source: str, flag_sets: list[list[str]]) -> 
                 lib = ctypes.CDLL(str(target))
             except (OSError, RuntimeError, subprocess.SubprocessError):
                 lib = None  # no compiler: the NumPy walk gives the same numbers
+        if lib is not None:
+            for name, restype in (restypes or {}).items():
+                getattr(lib, name).restype = restype
+            if setup is not None and not setup(lib):
+                lib = None
         _LIB[key] = lib
         return lib
 
@@ -384,10 +390,7 @@ class TreeModel:
     def _compiled(self, width: int = MAX_GROUPS) -> Any | None:
         source = self.c_source(width)
         key = "model-" + hashlib.sha256(source.encode()).hexdigest()[:16]
-        lib = compiled(key, "trees", source, [["-O3"]])
-        if lib is not None:
-            lib.score.restype = None
-        return lib
+        return compiled(key, "trees", source, [["-O3"]], restypes={"score": None})
 
     def score(
         self, X: np.ndarray | list[np.ndarray], *, credit: np.ndarray | None = None, threshold: float = 0.0,
