@@ -23,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from .features import feature_exprs
-from .trees import compiled
+from .trees import compiled, rank_credit
 
 if TYPE_CHECKING:
     from .model import LoadedModel
@@ -291,11 +291,7 @@ def aspect_contributions(model: LoadedModel, X: np.ndarray, *, method: str = "pa
 def top_aspects(model: LoadedModel, X: np.ndarray, is_fake: np.ndarray, *, k: int = TOP_K, method: str = "path") -> np.ndarray:
     """rows × k aspect indices pushing hardest towards each row's label, -1 below ``MIN_CONTRIBUTION``."""
     aspects, C = aspect_contributions(model, X, method=method)
-    toward = np.where(is_fake[:, None], C, -C)
-    k = min(k, len(aspects))
-    order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
-    strong = np.take_along_axis(toward, order, axis=1) >= MIN_CONTRIBUTION
-    return np.where(strong, order, -1)
+    return rank_credit(C, is_fake, min(k, len(aspects)), MIN_CONTRIBUTION)
 
 
 def list_series(name: str, counts: np.ndarray, values: pl.Series | pa.Array) -> pl.Series:

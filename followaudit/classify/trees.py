@@ -120,6 +120,14 @@ def _library() -> Any | None:
     return compiled("lib", "treewalk", C_SOURCE, [["-O3", "-fopenmp"], ["-O3"]], restypes={"walk": None})
 
 
+def rank_credit(credit: np.ndarray, fake: np.ndarray, k: int, min_credit: float) -> np.ndarray:
+    """rows × k column indices of the credit pushing hardest towards each row's label (up for a
+    fake row, down for the others), stable on ties; -1 where that credit is below ``min_credit``."""
+    toward = np.where(fake[:, None], credit, -credit)
+    order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
+    return np.where(np.take_along_axis(toward, order, axis=1) >= min_credit, order, -1)
+
+
 def compiled(key: str, prefix: str, source: str, flag_sets: list[list[str]], *, restypes: dict[str, Any] | None = None,
              setup: Callable[[Any], bool] | None = None) -> Any | None:
     """``source`` compiled into a shared library, cached as ``<cache>/compiled/<prefix>-<hash>.so``.
@@ -457,10 +465,7 @@ class TreeModel:
         fake = raw >= threshold
         top = np.full((len(raw), k), -1, dtype=np.int8)
         rows = fake if mode == 1 else np.ones(len(raw), dtype=bool)
-        toward = np.where(fake[rows, None], contrib[rows], -contrib[rows])
-        order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
-        strong = np.take_along_axis(toward, order, axis=1) >= min_credit
-        top[rows] = np.where(strong, order, -1)
+        top[rows] = rank_credit(contrib[rows], fake[rows], k, min_credit)
         return raw, top
 
     # -- path credits ------------------------------------------------------------------------------
