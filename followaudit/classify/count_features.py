@@ -122,8 +122,17 @@ void count_features(int64_t n, const col* ints, const col* times, const col* fla
 """
 
 
-class _Col(ctypes.Structure):
+class ArrowColumn(ctypes.Structure):
+    """A fixed-width Arrow array as the C kernels read it (``col`` in their sources): its buffers, in place."""
+
     _fields_ = [("values", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("shift", ctypes.c_int64)]
+
+
+def arrow_column(array: pa.Array) -> ArrowColumn:
+    """``array``'s record; the validity bitmap only when something is null. The caller keeps ``array`` alive."""
+    valid, values = array.buffers()[:2]
+    return ArrowColumn(values.address if values is not None else None,
+                       valid.address if valid is not None and array.null_count else None, array.offset)
 
 
 SCHEMA = {c: CANONICAL[c] for c in (*INT_COLUMNS, *TIME_COLUMNS, *BOOL_COLUMNS)}  # the types the kernel reads
@@ -163,12 +172,9 @@ def _same_as_polars(lib: Any) -> bool:
 
 def _records(batch: pa.RecordBatch, names: tuple[str, ...]) -> Any:
     """ctypes records of the ``names`` columns of ``batch`` (its buffers, read in place)."""
-    records = (_Col * len(names))()
+    records = (ArrowColumn * len(names))()
     for j, name in enumerate(names):
-        array = batch.column(name)
-        valid, values = array.buffers()[:2]
-        records[j] = _Col(values.address if values is not None else None,
-                          valid.address if valid is not None and array.null_count else None, array.offset)
+        records[j] = arrow_column(batch.column(name))
     return records
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .count_features import arrow_column
 from .features import feature_exprs
 from .trees import compiled, rank_credit
 
@@ -202,10 +203,6 @@ int64_t number_phrases(int32_t kind, int64_t n, const col* a, const col* b, uint
 NUMBER_PHRASES = {"ratio": 0, "posts": 1, "likes": 2, "listed": 3, "age": 4}
 
 
-class _Col(ctypes.Structure):
-    _fields_ = [("values", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("shift", ctypes.c_int64)]
-
-
 def _phrases_library() -> Any | None:
     return compiled("phrases", "phrases", PHRASES_C, [["-O2"]], restypes={"number_phrases": ctypes.c_int64})
 
@@ -226,11 +223,7 @@ def number_phrases(aspect: str, frame: pl.DataFrame, as_of: datetime | None = No
         return None
     values = frame.select([v.cast(pl.Int64).alias(f"n{j}") for j, v in enumerate(_phrase_numbers(as_of)[aspect])]).rechunk()
     arrays = [values[c].to_arrow() for c in values.columns]
-    cols = []
-    for array in [*arrays, arrays[0]][:2]:  # a one-number phrase reads its number twice (b unused)
-        valid, data = array.buffers()
-        cols.append(_Col(data.address if data is not None else None, valid.address if valid is not None and array.null_count else None,
-                         array.offset))
+    cols = [arrow_column(array) for array in [*arrays, arrays[0]][:2]]  # a one-number phrase reads its number twice (b unused)
     n = frame.height
     views = np.empty(16 * n + 16, dtype=np.uint8)
     text = np.empty(96 * n + 1, dtype=np.uint8)
