@@ -151,11 +151,7 @@ def model_for_platform(platform: str | None) -> str:
 def feature_matrix(frame: pl.DataFrame | pl.LazyFrame, features: tuple[str, ...] | list[str], as_of: datetime | None = None) -> np.ndarray:
     """Float64 matrix of ``features`` (nulls become NaN, which LightGBM treats as missing)."""
     if isinstance(frame, pl.DataFrame):
-        columns = feature_columns(frame, features, as_of)
-        X = np.empty((frame.height, len(columns)), dtype=np.float64, order="F")  # each column one contiguous copy
-        for j, column in enumerate(columns):
-            X[:, j] = column
-        return X
+        return np.asarray(FeatureColumns(feature_columns(frame, features, as_of))[:], dtype=np.float64)
     out = add_features(frame, as_of, list(features)).select([f"f_{n}" for n in features]).collect()
     return out.to_numpy(order="c").astype(np.float64, copy=False)
 
@@ -200,7 +196,8 @@ class FeatureColumns:
         return (len(self.columns[0]) if self.columns else 0, len(self.columns))
 
     def __getitem__(self, rows: Any) -> np.ndarray:
-        return np.column_stack([c[rows] for c in self.columns]) if self.columns else np.zeros((0, 0))
+        """The matrix of ``rows``, column-major (each feature one contiguous run, as they are read)."""
+        return np.stack([c[rows] for c in self.columns]).T if self.columns else np.zeros((0, 0))
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         X = self[slice(None)]

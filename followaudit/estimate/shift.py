@@ -114,7 +114,7 @@ class AudienceProfile:
         ref = reference["features"]
         n = len(X)
         first_half = self.n % 2  # rows alternate between the halves across batches
-        columns = np.ascontiguousarray(X.T)  # one pass per feature reads a contiguous row
+        columns = np.ascontiguousarray(X.T)  # one pass per feature reads a contiguous row (no copy for column-major X)
         out = np.zeros(n, dtype=np.int8)
         known_any = np.zeros(n, dtype=bool)
         for j, name in enumerate(features):
