@@ -182,28 +182,11 @@ def label_rules(
     return out.with_columns(reasons.alias("reasons")).select("follower_id", "label", "probability", "reasons", "activity_unknown")
 
 
-def inactive_mask(followers: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_DAYS) -> pl.DataFrame:
-    """``follower_id, inactive, inactive_reason, activity_unknown`` — the inactivity rule alone (for the model)."""
-    r = rule_columns(as_of, inactive_days)
-    return (
-        followers.lazy()
-        .select(
-            pl.col("follower_id"),
-            (r["never_posted"] | r["idle"]).alias("inactive"),
-            pl.when(r["never_posted"]).then(pl.lit(R_NEVER_POSTED))
-            .when(r["idle"]).then(pl.lit(R_NO_RECENT.format(days=inactive_days)))
-            .alias("inactive_reason"),
-            r["activity_unknown"].alias("activity_unknown"),
-        )
-        .collect()
-    )
-
-
 def inactive_codes(
     followers: pl.DataFrame | pl.LazyFrame, *, as_of: datetime | None, inactive_days: int = DEFAULT_INACTIVE_DAYS,
 ) -> tuple[np.ndarray, pl.Series]:
-    """``inactive_mask`` as codes: 0 not inactive, 1 never posted, 2 no recent post (uint8), and
-    ``activity_unknown``. ``inactive_texts`` names the codes; no string is written per follower."""
+    """The inactivity rule alone (for the model), as codes: 0 not inactive, 1 never posted, 2 no
+    recent post (uint8), and ``activity_unknown``. ``inactive_texts`` names the codes; no string is written per follower."""
     r = rule_columns(as_of, inactive_days)
     out = (
         followers.lazy()
@@ -218,5 +201,5 @@ def inactive_codes(
 
 
 def inactive_texts(inactive_days: int = DEFAULT_INACTIVE_DAYS) -> list[str]:
-    """The reasons of ``inactive_codes`` 1 and 2 (``inactive_mask``'s ``inactive_reason``)."""
+    """The reasons of ``inactive_codes`` 1 and 2."""
     return [R_NEVER_POSTED, R_NO_RECENT.format(days=inactive_days)]

@@ -41,7 +41,7 @@ from ..audit import (
 )
 from ..bursts.attach import BURSTS_REASON
 from ..classify import METHODS
-from ..classify.rules import DEFAULT_INACTIVE_DAYS, inactive_mask
+from ..classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from ..errors import InputError, SnapshotNotFoundError
 from ..render.static_charts import report_charts
 from ..store.workspace import Store
@@ -121,7 +121,7 @@ def build_audit(
     labels = None
     if method in have:
         as_of = snapshot.taken_at or datetime.now(UTC)
-        unknown = inactive_mask(followers, as_of=as_of, inactive_days=inactive_days).select("follower_id", "activity_unknown")
+        unknown = followers.select("follower_id", rule_columns(as_of, inactive_days)["activity_unknown"].alias("activity_unknown"))
         labels = store.labels(sid, method).join(unknown, on="follower_id", how="left")
     rejects = store.rejects(sid).head(1) if snapshot.n_rejects else None
     first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
