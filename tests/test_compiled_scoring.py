@@ -36,6 +36,19 @@ def hard_rows(n_features: int, n: int = 6000, seed: int = 3) -> np.ndarray:
     return X
 
 
+def without_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C compiler from here on: every compiled library is loaded again, as None."""
+    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
+    monkeypatch.setattr(trees, "_LIB", {})
+
+
+def assert_feature_matrix_matches_polars(frame: pl.DataFrame, features: tuple[str, ...], as_of: datetime) -> None:
+    """``feature_matrix`` equals the features' Polars expressions bit for bit."""
+    X = M.feature_matrix(frame, features, as_of)
+    ref = add_features(frame, as_of, list(features)).select([f"f_{n}" for n in features]).collect().to_numpy()
+    assert np.array_equal(np.ascontiguousarray(X).view(np.int64), np.ascontiguousarray(ref).view(np.int64)), features
+
+
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWAUDIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
@@ -88,8 +101,7 @@ def test_without_a_compiler_the_same_numbers(monkeypatch: pytest.MonkeyPatch) ->
     X = hard_rows(len(m.spec.features), n=2000)
     credit = R.path_credit(m)
     compiled = m.trees.score(X, credit=credit, threshold=m.threshold, explain="fake", min_credit=R.MIN_CONTRIBUTION)
-    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
-    monkeypatch.setattr(trees, "_LIB", {})
+    without_compiler(monkeypatch)
     plain = m.trees.score(X, credit=credit, threshold=m.threshold, explain="fake", min_credit=R.MIN_CONTRIBUTION)
     assert np.array_equal(compiled[0], plain[0]) and np.array_equal(compiled[1], plain[1])
 
@@ -158,17 +170,14 @@ def test_feature_matrix_equals_the_polars_expressions_on_synthetic_followers() -
         pl.when(pl.int_range(pl.len()) % 7 == 0).then(pl.lit("Zoë 😀 Kelvin")).otherwise(pl.col("display_name")).alias("display_name"),
         pl.when(pl.int_range(pl.len()) % 11 == 0).then(pl.lit("ſtraße_K")).otherwise(pl.col("handle")).alias("handle"),
     )
-    for name, spec in M.SPECS.items():
-        X = M.feature_matrix(frame, spec.features, OBSERVED_AT)
-        ref = add_features(frame, OBSERVED_AT, list(spec.features)).select([f"f_{n}" for n in spec.features]).collect().to_numpy()
-        assert np.array_equal(np.ascontiguousarray(X).view(np.int64), np.ascontiguousarray(ref).view(np.int64)), name
+    for spec in M.SPECS.values():
+        assert_feature_matrix_matches_polars(frame, spec.features, OBSERVED_AT)
 
 
 def test_label_model_is_the_same_with_and_without_the_compiler(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     frame = conform(generate(SynthSpec(3000, seed=9)))
     compiled = M.label_model(frame, as_of=OBSERVED_AT, explain="all")
-    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
-    monkeypatch.setattr(trees, "_LIB", {})
+    without_compiler(monkeypatch)
     plain = M.label_model(frame, as_of=OBSERVED_AT, explain="all")
     assert compiled.equals(plain)
     assert compiled["reasons"].list.len().min() >= 1
@@ -220,8 +229,7 @@ def test_every_aspect_phrase_equals_its_polars_definition(monkeypatch: pytest.Mo
         reference = frame.select(**R.phrase_exprs(as_of))
         for aspect in reference.columns:
             assert R.aspect_phrases(aspect, frame, as_of).equals(reference[aspect], check_names=False, null_equal=True), aspect
-    monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
-    monkeypatch.setattr(trees, "_LIB", {})
+    without_compiler(monkeypatch)
     assert R.number_phrases("ratio", frame, AS_OF) is None
     assert R.aspect_phrases("ratio", frame, AS_OF).equals(frame.select(R.phrase_exprs(AS_OF)["ratio"]).to_series(),
                                                           check_names=False, null_equal=True)
@@ -253,6 +261,4 @@ def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: py
     frame = conform(generate(SynthSpec(500, seed=2)))
     monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)  # a fresh trees._LIB: checked again
     assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
-    X = M.feature_matrix(frame, M.SPECS["twitter"].features, AS_OF)
-    ref = add_features(frame, AS_OF, list(M.SPECS["twitter"].features)).select([f"f_{n}" for n in M.SPECS["twitter"].features]).collect()
-    assert np.array_equal(np.ascontiguousarray(X).view(np.int64), ref.to_numpy().view(np.int64))
+    assert_feature_matrix_matches_polars(frame, M.SPECS["twitter"].features, AS_OF)
