@@ -226,6 +226,147 @@ void score(const double* const* cols, int64_t lo, int64_t hi, int64_t step, cons
     }
 }
 """
+# Faster than the straight-line trees (~2x less CPU), the same leaves: QuickScorer's idea (Lucchese
+# et al. 2015) turned round. For every feature the trees read, its distinct thresholds cut the
+# values into intervals (plus NaN, and the band |x| <= 1e-35 where a node treats zero as missing);
+# within one interval every node on that feature decides the same way, so each interval has a
+# precomputed mask per tree: the leaves its decisions leave possible. ANDing one mask per feature
+# leaves exactly one leaf bit per tree (every other leaf sits below some node that sends the row
+# the other way). No branch depends on the data: the interval is found by comparisons counted
+# (vectors of four), and the leaf is the exponent of its bit as a float. Rows go SUB at a time;
+# credits are summed OUTER rows at a time, TB trees at a time (their credit rows stay in the
+# first-level cache) and JB rows at a time (independent chains of additions), each row's sums in
+# tree order. The kernel is compiled twice in one file, the second copy for AVX2, picked at run
+# time on x86-64 (the same numbers either way: no multiplications, and additions in the same order).
+INTERVAL_KERNEL = r"""
+static inline __attribute__((always_inline)) $ATTR uint32_t below_$SFX(const double* P, int np, const double* Q, int b, double x)
+{
+    /* Thresholds below x: the pivots (the last threshold of each block of b) below x give the
+       block, then the thresholds below x in that block. Padding is +inf (never below x). */
+    $VD xv;
+    for (int j = 0; j < $DL; j++) xv[j] = x;
+    int64_t block = 0, n = 0;
+    for (int j = 0; j < np; j += $DL) { $VD p; memcpy(&p, P + j, sizeof p); block += $TRUE(p < xv); }
+    const double* q = Q + block * b;
+    for (int j = 0; j < b; j += $DL) { $VD p; memcpy(&p, q + j, sizeof p); n += $TRUE(p < xv); }
+    return (uint32_t)(block * b + n);
+}
+
+static $ATTR void leaves_$SFX(const double* const* cols, int64_t i0, int64_t step, int nb, uint16_t L[SUB][NTP])
+{
+    const uint16_t* mask[NF][SUB];
+$CLASSES
+    for (int r = 0; r < SUB; r++) {
+        $VU m[NTP / $UL];
+        memcpy(m, mask[0][r], sizeof m);
+        for (int f = 1; f < NF; f++) {
+            const $VU* p = (const $VU*)mask[f][r];
+            for (int j = 0; j < NTP / $UL; j++) m[j] &= p[j];
+        }
+        uint16_t bit[NTP];
+        memcpy(bit, m, sizeof bit);
+        for (int j = 0; j < NTP; j++) {  /* one bit per tree: its position is the float's exponent */
+            float as_float = (float)bit[j];
+            uint32_t e;
+            memcpy(&e, &as_float, sizeof e);
+            L[r][j] = (uint16_t)(FIRST_LEAF[j] + (e >> 23) - 127);
+        }
+    }
+}
+
+static $ATTR void score_$SFX(const double* const* cols, int64_t lo, int64_t hi, int64_t step, const double* leaf_value,
+                           double* raw, const double* credit, int32_t groups, double threshold, int32_t mode, int32_t k,
+                           double min_credit, int8_t* top)
+{
+    uint16_t L[SUB][NTP] __attribute__((aligned(64)));
+    uint16_t F[OUTER + $JB][N_TREES];  /* leaves of the rows to explain */
+    int64_t row[OUTER];
+    double side[OUTER];
+    double C[OUTER + $JB][WIDTH] __attribute__((aligned(64)));
+    for (int64_t o = lo; o < hi; o += OUTER) {
+        int64_t end = hi - o < OUTER ? hi : o + OUTER;
+        int ne = 0;
+        for (int64_t i0 = o; i0 < end; i0 += SUB) {
+            int nb = end - i0 < SUB ? (int)(end - i0) : SUB;
+            leaves_$SFX(cols, i0, step, nb, L);
+            double s[SUB];
+            for (int r = 0; r < SUB; r++) s[r] = 0.0;
+            for (int t = 0; t < N_TREES; t++)
+                for (int r = 0; r < SUB; r++) s[r] += leaf_value[L[r][t]];
+            for (int r = 0; r < nb; r++) raw[i0 + r] = s[r];
+            if (mode == 0) continue;
+            for (int r = 0; r < nb; r++) {
+                int8_t* out = top + (i0 + r) * (int64_t)k;
+                for (int32_t q = 0; q < k; q++) out[q] = -1;
+                if (mode == 2 || s[r] >= threshold) {
+                    memcpy(F[ne], L[r], sizeof F[ne]);
+                    row[ne] = i0 + r;
+                    side[ne] = s[r];
+                    ne++;
+                }
+            }
+        }
+        if (ne == 0) continue;
+        for (int j = ne; j < (ne + $JB - 1) / $JB * $JB; j++) memcpy(F[j], F[0], sizeof F[j]);
+        memset(C, 0, sizeof C);
+        for (int t0 = 0; t0 < N_TREES; t0 += TB) {
+            int t1 = t0 + TB < N_TREES ? t0 + TB : N_TREES;
+            for (int j0 = 0; j0 < ne; j0 += $JB) {
+                $VD c[$JB][WIDTH / $DL];
+                memcpy(c, C[j0], sizeof c);
+                for (int t = t0; t < t1; t++)
+                    for (int j = 0; j < $JB; j++) {
+                        const double* cr = credit + (int64_t)F[j0 + j][t] * WIDTH;
+                        for (int g = 0; g < WIDTH / $DL; g++) { $VD v; memcpy(&v, cr + g * $DL, sizeof v); c[j][g] += v; }
+                    }
+                memcpy(C[j0], c, sizeof c);
+            }
+        }
+        for (int j = 0; j < ne; j++) {
+            double* c = C[j];
+            if (!(side[j] >= threshold)) for (int32_t g = 0; g < WIDTH; g++) c[g] = -c[g];
+            int8_t* out = top + row[j] * (int64_t)k;
+            uint32_t taken = 0;
+            for (int32_t q = 0; q < k; q++) {
+                int32_t best = -1;
+                double most = 0.0;
+                for (int32_t g = 0; g < groups; g++) {  /* the largest not taken, ties to the lower group */
+                    int better = (!((taken >> g) & 1u)) & ((best < 0) | (c[g] > most));
+                    best = better ? g : best;
+                    most = better ? c[g] : most;
+                }
+                if (best < 0 || !(c[best] >= min_credit)) break;
+                taken |= 1u << best;
+                out[q] = (int8_t)best;
+            }
+        }
+    }
+}
+"""
+INTERVAL_DISPATCH = r"""
+void score(const double* const* cols, int64_t lo, int64_t hi, int64_t step, const double* leaf_value, double* raw,
+           const double* credit, int32_t groups, double threshold, int32_t mode, int32_t k, double min_credit,
+           int8_t* top)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) {
+        score_avx2(cols, lo, hi, step, leaf_value, raw, credit, groups, threshold, mode, k, min_credit, top);
+        return;
+    }
+#endif
+    score_base(cols, lo, hi, step, leaf_value, raw, credit, groups, threshold, mode, k, min_credit, top);
+}
+"""
+# (suffix, attribute, uint16 vector type, its lanes, double vector, int64 vector, doubles per vector,
+#  rows summed together, lanes true in a comparison vector v)
+INTERVAL_VARIANTS = (
+    ("base", "", "u16x8", 8, "f64x2", "i64x2", 2, 2, "(-(v)[0] - (v)[1])"),
+    ("avx2", '__attribute__((target("avx2,popcnt")))', "u16x16", 16, "f64x4", "i64x4", 4, 4,
+     "__builtin_popcount(__builtin_ia32_movmskpd256((f64x4)(v)))"),
+)
+LINEAR_MAX = 16  # a feature with at most this many thresholds counts them all, for SUB rows at once
+
 MAX_GROUPS = 16  # groups of path credit the compiled ranking handles (reasons use ~12 aspects)
 
 
@@ -257,6 +398,20 @@ def _columns(X: np.ndarray | list[np.ndarray], n_features: int) -> list[np.ndarr
     if len({c.strides for c in cols}) > 1 or cols[0].strides[0] % 8:
         cols = [np.ascontiguousarray(c) for c in cols]
     return cols
+
+
+def _blocks(m: int) -> tuple[int, int]:
+    """``(block, blocks)`` for counting ``m`` sorted thresholds in two steps: the fewest vectors of
+    four to compare (the pivots, one per block but the last, then one block)."""
+    block = min(range(4, 4 * (m // 4 + 2), 4), key=lambda b: (-(-(-(-m // b) - 1) // 4) + b // 4, b))
+    return block, -(-m // block)
+
+
+def _aligned_zeros(n: int) -> np.ndarray:
+    """``n`` float64 zeros starting on a 64-byte boundary (no vector load of a row splits a cache line)."""
+    buffer = np.zeros(n + 8, dtype=np.float64)
+    start = (-buffer.ctypes.data % 64) // 8
+    return buffer[start:start + n]
 
 
 def _ints(line: str) -> np.ndarray:
@@ -352,35 +507,150 @@ class TreeModel:
         return self._credit["nodes"]
 
     def c_source(self, width: int = MAX_GROUPS) -> str:
-        """This model's trees as straight-line C (``leaves_of``) plus the scoring driver, which adds
+        """This model's scoring pass as C: the interval masks (``_interval_source``) where the model
+        allows them, else the trees as straight-line C (``leaves_of``); either way a driver that adds
         ``width`` credit values per leaf (``credit_width``)."""
         if ("c_source", width) not in self._credit:
-            nodes = self._nodes()
-            # Each feature the trees read is loaded once per row (not once per split: ~8% less CPU).
-            used = sorted({int(f) for f in self.feat})
-            lines = ["#include <math.h>", "#include <stdint.h>", f"#define N_TREES {max(self.n_trees, 1)}",
-                     f"#define WIDTH {width}", "static void leaves_of(const double* const* cols, int64_t at, int32_t* L) {",
-                     *[f"const double x{f} = cols[{f}][at];" for f in used]]
-            for t in range(self.n_trees):
-                base, lbase = int(self.node_off[t]), int(self.leaf_off[t])
-                if base < 0:
-                    lines.append(f"L[{t}] = {lbase};")
-                    continue
-                stack: list[tuple[str, int]] = [("node", 0)]
-                while stack:  # depth first, written as nested if/else
-                    what, node = stack.pop()
-                    if what == "text":
-                        lines.append(("} else {", "}")[node])
-                        continue
-                    if node < 0:
-                        lines.append(f"L[{t}] = {lbase + ~node};")
-                        continue
-                    k = base + node
-                    lines.append(f"if ({self._c_condition(nodes[k])}) {{")
-                    stack += [("text", 1), ("node", int(self.right[k])), ("text", 0), ("node", int(self.left[k]))]
-            lines.append("}")
-            self._credit["c_source", width] = "\n".join(lines) + SCORE_DRIVER
+            tables = self._interval_masks()
+            source = self._interval_source(width, tables) if tables else self._straight_source(width)
+            self._credit["c_source", width] = source
         return self._credit["c_source", width]
+
+    def _interval_masks(self) -> list[tuple[int, np.ndarray, np.ndarray, bool]] | None:
+        """Per feature the trees read: ``(feature, sorted distinct thresholds, masks, zero band)``.
+
+        ``masks[c, t]`` holds the leaves of tree ``t`` that the decisions of its nodes on this
+        feature leave possible for a value in class ``c``: intervals 0..m (``c`` thresholds below
+        the value), then NaN, then (when some node treats zero as missing) |x| <= 1e-35. None when
+        the model cannot be written this way (a tree of more than 16 leaves, a threshold inside
+        the zero band that a plain node compares against, no split at all): the straight-line
+        trees then score it.
+        """
+        if "intervals" in self._credit:
+            return self._credit["intervals"]  # type: ignore[return-value]
+        self._credit["intervals"] = None  # type: ignore[assignment]
+        n_leaves = np.diff(np.r_[self.leaf_off, len(self.leaf_value)])
+        if not len(self.feat) or n_leaves.max() > 16 or np.isnan(self.thr).any():
+            return None
+        tree = np.zeros(len(self.feat), dtype=np.int64)  # tree of each node
+        under = np.zeros((len(self.feat), 2), dtype=np.uint64)  # leaf bits under its left / right child
+        for t in np.flatnonzero(self.node_off >= 0):
+            base, count = int(self.node_off[t]), int(n_leaves[t]) - 1
+            tree[base:base + count] = t
+            order, stack = [], [0]
+            while stack:  # parents before children; filled in reverse, children first
+                node = stack.pop()
+                order.append(node)
+                stack += [int(c) for c in (self.left[base + node], self.right[base + node]) if c >= 0]
+            for node in reversed(order):
+                for side, child in enumerate((self.left[base + node], self.right[base + node])):
+                    under[base + node, side] = (1 << int(~child)) if child < 0 else int(under[base + child].sum())
+        missing = (self.dtype.astype(np.int64) >> 2) & 3
+        default_left = (self.dtype & DEFAULT_LEFT) != 0
+        every = (np.uint64(1) << n_leaves.astype(np.uint64)) - np.uint64(1)  # all leaves of each tree
+        tables = []
+        for f in sorted({int(v) for v in self.feat}):
+            nodes = np.flatnonzero(self.feat == f)
+            thr, zero = self.thr[nodes], missing[nodes] == MISSING_ZERO
+            cuts = np.unique(thr)
+            rank = np.searchsorted(cuts, thr)
+            # Which way each node sends a value of each class (True: left); a plain node reads NaN as 0.0.
+            left = [rank >= c for c in range(len(cuts) + 1)]
+            left.append(np.where(missing[nodes] == 0, 0.0 <= thr, default_left[nodes]))
+            if zero.any():
+                inside = (-ZERO_THRESHOLD <= thr) != (ZERO_THRESHOLD <= thr)
+                if (inside & ~zero).any():
+                    return None
+                left.append(np.where(zero, default_left[nodes], ZERO_THRESHOLD <= thr))
+            going = np.array(left)
+            # A node's decision rules out the leaves under the child it does not take.
+            ruled_out = np.where(going, under[nodes, 1], under[nodes, 0])
+            masks = np.tile(every, (len(going), 1))
+            for j, node in enumerate(nodes):
+                masks[:, tree[node]] &= ~ruled_out[:, j]
+            tables.append((f, cuts, masks.astype(np.uint16), bool(zero.any())))
+        self._credit["intervals"] = tables  # type: ignore[assignment]
+        return tables
+
+    def _interval_source(self, width: int, tables: list[tuple[int, np.ndarray, np.ndarray, bool]]) -> str:
+        """The interval-mask scoring pass (``INTERVAL_KERNEL``) with this model's tables as constants."""
+        n_trees = self.n_trees
+        padded = -(-n_trees // 16) * 16  # trees, rounded up to whole vectors of masks
+        lines = ["#include <math.h>", "#include <stdint.h>", "#include <string.h>", f"#define N_TREES {n_trees}",
+                 f"#define NTP {padded}", f"#define WIDTH {width}", f"#define NF {len(tables)}",
+                 "#define SUB 8", "#define OUTER 128", "#define TB 8",
+                 f"static const int32_t FIRST_LEAF[NTP] = {{{', '.join(str(int(v)) for v in self.leaf_off)}}};"]
+        classes = []
+        for i, (f, cuts, masks, zero) in enumerate(tables):
+            m = len(cuts)
+            rows = np.full((len(masks), padded), 0xFFFF, dtype=np.uint16)
+            rows[:, :n_trees] = masks
+            lines.append(f"static const uint16_t M{f}[{len(rows)}][NTP] __attribute__((aligned(64))) = {{"
+                         + ",".join("{" + ",".join(map(str, r.tolist())) + "}" for r in rows) + "};")
+            classes += ["    {", "        double x[SUB];", "        uint32_t c[SUB];",
+                        f"        for (int r = 0; r < SUB; r++) x[r] = r < nb ? cols[{f}][(i0 + r) * step] : 0.0;"]
+            if m <= LINEAR_MAX:
+                lines.append(f"static const double T{f}[{m}] = {{{', '.join(_c_float(v) for v in cuts.tolist())}}};")
+                classes += ["        for (int r = 0; r < SUB; r++) c[r] = 0;",
+                            f"        for (int j = 0; j < {m}; j++) for (int r = 0; r < SUB; r++) c[r] += x[r] > T{f}[j];"]
+            else:
+                block, blocks = _blocks(m)
+                padded_cuts = np.full(blocks * block, np.inf)
+                padded_cuts[:m] = cuts
+                pivots = np.full(-(-(blocks - 1) // 4) * 4, np.inf)
+                pivots[:blocks - 1] = padded_cuts[block - 1:(blocks - 1) * block:block]
+                for name, values in ((f"P{f}", pivots), (f"Q{f}", padded_cuts)):
+                    lines.append(f"static const double {name}[{len(values)}] __attribute__((aligned(32))) = "
+                                 f"{{{', '.join(_c_float(v) for v in values.tolist())}}};")
+                classes.append(f"        for (int r = 0; r < SUB; r++) c[r] = below_$SFX(P{f}, {len(pivots)}, Q{f}, {block}, x[r]);")
+            classes.append(f"        for (int r = 0; r < SUB; r++) c[r] = isnan(x[r]) ? {m + 1} : c[r];")
+            if zero:
+                classes.append(f"        for (int r = 0; r < SUB; r++) c[r] = fabs(x[r]) <= {ZERO_THRESHOLD!r} ? {m + 2} : c[r];")
+            classes += [f"        for (int r = 0; r < SUB; r++) mask[{i}][r] = M{f}[c[r]];", "    }"]
+        kernel = INTERVAL_KERNEL.replace("$CLASSES", "\n".join(classes))
+        for sfx, attr, vu, ul, vd, vi, dl, jb, true in INTERVAL_VARIANTS:
+            if sfx != "base":
+                lines.append("#if defined(__x86_64__) && defined(__GNUC__)")
+            lines += [f"typedef uint16_t {vu} __attribute__((vector_size({2 * ul})));",
+                      f"typedef double {vd} __attribute__((vector_size({8 * dl})));",
+                      f"typedef int64_t {vi} __attribute__((vector_size({8 * dl})));",
+                      f"#define TRUE_{sfx}(v) {true}"]
+            text = kernel
+            for token, value in (("$SFX", sfx), ("$ATTR", attr), ("$VU", vu), ("$UL", ul), ("$VD", vd), ("$VI", vi),
+                                 ("$DL", dl), ("$JB", jb), ("$TRUE", f"TRUE_{sfx}")):
+                text = text.replace(token, str(value))
+            lines.append(text)
+            if sfx != "base":
+                lines.append("#endif")
+        return "\n".join(lines) + INTERVAL_DISPATCH
+
+    def _straight_source(self, width: int) -> str:
+        """The trees as straight-line C (``leaves_of``) plus ``SCORE_DRIVER``."""
+        nodes = self._nodes()
+        # Each feature the trees read is loaded once per row (not once per split: ~8% less CPU).
+        used = sorted({int(f) for f in self.feat})
+        lines = ["#include <math.h>", "#include <stdint.h>", f"#define N_TREES {max(self.n_trees, 1)}",
+                 f"#define WIDTH {width}", "static void leaves_of(const double* const* cols, int64_t at, int32_t* L) {",
+                 *[f"const double x{f} = cols[{f}][at];" for f in used]]
+        for t in range(self.n_trees):
+            base, lbase = int(self.node_off[t]), int(self.leaf_off[t])
+            if base < 0:
+                lines.append(f"L[{t}] = {lbase};")
+                continue
+            stack: list[tuple[str, int]] = [("node", 0)]
+            while stack:  # depth first, written as nested if/else
+                what, node = stack.pop()
+                if what == "text":
+                    lines.append(("} else {", "}")[node])
+                    continue
+                if node < 0:
+                    lines.append(f"L[{t}] = {lbase + ~node};")
+                    continue
+                k = base + node
+                lines.append(f"if ({self._c_condition(nodes[k])}) {{")
+                stack += [("text", 1), ("node", int(self.right[k])), ("text", 0), ("node", int(self.left[k]))]
+        lines.append("}")
+        return "\n".join(lines) + SCORE_DRIVER
 
     @staticmethod
     def _c_condition(node: np.void) -> str:
@@ -431,8 +701,8 @@ class TreeModel:
         raw = np.empty(n, dtype=np.float64)
         top = np.empty((n, k), dtype=np.int8) if mode else None
         padded = None
-        if credit is not None:  # width columns per leaf, the rest zero
-            padded = np.zeros((len(credit), width), dtype=np.float64)
+        if credit is not None:  # width columns per leaf, the rest zero; rows on 64-byte lines
+            padded = _aligned_zeros(len(credit) * width).reshape(len(credit), width)
             padded[:, :groups] = credit
         pointers = (ctypes.c_void_p * len(columns))(*[c.ctypes.data for c in columns])
 
