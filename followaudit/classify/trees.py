@@ -344,13 +344,15 @@ static $ATTR void score_$SFX(const double* const* cols, int64_t lo, int64_t hi, 
 }
 """
 INTERVAL_DISPATCH = r"""
+int portable_only = 0;  /* set by the tests, to run the portable copy on a machine with AVX2 */
+
 void score(const double* const* cols, int64_t lo, int64_t hi, int64_t step, const double* leaf_value, double* raw,
            const double* credit, int32_t groups, double threshold, int32_t mode, int32_t k, double min_credit,
            int8_t* top)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) {
+    if (!portable_only && __builtin_cpu_supports("avx2")) {
         score_avx2(cols, lo, hi, step, leaf_value, raw, credit, groups, threshold, mode, k, min_credit, top);
         return;
     }
