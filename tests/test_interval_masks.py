@@ -67,6 +67,12 @@ def interval_leaves(tm: trees.TreeModel, X: np.ndarray) -> np.ndarray:
     return np.log2(bits).astype(np.int64)
 
 
+def at_some_score(tm: trees.TreeModel, X: np.ndarray) -> float:
+    """A threshold that some rows score exactly (explained as fake: ``raw >= threshold``)."""
+    values, counts = np.unique(tm.walk(X)[0], return_counts=True)
+    return float(values[counts.argmax()])
+
+
 def assert_same_scores(fast: trees.TreeModel, reference: trees.TreeModel, X: Any, credit: np.ndarray, threshold: float) -> None:
     """raw (bit for bit) and top groups equal for every explain mode and one or two threads."""
     for explain in EXPLAIN:
@@ -104,10 +110,11 @@ def test_interval_pass_equals_the_straight_line_trees(name: str) -> None:
     credit = R.path_credit(m)
     reference = straight_line(m.trees)
     assert_same_scores(m.trees, reference, X, credit, m.threshold)
-    # One array per feature, and a matrix in Fortran order: the same numbers.
+    # One array per feature, a matrix in Fortran order, a threshold some rows score exactly.
     columns = [X[:, j].copy() for j in range(X.shape[1])]
     assert_same_scores(m.trees, reference, columns, credit, m.threshold)
-    assert_same_scores(m.trees, reference, np.asfortranarray(X), credit, m.threshold)
+    exact = at_some_score(m.trees, X)
+    assert_same_scores(m.trees, reference, np.asfortranarray(X), credit, exact)
 
 
 @pytest.mark.parametrize("groups", [1, 6, 11, 16])
@@ -127,6 +134,28 @@ def test_the_portable_kernel_gives_the_same_numbers(groups: int) -> None:
     finally:
         switch.value = 0
     assert_same_scores(m.trees, reference, X, credit, m.threshold)
+
+
+@pytest.mark.parametrize("min_credit", [-np.inf, 0.0, 0.05])
+def test_ties_go_to_the_lower_group_and_min_credit_cuts(min_credit: float) -> None:
+    """Groups with the same credits tie (copies of one column; zeros): the lower group ranks first;
+    below ``min_credit``: -1. Both kernels, against NumPy's stable ranking."""
+    m = M.load_model("instagram")
+    X = edge_rows(m.trees, 4_000, seed=3)
+    base = np.random.default_rng(4).normal(0.0, 0.3, size=(len(m.trees.leaf_value), 3))
+    credit = np.column_stack([base[:, 1], np.zeros(len(base)), base[:, 0], base[:, 1], base[:, 2], base[:, 0]])
+    lib = m.trees._compiled(trees.credit_width(credit.shape[1]))
+    assert lib is not None
+    switch = ctypes.c_int.in_dll(lib, "portable_only")
+    expected = m.trees._score_numpy(X, credit, m.threshold, 2, 4, min_credit)
+    assert ((expected[1] == 0) & (np.roll(expected[1], -1, axis=1) == 3)).any()  # a tie, broken to the lower
+    try:
+        for portable in (1, 0):
+            switch.value = portable
+            got = m.trees.score(X, credit=credit, threshold=m.threshold, explain="all", k=4, min_credit=min_credit)
+            assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1]), portable
+    finally:
+        switch.value = 0
 
 
 def _trained(zero_as_missing: bool, num_leaves: int) -> tuple[Any, np.ndarray]:
@@ -167,7 +196,7 @@ def test_missing_types_on_a_trained_model(zero_as_missing: bool) -> None:
     assert np.array_equal(leaves[plain], booster.predict(X[plain], pred_leaf=True))
     assert np.array_equal(raw[plain], booster.predict(X[plain], raw_score=True))
     credit = tm.path_credit()[0]
-    assert_same_scores(tm, straight_line(tm), X, credit, float(np.median(raw)))
+    assert_same_scores(tm, straight_line(tm), X, credit, at_some_score(tm, X))
 
 
 def test_models_the_masks_cannot_express_keep_the_straight_line_trees() -> None:
