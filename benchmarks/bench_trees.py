@@ -24,16 +24,9 @@ import polars as pl
 
 from followaudit.classify.model import feature_columns, load_model
 from followaudit.classify.reasons import MIN_CONTRIBUTION, TOP_K, path_credit
-from followaudit.classify.trees import TreeModel
 
 HERE = Path(__file__).resolve().parent
 AS_OF = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def straight_line(trees: TreeModel) -> TreeModel:
-    other = TreeModel(**{k: getattr(trees, k) for k in trees.__dataclass_fields__ if k != "_credit"})
-    other._credit["intervals"] = None  # type: ignore[assignment]  # no masks: the straight-line trees
-    return other
 
 
 def main() -> None:
@@ -47,7 +40,7 @@ def main() -> None:
     frame = pl.read_parquet(args.parquet, n_rows=args.rows)
     columns = feature_columns(frame, model.spec.features, AS_OF)
     credit = path_credit(model)
-    passes = {"before (straight-line trees)": straight_line(model.trees), "now (interval masks)": model.trees}
+    passes = {"before (straight-line trees)": model.trees.straight_line(), "now (interval masks)": model.trees}
     best: dict[tuple[str, str], float] = {}
     results: dict[tuple[str, str], tuple] = {}
     for explain in ("none", "fake"):

@@ -45,9 +45,8 @@ def edge_rows(tm: trees.TreeModel, n: int, seed: int = 5) -> np.ndarray:
 
 def straight_line(tm: trees.TreeModel) -> trees.TreeModel:
     """The same model scored by the straight-line trees (the pass before the interval masks)."""
-    other = trees.TreeModel(**{k: getattr(tm, k) for k in tm.__dataclass_fields__ if k != "_credit"})
-    other._credit["intervals"] = None  # type: ignore[assignment]
-    assert "leaves_of" in other.c_source()
+    other = tm.straight_line()
+    assert "leaves_of" in other.c_source() and "below_" not in other.c_source()
     return other
 
 

@@ -522,6 +522,13 @@ class TreeModel:
             self._credit["c_source", width] = source
         return self._credit["c_source", width]
 
+    def straight_line(self) -> TreeModel:
+        """The same model with the interval masks switched off: ``score`` runs the straight-line
+        trees (the reference the tests and ``benchmarks/bench_trees.py`` compare the masks with)."""
+        other = TreeModel(**{name: getattr(self, name) for name in self.__dataclass_fields__ if name != "_credit"})
+        other._credit["intervals"] = None  # type: ignore[assignment]
+        return other
+
     def _interval_masks(self) -> list[tuple[int, np.ndarray, np.ndarray, bool]] | None:
         """Per feature the trees read: ``(feature, sorted distinct thresholds, masks, zero band)``.
 
