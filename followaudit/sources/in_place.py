@@ -266,7 +266,7 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     for start, rows in _underived_groups(groups, plan).select("start", "rows").iter_rows():
         found = underived.slice(start, rows).select(pl.any_horizontal(
             pl.col(text).is_not_null() & pl.any_horizontal(pl.col(x).is_null() for x in lengths) for text, lengths in DERIVED.items()
-        ).sum()).item()
+        ).sum()).collect().item()
         if found:
             return None
     # Equal id hashes may be a repeated id (or, rarely, a collision): the import decides which.
