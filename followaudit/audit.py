@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import polars as pl
 
-from .bursts.attach import attach_bursts, scan_follow_order
+from .bursts.attach import MembersWhileLabelling, attach_bursts, scan_follow_order
 from .bursts.detect import BURST_REASON_PREFIX, BurstScan
 from .classify import label_followers
 from .classify.features import inputs_of
@@ -344,6 +344,8 @@ def audit_snapshot(
         # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
         alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX
         scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
+        # members of the bursts and their labels from the batches themselves, when the labels are stored
+        members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         if save:
             store.delete_labels(snapshot.snapshot_id, method)
@@ -354,6 +356,8 @@ def audit_snapshot(
                                      features_out=computed)
             tally.add(labels)
             tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
+            if members is not None:
+                members.add(batch, labels)
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
@@ -371,7 +375,7 @@ def audit_snapshot(
                               first_reject=first, known_counts=counts, as_of=as_of)
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None,
-                      burst_scan=scanning.result if scanning is not None else None)
+                      burst_scan=scanning.result if scanning is not None else None, burst_members=members)
     return AuditResult(report=report)
 
 
@@ -386,6 +390,7 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
     audience_counts: dict[str, int] | None = None, burst_scan: Callable[[], BurstScan | None] | None = None,
+    burst_members: MembersWhileLabelling | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -399,7 +404,7 @@ def finish_report(
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
                                        counts=audience_counts)
-    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan)
+    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan, labelled=burst_members)
     attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
         fake = report.headline_shares().get("fake")

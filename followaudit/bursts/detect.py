@@ -1012,10 +1012,11 @@ def detect_bursts(frame: pl.DataFrame, *, account_created_at: datetime | None = 
     return scan_bursts(frame, BurstParams(**params), account_created_at=account_created_at).bursts
 
 
-def burst_membership(frame: pl.DataFrame, bursts: list[Burst]) -> pl.DataFrame:
-    """``follower_id, burst_id`` for every follower inside a burst's rectangle."""
+def burst_membership(frame: pl.DataFrame, bursts: list[Burst], carry: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``follower_id, burst_id`` for every follower inside a burst's rectangle, then ``frame``'s
+    columns ``carry`` of that follower."""
     _require(frame, ("follower_id", "follow_rank", "created_at"))
-    schema = {"follower_id": pl.Utf8, "burst_id": pl.Int64}
+    schema = {"follower_id": pl.Utf8, "burst_id": pl.Int64, **{c: frame.schema[c] for c in carry}}
     if not bursts:
         return pl.DataFrame(schema=schema)
     rects = pl.DataFrame(
@@ -1030,7 +1031,7 @@ def burst_membership(frame: pl.DataFrame, bursts: list[Burst]) -> pl.DataFrame:
     )
     lo, hi = min(b.start_rank for b in bursts), max(b.end_rank for b in bursts)
     people = frame.lazy().select(
-        pl.col("follower_id").cast(pl.Utf8), pl.col("follow_rank").cast(pl.Int64), _created_utc(frame).alias("created_at")
+        pl.col("follower_id").cast(pl.Utf8), pl.col("follow_rank").cast(pl.Int64), _created_utc(frame).alias("created_at"), *carry
     ).filter(pl.col("follow_rank").is_between(lo, hi) & pl.col("created_at").is_not_null())
     return (
         people.join_where(
@@ -1039,7 +1040,7 @@ def burst_membership(frame: pl.DataFrame, bursts: list[Burst]) -> pl.DataFrame:
             pl.col("follow_rank") <= pl.col("end_rank"),
         )
         .filter(pl.col("created_at").is_between(pl.col("created_from"), pl.col("created_to")))
-        .select("follower_id", pl.col("burst_id").cast(pl.Int64))
+        .select("follower_id", pl.col("burst_id").cast(pl.Int64), *carry)
         .sort("burst_id", "follower_id")
         .collect()
     )
