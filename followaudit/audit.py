@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -371,11 +372,14 @@ def audit_snapshot(
             written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
         first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-        report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
-                              first_reject=first, known_counts=counts, as_of=as_of)
+        # the estimate (its bootstrap: NumPy) in a thread while DuckDB reads the platform's evidence
+        building = writer.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                                 first_reject=first, known_counts=counts, as_of=as_of)
+        evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
+        report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None,
-                      burst_scan=scanning.result if scanning is not None else None, burst_members=members)
+                      burst_scan=scanning.result if scanning is not None else None, burst_members=members, evidence=evidence)
     return AuditResult(report=report)
 
 
@@ -387,10 +391,16 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
         store.append_labels(snapshot_id, method, labels)
 
 
+def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confidence: float, inactive_days: int) -> dict[str, Any]:
+    """The platform's own evidence about these followers (``reach.platform_evidence``), as the report shows it."""
+    return platform_evidence(store, snapshot, method=method, confidence=confidence, as_of=as_of_time(snapshot),
+                             inactive_days=inactive_days)
+
+
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
     audience_counts: dict[str, int] | None = None, burst_scan: Callable[[], BurstScan | None] | None = None,
-    burst_members: MembersWhileLabelling | None = None,
+    burst_members: MembersWhileLabelling | None = None, evidence: dict[str, Any] | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -398,8 +408,8 @@ def finish_report(
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
-    evidence = platform_evidence(store, snapshot, method=method, confidence=report.confidence_level,
-                                 as_of=as_of_time(snapshot), inactive_days=report.inactive_days)
+    if evidence is None:
+        evidence = snapshot_evidence(store, snapshot, method=method, confidence=report.confidence_level, inactive_days=report.inactive_days)
     report.evidence.update(evidence)
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
