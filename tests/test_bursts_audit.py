@@ -89,6 +89,8 @@ def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, sc
 
     frame = sequence_with_bricks(30_000, [(4_000, 400, 50, 3), (20_000, 300, 50, 3)], seed=5)
     store, sid = stored(tmp_path, frame)
+    varied = pl.when(pl.col("follow_rank") % 3 == 0).then(0).otherwise(pl.col("follow_rank") % 7 * 900)
+    store.replace_followers(sid, store.followers(sid).with_columns(posts_count=varied, following_count=varied * 3))
     with store:
         audit_snapshot(store, sid, batch_rows=4_000)  # stores the rules' labels
         scan = scan_bursts(store.follower_columns(sid, ["follow_rank", "created_at", "followed_at"]))
@@ -107,4 +109,5 @@ def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, sc
         mine = found.members().sort("burst_id", "follower_id")
         joined = burst_members(store, sid, scan, "rules").sort("burst_id", "follower_id")
     assert mine.height > 700 and mine.filter(pl.col("burst_id") == 3).height > 0
+    assert mine["label"].n_unique() >= 2  # mixed labels among the members: a misplaced one would show
     assert mine.equals(joined)
