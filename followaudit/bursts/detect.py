@@ -60,9 +60,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..classify.trees import compiled
 from ..errors import InputError, MissingColumnsError
 from ..estimate.intervals import wilson
+from ..native.build import compiled
 
 DAY_US = 86_400_000_000
 UTC_TS = pl.Datetime("us", "UTC")

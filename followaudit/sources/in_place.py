@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from ..classify.text_features import _column
-from ..classify.trees import compiled
+from ..native.arrow import string_column
+from ..native.build import compiled
 from ..store.parquet_columns import ABSENT, scan_planned
 from ..store.workspace import Store
 from .formats.common import _stripped
@@ -160,7 +160,7 @@ def untrimmed_rows(frame: pl.DataFrame, columns: list[str], *, native: bool = Tr
         in_polars = []
         for name in columns:
             chunks = table.column(name).chunks
-            views = [_column(chunk) for chunk in chunks]
+            views = [string_column(chunk) for chunk in chunks]
             if any(v is None for v in views):  # another layout
                 in_polars.append(name)
                 continue
