@@ -343,13 +343,13 @@ def audit_snapshot(
         # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
         # written (another) while this one is labelled, and the follow order is scanned for bursts
         # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
+        if save:  # before the scan starts reading in its thread: this replaces the label files
+            store.delete_labels(snapshot.snapshot_id, method)
         alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX
         scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
         # members of the bursts and their labels from the batches themselves, when the labels are stored
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
-        if save:
-            store.delete_labels(snapshot.snapshot_id, method)
         written: Future | None = None
         for batch in reader:
             computed: dict = {}
