@@ -18,6 +18,7 @@ from followaudit.classify import model as M
 from followaudit.classify import reasons as R
 from followaudit.classify import trees
 from followaudit.classify.model import feature_columns
+from followaudit.native import build
 
 EXPLAIN = ["none", "fake", "all"]
 EDGES = [np.nan, 0.0, -0.0, 1e-35, -1e-35, np.nextafter(1e-35, 1), np.nextafter(-1e-35, -1), np.nextafter(1e-35, 0),
@@ -27,7 +28,7 @@ EDGES = [np.nan, 0.0, -0.0, 1e-35, -1e-35, np.nextafter(1e-35, 1), np.nextafter(
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWAUDIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setattr(trees, "_LIB", {})
+    monkeypatch.setattr(build, "_LIB", {})
 
 
 def edge_rows(tm: trees.TreeModel, n: int, seed: int = 5) -> np.ndarray:
