@@ -8,6 +8,7 @@ copies of the kernel (AVX2 and portable).
 from __future__ import annotations
 
 import ctypes
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,17 @@ def test_models_the_masks_cannot_express_keep_the_straight_line_trees() -> None:
     assert tm._interval_masks() is None and "leaves_of" in tm.c_source()
     X = np.vstack([X, edge_rows(tm, 4000)])
     assert np.array_equal(tm.score(X)[0], tm.walk(X)[0])
+
+
+def test_a_compiler_that_cannot_build_the_masks_gets_the_straight_line_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    m = M.load_model("crossplatform")
+    tm = trees.TreeModel.from_text(m.text)
+    monkeypatch.setattr(trees, "INTERVAL_DISPATCH", "\n#error this compiler has no vector extensions\n")
+    assert "#error" in tm.c_source()
+    X = edge_rows(tm, 3000)
+    assert np.array_equal(tm.score(X)[0], tm.walk(X)[0])
+    straight = "model-" + hashlib.sha256(tm._straight_source(trees.MAX_GROUPS).encode()).hexdigest()[:16]
+    assert build._LIB.get(straight) is not None  # scored by the straight-line library, not NumPy
 
 
 def _real_frames(shared_data: Path) -> list[tuple[str, Any]]:

@@ -610,9 +610,17 @@ class TreeModel:
         return f"(isnan({v}) || fabs({v}) <= {ZERO_THRESHOLD!r} ? {int(default_left)} : {v} <= {t})"
 
     def _compiled(self, width: int = MAX_GROUPS) -> Any | None:
-        source = self.c_source(width)
-        key = "model-" + hashlib.sha256(source.encode()).hexdigest()[:16]
-        return compiled(key, "trees", source, [["-O3"]], restypes={"score": None})
+        """This model's scoring library; the straight-line trees when a compiler cannot build the
+        interval masks (their vector extensions are GCC's and Clang's), None without a compiler."""
+        sources = [self.c_source(width)]
+        if "leaves_of" not in sources[0]:
+            sources.append(self._straight_source(width))
+        for source in sources:
+            key = "model-" + hashlib.sha256(source.encode()).hexdigest()[:16]
+            lib = compiled(key, "trees", source, [["-O3"]], restypes={"score": None})
+            if lib is not None:
+                return lib
+        return None
 
     def score(
         self, X: np.ndarray | list[np.ndarray], *, credit: np.ndarray | None = None, threshold: float = 0.0,
