@@ -201,13 +201,24 @@ def test_missing_types_on_a_trained_model(zero_as_missing: bool) -> None:
 
 
 def test_models_the_masks_cannot_express_keep_the_straight_line_trees() -> None:
-    """More than 16 leaves in a tree, or a plain split inside the zero band of a feature that also
-    has zero-missing splits: the straight-line trees score them, with the same numbers."""
+    """More than 16 leaves in a tree, more leaves than 16 bits number, or a plain split inside the
+    zero band of a feature that also has zero-missing splits: the straight-line trees score them,
+    with the same numbers."""
     booster, X = _trained(False, 31)
     tm = trees.TreeModel.from_text(booster.model_to_string())
     assert np.diff(np.r_[tm.leaf_off, len(tm.leaf_value)]).max() > 16
     assert tm._interval_masks() is None and "leaves_of" in tm.c_source()
     assert np.array_equal(tm.score(X)[0], booster.predict(X, raw_score=True))
+
+    # More leaves than 16 bits number: 5,000 trees of 15 leaves.
+    twitter = M.load_model("twitter").trees
+    copies = 50
+    nodes, leaves = len(twitter.feat), len(twitter.leaf_value)
+    big = trees.TreeModel(
+        twitter.feature_names, np.concatenate([twitter.node_off + i * nodes for i in range(copies)]).astype(np.int32),
+        np.concatenate([twitter.leaf_off + i * leaves for i in range(copies)]).astype(np.int32),
+        *(np.tile(getattr(twitter, k), copies) for k in ("feat", "thr", "dtype", "left", "right", "leaf_value", "internal_value")))
+    assert len(big.leaf_value) > 0xFFFF and big._interval_masks() is None and twitter._interval_masks() is not None
 
     booster, X = _trained(True, 7)
     tm = trees.TreeModel.from_text(booster.model_to_string())

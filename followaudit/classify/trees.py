@@ -467,14 +467,17 @@ class TreeModel:
         feature leave possible for a value in class ``c``: intervals 0..m (``c`` thresholds below
         the value), then NaN, then (when some node treats zero as missing) |x| <= 1e-35. None when
         the model cannot be written this way (a tree of more than 16 leaves, a threshold inside
-        the zero band that a plain node compares against, no split at all): the straight-line
-        trees then score it.
+        the zero band that a plain node compares against, no split at all, more than 65,535
+        leaves or 8 MB of masks): the straight-line trees then score it.
         """
         if "intervals" in self._credit:
             return self._credit["intervals"]  # type: ignore[return-value]
         self._credit["intervals"] = None  # type: ignore[assignment]
         n_leaves = np.diff(np.r_[self.leaf_off, len(self.leaf_value)])
-        if not len(self.feat) or n_leaves.max() > 16 or np.isnan(self.thr).any():
+        # Leaves are numbered in 16 bits; past ~8 MB of masks the C source is too big to compile fast.
+        mask_bytes = 2 * (len(np.unique(np.c_[self.feat, self.thr], axis=0)) + 3 * len(np.unique(self.feat))) * self.n_trees
+        if (not len(self.feat) or n_leaves.max() > 16 or np.isnan(self.thr).any() or len(self.leaf_value) > 0xFFFF
+                or mask_bytes > 8 << 20):
             return None
         tree = np.zeros(len(self.feat), dtype=np.int64)  # tree of each node
         under = np.zeros((len(self.feat), 2), dtype=np.uint64)  # leaf bits under its left / right child
