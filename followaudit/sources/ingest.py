@@ -6,7 +6,7 @@ import hashlib
 import itertools
 import json
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -234,8 +234,12 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
         observed: Observed | None = None
         ids: list[pl.DataFrame] = []
         writer = _OrderedWriter(store, target)
+        # The first batch is not held for the whole import (a chain over a list of it held it).
+        if first_batch is not None:
+            batches = itertools.chain(_once(first_batch), batches)
+            first_batch = None
         try:
-            for batch in itertools.chain([first_batch] if first_batch is not None else [], batches):
+            for batch in batches:
                 writer.put(batch.followers, batch.rejects)  # its "line" is not stored
                 ids.append(batch.followers.select(stream.id_hash(), "line"))
                 n += batch.followers.height
@@ -244,6 +248,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
                 file_ranks = file_ranks or batch.file_ranks
                 if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
                     observed = batch.observed
+                del batch  # the writer holds it until it is stored; not while the next one is read
         finally:
             writer.close()
         if known_digest is not None:
@@ -410,6 +415,13 @@ def _insert(store: Store, snapshot_id: int, followers: pl.DataFrame, rejects: pl
     store.append_rejects(snapshot_id, rejects, con)
 
 
+def _once(item: Any) -> Iterator[Any]:
+    """``item``, yielded once and then no longer referenced here."""
+    box = [item]
+    del item
+    yield box.pop()
+
+
 class _OrderedWriter:
     """Stores streamed batches two at a time, each in its own transaction on its own cursor,
     committed in file order.
@@ -438,13 +450,13 @@ class _OrderedWriter:
         before = self.pending[-1] if self.pending else None
         con = self.cursors[self.count % self.LANES]
         self.count += 1
-        self.pending.append(self.pool.submit(self._store, con, before, followers, rejects))
+        self.pending.append(self.pool.submit(self._store, con, before, [followers, rejects]))
 
-    def _store(self, con: duckdb.DuckDBPyConnection, before: Future[None] | None, followers: pl.DataFrame,
-               rejects: pl.DataFrame) -> None:
+    def _store(self, con: duckdb.DuckDBPyConnection, before: Future[None] | None, batch: list[pl.DataFrame]) -> None:
         con.execute("BEGIN TRANSACTION")
         try:
-            _insert(self.store, self.snapshot_id, followers, rejects, con)
+            _insert(self.store, self.snapshot_id, *batch, con)
+            batch.clear()  # stored: free its rows (and the file blocks they view) while it waits to commit
             if before is not None:
                 before.result()  # commit after the previous batch (raises if it failed: this one goes too)
             con.execute("COMMIT")
