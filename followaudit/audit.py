@@ -11,11 +11,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import polars as pl
 
-from .bursts.attach import attach_bursts, scan_follow_order
+from .bursts.attach import MembersWhileLabelling, attach_bursts, scan_follow_order
 from .bursts.detect import BURST_REASON_PREFIX, BurstScan
 from .classify import label_followers
 from .classify.features import inputs_of
@@ -342,11 +343,13 @@ def audit_snapshot(
         # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
         # written (another) while this one is labelled, and the follow order is scanned for bursts
         # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
+        if save:  # before the scan starts reading in its thread: this replaces the label files
+            store.delete_labels(snapshot.snapshot_id, method)
         alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX
         scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
+        # members of the bursts and their labels from the batches themselves, when the labels are stored
+        members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
-        if save:
-            store.delete_labels(snapshot.snapshot_id, method)
         written: Future | None = None
         for batch in reader:
             computed: dict = {}
@@ -354,6 +357,8 @@ def audit_snapshot(
                                      features_out=computed)
             tally.add(labels)
             tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
+            if members is not None:
+                members.add(batch, labels)
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
@@ -367,11 +372,14 @@ def audit_snapshot(
             written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
         first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-        report = build_report(snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
-                              first_reject=first, known_counts=counts, as_of=as_of)
+        # the estimate (its bootstrap: NumPy) in a thread while DuckDB reads the platform's evidence
+        building = writer.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                                 first_reject=first, known_counts=counts, as_of=as_of)
+        evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
+        report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None,
-                      burst_scan=scanning.result if scanning is not None else None)
+                      burst_scan=scanning.result if scanning is not None else None, burst_members=members, evidence=evidence)
     return AuditResult(report=report)
 
 
@@ -383,9 +391,16 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
         store.append_labels(snapshot_id, method, labels)
 
 
+def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confidence: float, inactive_days: int) -> dict[str, Any]:
+    """The platform's own evidence about these followers (``reach.platform_evidence``), as the report shows it."""
+    return platform_evidence(store, snapshot, method=method, confidence=confidence, as_of=as_of_time(snapshot),
+                             inactive_days=inactive_days)
+
+
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
     audience_counts: dict[str, int] | None = None, burst_scan: Callable[[], BurstScan | None] | None = None,
+    burst_members: MembersWhileLabelling | None = None, evidence: dict[str, Any] | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -393,13 +408,13 @@ def finish_report(
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts.
     """
-    evidence = platform_evidence(store, snapshot, method=method, confidence=report.confidence_level,
-                                 as_of=as_of_time(snapshot), inactive_days=report.inactive_days)
+    if evidence is None:
+        evidence = snapshot_evidence(store, snapshot, method=method, confidence=report.confidence_level, inactive_days=report.inactive_days)
     report.evidence.update(evidence)
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
                                        counts=audience_counts)
-    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan)
+    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan, labelled=burst_members)
     attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
         fake = report.headline_shares().get("fake")

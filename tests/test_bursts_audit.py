@@ -76,3 +76,38 @@ def test_members_found_in_sql_are_the_rectangles_members(tmp_path, spacing, offs
         found = burst_members(store, sid, rects).sort("burst_id", "follower_id")
     assert found.equals(burst_membership(frame, rects.bursts))
     assert found.filter(pl.col("burst_id") == 4).height == 1
+
+
+@pytest.mark.parametrize("scan_done_after", [0, 2, 99], ids=["scan done first", "scan done mid-way", "scan done last"])
+def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, scan_done_after):
+    # the audit finds the bursts' members in the batches it labels; they must be exactly the members
+    # and labels that the join of the stored labels gives, whenever the scan finishes
+    from concurrent.futures import Future
+
+    from followaudit.bursts.attach import MembersWhileLabelling
+    from followaudit.classify import label_followers
+
+    frame = sequence_with_bricks(30_000, [(4_000, 400, 50, 3), (20_000, 300, 50, 3)], seed=5)
+    store, sid = stored(tmp_path, frame)
+    varied = pl.when(pl.col("follow_rank") % 3 == 0).then(0).otherwise(pl.col("follow_rank") % 7 * 900)
+    store.replace_followers(sid, store.followers(sid).with_columns(posts_count=varied, following_count=varied * 3))
+    with store:
+        audit_snapshot(store, sid, batch_rows=4_000)  # stores the rules' labels
+        scan = scan_bursts(store.follower_columns(sid, ["follow_rank", "created_at", "followed_at"]))
+        assert len(scan.bursts) == 2
+        # a rectangle over both bursts, so a follower is a member twice
+        scan.bursts.append(replace(scan.bursts[0], end_rank=scan.bursts[1].end_rank, burst_id=3))
+        scanning: Future = Future()
+        found = MembersWhileLabelling(scanning)
+        snapshot = store.snapshot(sid)
+        for i, batch in enumerate(store.iter_followers(sid, batch_rows=4_000)):
+            if i == scan_done_after:
+                scanning.set_result(scan)
+            found.add(batch, label_followers(batch, method="rules", as_of=snapshot.taken_at, platform="twitter"))
+        if not scanning.done():
+            scanning.set_result(scan)
+        mine = found.members().sort("burst_id", "follower_id")
+        joined = burst_members(store, sid, scan, "rules").sort("burst_id", "follower_id")
+    assert mine.height > 700 and mine.filter(pl.col("burst_id") == 3).height > 0
+    assert mine["label"].n_unique() >= 2  # mixed labels among the members: a misplaced one would show
+    assert mine.equals(joined)

@@ -18,8 +18,8 @@ from followaudit.classify import count_features as CF
 from followaudit.classify import model as M
 from followaudit.classify import reasons as R
 from followaudit.classify import text_features as TF
-from followaudit.classify import trees
 from followaudit.classify.features import add_features, feature_exprs
+from followaudit.native import build
 from followaudit.schema import conform
 from followaudit.sources.synth import OBSERVED_AT, SynthSpec, generate
 
@@ -39,7 +39,7 @@ def hard_rows(n_features: int, n: int = 6000, seed: int = 3) -> np.ndarray:
 def without_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
     """No C compiler from here on: every compiled library is loaded again, as None."""
     monkeypatch.setenv("FOLLOWAUDIT_COMPILE", "0")
-    monkeypatch.setattr(trees, "_LIB", {})
+    monkeypatch.setattr(build, "_LIB", {})
 
 
 def assert_feature_matrix_matches_polars(frame: pl.DataFrame, features: tuple[str, ...], as_of: datetime) -> None:
@@ -52,7 +52,7 @@ def assert_feature_matrix_matches_polars(frame: pl.DataFrame, features: tuple[st
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWAUDIT_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setattr(trees, "_LIB", {})
+    monkeypatch.setattr(build, "_LIB", {})
 
 
 @pytest.mark.parametrize("name", sorted(M.SPECS))
@@ -259,6 +259,6 @@ def test_count_features_equal_their_polars_definitions_with_nulls() -> None:
 
 def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     frame = conform(generate(SynthSpec(500, seed=2)))
-    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)  # a fresh trees._LIB: checked again
+    monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)  # a fresh build._LIB: checked again
     assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
     assert_feature_matrix_matches_polars(frame, M.SPECS["twitter"].features, AS_OF)

@@ -120,3 +120,17 @@ def test_labels_stored_before_the_files_stay_readable_and_an_audit_replaces_them
         store.save_labels(1, "rules", labels(["u1", "u2"], "real"))
         assert store.query("SELECT count(*) AS n FROM label_rows")["n"][0] == 0
         assert store.labels(1, "rules")["label"].to_list() == ["real", "real"]
+
+
+def test_a_followers_reader_in_another_thread_does_not_need_the_label_files(tmp_path) -> None:
+    # the audit's burst scan reads the follow order through a cursor of its own while the audit
+    # replaces the snapshot's label files: that cursor must not bind the labels view
+    store, sid = workspace(tmp_path)
+    with store:
+        store.save_labels(sid, "rules", labels(["u1", "u2"]))
+        for path in store.labels_dir.glob("*.parquet"):
+            path.unlink()  # gone between this connection's view and a new cursor
+        order = store.follower_columns(sid, ["follow_rank", "created_at", "followed_at"])
+        assert order.height == 40 and order["follow_rank"].to_list() == list(range(40))
+        with pytest.raises(duckdb.IOException):
+            store.cursor()  # a cursor with the labels view does read the listing

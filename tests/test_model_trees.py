@@ -16,6 +16,7 @@ import pytest
 from followaudit.classify import model as M
 from followaudit.classify import trees
 from followaudit.classify.reasons import aspect_contributions
+from followaudit.native import build
 from followaudit.schema import conform
 from followaudit.sources.synth import OBSERVED_AT, SynthSpec, generate
 
@@ -41,13 +42,13 @@ def hard_rows(n_features: int, n: int = 5000, seed: int = 1) -> np.ndarray:
 def test_scores_and_leaves_equal_lightgbm(name: str, compile_walk: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FOLLOWAUDIT_COMPILE", compile_walk)
     monkeypatch.setenv("FOLLOWAUDIT_CACHE", str(tmp_path))
-    monkeypatch.setattr(trees, "_LIB", {})
+    monkeypatch.setattr(build, "_LIB", {})
     m = M.load_model(name)
     X = hard_rows(len(m.spec.features))
     raw, leaves, _ = m.trees.walk(X, leaves=True)
     assert np.array_equal(raw, m.booster.predict(X, raw_score=True))
     assert np.array_equal(leaves, m.booster.predict(X, pred_leaf=True))
-    if compile_walk == "1" and trees._LIB.get("lib") is not None:
+    if compile_walk == "1" and build._LIB.get("lib") is not None:
         assert list((tmp_path / "compiled").glob("treewalk-*.so"))
 
 

@@ -13,12 +13,13 @@ benchmarks/README.md).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 
 import polars as pl
 
 from ..report.core import Report
 from ..store.workspace import Snapshot, Store
-from .detect import BurstParams, BurstScan, scan_bursts, with_label_counts
+from .detect import BurstParams, BurstScan, burst_membership, scan_bursts, with_label_counts
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -91,6 +92,42 @@ def burst_members(store: Store, snapshot_id: int, scan: BurstScan, method: str |
         store.con.unregister("_burst_rects")
 
 
+class MembersWhileLabelling:
+    """The bursts' members and their labels, found in the batches an audit labels (``burst_members``
+    with ``method``, without reading every stored label back: that lookup was most of its cost).
+
+    The scan runs meanwhile (``scan_follow_order`` in a thread): batches labelled before it is done
+    keep the four columns the search needs (bounded: the scan runs alongside small audits only)."""
+
+    COLUMNS = ("follower_id", "follow_rank", "created_at")
+
+    def __init__(self, scanning: Future[BurstScan | None]) -> None:
+        self.scanning = scanning
+        self.waiting: list[pl.DataFrame] = []
+        self.found: list[pl.DataFrame] = []
+
+    def add(self, batch: pl.DataFrame, labels: pl.DataFrame) -> None:
+        """``labels``: ``label_followers`` of ``batch`` (the same rows in the same order)."""
+        part = batch.select(*self.COLUMNS).with_columns(labels.get_column("label"))
+        if self.scanning.done():
+            self._search(part)
+        else:
+            self.waiting.append(part)
+
+    def _search(self, part: pl.DataFrame) -> None:
+        scan = self.scanning.result()
+        if scan is not None and scan.bursts:
+            self.found.append(burst_membership(part, scan.bursts, carry=("label",)))
+
+    def members(self) -> pl.DataFrame:
+        """``follower_id, burst_id, label`` of every member (once the scan is done)."""
+        for part in self.waiting:
+            self._search(part)
+        self.waiting = []
+        schema = {"follower_id": pl.Utf8, "burst_id": pl.Int64, "label": pl.Utf8}
+        return pl.concat(self.found) if self.found else pl.DataFrame(schema=schema)
+
+
 def label_bursts(scan: BurstScan, members: pl.DataFrame) -> int:
     """Give each burst its members' fake share (so its kind); returns members of bought bursts not labelled real."""
     counts = members.group_by("burst_id").agg(
@@ -126,19 +163,23 @@ def scan_follow_order(store: Store, snapshot_id: int, params: BurstParams | None
 
 def attach_bursts(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None,
-    scanned: Callable[[], BurstScan | None] | None = None,
+    scanned: Callable[[], BurstScan | None] | None = None, labelled: MembersWhileLabelling | None = None,
 ) -> BurstScan | None:
     """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons.
 
-    ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here)."""
-    has_labels = store.label_counts(snapshot.snapshot_id).get(method, 0) > 0
+    ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here);
+    ``labelled``: the members found in the batches the audit labelled with ``method`` and stored."""
+    has_labels = labelled is not None or store.label_counts(snapshot.snapshot_id).get(method, 0) > 0
     scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
     if scan is None:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
         return None
     # members and their labels, once: for the fake shares (so each burst's kind and reason), the
     # report's count of bought members not labelled real, and the reasons written back
-    members = burst_members(store, snapshot.snapshot_id, scan, method) if has_labels and scan.bursts else None
+    if labelled is not None:
+        members = labelled.members() if scan.bursts else None
+    else:
+        members = burst_members(store, snapshot.snapshot_id, scan, method) if has_labels and scan.bursts else None
     not_real = label_bursts(scan, members) if members is not None else 0
     report.bursts = [b.to_dict() for b in scan.bursts]
     report.sections[SECTION] = {**scan.section(), "reference": "docs/bursts.md"}

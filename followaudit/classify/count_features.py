@@ -20,9 +20,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from ..native.arrow import ArrowColumn, arrow_column
+from ..native.build import compiled
 from ..schema import SCHEMA as CANONICAL
 from .features import feature_exprs
-from .trees import compiled
 
 # Output column of each feature in the C kernel.
 COUNT_FEATURES = (
@@ -120,19 +121,6 @@ void count_features(int64_t n, const col* ints, const col* times, const col* fla
     }
 }
 """
-
-
-class ArrowColumn(ctypes.Structure):
-    """A fixed-width Arrow array as the C kernels read it (``col`` in their sources): its buffers, in place."""
-
-    _fields_ = [("values", ctypes.c_void_p), ("valid", ctypes.c_void_p), ("shift", ctypes.c_int64)]
-
-
-def arrow_column(array: pa.Array) -> ArrowColumn:
-    """``array``'s record; the validity bitmap only when something is null. The caller keeps ``array`` alive."""
-    valid, values = array.buffers()[:2]
-    return ArrowColumn(values.address if values is not None else None,
-                       valid.address if valid is not None and array.null_count else None, array.offset)
 
 
 SCHEMA = {c: CANONICAL[c] for c in (*INT_COLUMNS, *TIME_COLUMNS, *BOOL_COLUMNS)}  # the types the kernel reads

@@ -22,9 +22,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from .count_features import arrow_column
+from ..native.arrow import arrow_column
+from ..native.build import compiled
 from .features import feature_exprs
-from .trees import compiled, rank_credit
+from .trees import rank_credit
 
 if TYPE_CHECKING:
     from .model import LoadedModel

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from .trees import compiled
+from ..native.arrow import string_column
+from ..native.build import compiled
 
 # Output column of each feature in the C kernel, and the fallback bit of those that have one.
 TEXT_FEATURES = (
@@ -172,27 +172,8 @@ void text_features(int64_t n, int64_t ld, strcol handle, strcol name, strcol bio
 """
 
 
-class _StrCol(ctypes.Structure):
-    _fields_ = [("valid", ctypes.c_void_p), ("views", ctypes.c_void_p), ("bufs", ctypes.c_void_p), ("shift", ctypes.c_int64)]
-
-
 def _library() -> Any | None:
     return compiled("text", "textfeatures", C_SOURCE, [["-O2"]], restypes={"text_features": None})
-
-
-def _column(array: pa.Array) -> tuple[_StrCol, Any] | None:
-    """The Arrow string-view buffers of ``array`` for the kernel and what keeps them alive; None
-    for another layout.
-
-    String views are Polars' own layout, handed over without a copy (converting them to offsets and
-    one data buffer cost ~0.03 CPU-s per million rows and column).
-    """
-    if array.type != pa.string_view():
-        return None
-    valid, views, *data = array.buffers()
-    bufs = (ctypes.c_void_p * max(len(data), 1))(*[b.address if b is not None else 0 for b in data])
-    col = _StrCol(valid.address if valid is not None and array.null_count else None, views.address, ctypes.addressof(bufs), array.offset)
-    return col, (array, bufs)
 
 
 def text_feature_columns(frame: pl.DataFrame, names: list[str], exprs: dict[str, pl.Expr]) -> dict[str, np.ndarray] | None:
@@ -209,7 +190,7 @@ def text_feature_columns(frame: pl.DataFrame, names: list[str], exprs: dict[str,
     start = 0
     # The frame's chunks as Arrow record batches (no copy; a Series' own to_arrow joins its chunks).
     for batch in frame.select(TEXT_COLUMNS).to_arrow(compat_level=pl.CompatLevel.newest()).to_batches():
-        cols = [_column(batch.column(c)) for c in TEXT_COLUMNS]
+        cols = [string_column(batch.column(c)) for c in TEXT_COLUMNS]
         if any(c is None for c in cols):
             return None
         lib.text_features(ctypes.c_int64(batch.num_rows), ctypes.c_int64(n), *[c[0] for c in cols if c is not None],

@@ -25,15 +25,13 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import subprocess
-import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..native.build import compiled
 
 NODE_DTYPE = np.dtype([("thr", "<f8"), ("feat", "<i4"), ("left", "<i4"), ("right", "<i4"), ("kind", "<i4")])
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
@@ -91,12 +89,6 @@ void walk(const double* X, int64_t n, int32_t nf, int32_t n_trees,
 }
 """
 
-def cache_dir() -> Path:
-    """``$FOLLOWAUDIT_CACHE`` or ``~/.cache/followaudit``: where the compiled walk is kept."""
-    base = os.environ.get("FOLLOWAUDIT_CACHE")
-    return Path(base) if base else Path.home() / ".cache" / "followaudit"
-
-
 def default_threads() -> int:
     """Threads of one scoring pass: ``OMP_NUM_THREADS`` when set (a Dask worker's budget), else up to 2 cores."""
     configured = os.environ.get("OMP_NUM_THREADS", "")
@@ -104,15 +96,6 @@ def default_threads() -> int:
         return int(configured)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(2, cores)
-
-
-def compile_enabled() -> bool:
-    """``FOLLOWAUDIT_COMPILE=0`` keeps the NumPy walk (same numbers, slower)."""
-    return os.environ.get("FOLLOWAUDIT_COMPILE", "1") not in ("0", "false", "no")
-
-
-_LIB_LOCK = threading.Lock()
-_LIB: dict[str, Any] = {}
 
 
 def _library() -> Any | None:
@@ -126,58 +109,6 @@ def rank_credit(credit: np.ndarray, fake: np.ndarray, k: int, min_credit: float)
     toward = np.where(fake[:, None], credit, -credit)
     order = np.argsort(-toward, axis=1, kind="stable")[:, :k]
     return np.where(np.take_along_axis(toward, order, axis=1) >= min_credit, order, -1)
-
-
-def compiled(key: str, prefix: str, source: str, flag_sets: list[list[str]], *, restypes: dict[str, Any] | None = None,
-             setup: Callable[[Any], bool] | None = None) -> Any | None:
-    """``source`` compiled into a shared library, cached as ``<cache>/compiled/<prefix>-<hash>.so``.
-
-    ``flag_sets`` are tried in order (e.g. with OpenMP, then without). Loaded once per process under
-    ``key``; None when compiling is disabled or no C compiler works (callers then run the same
-    computation in NumPy). No ``-ffast-math``: every sum stays in the order the source writes it.
-    When loaded, its functions get their ``restypes`` and ``setup(lib)`` runs once (under the lock:
-    it must not load a library itself); False from it makes the library None here too.
-    """
-    with _LIB_LOCK:
-        if key in _LIB:
-            return _LIB[key]
-        lib = None
-        if compile_enabled():
-            digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-            target = cache_dir() / "compiled" / f"{prefix}-{digest}.so"
-            try:
-                if not target.exists():
-                    _build(target, source, flag_sets)
-                lib = ctypes.CDLL(str(target))
-            except (OSError, RuntimeError, subprocess.SubprocessError):
-                lib = None  # no compiler: the NumPy walk gives the same numbers
-        if lib is not None:
-            for name, restype in (restypes or {}).items():
-                getattr(lib, name).restype = restype
-            if setup is not None and not setup(lib):
-                lib = None
-        _LIB[key] = lib
-        return lib
-
-
-def _build(target: Path, source_text: str, flag_sets: list[list[str]]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    source = target.with_suffix(f".{os.getpid()}.c")
-    tmp = target.with_suffix(f".{os.getpid()}.tmp.so")
-    source.write_text(source_text)
-    try:
-        for flags in flag_sets:
-            done = subprocess.run(
-                [os.environ.get("CC", "gcc"), "-shared", "-fPIC", *flags, str(source), "-o", str(tmp), "-lm"],
-                capture_output=True, text=True, timeout=300, check=False,
-            )
-            if done.returncode == 0:
-                os.replace(tmp, target)
-                return
-        raise RuntimeError(done.stderr.strip()[-300:])
-    finally:
-        source.unlink(missing_ok=True)
-        tmp.unlink(missing_ok=True)
 
 
 # The model's own trees as straight-line C: every split is one comparison against a constant

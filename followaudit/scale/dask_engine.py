@@ -384,7 +384,7 @@ def _run_dataframe(cl: Any, dd: Any, distributed: Any, files: list[str], source:
     ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in NOT_READ]]
     scored = ddf.map_partitions(score_partition, **settings.labelling(), meta=output_meta())
     write = scored.to_parquet(
-        target, engine=labels_parquet_engine(), name_function=part_name, write_index=False, compression="zstd",
+        target, engine=labels_parquet_engine(), name_function=part_name, write_index=False, **PARQUET_OPTIONS,
         compute=False, overwrite=not is_remote(target),
     )
     # The labelled partition has one consumer, its write; the counts are a tree reduction over the

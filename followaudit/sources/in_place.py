@@ -4,23 +4,128 @@ An import validates, trims and conforms each row, then copies it into the worksp
 followaudit's own canonical Parquet (``followaudit export``, ``score``, ``scale.synth_parquet``)
 that copy is most of an audit's cost (~2 CPU-s per million followers, against ~0.5 for DuckDB to
 read the file) and doubles the bytes on disk. So a canonical file that the import would store
-unchanged is read where it is: one Polars pass over the file (a million rows at a time) checks
-exactly what the import would have changed or rejected (types, ids, handles, platform, derived
-lengths); any of it, or ``--copy``, and the file is imported the usual way, rejects and all.
+unchanged is read where it is: the file's footer and one Polars pass over the columns it cannot
+vouch for (a million rows at a time) check exactly what the import would have changed or rejected
+(types, ids, handles, platform, derived lengths); any of it, or ``--copy``, and the file is
+imported the usual way, rejects and all.
+
+What the footer says is not read again: its null counts per row group show which row groups hold
+followers ranked, and that no text lacks its derived length (where ``bio_length`` has no nulls,
+no bio needs one; only row groups where it cannot say are read). The ids, handles and labels are
+read (~0.05 CPU-s per million followers for the three, most of it zstd); the test for text an import would trim
+and the one for repeated ids run compiled over Polars' own buffers (~0.015 CPU-s per million, where
+the Polars expressions cost ~0.08), or as Polars expressions without a C compiler.
 """
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import polars as pl
 
-from ..store.parquet_columns import parquet_slices, scan_planned
+from ..native.arrow import string_column
+from ..native.build import compiled
+from ..store.parquet_columns import ABSENT, scan_planned
 from ..store.workspace import Store
 from .formats.common import _stripped
 
 CHECK_ROWS = 1_000_000  # rows per slice the check reads
+TRIMMED = ("follower_id", "handle", "truth_label")  # the texts an import trims that the check reads
+DERIVED = {"bio": ("bio_length",), "handle": ("handle_length", "handle_digits")}  # text -> lengths derived from it
+
+C_SOURCE = r"""
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct { const uint8_t* valid; const uint8_t* views; const uint8_t* const* bufs; int64_t shift; } strcol;
+
+/* Whether the UTF-8 text t[0..len) starts with White_Space: what Polars' strip_chars() removes
+   (Rust's char::is_whitespace): \t-\r, space, U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028,
+   U+2029, U+202F, U+205F, U+3000. */
+static inline int space_first(const uint8_t* t, int64_t len) {
+    uint8_t b = t[0];
+    if (b == ' ' || (b >= 9 && b <= 13)) return 1;
+    if (b < 0xC2) return 0;
+    if (b == 0xC2) return len >= 2 && (t[1] == 0x85 || t[1] == 0xA0);
+    if (len < 3) return 0;
+    if (b == 0xE1) return t[1] == 0x9A && t[2] == 0x80;
+    if (b == 0xE2) return (t[1] == 0x80 && (t[2] <= 0x8A || t[2] == 0xA8 || t[2] == 0xA9 || t[2] == 0xAF))
+                          || (t[1] == 0x81 && t[2] == 0x9F);
+    if (b == 0xE3) return t[1] == 0x80 && t[2] == 0x80;
+    return 0;
+}
+/* ... ends with it: in valid UTF-8 a lead byte two (three) back starts the last character. */
+static inline int space_last(const uint8_t* t, int64_t len) {
+    uint8_t b = t[len - 1];
+    if (b == ' ' || (b >= 9 && b <= 13)) return 1;
+    if (b < 0x80) return 0;
+    if (len >= 2 && t[len - 2] == 0xC2) return b == 0x85 || b == 0xA0;
+    return len >= 3 && t[len - 3] >= 0xE1 && t[len - 3] <= 0xE3 && space_first(t + len - 3, 3);
+}
+/* Rows of a string column an import would change: empty text, or blanks around it (nulls stay). */
+int64_t untrimmed(int64_t n, strcol c) {
+    int64_t found = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int64_t j = i + c.shift;
+        if (c.valid && !((c.valid[j >> 3] >> (j & 7)) & 1)) continue;
+        const uint8_t* v = c.views + j * 16;
+        int32_t len, buf, at;
+        memcpy(&len, v, 4);
+        if (len == 0) { found++; continue; }
+        if (space_first(v + 4, len < 4 ? len : 4)) { found++; continue; }  /* a long text's view keeps its first 4 bytes */
+        if (len > 12) {
+            memcpy(&buf, v + 8, 4);
+            memcpy(&at, v + 12, 4);
+            found += space_last(c.bufs[buf] + at, len);
+        } else {
+            found += space_last(v + 4, len);
+        }
+    }
+    return found;
+}
+/* 1 when the n values are all different, 0 when one repeats, -1 without memory. Mixed by an odd
+   multiplier (a bijection), split by their top 8 bits into 256 parts that each fit the cache, and
+   each part put in a small open-addressing table keyed by the bits below. */
+int distinct(int64_t n, const uint64_t* h) {
+    const uint64_t mix = 0x9E3779B97F4A7C15ULL;
+    int64_t count[257] = {0}, at[256], largest = 0, size = 16;
+    for (int64_t i = 0; i < n; i++) count[((h[i] * mix) >> 56) + 1]++;
+    for (int b = 0; b < 256; b++) {
+        if (count[b + 1] > largest) largest = count[b + 1];
+        count[b + 1] += count[b];
+    }
+    while (size < 2 * largest) size <<= 1;
+    uint64_t* parts = malloc(sizeof(uint64_t) * (n ? n : 1));
+    uint64_t* table = malloc(sizeof(uint64_t) * size);
+    uint8_t* used = malloc(size);
+    if (!parts || !table || !used) { free(parts); free(table); free(used); return -1; }
+    memcpy(at, count, sizeof(at));
+    for (int64_t i = 0; i < n; i++) { uint64_t v = h[i] * mix; parts[at[v >> 56]++] = v; }
+    int result = 1;
+    for (int b = 0; b < 256 && result; b++) {
+        int64_t m = count[b + 1] - count[b], bits = 4;
+        while (((int64_t)1 << bits) < 2 * m) bits++;
+        int64_t mask = ((int64_t)1 << bits) - 1;
+        memset(used, 0, mask + 1);
+        const uint64_t* p = parts + count[b];
+        for (int64_t i = 0; i < m && result; i++) {
+            uint64_t v = p[i];
+            int64_t slot = (int64_t)(v >> (56 - bits)) & mask;
+            for (; used[slot]; slot = (slot + 1) & mask)
+                if (table[slot] == v) { result = 0; break; }
+            used[slot] = 1;
+            table[slot] = v;
+        }
+    }
+    free(parts); free(table); free(used);
+    return result;
+}
+"""
 
 
 @dataclass
@@ -33,12 +138,81 @@ class InPlace:
     ranked: bool  # follow_rank given (else the order is unknown)
 
 
+def _library() -> Any | None:
+    return compiled("in_place", "inplace", C_SOURCE, [["-O2"]], restypes={"untrimmed": ctypes.c_int64, "distinct": ctypes.c_int})
+
+
 def _changed_by_import(column: str) -> pl.Expr:
     """Rows whose ``column`` an import would change (``formats.common._clean``): text with blanks
     around it, or empty (it becomes null). The stripped text is a part of the text, so it is the
     same text exactly when it is as long: comparing lengths costs half of comparing the strings."""
     length = pl.col(column).str.len_bytes()
     return (_stripped(column).str.len_bytes() != length) | (length == 0)
+
+
+def untrimmed_rows(frame: pl.DataFrame, columns: list[str], *, native: bool = True) -> int:
+    """How many texts of ``frame``'s string ``columns`` an import would change (``_changed_by_import``,
+    counted per column): compiled over Polars' Arrow string views, else (or ``native=False``) in Polars."""
+    lib = _library() if native and frame.height else None
+    found, in_polars = 0, list(columns)
+    if lib is not None:
+        table = frame.select(columns).to_arrow(compat_level=pl.CompatLevel.newest())  # no copy
+        in_polars = []
+        for name in columns:
+            chunks = table.column(name).chunks
+            views = [string_column(chunk) for chunk in chunks]
+            if any(v is None for v in views):  # another layout
+                in_polars.append(name)
+                continue
+            found += sum(lib.untrimmed(ctypes.c_int64(len(chunk)), v[0]) for chunk, v in zip(chunks, views, strict=True) if v)
+    if in_polars:
+        found += int(frame.select(pl.sum_horizontal(_changed_by_import(c).sum() for c in in_polars)).item())
+    return found
+
+
+def all_distinct(hashes: pl.Series, *, native: bool = True) -> bool:
+    """Whether the UInt64 ``hashes`` are all different (compiled, else or with ``native=False``
+    Polars' ``n_unique``)."""
+    lib = _library() if native else None
+    if lib is not None:
+        values = np.ascontiguousarray(hashes.to_numpy(), dtype=np.uint64)
+        result = lib.distinct(ctypes.c_int64(len(values)), ctypes.c_void_p(values.ctypes.data))
+        if result >= 0:
+            return bool(result)
+    return hashes.n_unique() == len(hashes)
+
+
+def _values(column: pl.Series) -> set[Any]:
+    """The distinct non-null values of ``column``, cheaply when there is one (the usual case)."""
+    known = column.drop_nulls() if column.null_count() else column
+    if known.is_empty():
+        return set()
+    first = known[0]
+    return {first} if (known == first).all() else set(known.unique().to_list())
+
+
+def row_groups(store: Store, path: str | Path, columns: list[str]) -> pl.DataFrame:
+    """``row_group, start, rows`` of a Parquet file and, per one of ``columns``, its null count in
+    each row group (null when the footer does not say), from the footer alone."""
+    counts = ", ".join(f"""max(stats_null_count) FILTER (path_in_schema = '{c}') AS "{c}\"""" for c in columns)
+    groups = store.query(
+        f"""SELECT row_group_id AS row_group, any_value(row_group_num_rows) AS rows{", " if counts else ""}{counts}
+            FROM parquet_metadata(?) GROUP BY row_group_id ORDER BY row_group_id""",
+        [str(path)],
+    )
+    return groups.with_columns((pl.col("rows").cum_sum() - pl.col("rows")).alias("start"))
+
+
+def _underived_groups(groups: pl.DataFrame, plan: dict[str, str]) -> pl.DataFrame:
+    """The row groups whose footer does not show every text with its derived lengths: where a text
+    may be present (it is not null on every row) and a length may be missing (its nulls are not
+    known to be 0). The lengths are in the file wherever the text is (``column_plan``)."""
+    undecided = [
+        (pl.col(text).is_null() | (pl.col(text) < pl.col("rows")))
+        & pl.any_horizontal(pl.col(length).is_null() | (pl.col(length) > 0) for length in lengths)
+        for text, lengths in DERIVED.items() if plan[text] != ABSENT
+    ]
+    return groups.filter(pl.any_horizontal(undecided)) if undecided else groups.clear()
 
 
 def check_in_place(store: Store, path: str | Path, *, platform: str | None, account: str | None,
@@ -55,37 +229,47 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     plan = store.parquet_plan(path)
     if account is not None or plan is None:
         return None
+    present = [c for c in ("follow_rank", *DERIVED, *(x for lengths in DERIVED.values() for x in lengths)) if plan[c] != ABSENT]
+    groups = row_groups(store, path, present)
+    n = int(groups["rows"].sum())
+    if not n:
+        return None
+    # ranks: from the footer's null counts when it gives them all
+    rank_nulls = groups["follow_rank"] if plan["follow_rank"] != ABSENT else groups["rows"]
+    read_ranks = rank_nulls.null_count() > 0
+    ranked = bool((rank_nulls < groups["rows"]).any())
+    if not read_ranks and not ranked and order not in (None, "unknown"):
+        return None
     # Polars, slice by slice (bounded memory: a 10M-row file read whole held 1.7 GB of text), with
-    # the import's own idea of blank text; ~0.3 CPU-s a million followers
-    counts = dict.fromkeys(("n", "missing_ids", "untrimmed", "without_platform", "ranked", "underived"), 0)
+    # the import's own idea of blank text
+    needed = [*TRIMMED, "platform", "account", *(["follow_rank"] if read_ranks else [])]
+    trimmed = [c for c in TRIMMED if plan[c] != ABSENT]
     platforms: set[str] = set()
     accounts: set[str] = set()
     id_hashes = []
-    needed = ["follower_id", "handle", "truth_label", "platform", "account", "follow_rank", "bio", "bio_length",
-              "handle_length", "handle_digits"]
-    for part in parquet_slices(scan_planned(path, plan, needed), CHECK_ROWS):
-        found = part.select(
-            pl.len().alias("n"),
-            pl.col("follower_id").is_null().sum().alias("missing_ids"),
-            (_changed_by_import("follower_id") | _changed_by_import("handle") | _changed_by_import("truth_label")).sum().alias("untrimmed"),
-            pl.col("platform").null_count().alias("without_platform"),
-            pl.col("follow_rank").count().alias("ranked"),
-            ((pl.col("bio").is_not_null() & pl.col("bio_length").is_null())
-             | (pl.col("handle").is_not_null() & (pl.col("handle_length").is_null() | pl.col("handle_digits").is_null()))).sum().alias("underived"),
-        ).row(0, named=True)
-        for key in counts:
-            counts[key] += int(found[key])
-        platforms.update(part.get_column("platform").drop_nulls().unique().to_list())
-        accounts.update(part.get_column("account").drop_nulls().unique().to_list())
-        id_hashes.append(part.get_column("follower_id").hash())
-    n = counts["n"]
-    if not n:
+    scan = scan_planned(path, plan, needed)
+    for start in range(0, n, CHECK_ROWS):
+        part = scan.slice(start, CHECK_ROWS).collect()
+        ids, places = part.get_column("follower_id"), part.get_column("platform")
+        platforms |= _values(places)
+        accounts |= _values(part.get_column("account"))
+        if (ids.null_count() or places.null_count() or len(platforms) > 1 or len(accounts) > 1
+                or untrimmed_rows(part, trimmed)):
+            return None
+        if read_ranks:
+            ranked = ranked or part.get_column("follow_rank").null_count() < part.height
+        id_hashes.append(ids.hash())
+    if (platform is not None and platform not in platforms) or (not ranked and order not in (None, "unknown")):
         return None
-    one_platform = counts["without_platform"] == 0 and len(platforms) == 1 and (platform is None or platform in platforms)
+    # where the footer cannot vouch for the derived lengths, those row groups are read
+    underived = scan_planned(path, plan, [*DERIVED, *(x for lengths in DERIVED.values() for x in lengths)])
+    for start, rows in _underived_groups(groups, plan).select("start", "rows").iter_rows():
+        found = underived.slice(start, rows).select(pl.any_horizontal(
+            pl.col(text).is_not_null() & pl.any_horizontal(pl.col(x).is_null() for x in lengths) for text, lengths in DERIVED.items()
+        ).sum()).collect().item()
+        if found:
+            return None
     # Equal id hashes may be a repeated id (or, rarely, a collision): the import decides which.
-    distinct_ids = pl.concat(id_hashes).n_unique()
-    clean = counts["missing_ids"] == 0 and distinct_ids == n and counts["untrimmed"] == 0 and counts["underived"] == 0
-    ranked = counts["ranked"] > 0
-    if not (clean and one_platform and len(accounts) <= 1) or (not ranked and order not in (None, "unknown")):
+    if not all_distinct(pl.concat(id_hashes)):
         return None
     return InPlace(n=n, platform=platforms.pop(), account=accounts.pop() if accounts else None, ranked=ranked)

@@ -516,12 +516,14 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             raise StoreError(f"snapshot {snapshot_id} is read in place from {self._files[snapshot_id]}; its rows cannot change here",
                              "import the file with --copy to store its rows in the workspace")
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
+    def cursor(self, labels: bool = True) -> duckdb.DuckDBPyConnection:
         """A cursor of its own (for another thread, or to read while writing), seeing what this
-        connection sees: UTC, and the files read in place (temporary views belong to a connection)."""
+        connection sees: UTC, and the files read in place (temporary views belong to a connection).
+        ``labels=False``: without the labels view (a reader of followers alone in another thread
+        must not depend on label files that this connection may be replacing)."""
         cursor = self.con.cursor()
         cursor.execute("SET TimeZone = 'UTC'")
-        for view in (self._followers_view, self._labels_view):
+        for view in (self._followers_view, self._labels_view if labels else None):
             if view:
                 cursor.execute(view)
         return cursor
@@ -582,7 +584,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         in_place = self.scan_follower_file(snapshot_id, columns)
         if in_place is not None:
             return in_place.collect()
-        cursor = self.cursor()
+        cursor = self.cursor(labels=False)
         try:
             return cursor.sql(f"SELECT {', '.join(columns)} FROM followers WHERE snapshot_id = ?", params=[snapshot_id]).pl()
         finally:
