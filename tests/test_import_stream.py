@@ -190,6 +190,25 @@ def test_batches_stored_two_at_a_time_keep_file_order_and_a_failed_one_stores_no
         assert store.row("SELECT count(*) AS n FROM rejects")["n"] == 1
 
 
+@pytest.mark.parametrize("name", ["u.jsonl", "u.jsonl.gz", "twitter_v1.json"])
+def test_file_hashed_by_the_caller_is_the_same_source_hash(tmp_path, small_blocks, name):
+    from followaudit.sources.filehash import FileHash
+
+    target = tmp_path / name
+    if name == "twitter_v1.json":
+        target.write_bytes((FIX / name).read_bytes())  # read in one piece
+    else:
+        write_users(tmp_path / "plain.jsonl", 30)
+        data = (tmp_path / "plain.jsonl").read_bytes()
+        target.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with Store(tmp_path / "w.duckdb") as store:
+        first = import_file(store, target, file_hash=FileHash(target))
+        again = import_file(store, target)  # hashed here: the same file and options replace the snapshot
+        assert again.reused and again.snapshot_id == first.snapshot_id
+        with pytest.raises(FileNotFoundError):
+            FileHash(tmp_path / "missing.jsonl").digest()
+
+
 def write_array(path: Path, n: int, *, indent: int | None = 2, extra: dict[int, str] | None = None) -> list[str]:
     """A top-level JSON array of n Twitter v1.1 users (ids 1..n) whose strings hold brackets, commas,
     escaped quotes and backslashes; ``extra`` replaces given 1-based elements with raw text."""

@@ -19,6 +19,7 @@ import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from ..store.workspace import FOLLOWER_ROWS, Store
+from .filehash import FileHash
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 from .formats.common import Observed
@@ -70,10 +71,15 @@ def _hash_file(path: str | Path, digest: Any) -> None:
             digest.update(chunk)
 
 
-def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path | None = None) -> str:
-    """Content hash of the file(s) plus the options that change what is read."""
-    digest = hashlib.sha256()
-    _hash_file(path, digest)
+def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path | None = None,
+                file_hash: FileHash | None = None) -> str:
+    """Content hash of the file(s) plus the options that change what is read (``file_hash``: the
+    file's own hash, when the caller started it)."""
+    if file_hash is not None:
+        digest = file_hash.digest()
+    else:
+        digest = hashlib.sha256()
+        _hash_file(path, digest)
     if profiles is not None:
         digest.update(b"\x00profiles\x00")
         _hash_file(profiles, digest)
@@ -93,6 +99,7 @@ def import_file(
     progress: Callable[[int], None] | None = None,
     observed_at: datetime | None = None,
     copy: bool = False,
+    file_hash: FileHash | None = None,
     **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
@@ -107,7 +114,8 @@ def import_file(
     ``--format`` is the output format). ``progress(n)`` is told of file bytes read (streamed files).
 
     A canonical Parquet file that needs no change is read where it is, not copied (``in_place``);
-    ``copy=True`` (``--copy``) stores its rows in the workspace all the same.
+    ``copy=True`` (``--copy``) stores its rows in the workspace all the same. ``file_hash``: the
+    hash of ``path`` started by the caller (see ``filehash``), instead of hashing it here.
     """
     platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
     fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
@@ -133,7 +141,7 @@ def import_file(
     if the_plan is not None and the_plan.kind == "parquet" and not copy and not mapping:
         # the file is hashed (hashlib and reads release the GIL) on the other core while it is checked
         with ThreadPoolExecutor(1, thread_name_prefix="followaudit-hash") as pool:
-            hashing = pool.submit(source_hash, path, settings)
+            hashing = pool.submit(source_hash, path, settings, None, file_hash)
             checked = check_in_place(store, path, platform=platform, account=account, order=order)
             digest = hashing.result()
         if checked is not None:
@@ -147,12 +155,12 @@ def import_file(
     # bytes a follower that nothing reads during an import), so its peak memory stays flat.
     with store.bulk_writes(), store.memory_limit(STREAM_MEMORY_LIMIT if the_plan is not None else None):
         if parsed is not None:
-            digest = source_hash(path, settings, profiles)
+            digest = source_hash(path, settings, profiles, file_hash)
             result = _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
         else:
             assert the_plan is not None
             result = _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
-                                     account=account, progress=progress, known_digest=digest)
+                                     account=account, progress=progress, known_digest=digest, file_hash=file_hash)
         with store.transaction():
             set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
         if the_plan is not None:
@@ -204,7 +212,8 @@ def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest
 
 def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, settings: dict[str, Any],
                     meta: dict[str, Any], *, encoding: str, strict: bool, account: str | None,
-                    progress: Callable[[int], None] | None, known_digest: str | None = None) -> ImportResult:
+                    progress: Callable[[int], None] | None, known_digest: str | None = None,
+                    file_hash: FileHash | None = None) -> ImportResult:
     """A large JSONL, CSV or Parquet file, block by block.
 
     Each block is committed on its own: DuckDB keeps uncommitted inserts in memory (measured ~650
@@ -214,11 +223,11 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
     as it is read (in the parsing thread), and a re-import of the same file then takes over the
     earlier snapshot's id in one final transaction. ``known_digest``: ``source_hash`` of the file,
     when the caller already computed it (a Parquet file checked for reading in place), so it is not
-    hashed again.
+    hashed again; ``file_hash``: the file's hash being taken by the caller's thread.
     """
     con = store.con
     digest = hashlib.sha256()
-    hashed_while_reading = not the_plan.compressed and known_digest is None
+    hashed_while_reading = not the_plan.compressed and known_digest is None and file_hash is None
     # No prefetch thread: the writer stores two batches on DuckDB's threads while this thread reads
     # the next (the parsers run ahead of it), which holds as many batches as before.
     batches = stream.iter_batches(
@@ -253,6 +262,8 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
             writer.close()
         if known_digest is not None:
             source_digest = known_digest
+        elif file_hash is not None:
+            source_digest = _with_settings(file_hash.digest(), settings)
         else:
             if not hashed_while_reading:
                 _hash_file(path, digest)
