@@ -8,6 +8,7 @@ on the import's reading thread. The import asks for the digest when it needs it.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,18 @@ class FileHash:
         self._thread.start()
 
     def _run(self, path: str | Path) -> None:
-        buffer = bytearray(1 << 20)  # reused: no fresh memory (and page faults) for every read
-        view = memoryview(buffer)
+        step = 8 << 20
         try:
             with open(path, "rb") as fh:
-                while n := fh.readinto(buffer):
-                    self._digest.update(view[:n])  # hashlib releases the GIL on large updates
+                try:  # mapped: hashed from the page cache itself, no copy into buffers
+                    mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                except (ValueError, OSError):  # empty or not a regular file
+                    while chunk := fh.read(step):
+                        self._digest.update(chunk)
+                    return
+                with mapped, memoryview(mapped) as view:
+                    for start in range(0, len(mapped), step):
+                        self._digest.update(view[start : start + step])  # hashlib releases the GIL
         except BaseException as exc:  # noqa: BLE001 - raised in the caller by digest()
             self._error = exc
 
