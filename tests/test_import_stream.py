@@ -160,6 +160,55 @@ def test_interrupted_reimport_keeps_the_earlier_snapshot(tmp_path, small_blocks,
         assert store.row("SELECT count(*) AS n FROM followers")["n"] == 40
 
 
+def test_batches_stored_two_at_a_time_keep_file_order_and_a_failed_one_stores_nothing(tmp_path, small_blocks, monkeypatch):
+    from followaudit.sources import ingest
+
+    target = tmp_path / "u.jsonl"
+    write_users(target, 60, extra={20: "{oops"})
+    with Store(tmp_path / "w.duckdb") as store:
+        first = import_file(store, target)  # ~9 batches, two stored at once
+        stored = store.query(f"SELECT follower_id, follow_rank FROM {ingest.FOLLOWER_ROWS} ORDER BY rowid")
+        assert stored["follower_id"].to_list() == [str(i) for i in range(1, 61) if i != 20]  # rows in file order
+        assert stored["follow_rank"].to_list() == list(range(58, -1, -1))
+        assert store.rejects(first.snapshot_id)["line"].to_list() == [20]
+        real = ingest._append_canonical
+        calls = []
+
+        def failing(con, snapshot_id, followers):
+            calls.append(1)
+            if len(calls) == 4:  # a later batch, on one of the writer's threads
+                raise OSError("disk full")
+            real(con, snapshot_id, followers)
+
+        monkeypatch.setattr(ingest, "_append_canonical", failing)
+        target.write_text(target.read_text() + json.dumps({"id_str": "61", "screen_name": "new"}) + "\n")
+        with pytest.raises(OSError, match="disk full"):
+            import_file(store, target)
+        # the half import is gone; the earlier snapshot is untouched
+        assert store.row("SELECT count(*) AS n FROM snapshots")["n"] == 1
+        assert store.row("SELECT count(*) AS n FROM followers")["n"] == 59
+        assert store.row("SELECT count(*) AS n FROM rejects")["n"] == 1
+
+
+@pytest.mark.parametrize("name", ["u.jsonl", "u.jsonl.gz", "twitter_v1.json"])
+def test_file_hashed_by_the_caller_is_the_same_source_hash(tmp_path, small_blocks, name):
+    from followaudit.sources.filehash import FileHash
+
+    target = tmp_path / name
+    if name == "twitter_v1.json":
+        target.write_bytes((FIX / name).read_bytes())  # read in one piece
+    else:
+        write_users(tmp_path / "plain.jsonl", 30)
+        data = (tmp_path / "plain.jsonl").read_bytes()
+        target.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    with Store(tmp_path / "w.duckdb") as store:
+        first = import_file(store, target, file_hash=FileHash(target))
+        again = import_file(store, target)  # hashed here: the same file and options replace the snapshot
+        assert again.reused and again.snapshot_id == first.snapshot_id
+        with pytest.raises(FileNotFoundError):
+            FileHash(tmp_path / "missing.jsonl").digest()
+
+
 def write_array(path: Path, n: int, *, indent: int | None = 2, extra: dict[int, str] | None = None) -> list[str]:
     """A top-level JSON array of n Twitter v1.1 users (ids 1..n) whose strings hold brackets, commas,
     escaped quotes and backslashes; ``extra`` replaces given 1-based elements with raw text."""

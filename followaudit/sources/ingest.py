@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Unpack
 
+import duckdb
 import numpy as np
 import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from ..store.workspace import FOLLOWER_ROWS, Store
+from .filehash import FileHash
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 from .formats.common import Observed
@@ -68,10 +71,15 @@ def _hash_file(path: str | Path, digest: Any) -> None:
             digest.update(chunk)
 
 
-def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path | None = None) -> str:
-    """Content hash of the file(s) plus the options that change what is read."""
-    digest = hashlib.sha256()
-    _hash_file(path, digest)
+def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path | None = None,
+                file_hash: FileHash | None = None) -> str:
+    """Content hash of the file(s) plus the options that change what is read (``file_hash``: the
+    file's own hash, when the caller started it)."""
+    if file_hash is not None:
+        digest = file_hash.digest()
+    else:
+        digest = hashlib.sha256()
+        _hash_file(path, digest)
     if profiles is not None:
         digest.update(b"\x00profiles\x00")
         _hash_file(profiles, digest)
@@ -91,6 +99,7 @@ def import_file(
     progress: Callable[[int], None] | None = None,
     observed_at: datetime | None = None,
     copy: bool = False,
+    file_hash: FileHash | None = None,
     **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
@@ -105,7 +114,8 @@ def import_file(
     ``--format`` is the output format). ``progress(n)`` is told of file bytes read (streamed files).
 
     A canonical Parquet file that needs no change is read where it is, not copied (``in_place``);
-    ``copy=True`` (``--copy``) stores its rows in the workspace all the same.
+    ``copy=True`` (``--copy``) stores its rows in the workspace all the same. ``file_hash``: the
+    hash of ``path`` started by the caller (see ``filehash``), instead of hashing it here.
     """
     platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
     fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
@@ -131,7 +141,7 @@ def import_file(
     if the_plan is not None and the_plan.kind == "parquet" and not copy and not mapping:
         # the file is hashed (hashlib and reads release the GIL) on the other core while it is checked
         with ThreadPoolExecutor(1, thread_name_prefix="followaudit-hash") as pool:
-            hashing = pool.submit(source_hash, path, settings)
+            hashing = pool.submit(source_hash, path, settings, None, file_hash)
             checked = check_in_place(store, path, platform=platform, account=account, order=order)
             digest = hashing.result()
         if checked is not None:
@@ -145,12 +155,12 @@ def import_file(
     # bytes a follower that nothing reads during an import), so its peak memory stays flat.
     with store.bulk_writes(), store.memory_limit(STREAM_MEMORY_LIMIT if the_plan is not None else None):
         if parsed is not None:
-            digest = source_hash(path, settings, profiles)
+            digest = source_hash(path, settings, profiles, file_hash)
             result = _store_parsed(store, parsed, store.find_snapshot_by_hash(digest), digest, meta)
         else:
             assert the_plan is not None
             result = _store_streamed(store, path, the_plan, settings, meta, encoding=encoding, strict=strict,
-                                     account=account, progress=progress, known_digest=digest)
+                                     account=account, progress=progress, known_digest=digest, file_hash=file_hash)
         with store.transaction():
             set_observation_time(store, result.snapshot_id, found or result.observed, fallback=taken_at)
         if the_plan is not None:
@@ -202,7 +212,8 @@ def _store_parsed(store: Store, parsed: ParsedFile, existing: int | None, digest
 
 def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, settings: dict[str, Any],
                     meta: dict[str, Any], *, encoding: str, strict: bool, account: str | None,
-                    progress: Callable[[int], None] | None, known_digest: str | None = None) -> ImportResult:
+                    progress: Callable[[int], None] | None, known_digest: str | None = None,
+                    file_hash: FileHash | None = None) -> ImportResult:
     """A large JSONL, CSV or Parquet file, block by block.
 
     Each block is committed on its own: DuckDB keeps uncommitted inserts in memory (measured ~650
@@ -212,15 +223,17 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
     as it is read (in the parsing thread), and a re-import of the same file then takes over the
     earlier snapshot's id in one final transaction. ``known_digest``: ``source_hash`` of the file,
     when the caller already computed it (a Parquet file checked for reading in place), so it is not
-    hashed again.
+    hashed again; ``file_hash``: the file's hash being taken by the caller's thread.
     """
     con = store.con
     digest = hashlib.sha256()
-    hashed_while_reading = not the_plan.compressed and known_digest is None
-    batches = stream.prefetch(stream.iter_batches(
+    hashed_while_reading = not the_plan.compressed and known_digest is None and file_hash is None
+    # No prefetch thread: the writer stores two batches on DuckDB's threads while this thread reads
+    # the next (the parsers run ahead of it), which holds as many batches as before.
+    batches = stream.iter_batches(
         path, the_plan, name=str(path), encoding=encoding, strict=strict, account=account, on_progress=progress,
         digest=digest if hashed_while_reading else None,
-    ))
+    )
     first_batch = next(batches, None)
     account = account or the_plan.account
     target = store.create_snapshot(platform=the_plan.platform, account=account, source_hash=None,
@@ -229,18 +242,28 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
         n, n_rejects, first, file_ranks = 0, 0, None, False
         observed: Observed | None = None
         ids: list[pl.DataFrame] = []
-        for batch in itertools.chain([first_batch] if first_batch is not None else [], batches):
-            with store.transaction():
-                _insert(store, target, batch.followers, batch.rejects)  # its "line" is not stored
-            ids.append(batch.followers.select(stream.id_hash(), "line"))
-            n += batch.followers.height
-            n_rejects += batch.rejects.height
-            first = first or _first(batch.rejects)
-            file_ranks = file_ranks or batch.file_ranks
-            if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
-                observed = batch.observed
+        writer = _OrderedWriter(store, target)
+        # The first batch is not held for the whole import (a chain over a list of it held it).
+        if first_batch is not None:
+            batches = itertools.chain(_once(first_batch), batches)
+            first_batch = None
+        try:
+            for batch in batches:
+                writer.put(batch.followers, batch.rejects)  # its "line" is not stored
+                ids.append(batch.followers.select(stream.id_hash(), "line"))
+                n += batch.followers.height
+                n_rejects += batch.rejects.height
+                first = first or _first(batch.rejects)
+                file_ranks = file_ranks or batch.file_ranks
+                if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
+                    observed = batch.observed
+                del batch  # the writer holds it until it is stored; not while the next one is read
+        finally:
+            writer.close()
         if known_digest is not None:
             source_digest = known_digest
+        elif file_hash is not None:
+            source_digest = _with_settings(file_hash.digest(), settings)
         else:
             if not hashed_while_reading:
                 _hash_file(path, digest)
@@ -373,14 +396,13 @@ def _drop_repeats(store: Store, snapshot_id: int, dups: pl.DataFrame, name: str,
     return rejects
 
 
-def _append_canonical(store: Store, snapshot_id: int, followers: pl.DataFrame) -> None:
+def _append_canonical(con: duckdb.DuckDBPyConnection, snapshot_id: int, followers: pl.DataFrame) -> None:
     """Insert an already canonical frame (the importers' output is conformed once, in ``finish``).
 
     Like ``Store.append_followers`` without its second ``conform``, and handing DuckDB Arrow string
     views (no copy of the raw JSON): measured ~9% less CPU per imported follower. Columns after the
     canonical ones (a streamed batch's ``line``) are left out by the INSERT itself.
     """
-    con = store.con
     frame = followers if followers.columns[: len(COLUMN_NAMES)] == COLUMN_NAMES else conform(followers)
     con.register("_incoming_import", frame.to_arrow(compat_level=pl.CompatLevel.newest()))
     try:
@@ -394,8 +416,71 @@ def _first(rejects: pl.DataFrame) -> dict[str, Any] | None:
     return rejects.row(0, named=True) if rejects.height else None
 
 
-def _insert(store: Store, snapshot_id: int, followers: pl.DataFrame, rejects: pl.DataFrame) -> None:
-    """Append followers and rejects to a snapshot (the caller holds the transaction)."""
+def _insert(store: Store, snapshot_id: int, followers: pl.DataFrame, rejects: pl.DataFrame,
+            con: duckdb.DuckDBPyConnection | None = None) -> None:
+    """Append followers and rejects to a snapshot (the caller holds the transaction, on ``con``
+    when given: a cursor of ``store``)."""
+    con = con or store.con
     if followers.height:
-        _append_canonical(store, snapshot_id, followers)
-    store.append_rejects(snapshot_id, rejects)
+        _append_canonical(con, snapshot_id, followers)
+    store.append_rejects(snapshot_id, rejects, con)
+
+
+def _once(item: Any) -> Iterator[Any]:
+    """``item``, yielded once and then no longer referenced here."""
+    box = [item]
+    del item
+    yield box.pop()
+
+
+class _OrderedWriter:
+    """Stores streamed batches two at a time, each in its own transaction on its own cursor,
+    committed in file order.
+
+    A batch's INSERT (decoding Arrow, compressing one row group) runs on one core; the whole
+    import waited on it while the parsers had the other. Two INSERTs at once run on DuckDB's two
+    threads. Commits stay in file order (each waits for the previous batch's), and DuckDB numbers
+    rows as they are committed, so stored rows are still in file order (``_drop_repeats`` relies on
+    it). Each commit holds whole batches, as before: a failure or a crash leaves whole batches of an
+    ``importing`` snapshot, which the caller removes.
+    """
+
+    LANES = 2
+
+    def __init__(self, store: Store, snapshot_id: int) -> None:
+        self.store, self.snapshot_id = store, snapshot_id
+        self.cursors = [store.con.cursor() for _ in range(self.LANES)]
+        self.pool = ThreadPoolExecutor(self.LANES, thread_name_prefix="followaudit-store")
+        self.pending: deque[Future[None]] = deque()
+        self.count = 0
+
+    def put(self, followers: pl.DataFrame, rejects: pl.DataFrame) -> None:
+        """Start storing a batch (after the batch two before it, which used the same cursor, is stored)."""
+        if len(self.pending) == self.LANES:
+            self.pending.popleft().result()
+        before = self.pending[-1] if self.pending else None
+        con = self.cursors[self.count % self.LANES]
+        self.count += 1
+        self.pending.append(self.pool.submit(self._store, con, before, [followers, rejects]))
+
+    def _store(self, con: duckdb.DuckDBPyConnection, before: Future[None] | None, batch: list[pl.DataFrame]) -> None:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            _insert(self.store, self.snapshot_id, *batch, con)
+            batch.clear()  # stored: free its rows (and the file blocks they view) while it waits to commit
+            if before is not None:
+                before.result()  # commit after the previous batch (raises if it failed: this one goes too)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Wait for every batch to be stored; raise the first failure (after all have stopped)."""
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            for con in self.cursors:
+                con.close()

@@ -649,15 +649,17 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             con.execute("DELETE FROM rejects WHERE snapshot_id = ?", [snapshot_id])
             self.append_rejects(snapshot_id, rejects)
 
-    def append_rejects(self, snapshot_id: int, rejects: pl.DataFrame) -> None:
-        """Add rows that could not be used (file, line, column, reason, raw); the caller's transaction."""
+    def append_rejects(self, snapshot_id: int, rejects: pl.DataFrame, con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Add rows that could not be used (file, line, column, reason, raw); the caller's transaction
+        (on ``con``, a cursor of this store, when given)."""
         if not rejects.height:
             return
-        self.con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
+        con = con or self.con
+        con.register("_incoming_rejects", rejects.select("file", "line", "column", "reason", "raw").to_arrow())
         try:
-            self.con.execute('INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id])
+            con.execute('INSERT INTO rejects SELECT ?, file, line, "column", reason, raw FROM _incoming_rejects', [snapshot_id])
         finally:
-            self.con.unregister("_incoming_rejects")
+            con.unregister("_incoming_rejects")
 
     def rejects(self, snapshot_id: int) -> pl.DataFrame:
         return self.query(

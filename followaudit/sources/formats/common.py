@@ -181,7 +181,8 @@ def _twitter_utc(text: pl.Series) -> pl.Series:
     way), at about half its CPU: the offset is matched as the literal ``+0000`` and the weekday
     compared afterwards, which Polars parses far faster than ``%z`` and ``%a``.
     """
-    parsed = text.str.slice(4).str.strptime(pl.Datetime("us"), "%b %d %H:%M:%S +0000 %Y", strict=False)
+    # No cache: account and post times are nearly all distinct, and the cache's lookups cost ~25%.
+    parsed = text.str.slice(4).str.strptime(pl.Datetime("us"), "%b %d %H:%M:%S +0000 %Y", strict=False, cache=False)
     weekday = parsed.dt.weekday().replace_strict(_WEEKDAYS, return_dtype=pl.Utf8)
     return pl.select(pl.when(text.str.slice(0, 4) == weekday).then(parsed.dt.replace_time_zone("UTC"))).to_series()
 
@@ -221,6 +222,11 @@ def parse_ints(text: pl.Series) -> pl.Series:
 
 
 def parse_bools(text: pl.Series) -> pl.Series:
+    # JSON booleans decode to exactly "true"/"false": two comparisons instead of lowercasing every
+    # value and two set lookups (~20x less CPU), taken only when no other word is present.
+    true = text == "true"
+    if int((true | (text == "false")).sum()) == text.len() - text.null_count():
+        return true.alias(text.name)
     lower = text.str.to_lowercase()
     return pl.select(
         pl.when(lower.is_in(TRUE_WORDS)).then(True).when(lower.is_in(FALSE_WORDS)).then(False).otherwise(None)
@@ -274,7 +280,7 @@ def _value(f: Field) -> pl.Expr:
     if kind == "present":
         return text.is_not_null()
     if kind in ("avatar", "avatar_opt"):
-        default = text.str.contains("default_profile_images") | text.str.ends_with("/missing.png")
+        default = text.str.contains("default_profile_images", literal=True) | text.str.ends_with("/missing.png")
         value = pl.when(text.is_null()).then(None if kind == "avatar" else False).otherwise(~default)
         return value
     if kind == "html":
@@ -370,7 +376,8 @@ def finish(
         targets.setdefault(f.target, []).append(value)
     exprs = [(vals[0] if len(vals) == 1 else pl.coalesce(vals)).alias(t) for t, vals in targets.items()]
     out = frame.select(pl.col("line"), pl.col("raw"), *exprs)
-    if "follower_id" in out.columns and not out.get_column("follower_id").is_unique().all():
+    # n_unique: one hash pass counting, not a mask of every row (~4x less CPU on unique ids).
+    if "follower_id" in out.columns and out.get_column("follower_id").n_unique() < out.height:
         # Duplicates: the first line keeps the follower, later ones are rejected naming it.
         # Rows are told apart by position, not line: the elements of a one-line JSON array share it.
         out = out.with_columns(pl.col("line").first().over("follower_id").alias("\x00first"),

@@ -306,9 +306,9 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
                 if head.startswith(b"\xef\xbb\xbf"):
                     text, lo = text[3:], lo + 3
             data = np.frombuffer(text, dtype=np.uint8)
-            if data.size and data.max() >= 0x80:
-                _check_utf8(text, name, line_offset)
             newlines = jsonrec.newline_positions(data)
+            if data.size and data.max() >= 0x80:
+                _check_utf8(text, newlines, name, line_offset)
             plain = mapped.find(b"\r", lo, hi) < 0 and mapped.find(b"\x00", lo, hi) < 0
             if data.size and not _blank(text):
                 any_content = True
@@ -321,9 +321,18 @@ def _mapped_blocks(path: str | Path, block_bytes: int, name: str, *, digest: Any
         raise EmptyInputError(f"{name} is empty")
 
 
-def _check_utf8(text: memoryview, name: str, line_offset: int) -> None:
+def _check_utf8(text: memoryview, newlines: np.ndarray, name: str, line_offset: int) -> None:
+    """Raise naming the first line of ``text`` that is not UTF-8 (``newlines``: its line breaks).
+
+    Decoded a megabyte of whole lines at a time (a line break is never inside a character): one
+    string of the whole block took ~6x the CPU, most of it filling fresh memory."""
+    step, start = 1 << 20, 0
     try:
-        str(text, "utf-8")
+        while start < len(text):
+            k = int(np.searchsorted(newlines, start + step))
+            end = int(newlines[k]) + 1 if k < newlines.size else len(text)
+            str(text[start:end], "utf-8")
+            start = end
     except UnicodeDecodeError:
         to_utf8(bytes(text), name, "utf-8", line_offset)  # raises, naming the line
         raise
