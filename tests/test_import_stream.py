@@ -397,3 +397,14 @@ def test_twitter_dates_read_as_strptime_reads_them():
     assert mixed[5] == strptime[5] and mixed[2] == strptime[2]  # read by strptime, not left null
     canonical = series.filter(fast.is_not_null())
     assert common.parse_dates(canonical).equals(canonical.str.strptime(pl.Datetime("us", "UTC"), common.DATE_FORMATS[0]))
+
+
+def test_the_file_hash_thread_gives_hashlib_digest_of_empty_small_and_multi_buffer_files(tmp_path) -> None:
+    import hashlib
+
+    from followaudit.sources.filehash import FileHash
+
+    for size in (0, 5, (8 << 20) + 3):
+        path = tmp_path / f"f{size}"
+        path.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+        assert FileHash(path).digest().hexdigest() == hashlib.sha256(path.read_bytes()).hexdigest()
