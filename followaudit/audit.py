@@ -406,7 +406,9 @@ def finish_report(
 
     Bought batches from follow order first (their members' reasons are stored when ``save``), then
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
-    its spikes beside the bursts.
+    its spikes beside the bursts. What ``audit_snapshot`` computed on the way is passed in rather than
+    recomputed: ``audience_counts``, ``burst_scan`` (the scan, run meanwhile), ``burst_members``
+    (members and labels found in the labelled batches) and ``evidence`` (``snapshot_evidence``).
     """
     if evidence is None:
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=report.confidence_level, inactive_days=report.inactive_days)
