@@ -19,7 +19,7 @@ import polars as pl
 
 from ..schema import COLUMN_NAMES, SampleDesign, conform
 from ..store.workspace import FOLLOWER_ROWS, Store
-from .filehash import FileHash
+from .filehash import FileHash, hash_file
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 from .formats.common import Observed
@@ -65,12 +65,6 @@ class ImportResult:
         return lines
 
 
-def _hash_file(path: str | Path, digest: Any) -> None:
-    with open(path, "rb") as fh:
-        while chunk := fh.read(8 << 20):
-            digest.update(chunk)
-
-
 def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path | None = None,
                 file_hash: FileHash | None = None) -> str:
     """Content hash of the file(s) plus the options that change what is read (``file_hash``: the
@@ -79,10 +73,10 @@ def source_hash(path: str | Path, settings: dict[str, Any], profiles: str | Path
         digest = file_hash.digest()
     else:
         digest = hashlib.sha256()
-        _hash_file(path, digest)
+        hash_file(path, digest)
     if profiles is not None:
         digest.update(b"\x00profiles\x00")
-        _hash_file(profiles, digest)
+        hash_file(profiles, digest)
     return _with_settings(digest, settings)
 
 
@@ -266,7 +260,7 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
             source_digest = _with_settings(file_hash.digest(), settings)
         else:
             if not hashed_while_reading:
-                _hash_file(path, digest)
+                hash_file(path, digest)
             source_digest = _with_settings(digest, settings)
         existing = store.find_snapshot_by_hash(source_digest)
         dups = _repeated(store, target, pl.concat(ids)) if ids else pl.DataFrame()
