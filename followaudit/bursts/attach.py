@@ -169,17 +169,17 @@ def attach_bursts(
 
     ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here);
     ``labelled``: the members found in the batches the audit labelled with ``method`` and stored."""
-    has_labels = labelled is not None or store.label_counts(snapshot.snapshot_id).get(method, 0) > 0
     scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
     if scan is None:
         report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
         return None
     # members and their labels, once: for the fake shares (so each burst's kind and reason), the
     # report's count of bought members not labelled real, and the reasons written back
-    if labelled is not None:
-        members = labelled.members() if scan.bursts else None
-    else:
-        members = burst_members(store, snapshot.snapshot_id, scan, method) if has_labels and scan.bursts else None
+    members = None
+    if scan.bursts and labelled is not None:
+        members = labelled.members()
+    elif scan.bursts and store.label_counts(snapshot.snapshot_id).get(method, 0) > 0:
+        members = burst_members(store, snapshot.snapshot_id, scan, method)
     not_real = label_bursts(scan, members) if members is not None else 0
     report.bursts = [b.to_dict() for b in scan.bursts]
     report.sections[SECTION] = {**scan.section(), "reference": "docs/bursts.md"}

@@ -36,6 +36,7 @@ from .formats.common import _stripped
 CHECK_ROWS = 1_000_000  # rows per slice the check reads
 TRIMMED = ("follower_id", "handle", "truth_label")  # the texts an import trims that the check reads
 DERIVED = {"bio": ("bio_length",), "handle": ("handle_length", "handle_digits")}  # text -> lengths derived from it
+DERIVED_COLUMNS = [*DERIVED, *(length for lengths in DERIVED.values() for length in lengths)]
 
 C_SOURCE = r"""
 #include <stdint.h>
@@ -229,7 +230,7 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     plan = store.parquet_plan(path)
     if account is not None or plan is None:
         return None
-    present = [c for c in ("follow_rank", *DERIVED, *(x for lengths in DERIVED.values() for x in lengths)) if plan[c] != ABSENT]
+    present = [c for c in ("follow_rank", *DERIVED_COLUMNS) if plan[c] != ABSENT]
     groups = row_groups(store, path, present)
     n = int(groups["rows"].sum())
     if not n:
@@ -262,7 +263,7 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     if (platform is not None and platform not in platforms) or (not ranked and order not in (None, "unknown")):
         return None
     # where the footer cannot vouch for the derived lengths, those row groups are read
-    underived = scan_planned(path, plan, [*DERIVED, *(x for lengths in DERIVED.values() for x in lengths)])
+    underived = scan_planned(path, plan, DERIVED_COLUMNS)
     for start, rows in _underived_groups(groups, plan).select("start", "rows").iter_rows():
         found = underived.slice(start, rows).select(pl.any_horizontal(
             pl.col(text).is_not_null() & pl.any_horizontal(pl.col(x).is_null() for x in lengths) for text, lengths in DERIVED.items()
