@@ -195,12 +195,11 @@ def _values(column: pl.Series) -> set[Any]:
 def row_groups(store: Store, path: str | Path, columns: list[str]) -> pl.DataFrame:
     """``row_group, start, rows`` of a Parquet file and, per one of ``columns``, its null count in
     each row group (null when the footer does not say), from the footer alone."""
-    counts = ", ".join(f"""max(stats_null_count) FILTER (path_in_schema = '{c}') AS "{c}\"""" for c in columns)
-    groups = store.query(
-        f"""SELECT row_group_id AS row_group, any_value(row_group_num_rows) AS rows{", " if counts else ""}{counts}
-            FROM parquet_metadata(?) GROUP BY row_group_id ORDER BY row_group_id""",
-        [str(path)],
-    )
+    footer = store.parquet_file_footer(path)
+    groups = footer.group_by("row_group").agg(pl.col("rows").first()).sort("row_group")
+    for column in columns:
+        nulls = footer.filter(pl.col("column") == column).select("row_group", pl.col("nulls").alias(column))
+        groups = groups.join(nulls, on="row_group", how="left")
     return groups.with_columns((pl.col("rows").cum_sum() - pl.col("rows")).alias("start"))
 
 

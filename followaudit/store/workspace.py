@@ -591,14 +591,16 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             cursor.close()
 
     def parquet_footer(self, snapshot_id: int) -> pl.DataFrame | None:
-        """``row_group, rows, column, nulls`` (null count; null when the writer left it out) of the
-        Parquet file a snapshot is read from in place, from its footer alone; None for stored rows."""
-        if snapshot_id not in self._files:
-            return None
+        """``parquet_file_footer`` of the file a snapshot is read from in place; None for stored rows."""
+        return self.parquet_file_footer(self._files[snapshot_id]) if snapshot_id in self._files else None
+
+    def parquet_file_footer(self, path: str | Path) -> pl.DataFrame:
+        """``row_group, rows, column, nulls`` (null count; null when the writer left it out) of a
+        Parquet file, from its footer alone."""
         return self.query(
             """SELECT row_group_id AS row_group, row_group_num_rows AS rows, path_in_schema AS column,
                       stats_null_count AS nulls FROM parquet_metadata(?)""",
-            [self._files[snapshot_id]],
+            [str(path)],
         )
 
     def iter_labels(self, snapshot_id: int, method: str, batch_rows: int = 500_000) -> Iterator[pl.DataFrame]:
