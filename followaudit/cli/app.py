@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -52,10 +53,32 @@ OPTIONAL_EXTRAS = {
 }
 
 
+# Batch commands that churn through gigabytes of short-lived columns. Polars' allocator (jemalloc)
+# by default hands freed pages back to the system within seconds and faults them in again, zeroed,
+# for the next batch: ~1 CPU-s in the kernel of a 3M audit. Keeping them costs ~200 MiB of peak
+# memory at 3M and 10M (benchmarks/README.md); a long-running `web` server keeps the default.
+BATCH_COMMANDS = ("audit", "score", "demo")
+ALLOCATOR_ENV = {
+    "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+    # NumPy's OpenBLAS threads spin after each small matrix product; the audit's are tiny.
+    "OPENBLAS_NUM_THREADS": "1",
+}
+
+
+def tune_allocator(args: list[str]) -> None:
+    """Set the allocator's environment for a batch command, before Polars and NumPy load (read once
+    at load; a user's own settings win)."""
+    command = next((a for a in args if not a.startswith("-")), None)
+    if command in BATCH_COMMANDS and "polars" not in sys.modules and "numpy" not in sys.modules:
+        for name, value in ALLOCATOR_ENV.items():
+            os.environ.setdefault(name, value)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and map every error to one line and an exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    tune_allocator(args)
     try:
         cli.main(args=args, prog_name="followaudit", standalone_mode=False)
     except FollowauditError as exc:
@@ -97,6 +120,9 @@ class StepProgress:
     """
 
     def __init__(self, description: str, total: int | None) -> None:
+        self.bar: Any = None
+        if not sys.stderr.isatty():  # nothing is drawn: rich (~0.1 s to import) is not loaded
+            return
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -114,11 +140,14 @@ class StepProgress:
         self.task = self.bar.add_task(description, total=total)
 
     def __enter__(self) -> StepProgress:
-        self.bar.start()
+        if self.bar is not None:
+            self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.bar is not None:
+            self.bar.stop()
 
     def __call__(self, done: int) -> None:
-        self.bar.advance(self.task, done)
+        if self.bar is not None:
+            self.bar.advance(self.task, done)

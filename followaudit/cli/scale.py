@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,12 @@ class RowsProgress:
     """A rich bar on stderr with rows done, rows/s and time left; silent when stderr is not a terminal."""
 
     def __init__(self, description: str, total: int | None) -> None:
+        self.total = total
+        self.done = 0
+        self.started = datetime.now(UTC)
+        self.bar: Any = None
+        if not sys.stderr.isatty():  # nothing is drawn: rich (~0.1 s to import) is not loaded
+            return
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -41,21 +48,26 @@ class RowsProgress:
         )
 
         console = Console(stderr=True)
-        self.total = total
         self.bar = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
             console=console, transient=True, disable=not console.is_terminal,
         )
         self.task = self.bar.add_task(description, total=total, rate="")
-        self.started = datetime.now(UTC)
 
     def __enter__(self) -> RowsProgress:
-        self.bar.start()
+        if self.bar is not None:
+            self.bar.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
+        if self.bar is not None:
+            self.bar.stop()
+
+    def _show(self, done: int) -> None:
+        self.done = done
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, rate=self._rate(done))
 
     def _rate(self, done: float) -> str:
         seconds = (datetime.now(UTC) - self.started).total_seconds()
@@ -63,13 +75,11 @@ class RowsProgress:
 
     def advance(self, rows: int) -> None:
         """Local engine: ``rows`` more rows are written."""
-        done = self.bar.tasks[0].completed + rows
-        self.bar.update(self.task, completed=done, rate=self._rate(done))
+        self._show(self.done + rows)
 
     def fraction(self, frac: float) -> None:
         """Dask engine: this fraction of the cluster's tasks is done (rows shown are estimated)."""
-        done = round((self.total or 0) * frac)
-        self.bar.update(self.task, completed=done, rate=self._rate(done))
+        self._show(round((self.total or 0) * frac))
 
 
 @cli.command()
