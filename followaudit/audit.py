@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .bursts.attach import MembersWhileLabelling, attach_bursts, scan_follow_order
-from .bursts.detect import BURST_REASON_PREFIX, BurstScan
+from .bursts.attach import (
+    MembersWhileLabelling,
+    ResolvedBursts,
+    report_bursts,
+    resolve_bursts,
+    scan_follow_order,
+)
+from .bursts.detect import BURST_REASON_PREFIX
 from .classify import label_followers
 from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
@@ -376,10 +382,11 @@ def audit_snapshot(
         building = writer.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
                                  first_reject=first, known_counts=counts, as_of=as_of)
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
+        bursts = resolve_bursts(store, snapshot.snapshot_id, method=method, save=save, labelled=members,
+                                scanned=scanning.result if scanning is not None else None)
         report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
-                      audience_counts=dict(tally.audience) if tally.audience else None,
-                      burst_scan=scanning.result if scanning is not None else None, burst_members=members, evidence=evidence)
+                      audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)
     return AuditResult(report=report)
 
 
@@ -399,16 +406,15 @@ def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confiden
 
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
-    audience_counts: dict[str, int] | None = None, burst_scan: Callable[[], BurstScan | None] | None = None,
-    burst_members: MembersWhileLabelling | None = None, evidence: dict[str, Any] | None = None,
+    audience_counts: dict[str, int] | None = None, bursts: ResolvedBursts | None = None, evidence: dict[str, Any] | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
     Bought batches from follow order first (their members' reasons are stored when ``save``), then
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts. What ``audit_snapshot`` computed on the way is passed in rather than
-    recomputed: ``audience_counts``, ``burst_scan`` (the scan, run meanwhile), ``burst_members``
-    (members and labels found in the labelled batches) and ``evidence`` (``snapshot_evidence``).
+    recomputed: ``audience_counts``, ``bursts`` (``resolve_bursts``: the scan, run meanwhile, with its
+    members' labels and reasons) and ``evidence`` (``snapshot_evidence``).
     """
     if evidence is None:
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=report.confidence_level, inactive_days=report.inactive_days)
@@ -416,7 +422,9 @@ def finish_report(
     report.notes.extend(evidence_notes(evidence))
     report.audience = audience_section(store, snapshot, method=method, confidence=report.confidence_level, threshold=mass_threshold,
                                        counts=audience_counts)
-    attach_bursts(store, snapshot, report, method=method, save=save, scanned=burst_scan, labelled=burst_members)
+    if bursts is None:
+        bursts = resolve_bursts(store, snapshot.snapshot_id, method=method, save=save)
+    report_bursts(report, bursts)
     attach_reviewed(store, snapshot, report)  # before the headline is quoted: a reviewed sample can be it
     if save:  # the headline, for comparisons with this account from other audits (reach/comparison.py)
         fake = report.headline_shares().get("fake")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -161,34 +162,65 @@ def scan_follow_order(store: Store, snapshot_id: int, params: BurstParams | None
     return scan_bursts(frame, params)
 
 
-def attach_bursts(
-    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None,
+@dataclass
+class ResolvedBursts:
+    """What ``resolve_bursts`` found: the scan (None: no follow order), and the members of bought
+    bursts not labelled real (None: no labels to tell)."""
+
+    scan: BurstScan | None
+    not_real: int | None
+
+
+def resolve_bursts(
+    store: Store, snapshot_id: int, *, method: str, save: bool = True, params: BurstParams | None = None,
     scanned: Callable[[], BurstScan | None] | None = None, labelled: MembersWhileLabelling | None = None,
-) -> BurstScan | None:
-    """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons.
+) -> ResolvedBursts:
+    """The bursts of an audited snapshot with their members' labels, and the members' reasons stored
+    (when ``save``); it needs no Report, so an audit runs it while its estimate is computed.
 
     ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here);
     ``labelled``: the members found in the batches the audit labelled with ``method`` and stored."""
-    scan = scanned() if scanned is not None else scan_follow_order(store, snapshot.snapshot_id, params)
+    scan = scanned() if scanned is not None else scan_follow_order(store, snapshot_id, params)
     if scan is None:
-        report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
-        return None
+        return ResolvedBursts(None, None)
     # members and their labels, once: for the fake shares (so each burst's kind and reason), the
     # report's count of bought members not labelled real, and the reasons written back
     members = None
     if scan.bursts and labelled is not None:
         members = labelled.members()
-    elif scan.bursts and store.label_counts(snapshot.snapshot_id).get(method, 0) > 0:
-        members = burst_members(store, snapshot.snapshot_id, scan, method)
-    not_real = label_bursts(scan, members) if members is not None else 0
+    elif scan.bursts and store.label_counts(snapshot_id).get(method, 0) > 0:
+        members = burst_members(store, snapshot_id, scan, method)
+    if members is None:
+        return ResolvedBursts(scan, None)
+    not_real = label_bursts(scan, members)
+    if save and not store.read_only:
+        add_burst_reasons(store, snapshot_id, method, scan, members)
+    return ResolvedBursts(scan, not_real)
+
+
+def report_bursts(report: Report, resolved: ResolvedBursts) -> BurstScan | None:
+    """Put resolved bursts in ``report``: ``report.bursts``, a method section, the members' reason count."""
+    scan = resolved.scan
+    if scan is None:
+        report.notes.append("the follower list has no follow order, so bought batches (bursts) cannot be located")
+        return None
     report.bursts = [b.to_dict() for b in scan.bursts]
     report.sections[SECTION] = {**scan.section(), "reference": "docs/bursts.md"}
     if scan.followers_skipped:
         report.notes.append(
             f"{scan.followers_skipped:,} followers without a follow rank or creation date were not placed in the burst analysis"
         )
-    if members is not None:
-        if save and not store.read_only:
-            add_burst_reasons(store, snapshot.snapshot_id, method, scan, members)
-        report.add_reason_count(BURSTS_REASON, not_real)
+    if resolved.not_real is not None:
+        report.add_reason_count(BURSTS_REASON, resolved.not_real)
     return scan
+
+
+def attach_bursts(
+    store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool = True, params: BurstParams | None = None,
+    scanned: Callable[[], BurstScan | None] | None = None, labelled: MembersWhileLabelling | None = None,
+) -> BurstScan | None:
+    """Detect bursts for an audited snapshot: ``report.bursts``, a method section, member reasons
+    (``resolve_bursts``, then ``report_bursts``)."""
+    resolved = resolve_bursts(store, snapshot.snapshot_id, method=method, save=save, params=params, scanned=scanned,
+                              labelled=labelled)
+    return report_bursts(report, resolved)

@@ -138,7 +138,11 @@ def probabilistic_count_from_histogram(
     centres = (np.arange(bins) + 0.5) / bins
     binned_mean = float(counts @ centres) / n
     rng = np.random.default_rng(seed)
-    boot = rng.multinomial(n, counts / n, size=draws) @ centres / n
+    # Empty bins are left out (but the last, which takes the remainder): NumPy draws nothing for a
+    # zero probability, so the draws are the same, for a quarter of the bins (calibrated scores
+    # take a few hundred values).
+    kept = np.flatnonzero(counts[:-1]).tolist() + [bins - 1]
+    boot = rng.multinomial(n, counts[kept] / n, size=draws) @ centres[kept] / n
     boot = np.clip(boot + (point - binned_mean), 0.0, 1.0)
     low, high = _interval(boot, point, confidence)
     return Estimate(point, low, high, PCC_METHOD.format(level=confidence_label(confidence)))

@@ -708,7 +708,9 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self.labels_dir.mkdir(exist_ok=True)
         name = f"s{snapshot_id}-{method}-{uuid.uuid4().hex[:12]}.parquet"
         path = self.labels_dir / name
-        frame.write_parquet(path, compression="zstd", compression_level=1)
+        # LZ4 and no column statistics: ~25% less CPU than zstd per batch for files ~2x larger (they
+        # are the workspace's own, read whole by snapshot and method; nothing prunes by statistics).
+        frame.write_parquet(path, compression="lz4", statistics=False)
         if self._in_transaction:
             self._written_files.append(path)
         self.con.execute("INSERT INTO label_files VALUES (?, ?, ?, ?)", [snapshot_id, method, name, frame.height])
@@ -717,7 +719,10 @@ class Store(CollectionStore, ReachStore, ReviewStore):
     def set_added_reasons(self, snapshot_id: int, method: str, reasons: pl.DataFrame) -> None:
         """Give stored labels these reasons (follower_id, reason) on top of their own, replacing the
         reasons added before (bursts are the only ones: a new scan replaces the last one's)."""
-        added = reasons.group_by("follower_id").agg(pl.col("reason").unique().sort().alias("reasons"))
+        if reasons["follower_id"].is_duplicated().any():
+            added = reasons.group_by("follower_id").agg(pl.col("reason").unique().sort().alias("reasons"))
+        else:  # a reason each (members of one burst): no grouping by 100,000s of ids (~0.15 s at 270k)
+            added = reasons.select("follower_id", pl.concat_list("reason").alias("reasons"))
         with self.transaction() as con:
             con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
             con.register("_added_reasons", added.to_arrow())
