@@ -346,10 +346,17 @@ def _window_sums(values: np.ndarray, half: int, buf: np.ndarray | None = None, o
     return np.subtract(buf[2 * half + 1 :], buf[:n], out=out)
 
 
-def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
-    """Expected count per cell from the organic followers around it (leave-one-out, reweighted)."""
+def _block_scale(m: np.ndarray, half: int) -> np.ndarray:
+    """Followers in each block ÷ followers in the blocks around it (its own left out)."""
     wm = _window_sums(m[:, None], half)[:, 0] - m
-    scale = (m / np.maximum(wm, 1.0))[:, None]  # followers in the block ÷ followers around it
+    return m / np.maximum(wm, 1.0)
+
+
+def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.ndarray:
+    """Expected count per cell from the organic followers around it (leave-one-out, reweighted).
+
+    The NumPy reference of ``GRID_C``'s ``background`` (which runs when a C compiler works)."""
+    scale = _block_scale(m, half)[:, None]
     # only cells holding at least 2 followers can ever be replaced (excess ≥ 2): the reweighting
     # reads and writes those alone, which on a fine grid are a small part of it
     cells = np.flatnonzero(x >= 2.0)
@@ -372,12 +379,223 @@ def _background(x: np.ndarray, m: np.ndarray, half: int, passes: int = 3) -> np.
     return expected  # pragma: no cover
 
 
+def _hits(x: np.ndarray, e: np.ndarray, min_cell: float, cell_z: float) -> np.ndarray:
+    """Flat indices (ascending) of cells whose excess is ≥ ``cell_z`` σ and ≥ ``min_cell``; only
+    cells holding ≥ ``min_cell`` followers need the test."""
+    cells = np.flatnonzero(x >= min_cell)
+    e_cells = e.ravel()[cells]
+    return cells[(x.ravel()[cells] - e_cells) >= np.maximum(cell_z * np.sqrt(np.clip(e_cells, 0.0, None)), min_cell)]
+
+
 def _coarsen(cum: np.ndarray, k: int, offset: int) -> np.ndarray:
     """Counts in bins of ``k`` fine bins shifted by ``offset``, from the fine grid's cumulative sums
     along the bins (``cum``: a leading zero column; computed once and shared by every scale)."""
-    nbins = cum.shape[1] - 1
-    edges = np.clip(np.arange(-(-(offset + nbins) // k) + 1) * k - offset, 0, nbins)
-    return cum[:, edges[1:]] - cum[:, edges[:-1]]
+    return cum[:, (edges := _coarse_edges(cum.shape[1] - 1, k, offset))[1:]] - cum[:, edges[:-1]]
+
+
+def _coarse_edges(nbins: int, k: int, offset: int) -> np.ndarray:
+    """Fine-bin edges of the bins of ``k`` fine bins shifted by ``offset`` (clipped to the grid)."""
+    return np.clip(np.arange(-(-(offset + nbins) // k) + 1) * k - offset, 0, nbins)
+
+
+# The grid's counts and organic background in C: every count is an integer (exact in float64,
+# whatever the order of the additions), and the background's window sums add row after row in
+# NumPy's order (cumulative sums, then one subtraction per window), so the same numbers as the
+# NumPy code above, which runs when no C compiler works. The three reweighting passes run in one
+# sweep down the rows (pass p trails pass p-1 by the half-window), on strips of columns whose
+# cumulative sums fit in a ring of 2·half + 2 rows in cache: the grid is read once and its
+# expectation written once (NumPy: ~20 passes over it, and two more to find the flagged cells).
+GRID_C = r"""
+#include <stdint.h>
+#include <math.h>
+static int64_t bin_of(double age, double bin_days, int64_t last) {
+    int64_t b = (int64_t)(age / bin_days);
+    return b < 0 ? 0 : (b > last ? last : b);
+}
+/* followers per age bin (int64, nhist bins; out-of-range ages share an end bin) */
+void age_hist(const double* age, int64_t n, double bin_days, int64_t* hist, int64_t nhist) {
+    for (int64_t i = 0; i < n; i++) hist[bin_of(age[i], bin_days, nhist - 1)]++;
+}
+/* the fine grid (rows of block followers x nbins age bins, bins above top share top) and its row sums */
+void grid_fill(const double* age, int64_t n, double bin_days, int64_t top, int64_t block, int64_t nbins,
+               double* fine, double* m) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t row = i / block;
+        fine[row * nbins + bin_of(age[i], bin_days, top)] += 1.0;
+        m[row] += 1.0;
+    }
+}
+/* coarse grids: outs[g][r, c] = fine[r, edges_g[c]:edges_g[c + 1]] summed (edges of grid g follow
+   those of grid g - 1 in edges, ncols[g] + 1 of them), from one prefix sum per row */
+void coarsen(const double* fine, int64_t nb, int64_t nbins, int64_t ngrids, const int64_t* ncols,
+             const int64_t* edges, double* const* outs, double* rowcum) {
+    for (int64_t r = 0; r < nb; r++) {
+        const double* f = fine + r * nbins;
+        rowcum[0] = 0.0;
+        for (int64_t j = 0; j < nbins; j++) rowcum[j + 1] = rowcum[j] + f[j];
+        const int64_t* e = edges;
+        for (int64_t g = 0; g < ngrids; g++) {
+            double* o = outs[g] + r * ncols[g];
+            for (int64_t c = 0; c < ncols[g]; c++) o[c] = rowcum[e[c + 1]] - rowcum[e[c]];
+            e += ncols[g] + 1;
+        }
+    }
+}
+/* _background's passes on columns c0 .. c0 + sw - 1 of x (n rows of w), then the flagged cells.
+   C[p]: ring of the pass's cumulative sums (R rows of sw), W[p]: ring of its counts (Q rows; pass 0
+   reads x). Row r of pass p is summed at step r + p*half; its expectation needs rows up to r + half,
+   so it comes out at step r + (p + 1)*half and becomes row r of pass p + 1's counts at once. */
+static int64_t strip(const double* x, int64_t n, int64_t w, int64_t c0, int64_t sw, const double* scale,
+                     int64_t h, int64_t passes, int first_copy, double* out, double min_cell, double cell_z,
+                     int64_t* hits, double* hit_e, int64_t nh, double* scratch, int64_t R, int64_t Q) {
+    double* row_e = scratch + passes * R * sw + (passes - 1) * Q * sw;
+    for (int64_t t = 0; t < n + passes * h; t++) {
+        for (int64_t p = 0; p < passes; p++) {
+            double* C = scratch + p * R * sw;
+            const double* W = p ? scratch + passes * R * sw + (p - 1) * Q * sw : 0;
+            int64_t r = t - p * h;
+            if (r >= 0 && r < n) {
+                const double* v = p ? W + (r % Q) * sw : x + r * w + c0;
+                double* c = C + (r % R) * sw;
+                if (r > 0) {
+                    const double* prev = C + ((r - 1) % R) * sw;
+                    for (int64_t j = 0; j < sw; j++) c[j] = prev[j] + v[j];
+                } else if (first_copy) {  /* np.cumsum starts from the first row */
+                    for (int64_t j = 0; j < sw; j++) c[j] = v[j];
+                } else {  /* the row-by-row sum starts from a row of zeros */
+                    for (int64_t j = 0; j < sw; j++) c[j] = 0.0 + v[j];
+                }
+            }
+            int64_t i = t - (p + 1) * h;
+            if (i < 0 || i >= n) continue;
+            const double* hi = C + ((i + h < n ? i + h : n - 1) % R) * sw;
+            const double* v = p ? W + (i % Q) * sw : x + i * w + c0;
+            const double* xi = x + i * w + c0;
+            double s = scale[i];
+            if (p + 1 < passes) {  /* the lenient replacement: row i of the next pass's counts */
+                double* next = scratch + passes * R * sw + p * Q * sw + (i % Q) * sw;
+                const double* lo = i - h - 1 >= 0 ? C + ((i - h - 1) % R) * sw : 0;
+                for (int64_t j = 0; j < sw; j++) {
+                    double e = ((hi[j] - (lo ? lo[j] : 0.0)) - v[j]) * s;
+                    double xv = xi[j], k = xv;
+                    if (xv >= 2.0) {
+                        double bar = 3.0 * sqrt(e > 0.0 ? e : 0.0);
+                        if (!(bar > 2.0)) bar = 2.0;
+                        if (xv - e >= bar) k = e;
+                    }
+                    next[j] = k;
+                }
+                continue;
+            }
+            double* dst = out ? out + i * w + c0 : row_e;
+            if (i - h - 1 >= 0) {
+                const double* lo = C + ((i - h - 1) % R) * sw;
+                for (int64_t j = 0; j < sw; j++) dst[j] = ((hi[j] - lo[j]) - v[j]) * s;
+            } else {
+                for (int64_t j = 0; j < sw; j++) dst[j] = ((hi[j] - 0.0) - v[j]) * s;
+            }
+            if (!hits) continue;
+            for (int64_t j = 0; j < sw; j++) {
+                double xv = xi[j];
+                if (!(xv >= min_cell)) continue;
+                double e = dst[j], bar = cell_z * sqrt(e > 0.0 ? e : 0.0);
+                if (!(bar > min_cell)) bar = min_cell;
+                if (xv - e >= bar) { hits[nh] = i * w + c0 + j; hit_e[nh] = e; nh++; }
+            }
+        }
+    }
+    return nh;
+}
+/* the expectation (into out unless NULL) and the flagged cells (hits, their expectations in hit_e;
+   in strip order) of the grid x; returns how many were flagged */
+int64_t background(const double* x, int64_t n, int64_t w, const double* scale, int64_t h, int64_t passes,
+                   int first_copy, double* out, double min_cell, double cell_z, int64_t* hits, double* hit_e,
+                   double* scratch, int64_t strip_cols) {
+    int64_t R = 2 * h + 2 < n ? 2 * h + 2 : n, Q = h + 1 < n ? h + 1 : n, nh = 0;
+    for (int64_t c0 = 0; c0 < w; c0 += strip_cols) {
+        int64_t sw = w - c0 < strip_cols ? w - c0 : strip_cols;
+        nh = strip(x, n, w, c0, sw, scale, h, passes, first_copy, out, min_cell, cell_z, hits, hit_e, nh,
+                   scratch, R, Q);
+    }
+    return nh;
+}
+"""
+GRID_STRIP_BYTES = 256 * 1024  # the rings of one strip of columns: within a core's L2
+
+
+def _grid_library() -> Any | None:
+    return compiled("grid", "grid", GRID_C, [["-O3", "-ffp-contract=off", "-fno-math-errno"], ["-O2", "-ffp-contract=off"]],
+                    restypes={"age_hist": None, "grid_fill": None, "coarsen": None, "background": ctypes.c_int64})
+
+
+def _fine_grid(age: np.ndarray, nb: int, block: int, p: BurstParams) -> tuple[np.ndarray, np.ndarray]:
+    """Followers per (rank block, age bin of ``bin_days``), and per block."""
+    n = age.size
+    age = np.ascontiguousarray(age, dtype=np.float64)
+    lib = _grid_library()
+    if lib is None:
+        # ages are ≥ 0, so truncating the quotient is its floor (``//`` on floats costs 5× more at 10M)
+        fine_bin = np.divide(age, p.bin_days).astype(np.int64)
+        counts = np.bincount(fine_bin)
+    else:
+        counts = np.zeros(int(MAX_AGE_DAYS / p.bin_days) + 1, dtype=np.int64)
+        lib.age_hist(_ptr(age), ctypes.c_int64(n), ctypes.c_double(p.bin_days), _ptr(counts), ctypes.c_int64(counts.size))
+        counts = counts[: int(np.flatnonzero(counts)[-1]) + 1]
+    # a handful of absurd creation dates (epoch 0) must not widen the grid: they share the top bin
+    top = _quantile_of_counts(counts, 0.9999) + 2 * max(p.scales) + 1
+    nbins = min(counts.size - 1, top) + 1
+    if lib is None:
+        np.minimum(fine_bin, top, out=fine_bin)
+        fine_bin += np.repeat(np.arange(nb, dtype=np.int64) * nbins, block)[:n]  # the block's row of the grid
+        fine = np.bincount(fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
+        return fine, fine.sum(axis=1)
+    fine, m = np.zeros((nb, nbins)), np.zeros(nb)
+    lib.grid_fill(_ptr(age), ctypes.c_int64(n), ctypes.c_double(p.bin_days), ctypes.c_int64(top), ctypes.c_int64(block),
+                  ctypes.c_int64(nbins), _ptr(fine), _ptr(m))
+    return fine, m
+
+
+def _coarse_grids(fine: np.ndarray, shifts: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The grids of ``shifts`` ((k, offset): bins of k fine bins shifted by offset) from the fine grid."""
+    lib = _grid_library()
+    if lib is None:
+        cum = np.zeros((fine.shape[0], fine.shape[1] + 1))
+        np.cumsum(fine, axis=1, out=cum[:, 1:])
+        return [_coarsen(cum, k, offset) for k, offset in shifts]
+    edges = [_coarse_edges(fine.shape[1], k, offset) for k, offset in shifts]
+    outs = [np.empty((fine.shape[0], e.size - 1)) for e in edges]
+    # (every array handed to C is held here: a pointer alone does not keep it alive)
+    ncols = np.array([e.size - 1 for e in edges], dtype=np.int64)
+    flat_edges = np.concatenate(edges).astype(np.int64)
+    addresses = np.array([o.ctypes.data for o in outs], dtype=np.uintp)
+    rowcum = np.empty(fine.shape[1] + 1)
+    lib.coarsen(_ptr(fine), ctypes.c_int64(fine.shape[0]), ctypes.c_int64(fine.shape[1]), ctypes.c_int64(len(outs)),
+                _ptr(ncols), _ptr(flat_edges), _ptr(addresses), _ptr(rowcum))
+    return outs
+
+
+def _flagged(x: np.ndarray, m: np.ndarray, half: int, min_cell: float, cell_z: float, *, keep: bool,
+             passes: int = 3) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """(the organic expectation of grid ``x`` when ``keep``, flagged cells (ascending flat indices),
+    their expectations): ``_background`` then ``_hits``, fused in C when a compiler works."""
+    lib = _grid_library()
+    if lib is None:
+        e = _background(x, m, half, passes)
+        hit = _hits(x, e, min_cell, cell_z)
+        return (e if keep else None), hit, e.ravel()[hit]
+    n, w = x.shape
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    rings = passes * min(2 * half + 2, n) + (passes - 1) * min(half + 1, n) + 1
+    strip = int(min(w, max(8, GRID_STRIP_BYTES // (8 * rings))))
+    out = np.empty((n, w)) if keep else None
+    hits, hit_e = np.empty(x.size, dtype=np.int64), np.empty(x.size)  # pages are touched only where written
+    scale, scratch = _block_scale(m, half), np.empty(rings * strip)
+    found = int(lib.background(_ptr(x), ctypes.c_int64(n), ctypes.c_int64(w), _ptr(scale),
+                               ctypes.c_int64(half), ctypes.c_int64(passes), ctypes.c_int(w < WIDE_ROWS),
+                               None if out is None else _ptr(out), ctypes.c_double(min_cell), ctypes.c_double(cell_z),
+                               _ptr(hits), _ptr(hit_e), _ptr(scratch), ctypes.c_int64(strip)))
+    order = np.argsort(hits[:found], kind="stable")  # strips come one after another: back to row-major order
+    return out, hits[:found][order], hit_e[:found][order]
 
 
 @dataclass
@@ -392,46 +610,33 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
     n = prep.age.size
     block = p.block or max(p.min_block, -(-n // p.max_blocks))
     nb = -(-n // block)
-    # ages are ≥ 0, so truncating the quotient is its floor (``//`` on floats costs 5× more at 10M)
-    fine_bin = np.divide(prep.age, p.bin_days).astype(np.int64)
-    # a handful of absurd creation dates (epoch 0) must not widen the grid: they share the top bin
-    top = _quantile_of_counts(np.bincount(fine_bin), 0.9999) + 2 * max(p.scales) + 1
-    np.minimum(fine_bin, top, out=fine_bin)
-    nbins = int(fine_bin.max()) + 1
-    fine_bin += np.repeat(np.arange(nb, dtype=np.int64) * nbins, block)[:n]  # the block's row of the grid
-    fine = np.bincount(fine_bin, minlength=nb * nbins).reshape(nb, nbins).astype(np.float64)
-    m = fine.sum(axis=1)
+    fine, m = _fine_grid(prep.age, nb, block, p)
     half = max(p.background_min_blocks, -(-p.background_followers // block))
     min_cell = max(3.0, min(block, p.min_size) / 4.0)
     fine_expected = np.zeros_like(fine)
     candidates: list[tuple[int, int, float, float]] = []
-    cum = np.zeros((nb, nbins + 1))
-    np.cumsum(fine, axis=1, out=cum[:, 1:])
-    for k in p.scales:
-        for offset in sorted({0, k // 2}):
-            x = fine if k == 1 else _coarsen(cum, k, offset)
-            e = _background(x, m, half)
-            if k == 1:
-                fine_expected = e
-            # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell, so only cells holding
-            # ≥ min_cell followers need the test
-            cells = np.flatnonzero(x >= min_cell)
-            e_cells = e.ravel()[cells]
-            hit = cells[(x.ravel()[cells] - e_cells) >= np.maximum(p.cell_z * np.sqrt(np.clip(e_cells, 0.0, None)), min_cell)]
-            if not hit.size:
+    shifts = [(k, offset) for k in p.scales for offset in sorted({0, k // 2})]
+    coarse = iter(_coarse_grids(fine, [s for s in shifts if s[0] != 1]))
+    for k, offset in shifts:
+        x = fine if k == 1 else next(coarse)
+        # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell
+        e, hit, e_hit = _flagged(x, m, half, min_cell, p.cell_z, keep=k == 1)
+        if e is not None:
+            fine_expected = e
+        if not hit.size:
+            continue
+        ids, boxes = _components(hit, x.shape[1])  # sums per component over the (few) flagged cells only
+        obs = np.bincount(ids, weights=x.ravel()[hit], minlength=len(boxes))
+        exp = np.bincount(ids, weights=e_hit, minlength=len(boxes))
+        keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
+        for i, (row0, row1, col0, col1) in enumerate(boxes):
+            if not keep[i]:
                 continue
-            ids, boxes = _components(hit, x.shape[1])  # sums per component over the (few) flagged cells only
-            obs = np.bincount(ids, weights=x.ravel()[hit], minlength=len(boxes))
-            exp = np.bincount(ids, weights=e.ravel()[hit], minlength=len(boxes))
-            keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
-            for i, (row0, row1, col0, col1) in enumerate(boxes):
-                if not keep[i]:
-                    continue
-                pos_lo = max(0, (row0 - 1) * block)
-                pos_hi = min(n, (row1 + 1) * block)
-                age_lo = ((col0 * k - offset) - 1) * p.bin_days
-                age_hi = ((col1 * k - offset) + 1) * p.bin_days
-                candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
+            pos_lo = max(0, (row0 - 1) * block)
+            pos_hi = min(n, (row1 + 1) * block)
+            age_lo = ((col0 * k - offset) - 1) * p.bin_days
+            age_hi = ((col1 * k - offset) + 1) * p.bin_days
+            candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
     return _Grid(block=block, m=m, fine_expected=fine_expected, candidates=candidates)
 
 
