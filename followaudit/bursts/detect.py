@@ -441,60 +441,65 @@ void coarsen(const double* fine, int64_t nb, int64_t nbins, int64_t ngrids, cons
         }
     }
 }
+/* row kernels (restrict: the rows never overlap, so each loop is vectorised without run-time checks) */
+static void add_row(double* restrict c, const double* restrict prev, const double* restrict v, int64_t sw) {
+    for (int64_t j = 0; j < sw; j++) c[j] = prev[j] + v[j];
+}
+static void expect_row(double* restrict e, const double* restrict hi, const double* restrict lo,
+                       const double* restrict v, double s, int64_t sw) {
+    for (int64_t j = 0; j < sw; j++) e[j] = ((hi[j] - lo[j]) - v[j]) * s;
+}
+/* the lenient replacement: counts of the next pass (a cell of >= 2 followers that exceeds its
+   expectation by max(3 sigma, 2) counts as its expectation) */
+static void replace_row(double* restrict next, const double* restrict hi, const double* restrict lo,
+                        const double* restrict v, const double* restrict xi, double s, int64_t sw) {
+    for (int64_t j = 0; j < sw; j++) {
+        double e = ((hi[j] - lo[j]) - v[j]) * s, xv = xi[j];
+        double bar = 3.0 * sqrt(e > 0.0 ? e : 0.0);
+        bar = bar > 2.0 ? bar : 2.0;
+        next[j] = (xv >= 2.0) & (xv - e >= bar) ? e : xv;
+    }
+}
 /* _background's passes on columns c0 .. c0 + sw - 1 of x (n rows of w), then the flagged cells.
-   C[p]: ring of the pass's cumulative sums (R rows of sw), W[p]: ring of its counts (Q rows; pass 0
-   reads x). Row r of pass p is summed at step r + p*half; its expectation needs rows up to r + half,
-   so it comes out at step r + (p + 1)*half and becomes row r of pass p + 1's counts at once. */
+   Per pass p, a ring of its cumulative sums (R rows of sw) and, after pass 0 (which reads x), a ring
+   of its counts (Q rows). Row r of pass p is summed at step r + p*half; its expectation needs rows
+   up to r + half, so it comes out at step r + (p + 1)*half and becomes row r of pass p + 1's counts
+   at once. */
 static int64_t strip(const double* x, int64_t n, int64_t w, int64_t c0, int64_t sw, const double* scale,
                      int64_t h, int64_t passes, int first_copy, double* out, double min_cell, double cell_z,
                      int64_t* hits, double* hit_e, int64_t nh, double* scratch, int64_t R, int64_t Q) {
-    double* row_e = scratch + passes * R * sw + (passes - 1) * Q * sw;
+    double* sums = scratch;
+    double* counts = scratch + passes * R * sw;
+    double* row_e = counts + (passes - 1) * Q * sw;
+    double* zero = row_e + sw;  /* the cumulative sum before the first row (NumPy subtracts its 0.0 too) */
+    for (int64_t j = 0; j < sw; j++) zero[j] = 0.0;
     for (int64_t t = 0; t < n + passes * h; t++) {
         for (int64_t p = 0; p < passes; p++) {
-            double* C = scratch + p * R * sw;
-            const double* W = p ? scratch + passes * R * sw + (p - 1) * Q * sw : 0;
+            double* C = sums + p * R * sw;
+            const double* W = p ? counts + (p - 1) * Q * sw : 0;
             int64_t r = t - p * h;
             if (r >= 0 && r < n) {
                 const double* v = p ? W + (r % Q) * sw : x + r * w + c0;
-                double* c = C + (r % R) * sw;
                 if (r > 0) {
-                    const double* prev = C + ((r - 1) % R) * sw;
-                    for (int64_t j = 0; j < sw; j++) c[j] = prev[j] + v[j];
-                } else if (first_copy) {  /* np.cumsum starts from the first row */
-                    for (int64_t j = 0; j < sw; j++) c[j] = v[j];
-                } else {  /* the row-by-row sum starts from a row of zeros */
-                    for (int64_t j = 0; j < sw; j++) c[j] = 0.0 + v[j];
+                    add_row(C + (r % R) * sw, C + ((r - 1) % R) * sw, v, sw);
+                } else {  /* np.cumsum starts from the first row, the row-by-row sum from a row of zeros */
+                    add_row(C, zero, v, sw);
+                    if (first_copy) for (int64_t j = 0; j < sw; j++) C[j] = v[j];
                 }
             }
             int64_t i = t - (p + 1) * h;
             if (i < 0 || i >= n) continue;
             const double* hi = C + ((i + h < n ? i + h : n - 1) % R) * sw;
+            const double* lo = i - h - 1 >= 0 ? C + ((i - h - 1) % R) * sw : zero;
             const double* v = p ? W + (i % Q) * sw : x + i * w + c0;
-            const double* xi = x + i * w + c0;
-            double s = scale[i];
-            if (p + 1 < passes) {  /* the lenient replacement: row i of the next pass's counts */
-                double* next = scratch + passes * R * sw + p * Q * sw + (i % Q) * sw;
-                const double* lo = i - h - 1 >= 0 ? C + ((i - h - 1) % R) * sw : 0;
-                for (int64_t j = 0; j < sw; j++) {
-                    double e = ((hi[j] - (lo ? lo[j] : 0.0)) - v[j]) * s;
-                    double xv = xi[j], k = xv;
-                    if (xv >= 2.0) {
-                        double bar = 3.0 * sqrt(e > 0.0 ? e : 0.0);
-                        if (!(bar > 2.0)) bar = 2.0;
-                        if (xv - e >= bar) k = e;
-                    }
-                    next[j] = k;
-                }
+            if (p + 1 < passes) {
+                replace_row(counts + p * Q * sw + (i % Q) * sw, hi, lo, v, x + i * w + c0, scale[i], sw);
                 continue;
             }
             double* dst = out ? out + i * w + c0 : row_e;
-            if (i - h - 1 >= 0) {
-                const double* lo = C + ((i - h - 1) % R) * sw;
-                for (int64_t j = 0; j < sw; j++) dst[j] = ((hi[j] - lo[j]) - v[j]) * s;
-            } else {
-                for (int64_t j = 0; j < sw; j++) dst[j] = ((hi[j] - 0.0) - v[j]) * s;
-            }
+            expect_row(dst, hi, lo, v, scale[i], sw);
             if (!hits) continue;
+            const double* xi = x + i * w + c0;
             for (int64_t j = 0; j < sw; j++) {
                 double xv = xi[j];
                 if (!(xv >= min_cell)) continue;
@@ -524,7 +529,7 @@ GRID_STRIP_BYTES = 256 * 1024  # the rings of one strip of columns: within a cor
 
 
 def _grid_library() -> Any | None:
-    return compiled("grid", "grid", GRID_C, [["-O3", "-ffp-contract=off", "-fno-math-errno"], ["-O2", "-ffp-contract=off"]],
+    return compiled("grid", "grid", GRID_C, [["-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math"], ["-O2", "-ffp-contract=off"]],
                     restypes={"age_hist": None, "grid_fill": None, "coarsen": None, "background": ctypes.c_int64})
 
 
@@ -585,7 +590,7 @@ def _flagged(x: np.ndarray, m: np.ndarray, half: int, min_cell: float, cell_z: f
         return (e if keep else None), hit, e.ravel()[hit]
     n, w = x.shape
     x = np.ascontiguousarray(x, dtype=np.float64)
-    rings = passes * min(2 * half + 2, n) + (passes - 1) * min(half + 1, n) + 1
+    rings = passes * min(2 * half + 2, n) + (passes - 1) * min(half + 1, n) + 2  # + a row of e, a row of zeros
     strip = int(min(w, max(8, GRID_STRIP_BYTES // (8 * rings))))
     out = np.empty((n, w)) if keep else None
     hits, hit_e = np.empty(x.size, dtype=np.int64), np.empty(x.size)  # pages are touched only where written
