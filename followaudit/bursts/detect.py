@@ -803,9 +803,10 @@ def _refine(prep: _Prepared, grid: _Grid, box: list[int], lo: int, hi: int, p: B
     outside = segment[(segment < lo) | (segment > hi)]  # followers no scale saw as part of the batch
     spacing = (float(outside.max() - outside.min()) / outside.size) if outside.size > 1 else float("inf")
     gap = min(p.bin_days * DAY_US, 0.2 * spacing)
-    dates = np.sort(segment[(segment >= lo) & (segment <= hi)])
-    below = np.concatenate([[c_lo], dates[dates < c_lo][::-1]])
-    above = np.concatenate([[c_hi], dates[dates > c_hi]])
+    # the dates in [lo, hi] below c_lo and above c_hi, in order (the batch between is never walked:
+    # sorting only these gives the same steps)
+    below = np.concatenate([[c_lo], np.sort(segment[(segment >= lo) & (segment < c_lo)])[::-1]])
+    above = np.concatenate([[c_hi], np.sort(segment[(segment > c_hi) & (segment <= hi)])])
     steps_down, steps_up = -np.diff(below) > gap, np.diff(above) > gap
     c_lo = int(below[int(np.argmax(steps_down)) if steps_down.any() else below.size - 1])
     c_hi = int(above[int(np.argmax(steps_up)) if steps_up.any() else above.size - 1])
@@ -847,6 +848,53 @@ void max_segment_f32(const float* gains, int64_t rows, int64_t n, float* out) {
             if (d > best) best = d;
         }
         out[r] = best;
+    }
+}
+/* max_segment_f32 of the rows of np.where(u < share, g1, g0), without writing them */
+void max_segment_draws_f32(const float* u, const float* share, int64_t rows, int64_t n, float g1, float g0, float* out) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float* d = u + r * n;
+        float cum = 0.0f, floor = 0.0f, best = 0.0f;
+        for (int64_t t = 0; t < n; t++) {
+            cum += d[t] < share[t] ? g1 : g0;
+            if (cum < floor) floor = cum;
+            float v = cum - floor;
+            if (v > best) best = v;
+        }
+        out[r] = best;
+    }
+}
+/* np.searchsorted(pool, (follow - c_hi) / day, "left") and (follow - c_lo) / day, "right") (pool
+   sorted; each search gallops from the previous answer: follow times come nearly in order) */
+static int64_t gallop(const double* pool, int64_t m, double key, int64_t at, int right) {
+    /* the first index whose value is > key (right) or >= key (left) */
+#define BELOW(i) (right ? pool[i] <= key : pool[i] < key)
+    int64_t lo, hi, step = 1;
+    if (at > 0 && !BELOW(at - 1)) {  /* the answer is left of at */
+        hi = at - 1;
+        lo = hi - step;
+        while (lo >= 0 && !BELOW(lo)) { hi = lo; step *= 2; lo = hi - step; }
+        lo = lo < 0 ? 0 : lo + 1;
+    } else {  /* at or right of at */
+        lo = at;
+        hi = lo + step;
+        while (hi < m && BELOW(hi - 1)) { lo = hi; step *= 2; hi = lo + step; }
+        if (hi > m) hi = m;
+    }
+    while (lo < hi) {  /* the first index in [lo, hi) that is not BELOW, else hi */
+        int64_t mid = lo + (hi - lo) / 2;
+        if (BELOW(mid)) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+#undef BELOW
+}
+void window_counts(const double* pool, int64_t m, const int64_t* follow, int64_t k, int64_t c_lo, int64_t c_hi,
+                   double day, int64_t* out) {
+    int64_t a = 0, b = 0;
+    for (int64_t i = 0; i < k; i++) {
+        b = gallop(pool, m, (double)(follow[i] - c_lo) / day, b, 1);
+        a = gallop(pool, m, (double)(follow[i] - c_hi) / day, a, 0);
+        out[i] = b - a;
     }
 }
 /* _gain_segments' walk (the NumPy loop below, step by step): parts [lo, hi) on a stack, the best
@@ -922,7 +970,8 @@ int64_t segments(const double* g, int64_t n, const uint8_t* y, int64_t min_size,
 
 def _segments_library() -> Any | None:
     return compiled("segments", "segments", SEGMENTS_C, [["-O2"]],
-                    restypes={"max_segment_f32": None, "segments": ctypes.c_int64})
+                    restypes={"max_segment_f32": None, "max_segment_draws_f32": None, "window_counts": None,
+                              "segments": ctypes.c_int64})
 
 
 def _ptr(a: np.ndarray) -> ctypes.c_void_p:
@@ -944,6 +993,32 @@ def _max_segment(gains: np.ndarray) -> np.ndarray:
     return np.subtract(cum, floor, out=cum).max(axis=1)
 
 
+def _max_segment_draws(u: np.ndarray, share: np.ndarray, g1: np.float32, g0: np.float32) -> np.ndarray:
+    """``_max_segment(np.where(u < share, g1, g0))`` (float32 rows of uniforms against shares),
+    without the gains in between when a compiler works."""
+    lib = _segments_library() if u.size else None
+    if lib is None:
+        return _max_segment(np.where(u < share, g1, g0))
+    u, share = np.ascontiguousarray(u, dtype=np.float32), np.ascontiguousarray(share, dtype=np.float32)
+    out = np.empty(u.shape[0], dtype=np.float32)
+    lib.max_segment_draws_f32(_ptr(u), _ptr(share), ctypes.c_int64(u.shape[0]), ctypes.c_int64(u.shape[1]),
+                              ctypes.c_float(g1), ctypes.c_float(g0), _ptr(out))
+    return out
+
+
+def _window_counts(pool: np.ndarray, follow: np.ndarray, c_lo: int, c_hi: int) -> np.ndarray:
+    """Per follow time, the ages in ``pool`` (sorted) that put its account in [c_lo, c_hi]."""
+    lib = _segments_library() if follow.size else None
+    if lib is None:
+        return (np.searchsorted(pool, (follow - c_lo) / DAY_US, side="right")
+                - np.searchsorted(pool, (follow - c_hi) / DAY_US, side="left"))
+    pool, follow = np.ascontiguousarray(pool, dtype=np.float64), np.ascontiguousarray(follow, dtype=np.int64)
+    out = np.empty(follow.size, dtype=np.int64)
+    lib.window_counts(_ptr(pool), ctypes.c_int64(pool.size), _ptr(follow), ctypes.c_int64(follow.size), ctypes.c_int64(c_lo),
+                      ctypes.c_int64(c_hi), ctypes.c_double(DAY_US), _ptr(out))
+    return out
+
+
 def _gumbel_p_value(observed: float, maxima: np.ndarray) -> float:
     """P(null maximum ≥ observed) from a Gumbel law fitted (by moments) to the null draws' maxima."""
     sd = float(maxima.std())
@@ -960,9 +1035,9 @@ NULL_ROUND = 20  # draws per round of the sequential null
 NULL_CLEAR = 1_000.0  # stop drawing once the p-value is this factor beyond the decision threshold
 
 
-def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
-    """The one Monte Carlo null of both scans: rows of per-follower gains from ``draw(k)`` (k rows of
-    ``size``), the p-value of ``observed`` against each row's best segment (Gumbel fit).
+def _monte_carlo_p(observed: float, size: int, maxima_of: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
+    """The one Monte Carlo null of both scans: ``maxima_of(k)``, the best segments of k draws of
+    ``size`` per-follower gains; the p-value of ``observed`` against them (Gumbel fit).
 
     Sequential: draws come in rounds of ``NULL_ROUND``, and drawing stops once the p-value is a factor
     ``NULL_CLEAR`` below or above the threshold ``alpha / tests``, or above 0.5 (far beyond what the
@@ -974,7 +1049,7 @@ def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray]
     done = 0
     while done < p.null_draws:
         k = min(chunk, p.null_draws - done)
-        maxima[done : done + k] = _max_segment(draw(k))
+        maxima[done : done + k] = maxima_of(k)
         done += k
         if done >= NULL_ROUND and done < p.null_draws:
             p_value = _gumbel_p_value(observed, maxima[:done])
@@ -1018,14 +1093,13 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     # null, without gathering ages)
     pool = np.sort(pool)
     follow = prep.lower[lo:hi][redraw]
-    share = (np.searchsorted(pool, (follow - c_lo) / DAY_US, side="right")
-             - np.searchsorted(pool, (follow - c_hi) / DAY_US, side="left")) / pool.size
+    share = _window_counts(pool, follow, c_lo, c_hi) / pool.size
     share32, g1, g0 = share.astype(np.float32), np.float32(w1), np.float32(w0)
 
-    def draw(k: int) -> np.ndarray:
-        return np.where(rng.random((k, share32.size), dtype=np.float32) < share32, g1, g0)
+    def maxima_of(k: int) -> np.ndarray:
+        return _max_segment_draws(rng.random((k, share32.size), dtype=np.float32), share32, g1, g0)
 
-    return observed, _monte_carlo_p(observed, redraw.size, draw, p, tests)
+    return observed, _monte_carlo_p(observed, redraw.size, maxima_of, p, tests)
 
 
 def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
@@ -1234,10 +1308,10 @@ def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.ran
     if pool.size == 0:
         return observed, 0.0
 
-    def draw(k: int) -> np.ndarray:
-        return _rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio)
+    def maxima_of(k: int) -> np.ndarray:
+        return _max_segment(_rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio))
 
-    return observed, _monte_carlo_p(observed, hi - lo, draw, p, tests)
+    return observed, _monte_carlo_p(observed, hi - lo, maxima_of, p, tests)
 
 
 def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> tuple[list[Burst], int]:
