@@ -29,6 +29,7 @@ from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
 from .classify.masks import known_counts as field_counts
 from .classify.model import feature_matrix, load_model, model_for_platform, model_info
+from .classify.reasons import pattern_counts
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
 from .estimate.audience import model_estimates
@@ -110,21 +111,21 @@ class LabelTally:
                 X = feature_matrix(followers[rows], model.spec.features, as_of)
             self.profile.add(X, model.spec.features, reference)
 
-    def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
+    def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None, reason_counts: Counter | None = None) -> None:
+        """Count a batch of labels; ``reason_counts``: its reasons already counted by pattern
+        (``label_followers``' ``features_out["reason_counts"]``)."""
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
         if "probability" in labels.columns and labels["probability"].null_count() < labels.height:
             hist, total = probability_histogram(labels["probability"].drop_nulls().to_numpy())
             if self.probabilities is not None:
                 hist, total = hist + self.probabilities[0], total + self.probabilities[1]
             self.probabilities = (hist, total)
-        reason_counts = (
-            labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
-            .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
-            # each distinct reason is blanked once (a few per cent of them are distinct)
-            .group_by("reasons").len().with_columns(reason_pattern(pl.col("reasons")))
-            .group_by("reasons").agg(pl.col("len").sum()).collect()
-        )
-        self.reasons.update(dict(reason_counts.iter_rows()))
+        if reason_counts is None:  # counted from the text (the labeller did not count them)
+            reasons = (labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode())
+                       .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
+                       .collect()["reasons"])
+            reason_counts = pattern_counts(reasons)
+        self.reasons.update(reason_counts)
         if "activity_unknown" in labels.columns:
             self.activity_unknown += int(labels["activity_unknown"].sum())
         elif followers is not None:  # stored labels do not keep it; it derives from the profile
@@ -134,19 +135,6 @@ class LabelTally:
     def top_reasons(self, k: int = TOP_REASONS) -> list[tuple[str, int]]:
         """The most frequent reasons for fake and inactive labels, with counts."""
         return sorted(self.reasons.items(), key=lambda rc: (-rc[1], rc[0]))[:k]
-
-
-# The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
-# 'display name "Finn"'); counted verbatim they would scatter over thousands of strings. Reasons are
-# counted and filtered by their pattern: quoted text and numbers blanked, in this order.
-REASON_BLANKS = ((r'"[^"]*"', '"…"'), (r"\d[\d,.]*", "N"))
-
-
-def reason_pattern(reason: pl.Expr) -> pl.Expr:
-    """A reason with its follower-specific parts blanked, so reasons can be counted together."""
-    for regex, blank in REASON_BLANKS:
-        reason = reason.str.replace_all(regex, blank)
-    return reason
 
 
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:
@@ -361,7 +349,7 @@ def audit_snapshot(
             computed: dict = {}
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
-            tally.add(labels)
+            tally.add(labels, reason_counts=computed.get("reason_counts"))
             tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
             if members is not None:
                 members.add(batch, labels)
