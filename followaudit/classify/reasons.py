@@ -375,11 +375,13 @@ def _by_variant(variant: np.ndarray, phrases: pl.Series) -> Counter:
     variant = variant[known]
     if not variant.size:
         return Counter()
-    values, first, counts = np.unique(variant, return_index=True, return_counts=True)
-    examples = phrases.filter(pl.Series(known)).gather(pl.Series(first))
+    counts = np.bincount(variant)  # codes are small (< 64): no sort
+    present = np.flatnonzero(counts)
+    first = [int(np.argmax(variant == v)) for v in present]  # a handful of codes
+    examples = phrases.filter(pl.Series(known)).gather(pl.Series(first, dtype=pl.Int64))
     patterns = examples.to_frame("r").select(reason_pattern(pl.col("r")))["r"].to_list()
     tally: Counter = Counter()
-    for pattern, n in zip(patterns, counts.tolist(), strict=True):
+    for pattern, n in zip(patterns, counts[present].tolist(), strict=True):
         tally[pattern] += n
     return tally
 
