@@ -333,7 +333,8 @@ def audit_snapshot(
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
     with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer, \
-            ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread:
+            ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread, \
+            ThreadPoolExecutor(1, thread_name_prefix="followaudit-count") as counter:
         # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
         # written (another) while this one is labelled, and the follow order is scanned for bursts
         # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
@@ -345,23 +346,29 @@ def audit_snapshot(
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         written: Future | None = None
+        counting: Future | None = None
         for batch in reader:
             computed: dict = {}
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
-            tally.add(labels, reason_counts=computed.get("reason_counts"))
             tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
-            if members is not None:
-                members.add(batch, labels)
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
+            if counting is not None:
+                counting.result()  # one batch at a time: bounded memory
+            # the label counts and the bursts' members in a thread of their own, while the next
+            # batch is labelled (it holds only the labels and the members' three columns)
+            counting = counter.submit(_count_batch, tally, labels, computed.get("reason_counts"), members,
+                                      batch.select(MembersWhileLabelling.COLUMNS) if members is not None else None)
             if written is not None:
                 written.result()  # one batch in flight: bounded memory, labels stored in order
             if save:
                 written = writer.submit(_store_labels, store, snapshot.snapshot_id, method, labels)
             if progress is not None:
                 progress(labels.height)
+        if counting is not None:
+            counting.result()
         if written is not None:
             written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
@@ -376,6 +383,14 @@ def audit_snapshot(
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)
     return AuditResult(report=report)
+
+
+def _count_batch(tally: LabelTally, labels: pl.DataFrame, reason_counts: Counter | None,
+                 members: MembersWhileLabelling | None, member_columns: pl.DataFrame | None) -> None:
+    """Count one labelled batch into ``tally`` and look for the bursts' members among its rows."""
+    tally.add(labels, reason_counts=reason_counts)
+    if members is not None and member_columns is not None:
+        members.add(member_columns, labels)
 
 
 def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
