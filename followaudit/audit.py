@@ -29,6 +29,7 @@ from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
 from .classify.masks import known_counts as field_counts
 from .classify.model import feature_matrix, load_model, model_for_platform, model_info
+from .classify.reasons import pattern_counts
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
 from .estimate.audience import model_estimates
@@ -110,21 +111,21 @@ class LabelTally:
                 X = feature_matrix(followers[rows], model.spec.features, as_of)
             self.profile.add(X, model.spec.features, reference)
 
-    def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None) -> None:
+    def add(self, labels: pl.DataFrame, followers: pl.DataFrame | None = None, reason_counts: Counter | None = None) -> None:
+        """Count a batch of labels; ``reason_counts``: its reasons already counted by pattern
+        (``label_followers``' ``features_out["reason_counts"]``)."""
         self.counts.update(dict(labels["label"].value_counts().iter_rows()))
         if "probability" in labels.columns and labels["probability"].null_count() < labels.height:
             hist, total = probability_histogram(labels["probability"].drop_nulls().to_numpy())
             if self.probabilities is not None:
                 hist, total = hist + self.probabilities[0], total + self.probabilities[1]
             self.probabilities = (hist, total)
-        reason_counts = (
-            labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode()).drop_nulls()
-            .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
-            # each distinct reason is blanked once (a few per cent of them are distinct)
-            .group_by("reasons").len().with_columns(reason_pattern(pl.col("reasons")))
-            .group_by("reasons").agg(pl.col("len").sum()).collect()
-        )
-        self.reasons.update(dict(reason_counts.iter_rows()))
+        if reason_counts is None:  # counted from the text (the labeller did not count them)
+            reasons = (labels.lazy().filter(pl.col("label") != "real").select(pl.col("reasons").explode())
+                       .filter(~pl.col("reasons").str.starts_with(BURST_REASON_PREFIX))  # counted by finish_report
+                       .collect()["reasons"])
+            reason_counts = pattern_counts(reasons)
+        self.reasons.update(reason_counts)
         if "activity_unknown" in labels.columns:
             self.activity_unknown += int(labels["activity_unknown"].sum())
         elif followers is not None:  # stored labels do not keep it; it derives from the profile
@@ -134,19 +135,6 @@ class LabelTally:
     def top_reasons(self, k: int = TOP_REASONS) -> list[tuple[str, int]]:
         """The most frequent reasons for fake and inactive labels, with counts."""
         return sorted(self.reasons.items(), key=lambda rc: (-rc[1], rc[0]))[:k]
-
-
-# The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
-# 'display name "Finn"'); counted verbatim they would scatter over thousands of strings. Reasons are
-# counted and filtered by their pattern: quoted text and numbers blanked, in this order.
-REASON_BLANKS = ((r'"[^"]*"', '"…"'), (r"\d[\d,.]*", "N"))
-
-
-def reason_pattern(reason: pl.Expr) -> pl.Expr:
-    """A reason with its follower-specific parts blanked, so reasons can be counted together."""
-    for regex, blank in REASON_BLANKS:
-        reason = reason.str.replace_all(regex, blank)
-    return reason
 
 
 def top_reasons(labels: pl.DataFrame, k: int = TOP_REASONS) -> list[tuple[str, int]]:
@@ -345,7 +333,8 @@ def audit_snapshot(
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
     with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer, \
-            ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread:
+            ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread, \
+            ThreadPoolExecutor(1, thread_name_prefix="followaudit-count") as counter:
         # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
         # written (another) while this one is labelled, and the follow order is scanned for bursts
         # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
@@ -357,23 +346,29 @@ def audit_snapshot(
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, batch_rows)) if not too_little else iter(())
         written: Future | None = None
+        counting: Future | None = None
         for batch in reader:
             computed: dict = {}
             labels = label_followers(batch, method=method, as_of=as_of, inactive_days=inactive_days, platform=snapshot.platform,
                                      features_out=computed)
-            tally.add(labels)
             tally.audience.update(batch_audience_counts(batch, labels, mass_threshold))
-            if members is not None:
-                members.add(batch, labels)
             if method == "model":
                 tally.add_profiles(batch, snapshot.platform, as_of, computed.get("X"), computed.get("model"),
                                    stride=profile_stride(snapshot.n_followers))
+            if counting is not None:
+                counting.result()  # one batch at a time: bounded memory
+            # the label counts and the bursts' members in a thread of their own, while the next
+            # batch is labelled (it holds only the labels and the members' three columns)
+            counting = counter.submit(_count_batch, tally, labels, computed.get("reason_counts"), members,
+                                      batch.select(MembersWhileLabelling.COLUMNS) if members is not None else None)
             if written is not None:
                 written.result()  # one batch in flight: bounded memory, labels stored in order
             if save:
                 written = writer.submit(_store_labels, store, snapshot.snapshot_id, method, labels)
             if progress is not None:
                 progress(labels.height)
+        if counting is not None:
+            counting.result()
         if written is not None:
             written.result()
         rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
@@ -388,6 +383,14 @@ def audit_snapshot(
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)
     return AuditResult(report=report)
+
+
+def _count_batch(tally: LabelTally, labels: pl.DataFrame, reason_counts: Counter | None,
+                 members: MembersWhileLabelling | None, member_columns: pl.DataFrame | None) -> None:
+    """Count one labelled batch into ``tally`` and look for the bursts' members among its rows."""
+    tally.add(labels, reason_counts=reason_counts)
+    if members is not None and member_columns is not None:
+        members.add(member_columns, labels)
 
 
 def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:

@@ -15,7 +15,7 @@ import pytest
 from conftest import copy_workspace
 from webdb import HOSTILE, build_demo_db
 
-from followaudit.audit import reason_pattern
+from followaudit.classify.reasons import reason_pattern
 from followaudit.web import create_app
 from followaudit.web.data import SORTABLE, FollowerQuery, ReadDB, descending_order
 from followaudit.web.pages import PageCache, rows_html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
 import polars as pl
@@ -27,7 +28,9 @@ def label_followers(
 ) -> pl.DataFrame:
     """``follower_id, label, probability, reasons, activity_unknown, platform_verdict`` per follower.
 
-    ``features_out`` (model method only) receives the model's feature matrix under ``"X"``.
+    ``features_out`` (model method only) receives the model's feature matrix under ``"X"``, and
+    under ``"reason_counts"`` the reasons of the fake and inactive followers counted by pattern
+    (``LabelTally.add`` takes them instead of counting the text again).
 
     After either labeller, the platform's own moderation labels are applied in one place
     (``platform_labels.py``): a follower the platform labels spam or inauthentic is fake.
@@ -38,8 +41,14 @@ def label_followers(
     if method == "rules":
         labels = label_rules(followers, as_of=as_of, inactive_days=inactive_days)
     elif method == "model":
+        tally = Counter() if features_out is not None else None
         labels = label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform,
-                             features_out=features_out)
+                             features_out=features_out, tally_out=tally)
+        labels = apply_platform_labels(labels, followers)
+        # the counts hold for the labeller's reasons: a platform's moderation label changes them
+        if tally is not None and features_out is not None and labels["platform_verdict"].null_count() == labels.height:
+            features_out["reason_counts"] = tally
+        return labels
     else:
         raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")
     return apply_platform_labels(labels, followers)

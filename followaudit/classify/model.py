@@ -15,6 +15,7 @@ that the prevalence correction uses. Nothing is pickled.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -28,7 +29,15 @@ from ..errors import ModelError
 from ..schema import LABELS
 from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
-from .reasons import MIN_CONTRIBUTION, TOP_K, gather_text, list_series, path_credit, phrase_slots
+from .reasons import (
+    MIN_CONTRIBUTION,
+    TOP_K,
+    gather_text,
+    list_series,
+    path_credit,
+    pattern_counts,
+    phrase_slots,
+)
 from .rules import R_REAL, inactive_codes, inactive_texts
 from .text_features import TEXT_FEATURES, text_feature_columns
 from .trees import TreeModel
@@ -335,6 +344,7 @@ def label_model(
     explain: str = "fake",
     model_dir: Path | None = None,
     features_out: dict[str, Any] | None = None,
+    tally_out: Counter | None = None,
 ) -> pl.DataFrame:
     """Label every follower fake / inactive / real with the shipped model.
 
@@ -347,7 +357,9 @@ def label_model(
     given (single-platform frames), receives the feature matrix under ``"X"`` as ``FeatureColumns``
     (``X[rows]`` is a NumPy matrix of those rows; ``np.asarray(X)`` the whole) and the model's name
     under ``"model"``, so a caller that needs it too (the audit's shift diagnostic) does not compute
-    it twice.
+    it twice. ``tally_out``, when given (single-platform frames), receives the reasons of the fake
+    and inactive followers counted by ``reason_pattern``, as ``LabelTally`` counts them from the text
+    (it is told here, from the phrases' numbers, at a fraction of the cost).
     """
     frame = followers.collect() if isinstance(followers, pl.LazyFrame) else followers
     if platform is None and frame.height and frame["platform"].n_unique() > 1:
@@ -355,7 +367,7 @@ def label_model(
         out = pl.concat(
             [
                 label_model(p.drop("_order"), as_of=as_of, inactive_days=inactive_days, platform=p["platform"][0],
-                            explain=explain, model_dir=model_dir).with_columns(p["_order"])
+                            explain=explain, model_dir=model_dir, tally_out=tally_out).with_columns(p["_order"])
                 for p in parts
             ]
         )
@@ -385,10 +397,12 @@ def label_model(
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
     idx = np.flatnonzero(want)
     slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+    counted = code != 2  # reasons are counted for fake and inactive followers
     if len(idx):
         assert top is not None
-        slot, words = phrase_slots(model, frame, idx, top[idx], as_of=as_of)
-    reasons = _reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1] if top is not None else 1, slot, words)
+        slot, words = phrase_slots(model, frame, idx, top[idx], as_of=as_of, counted=counted[idx], tally=tally_out)
+    reasons = _reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1] if top is not None else 1, slot, words,
+                            counted=counted, tally=tally_out)
     return pl.DataFrame(
         [frame["follower_id"], label, pl.Series("probability", prob), reasons, activity_unknown]
     )
@@ -396,7 +410,8 @@ def label_model(
 
 
 def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray, idx: np.ndarray, k: int,
-                  slot: np.ndarray, words: pl.Series) -> pl.Series:
+                  slot: np.ndarray, words: pl.Series, *, counted: np.ndarray | None = None,
+                  tally: Counter | None = None) -> pl.Series:
     """Each row's reasons: the model's words for the rows ``idx`` (``phrase_slots``: ``words[j]`` is
     rank ``slot[j] % k`` of row ``idx[slot[j] // k]``; null words are no reason), after the row's
     fixed reason ``fixed_texts[fixed]``. A fake row's reasons are its words alone, its fixed reason
@@ -405,6 +420,7 @@ def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray
     No list is built per row: every reason is picked from one vocabulary (the few fixed texts, then
     the words as they come) and the result is cut into lists by the counts (building string lists
     row by row, or joining them in, was the slow part of labelling millions of followers).
+    ``tally`` receives the ``pattern_counts`` of the fixed reasons of the rows ``counted``.
     """
     n = len(fixed)
     is_known = words.is_not_null().to_numpy()
@@ -418,6 +434,9 @@ def _reason_lists(fixed: np.ndarray, fixed_texts: list[str], is_fake: np.ndarray
     words_per_row = np.zeros(n, dtype=np.int64)
     words_per_row[idx] = before[:, -1] + present[:, -1] if k else 0
     has_fixed = (words_per_row == 0) | ~is_fake
+    if tally is not None:
+        times = np.bincount(fixed[has_fixed & counted] if counted is not None else fixed[has_fixed], minlength=len(fixed_texts))
+        tally.update(pattern_counts(pl.Series(fixed_texts, dtype=pl.Utf8), pl.Series(times, dtype=pl.Int64)))
     per_row = has_fixed.astype(np.int64) + words_per_row
     start = np.zeros(n, dtype=np.int64)
     np.cumsum(per_row[:-1], out=start[1:])

