@@ -618,7 +618,7 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
     fine, m = _fine_grid(prep.age, nb, block, p)
     half = max(p.background_min_blocks, -(-p.background_followers // block))
     min_cell = max(3.0, min(block, p.min_size) / 4.0)
-    fine_expected = np.zeros_like(fine)
+    fine_expected = None
     candidates: list[tuple[int, int, float, float]] = []
     shifts = [(k, offset) for k in p.scales for offset in sorted({0, k // 2})]
     coarse = iter(_coarse_grids(fine, [s for s in shifts if s[0] != 1]))
@@ -642,6 +642,8 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
             age_lo = ((col0 * k - offset) - 1) * p.bin_days
             age_hi = ((col1 * k - offset) + 1) * p.bin_days
             candidates.append((pos_lo, pos_hi, float(age_lo), float(age_hi)))
+    if fine_expected is None:  # no scale of one bin (zeros: calloc'd, not written)
+        fine_expected = np.zeros(fine.shape)
     return _Grid(block=block, m=m, fine_expected=fine_expected, candidates=candidates)
 
 
@@ -714,6 +716,9 @@ def _weights(p0: float, density: float) -> tuple[float, float]:
 def _best_segments(y: np.ndarray, p0: float, p: BurstParams, limit: int = 32) -> list[tuple[int, int, float]]:
     """Disjoint segments [i, j) of maximal Bernoulli LLR ≥ ``scan_llr`` with ≥ ``min_size`` members."""
     w1, w0 = _weights(p0, p.burst_density)
+    lib = _segments_library() if p.scan_llr > 0 else None
+    if lib is not None:  # the gains w1 / w0 are read from y in C
+        return _segments_c(lib, None, np.ascontiguousarray(y, dtype=np.bool_), (w1, w0), p, limit)
     return _gain_segments(np.where(y, w1, w0), y, p, limit)
 
 
@@ -726,16 +731,7 @@ def _gain_segments(gains: np.ndarray, y: np.ndarray | None, p: BurstParams, limi
     gains = np.ascontiguousarray(gains)
     lib = _segments_library() if gains.dtype == np.float64 and p.scan_llr > 0 else None  # the C sums are float64's
     if lib is not None:
-        # the same walk in C; cum and floor are indexed by row (a part's sums start at its first row)
-        cum, floor = np.empty(gains.size + 1), np.empty(gains.size + 1)
-        members = None if y is None else np.ascontiguousarray(y, dtype=np.bool_)
-        ends, bests = np.empty(2 * limit, dtype=np.int64), np.empty(limit)
-        k = int(lib.segments(_ptr(gains), ctypes.c_int64(gains.size), None if members is None else _ptr(members),
-                             ctypes.c_int64(p.min_size), ctypes.c_double(p.scan_llr), ctypes.c_int64(limit),
-                             _ptr(cum), _ptr(floor), _ptr(ends), _ptr(bests)))
-        if k < 0:
-            raise MemoryError("the segment search's stack")
-        return [(int(ends[2 * s]), int(ends[2 * s + 1]), float(bests[s])) for s in range(k)]
+        return _segments_c(lib, gains, None if y is None else np.ascontiguousarray(y, dtype=np.bool_), (0.0, 0.0), p, limit)
     found: list[tuple[int, int, float]] = []
     # (lo, hi, sums): a part left of a segment starts where its parent did, so its cumulative sums
     # and running minimum are the first entries of the parent's (the same additions in the same
@@ -761,6 +757,20 @@ def _gain_segments(gains: np.ndarray, y: np.ndarray | None, p: BurstParams, limi
             found.append((lo + i, lo + j, best))
         stack.extend([(lo, lo + i, (cum, floor)), (lo + j, hi, None)])
     return found
+
+
+def _segments_c(lib: Any, gains: np.ndarray | None, y: np.ndarray | None, weights: tuple[float, float], p: BurstParams,
+                limit: int) -> list[tuple[int, int, float]]:
+    """``_gain_segments``' walk in C (``SEGMENTS_C`` ``segments``): the gains, or w1 / w0 where ``y`` is / is not."""
+    n = (y if gains is None else gains).size
+    cum, floor = np.empty(n + 1), np.empty(n + 1)  # indexed by row: a part's sums start at its first row
+    ends, bests = np.empty(2 * limit, dtype=np.int64), np.empty(limit)
+    k = int(lib.segments(None if gains is None else _ptr(gains), ctypes.c_int64(n), None if y is None else _ptr(y),
+                         ctypes.c_double(weights[0]), ctypes.c_double(weights[1]), ctypes.c_int64(p.min_size),
+                         ctypes.c_double(p.scan_llr), ctypes.c_int64(limit), _ptr(cum), _ptr(floor), _ptr(ends), _ptr(bests)))
+    if k < 0:
+        raise MemoryError("the segment search's stack")
+    return [(int(ends[2 * s]), int(ends[2 * s + 1]), float(bests[s])) for s in range(k)]
 
 
 # -- step 3: merge and describe --------------------------------------------------------------------
@@ -903,8 +913,8 @@ void window_counts(const double* pool, int64_t m, const int64_t* follow, int64_t
    indexed by row, and a right part, written from its own first row on, starts after the left one
    ends because every segment kept has a positive gain). Writes [lo, hi) pairs into ends, gains into
    bests; returns how many (at most limit), or -1 when out of memory. */
-int64_t segments(const double* g, int64_t n, const uint8_t* y, int64_t min_size, double scan_llr, int64_t limit,
-                 double* cum, double* floor, int64_t* ends, double* bests) {
+int64_t segments(const double* g, int64_t n, const uint8_t* y, double w1, double w0, int64_t min_size, double scan_llr,
+                 int64_t limit, double* cum, double* floor, int64_t* ends, double* bests) {
     int64_t cap = 64, top = 0, found = 0;
     int64_t* stack = malloc(3 * cap * sizeof(int64_t));
     if (!stack) return -1;
@@ -930,7 +940,7 @@ int64_t segments(const double* g, int64_t n, const uint8_t* y, int64_t min_size,
             c[0] = 0.0;
             f[0] = 0.0;
             for (int64_t t = 0; t < m - 1; t++) {
-                cs += g[lo + t];
+                cs += g ? g[lo + t] : (y[lo + t] ? w1 : w0);  /* no gains: np.where(y, w1, w0) */
                 if (cs < fl) fl = cs;
                 c[t + 1] = cs;
                 f[t + 1] = fl;
