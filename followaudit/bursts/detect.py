@@ -1062,9 +1062,10 @@ NULL_ROUND = 20  # draws per round of the sequential null
 NULL_CLEAR = 1_000.0  # stop drawing once the p-value is this factor beyond the decision threshold
 
 
-def _monte_carlo_p(observed: float, size: int, maxima_of: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
-    """The one Monte Carlo null of both scans: ``maxima_of(k)``, the best segments of k draws of
-    ``size`` per-follower gains; the p-value of ``observed`` against them (Gumbel fit).
+def _monte_carlo_p(observed: float, size: int, draw: Callable[[int], np.ndarray], p: BurstParams, tests: int) -> float:
+    """The one Monte Carlo null of both scans: rows of per-follower gains from ``draw(k)`` (k rows of
+    ``size``; or straight away their k best segments, 1-D), the p-value of ``observed`` against each
+    row's best segment (Gumbel fit).
 
     Sequential: draws come in rounds of ``NULL_ROUND``, and drawing stops once the p-value is a factor
     ``NULL_CLEAR`` below or above the threshold ``alpha / tests``, or above 0.5 (far beyond what the
@@ -1076,7 +1077,8 @@ def _monte_carlo_p(observed: float, size: int, maxima_of: Callable[[int], np.nda
     done = 0
     while done < p.null_draws:
         k = min(chunk, p.null_draws - done)
-        maxima[done : done + k] = maxima_of(k)
+        drawn = draw(k)
+        maxima[done : done + k] = drawn if drawn.ndim == 1 else _max_segment(drawn)
         done += k
         if done >= NULL_ROUND and done < p.null_draws:
             p_value = _gumbel_p_value(observed, maxima[:done])
@@ -1123,10 +1125,10 @@ def _null_test(prep: _Prepared, first: int, last: int, c_lo: int, c_hi: int, w1:
     share = _window_counts(pool, follow, c_lo, c_hi) / pool.size
     share32, g1, g0 = share.astype(np.float32), np.float32(w1), np.float32(w0)
 
-    def maxima_of(k: int) -> np.ndarray:
+    def draw(k: int) -> np.ndarray:  # the draws' best segments (the gains are not kept)
         return _max_segment_draws(rng.random((k, share32.size), dtype=np.float32), share32, g1, g0)
 
-    return observed, _monte_carlo_p(observed, redraw.size, maxima_of, p, tests)
+    return observed, _monte_carlo_p(observed, redraw.size, draw, p, tests)
 
 
 def _follow_rate_ratio(prep: _Prepared, first: int, last: int, p: BurstParams) -> float | None:
@@ -1335,10 +1337,10 @@ def _rate_null(tl: _Timeline, first: int, last: int, p: BurstParams, rng: np.ran
     if pool.size == 0:
         return observed, 0.0
 
-    def maxima_of(k: int) -> np.ndarray:
-        return _max_segment(_rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio))
+    def draw(k: int) -> np.ndarray:
+        return _rate_gains(pool[rng.integers(0, pool.size, size=(k, hi - lo))], p.rate_ratio)
 
-    return observed, _monte_carlo_p(observed, hi - lo, maxima_of, p, tests)
+    return observed, _monte_carlo_p(observed, hi - lo, draw, p, tests)
 
 
 def _rate_bursts(prep: _Prepared, p: BurstParams, rng: np.random.Generator) -> tuple[list[Burst], int]:
