@@ -763,11 +763,10 @@ def _segments_c(lib: Any, gains: np.ndarray | None, y: np.ndarray | None, weight
                 limit: int) -> list[tuple[int, int, float]]:
     """``_gain_segments``' walk in C (``SEGMENTS_C`` ``segments``): the gains, or w1 / w0 where ``y`` is / is not."""
     n = (y if gains is None else gains).size
-    cum, floor = np.empty(n + 1), np.empty(n + 1)  # indexed by row: a part's sums start at its first row
     ends, bests = np.empty(2 * limit, dtype=np.int64), np.empty(limit)
     k = int(lib.segments(None if gains is None else _ptr(gains), ctypes.c_int64(n), None if y is None else _ptr(y),
                          ctypes.c_double(weights[0]), ctypes.c_double(weights[1]), ctypes.c_int64(p.min_size),
-                         ctypes.c_double(p.scan_llr), ctypes.c_int64(limit), _ptr(cum), _ptr(floor), _ptr(ends), _ptr(bests)))
+                         ctypes.c_double(p.scan_llr), ctypes.c_int64(limit), _ptr(ends), _ptr(bests)))
     if k < 0:
         raise MemoryError("the segment search's stack")
     return [(int(ends[2 * s]), int(ends[2 * s + 1]), float(bests[s])) for s in range(k)]
@@ -924,51 +923,44 @@ void window_counts(const double* pool, int64_t m, const int64_t* follow, int64_t
         out[i] = b - a;
     }
 }
-/* _gain_segments' walk (the NumPy loop below, step by step): parts [lo, hi) on a stack, the best
-   segment of each (cumulative sums from a leading zero, running minimum, first largest difference),
-   the parts left and right of it pushed (the left one reuses its parent's sums: cum and floor are
-   indexed by row, and a right part, written from its own first row on, starts after the left one
-   ends because every segment kept has a positive gain). Writes [lo, hi) pairs into ends, gains into
-   bests; returns how many (at most limit), or -1 when out of memory. */
+/* _gain_segments' walk (the NumPy loop, step by step): parts [lo, hi) on a stack, the best segment
+   of each, the parts left and right of it pushed. One pass per part, nothing stored: the cumulative
+   sum from a leading zero and its running minimum (the NumPy code's cum and floor, the same
+   additions in the same order: a left part's sums, which NumPy reuses from its parent, are the same
+   numbers summed again), the first largest difference j and, as of j, the latest row where the sum
+   equalled the minimum (the segment's start). Without g, the gains are w1 where y and w0 elsewhere.
+   Writes [lo, hi) pairs into ends, gains into bests; returns how many (at most limit), or -1 when
+   out of memory. */
 int64_t segments(const double* g, int64_t n, const uint8_t* y, double w1, double w0, int64_t min_size, double scan_llr,
-                 int64_t limit, double* cum, double* floor, int64_t* ends, double* bests) {
-    int64_t cap = 64, top = 0, found = 0;
-    int64_t* stack = malloc(3 * cap * sizeof(int64_t));
+                 int64_t limit, int64_t* ends, double* bests) {
+    int64_t cap = 64, top = 1, found = 0;
+    const double wv[2] = {w0, w1};  /* np.where(y, w1, w0) */
+    int64_t* stack = malloc(2 * cap * sizeof(int64_t));
     if (!stack) return -1;
-    stack[0] = 0; stack[1] = n; stack[2] = 0;
-    top = 1;
+    stack[0] = 0; stack[1] = n;
     while (top > 0 && found < limit) {
         top--;
-        int64_t lo = stack[3 * top], hi = stack[3 * top + 1], reuse = stack[3 * top + 2];
+        int64_t lo = stack[2 * top], hi = stack[2 * top + 1];
         if (hi - lo < min_size) continue;
-        double* c = cum + lo;
-        double* f = floor + lo;
-        int64_t m = hi - lo + 1, j = 0;
-        double best;
-        if (reuse) {
-            best = c[0] - f[0];
-            for (int64_t t = 1; t < m; t++) {
-                double d = c[t] - f[t];
-                if (d > best) { best = d; j = t; }
-            }
+        double cs = 0.0, fl = 0.0, best = 0.0;
+        int64_t j = 0, i = 0, at_floor = 0;
+        /* without branches (the members come at random: a branch on them is mispredicted) */
+#define STEP(gain) \
+            cs += (gain); \
+            fl = cs < fl ? cs : fl; \
+            at_floor = cs == fl ? t + 1 : at_floor;  /* the latest row at the minimum */ \
+            double d = cs - fl; \
+            int up = d > best; \
+            best = up ? d : best; \
+            j = up ? t + 1 : j; \
+            i = up ? at_floor : i;
+        if (g) {
+            for (int64_t t = 0; t < hi - lo; t++) { STEP(g[lo + t]) }
         } else {
-            double cs = 0.0, fl = 0.0;
-            best = 0.0;
-            c[0] = 0.0;
-            f[0] = 0.0;
-            for (int64_t t = 0; t < m - 1; t++) {
-                cs += g ? g[lo + t] : (y[lo + t] ? w1 : w0);  /* no gains: np.where(y, w1, w0) */
-                if (cs < fl) fl = cs;
-                c[t + 1] = cs;
-                f[t + 1] = fl;
-                double d = cs - fl;
-                if (d > best) { best = d; j = t + 1; }
-            }
+            for (int64_t t = 0; t < hi - lo; t++) { STEP(wv[y[lo + t]]) }
         }
-        best = c[j] - f[j];
+#undef STEP
         if (best < scan_llr) continue;
-        int64_t i = j;
-        while (i > 0 && c[i] != f[j]) i--;  /* the latest start with the same gain */
         int64_t count = j - i;
         if (y) {
             count = 0;
@@ -980,13 +972,13 @@ int64_t segments(const double* g, int64_t n, const uint8_t* y, double w1, double
             bests[found++] = best;
         }
         if (top + 2 > cap) {
-            int64_t* grown = realloc(stack, 6 * cap * sizeof(int64_t));
+            int64_t* grown = realloc(stack, 4 * cap * sizeof(int64_t));
             if (!grown) { free(stack); return -1; }
             stack = grown;
             cap *= 2;
         }
-        stack[3 * top] = lo; stack[3 * top + 1] = lo + i; stack[3 * top + 2] = 1;
-        stack[3 * top + 3] = lo + j; stack[3 * top + 4] = hi; stack[3 * top + 5] = 0;
+        stack[2 * top] = lo; stack[2 * top + 1] = lo + i;
+        stack[2 * top + 2] = lo + j; stack[2 * top + 3] = hi;
         top += 2;
     }
     free(stack);
