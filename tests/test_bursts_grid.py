@@ -56,14 +56,18 @@ def test_background_and_flagged_cells_equal_numpy(rows, cols, half, numpy_only, 
     rng = np.random.default_rng(rows * 7919 + cols)
     x = poisson_grid(rng, rows, cols)
     m = x.sum(axis=1)
-    (e, hit, e_hit), (e_np, hit_np, e_hit_np) = flagged_both(x, m, half, numpy_only)
+    (e, hit, e_hit, x_hit), (e_np, hit_np, e_hit_np, x_hit_np) = flagged_both(x, m, half, numpy_only)
     assert e.shape == x.shape and np.array_equal(e, e_np)
     assert np.array_equal(e_np, detect._background(x, m, half))  # the reference itself
     assert hit.dtype == hit_np.dtype and np.array_equal(hit, hit_np) and np.array_equal(e_hit, e_hit_np)
+    assert np.array_equal(x_hit, x_hit_np) and np.array_equal(x_hit, x.ravel()[hit])
     monkeypatch.undo()
-    # keep=False: the same cells without the grid
-    none, hit2, e_hit2 = detect._flagged(x, m, half, 6.0, 4.0, keep=False)
+    # keep=False: the same cells without the grid; in place: the same grid over x's own pages
+    none, hit2, e_hit2, _ = detect._flagged(x, m, half, 6.0, 4.0, keep=False)
     assert none is None and np.array_equal(hit2, hit) and np.array_equal(e_hit2, e_hit)
+    own = x.copy()
+    e3, hit3, _, x_hit3 = detect._flagged(own, m, half, 6.0, 4.0, keep=True, in_place=True)
+    assert e3 is own and np.array_equal(own, e_np) and np.array_equal(hit3, hit) and np.array_equal(x_hit3, x_hit)
 
 
 @pytest.mark.parametrize("strip_bytes", [8 * 8, 4_096, 1 << 30])
@@ -71,7 +75,7 @@ def test_strips_of_any_width_give_the_same_grid(strip_bytes, numpy_only, monkeyp
     rng = np.random.default_rng(5)
     x = poisson_grid(rng, 300, 700, batches=8)
     monkeypatch.setattr(detect, "GRID_STRIP_BYTES", strip_bytes)
-    (e, hit, e_hit), (e_np, hit_np, e_hit_np) = flagged_both(x, x.sum(axis=1), 12, numpy_only)
+    (e, hit, e_hit, _), (e_np, hit_np, e_hit_np, _) = flagged_both(x, x.sum(axis=1), 12, numpy_only)
     assert np.array_equal(e, e_np) and np.array_equal(hit, hit_np) and np.array_equal(e_hit, e_hit_np)
     assert hit.size > 0
 
@@ -81,7 +85,7 @@ def test_every_number_of_passes_equals_numpy(passes, numpy_only):
     rng = np.random.default_rng(passes)
     x = poisson_grid(rng, 150, 300, batches=10)
     m = x.sum(axis=1)
-    (e, hit, _), (e_np, hit_np, _) = flagged_both(x, m, 9, numpy_only, passes=passes)
+    (e, hit, _, _), (e_np, hit_np, _, _) = flagged_both(x, m, 9, numpy_only, passes=passes)
     assert np.array_equal(e, e_np) and np.array_equal(hit, hit_np)
 
 

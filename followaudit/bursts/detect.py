@@ -408,6 +408,7 @@ def _coarse_edges(nbins: int, k: int, offset: int) -> np.ndarray:
 GRID_C = r"""
 #include <stdint.h>
 #include <math.h>
+#include <string.h>
 static int64_t bin_of(double age, double bin_days, int64_t last) {
     int64_t b = (int64_t)(age / bin_days);
     return b < 0 ? 0 : (b > last ? last : b);
@@ -467,7 +468,7 @@ static void replace_row(double* restrict next, const double* restrict hi, const 
    at once. */
 static int64_t strip(const double* x, int64_t n, int64_t w, int64_t c0, int64_t sw, const double* scale,
                      int64_t h, int64_t passes, int first_copy, double* out, double min_cell, double cell_z,
-                     int64_t* hits, double* hit_e, int64_t nh, double* scratch, int64_t R, int64_t Q) {
+                     int64_t* hits, double* hit_e, double* hit_x, int64_t nh, double* scratch, int64_t R, int64_t Q) {
     double* sums = scratch;
     double* counts = scratch + passes * R * sw;
     double* row_e = counts + (passes - 1) * Q * sw;
@@ -496,30 +497,30 @@ static int64_t strip(const double* x, int64_t n, int64_t w, int64_t c0, int64_t 
                 replace_row(counts + p * Q * sw + (i % Q) * sw, hi, lo, v, x + i * w + c0, scale[i], sw);
                 continue;
             }
-            double* dst = out ? out + i * w + c0 : row_e;
-            expect_row(dst, hi, lo, v, scale[i], sw);
-            if (!hits) continue;
+            expect_row(row_e, hi, lo, v, scale[i], sw);
             const double* xi = x + i * w + c0;
             for (int64_t j = 0; j < sw; j++) {
                 double xv = xi[j];
                 if (!(xv >= min_cell)) continue;
-                double e = dst[j], bar = cell_z * sqrt(e > 0.0 ? e : 0.0);
+                double e = row_e[j], bar = cell_z * sqrt(e > 0.0 ? e : 0.0);
                 if (!(bar > min_cell)) bar = min_cell;
-                if (xv - e >= bar) { hits[nh] = i * w + c0 + j; hit_e[nh] = e; nh++; }
+                if (xv - e >= bar) { hits[nh] = i * w + c0 + j; hit_e[nh] = e; hit_x[nh] = xv; nh++; }
             }
+            /* row i of x is read for the last time above: out may be x itself */
+            if (out) memcpy(out + i * w + c0, row_e, sw * sizeof(double));
         }
     }
     return nh;
 }
-/* the expectation (into out unless NULL) and the flagged cells (hits, their expectations in hit_e;
-   in strip order) of the grid x; returns how many were flagged */
+/* the expectation (into out unless NULL; out may be x) and the flagged cells (hits, their
+   expectations in hit_e and counts in hit_x; in strip order) of the grid x; returns how many */
 int64_t background(const double* x, int64_t n, int64_t w, const double* scale, int64_t h, int64_t passes,
                    int first_copy, double* out, double min_cell, double cell_z, int64_t* hits, double* hit_e,
-                   double* scratch, int64_t strip_cols) {
+                   double* hit_x, double* scratch, int64_t strip_cols) {
     int64_t R = 2 * h + 2 < n ? 2 * h + 2 : n, Q = h + 1 < n ? h + 1 : n, nh = 0;
     for (int64_t c0 = 0; c0 < w; c0 += strip_cols) {
         int64_t sw = w - c0 < strip_cols ? w - c0 : strip_cols;
-        nh = strip(x, n, w, c0, sw, scale, h, passes, first_copy, out, min_cell, cell_z, hits, hit_e, nh,
+        nh = strip(x, n, w, c0, sw, scale, h, passes, first_copy, out, min_cell, cell_z, hits, hit_e, hit_x, nh,
                    scratch, R, Q);
     }
     return nh;
@@ -580,27 +581,31 @@ def _coarse_grids(fine: np.ndarray, shifts: list[tuple[int, int]]) -> list[np.nd
 
 
 def _flagged(x: np.ndarray, m: np.ndarray, half: int, min_cell: float, cell_z: float, *, keep: bool,
-             passes: int = 3) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+             passes: int = 3, in_place: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
     """(the organic expectation of grid ``x`` when ``keep``, flagged cells (ascending flat indices),
-    their expectations): ``_background`` then ``_hits``, fused in C when a compiler works."""
+    their expectations, their counts): ``_background`` then ``_hits``, fused in C when a compiler works.
+
+    ``in_place``: the expectation may be written over ``x`` (C: a grid's pages are as dear as its sums),
+    so ``x`` must not be read afterwards."""
     lib = _grid_library()
     if lib is None:
         e = _background(x, m, half, passes)
         hit = _hits(x, e, min_cell, cell_z)
-        return (e if keep else None), hit, e.ravel()[hit]
+        return (e if keep else None), hit, e.ravel()[hit], x.ravel()[hit]
     n, w = x.shape
     x = np.ascontiguousarray(x, dtype=np.float64)
     rings = passes * min(2 * half + 2, n) + (passes - 1) * min(half + 1, n) + 2  # + a row of e, a row of zeros
     strip = int(min(w, max(8, GRID_STRIP_BYTES // (8 * rings))))
-    out = np.empty((n, w)) if keep else None
-    hits, hit_e = np.empty(x.size, dtype=np.int64), np.empty(x.size)  # pages are touched only where written
+    out = (x if in_place else np.empty((n, w))) if keep else None
+    # pages are touched only where written
+    hits, hit_e, hit_x = np.empty(x.size, dtype=np.int64), np.empty(x.size), np.empty(x.size)
     scale, scratch = _block_scale(m, half), np.empty(rings * strip)
     found = int(lib.background(_ptr(x), ctypes.c_int64(n), ctypes.c_int64(w), _ptr(scale),
                                ctypes.c_int64(half), ctypes.c_int64(passes), ctypes.c_int(w < WIDE_ROWS),
                                None if out is None else _ptr(out), ctypes.c_double(min_cell), ctypes.c_double(cell_z),
-                               _ptr(hits), _ptr(hit_e), _ptr(scratch), ctypes.c_int64(strip)))
+                               _ptr(hits), _ptr(hit_e), _ptr(hit_x), _ptr(scratch), ctypes.c_int64(strip)))
     order = np.argsort(hits[:found], kind="stable")  # strips come one after another: back to row-major order
-    return out, hits[:found][order], hit_e[:found][order]
+    return out, hits[:found][order], hit_e[:found][order], hit_x[:found][order]
 
 
 @dataclass
@@ -624,14 +629,15 @@ def _candidates(prep: _Prepared, p: BurstParams) -> _Grid:
     coarse = iter(_coarse_grids(fine, [s for s in shifts if s[0] != 1]))
     for k, offset in shifts:
         x = fine if k == 1 else next(coarse)
-        # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell
-        e, hit, e_hit = _flagged(x, m, half, min_cell, p.cell_z, keep=k == 1)
+        # a cell is flagged when its excess is ≥ cell_z σ and ≥ min_cell; the fine grid is not read
+        # after its own background (the coarse grids are made), so its pages take it
+        e, hit, e_hit, x_hit = _flagged(x, m, half, min_cell, p.cell_z, keep=k == 1, in_place=k == 1 and p.scales.count(1) == 1)
         if e is not None:
             fine_expected = e
         if not hit.size:
             continue
         ids, boxes = _components(hit, x.shape[1])  # sums per component over the (few) flagged cells only
-        obs = np.bincount(ids, weights=x.ravel()[hit], minlength=len(boxes))
+        obs = np.bincount(ids, weights=x_hit, minlength=len(boxes))
         exp = np.bincount(ids, weights=e_hit, minlength=len(boxes))
         keep = ((obs - exp) >= p.min_size / 2.0) & ((obs - exp) >= p.cell_z * np.sqrt(exp))
         for i, (row0, row1, col0, col1) in enumerate(boxes):
