@@ -58,20 +58,20 @@ OPTIONAL_EXTRAS = {
 # for the next batch: ~1 CPU-s in the kernel of a 3M audit. Keeping them costs ~200 MiB of peak
 # memory at 3M and 10M (benchmarks/README.md); a long-running `web` server keeps the default.
 BATCH_COMMANDS = ("audit", "score", "demo")
-ALLOCATOR_ENV = {
-    "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
-    # NumPy's OpenBLAS threads spin after each small matrix product; the audit's are tiny.
-    "OPENBLAS_NUM_THREADS": "1",
-}
+BATCH_ENV = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}
+# NumPy's OpenBLAS threads spin after each small matrix product; followaudit's are all tiny.
+COMMAND_ENV = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def tune_allocator(args: list[str]) -> None:
-    """Set the allocator's environment for a batch command, before Polars and NumPy load (read once
-    at load; a user's own settings win)."""
+    """Set the allocators' environment for this command, before Polars and NumPy load (they read it
+    once, at load; a user's own settings win)."""
+    if "polars" in sys.modules or "numpy" in sys.modules:
+        return
     command = next((a for a in args if not a.startswith("-")), None)
-    if command in BATCH_COMMANDS and "polars" not in sys.modules and "numpy" not in sys.modules:
-        for name, value in ALLOCATOR_ENV.items():
-            os.environ.setdefault(name, value)
+    settings = {**COMMAND_ENV, **(BATCH_ENV if command in BATCH_COMMANDS else {})}
+    for name, value in settings.items():
+        os.environ.setdefault(name, value)
 
 
 def main(argv: list[str] | None = None) -> None:
