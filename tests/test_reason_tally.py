@@ -11,7 +11,6 @@ and every ``explain`` setting.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
