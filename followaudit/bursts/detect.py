@@ -844,11 +844,12 @@ EULER_GAMMA = 0.5772156649015329
 NULL_MAX_ROWS = 200_000  # followers around one burst that the null redraws (pad capped beyond)
 
 
-# The two segment searches in C: NumPy's cumulative sum (sequential, in the array's own float
-# type), running minimum (from the leading zero) and largest difference, so the same numbers as
-# the NumPy code, which runs when no C compiler works; ~8x less CPU (the scan's null draws and its
-# segment search were ~a third of it). The search for segments runs its whole walk in C (the
-# Python loop cost ~2 µs per part: 0.3 CPU-s at 10M followers).
+# The segment searches and the null's kernels in C: NumPy's cumulative sum (sequential, in the
+# array's own float type), running minimum (from the leading zero) and largest difference, so the
+# same numbers as the NumPy code, which runs when no C compiler works; ~8x less CPU (the scan's null
+# draws and its segment search were ~a third of it). The search for segments runs its whole walk in
+# C (the Python loop cost ~2 µs per part: 0.3 CPU-s at 10M followers); the null's draws are summed
+# without their gains written out, and its window shares come from galloping searches.
 SEGMENTS_C = r"""
 #include <stdint.h>
 #include <stdlib.h>
