@@ -348,9 +348,10 @@ def audit_snapshot(
         scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
         # members of the bursts and their labels from the batches themselves, when the labels are stored
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
-        # two batches are labelled at once; past the size the scan runs alongside, each is half as
-        # large, so together they hold what one did (a 10M audit's peak memory stays under 2 GiB)
-        rows = batch_rows if alongside else max(1, batch_rows // LABELLING_AHEAD)
+        # Two batches are labelled at once. Each is half as large (together they hold what one did)
+        # past the size the scan runs alongside, and for rows stored in the workspace (DuckDB hands
+        # them over with copies of its own): a 10M or a copied 3M audit's peak stays under 2 GiB.
+        rows = batch_rows if alongside and footer is not None else max(1, batch_rows // LABELLING_AHEAD)
         reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, rows)) if not too_little else iter(())
         written: Future | None = None
         counting: Future | None = None
