@@ -29,6 +29,7 @@ from ..errors import ModelError
 from ..schema import LABELS
 from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
+from .reason_lists import compiled_reason_lists
 from .reasons import (
     MIN_CONTRIBUTION,
     TOP_K,
@@ -396,13 +397,17 @@ def label_model(
     fixed = np.where(is_fake, 0, np.where(is_inactive, inactive.astype(np.int64) + 1, 1))
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
     idx = np.flatnonzero(want)
-    slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
     counted = code != 2  # reasons are counted for fake and inactive followers
-    if len(idx):
-        assert top is not None
-        slot, words = phrase_slots(model, frame, idx, top[idx], as_of=as_of, counted=counted[idx], tally=tally_out)
-    reasons = _reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1] if top is not None else 1, slot, words,
-                            counted=counted, tally=tally_out)
+    # One compiled pass writes the lists; phrase_slots and _reason_lists are the same text in Polars and NumPy.
+    reasons = compiled_reason_lists(model, frame, columns, top, explain=explain, is_fake=is_fake, fixed=fixed,
+                                    fixed_texts=fixed_texts, counted=counted, as_of=as_of, tally=tally_out)
+    if reasons is None:
+        slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+        if len(idx):
+            assert top is not None
+            slot, words = phrase_slots(model, frame, idx, top[idx], as_of=as_of, counted=counted[idx], tally=tally_out)
+        reasons = _reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1] if top is not None else 1, slot, words,
+                                counted=counted, tally=tally_out)
     return pl.DataFrame(
         [frame["follower_id"], label, pl.Series("probability", prob), reasons, activity_unknown]
     )

@@ -109,6 +109,16 @@ def _yes_no(column: str, yes: str, no: str) -> pl.Expr:
     return pl.when(pl.col(column)).then(pl.lit(yes)).when(~pl.col(column)).then(pl.lit(no))
 
 
+# aspect -> (boolean column, phrase when true, phrase when false); read by the compiled reasons too
+YES_NO = {
+    "avatar": ("has_avatar", "has a profile picture", "no profile picture"),
+    "url": ("has_url", "has a website", "no website"),
+    "location": ("has_location", "has a location", "no location"),
+    "private": ("private", "private account", "public account"),
+}
+EMPTY_BIO = "empty bio"
+
+
 def phrase_exprs(as_of: datetime | None = None) -> dict[str, pl.Expr]:
     """aspect -> phrase for each row (null when the input is unknown). Canonical columns in, text out."""
     return dict(_phrase_exprs(as_of))
@@ -132,11 +142,11 @@ def _phrase_exprs(as_of: datetime | None) -> tuple[tuple[str, pl.Expr], ...]:
         "listed": pl.format("on {} {}", thousands(pl.col("listed_count")), _plural(pl.col("listed_count"), "list", "lists")),
         "age": pl.format("account {} days old when seen", thousands(age)),
         # a field the data lacks (null) gives no phrase: a reason states only what the data says
-        "avatar": _yes_no("has_avatar", "has a profile picture", "no profile picture"),
-        "bio": pl.when(pl.col("bio_length") == 0).then(pl.lit("empty bio"))
+        "avatar": _yes_no(*YES_NO["avatar"]),
+        "bio": pl.when(pl.col("bio_length") == 0).then(pl.lit(EMPTY_BIO))
         .when(pl.col("bio_length") > 0).then(pl.format("bio of {} characters", pl.col("bio_length"))),
-        "url": _yes_no("has_url", "has a website", "no website"),
-        "location": _yes_no("has_location", "has a location", "no location"),
+        "url": _yes_no(*YES_NO["url"]),
+        "location": _yes_no(*YES_NO["location"]),
         "handle": pl.when(no_handle)
         .then(pl.format("username of {} characters with {} digits", pl.col("handle_length"), pl.col("handle_digits")))
         .otherwise(
@@ -148,7 +158,7 @@ def _phrase_exprs(as_of: datetime | None) -> tuple[tuple[str, pl.Expr], ...]:
             )
         ),
         "name": pl.format('display name "{}" ({} characters)', pl.col("display_name"), pl.col("display_name").str.len_chars()),
-        "private": _yes_no("private", "private account", "public account"),
+        "private": _yes_no(*YES_NO["private"]),
     }.items())
 
 
@@ -156,7 +166,7 @@ def _phrase_exprs(as_of: datetime | None) -> tuple[tuple[str, pl.Expr], ...]:
 # reasons' text; in Polars each number is a when/then over every magnitude and each phrase a format.
 # One compiled pass writes the same text (``number_phrases``); ``phrase_exprs`` stays the
 # definition (the tests hold the two equal on counts of every size and on nulls).
-PHRASES_C = r"""
+PHRASES_HELPERS = r"""
 #include <stdint.h>
 #include <string.h>
 
@@ -182,11 +192,38 @@ static inline char* number(char* at, int64_t x) {
     while (len) *at++ = buf[--len];
     return at;
 }
-
-/* kind 0 ratio (a following, b followers), 1 posts (a posts, b age in days), 2 likes, 3 listed,
-   4 age (a days). Arrow string views (16 bytes a row: length, then the text when it fits in 12
-   bytes, else its first 4 bytes, buffer 0 and its offset) with the texts in data (96 bytes a row at
-   most) and the validity in bits; returns the bytes of data used. */
+/* kind 0 ratio (x following, y followers), 1 posts (x posts, y age in days when has_y), 2 likes,
+   3 listed, 4 age (x days): the phrase written at `at` (96 bytes at most); returns its end. */
+static inline char* number_phrase(int32_t kind, char* at, int64_t x, int has_y, int64_t y) {
+    if (kind == 0) {
+        at = number(text(at, "follows "), x);
+        return number(text(text(at, x == 1 ? " account" : " accounts"), ", followed by "), y);
+    }
+    if (kind == 1) {
+        at = text(number(at, x), x == 1 ? " post" : " posts");
+        return has_y ? text(number(text(at, " in "), y), " days") : at;
+    }
+    if (kind == 2) return text(number(text(at, "has liked "), x), x == 1 ? " post" : " posts");
+    if (kind == 3) return text(number(text(at, "on "), x), x == 1 ? " list" : " lists");
+    return text(number(text(at, "account "), x), " days old when seen");
+}
+/* An Arrow string view: the length, then the text when it fits in 12 bytes, else its first 4
+   bytes, the buffer's index and the offset in it. */
+static inline void put_view(uint8_t* view, const char* s, int32_t len, int32_t buffer, int32_t offset) {
+    memset(view, 0, 16);
+    memcpy(view, &len, 4);
+    if (len <= 12) {
+        memcpy(view + 4, s, (size_t)len);
+    } else {
+        memcpy(view + 4, s, 4);
+        memcpy(view + 8, &buffer, 4);
+        memcpy(view + 12, &offset, 4);
+    }
+}
+"""
+PHRASES_C = PHRASES_HELPERS + r"""
+/* kind: as number_phrase (a, then b). Arrow string views with the texts in data (96 bytes a row
+   at most) and the validity in bits; returns the bytes of data used. */
 int64_t number_phrases(int32_t kind, int64_t n, const col* a, const col* b, uint8_t* views, char* data, uint8_t* bits) {
     int64_t used = 0;
     for (int64_t i = 0; i < (n + 7) / 8; i++) bits[i] = 0;
@@ -194,33 +231,13 @@ int64_t number_phrases(int32_t kind, int64_t n, const col* a, const col* b, uint
         uint8_t* view = views + i * 16;
         memset(view, 0, 16);
         if (!known(a, i) || (kind == 0 && !known(b, i))) continue;
-        int64_t x = a->values[i + a->shift];
         char* start = data + used;
-        char* at = start;
-        if (kind == 0) {
-            at = number(text(at, "follows "), x);
-            at = number(text(text(at, x == 1 ? " account" : " accounts"), ", followed by "), b->values[i + b->shift]);
-        } else if (kind == 1) {
-            at = text(number(at, x), x == 1 ? " post" : " posts");
-            if (known(b, i)) at = text(number(text(at, " in "), b->values[i + b->shift]), " days");
-        } else if (kind == 2) {
-            at = text(number(text(at, "has liked "), x), x == 1 ? " post" : " posts");
-        } else if (kind == 3) {
-            at = text(number(text(at, "on "), x), x == 1 ? " list" : " lists");
-        } else {
-            at = text(number(text(at, "account "), x), " days old when seen");
-        }
-        int32_t len = (int32_t)(at - start), buffer = 0, offset = (int32_t)used;
+        int has_y = kind < 2 && known(b, i);
+        char* at = number_phrase(kind, start, a->values[i + a->shift], has_y, has_y ? b->values[i + b->shift] : 0);
+        int32_t len = (int32_t)(at - start);
         bits[i >> 3] |= (uint8_t)(1u << (i & 7));
-        memcpy(view, &len, 4);
-        if (len <= 12) {
-            memcpy(view + 4, start, (size_t)len);
-        } else {
-            memcpy(view + 4, start, 4);
-            memcpy(view + 8, &buffer, 4);
-            memcpy(view + 12, &offset, 4);
-            used += len;
-        }
+        put_view(view, start, len, 0, (int32_t)used);
+        if (len > 12) used += len;
     }
     return used;
 }
@@ -318,6 +335,11 @@ def list_series(name: str, counts: np.ndarray, values: pl.Series | pa.Array) -> 
     offsets = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     items = values.to_arrow(compat_level=pl.CompatLevel.newest()) if isinstance(values, pl.Series) else values
+    return offsets_list_series(name, offsets, items)
+
+
+def offsets_list_series(name: str, offsets: np.ndarray, items: pa.Array) -> pl.Series:
+    """A list column whose row ``i`` holds ``items[offsets[i]:offsets[i + 1]]`` (int64 offsets)."""
     # Built so that neither pandas nor pyarrow.compute is imported (~1 s of start-up, once):
     # pa.array(ndarray) imports pandas, pl.Series(arrow array) imports pyarrow.compute.
     starts = pa.Array.from_buffers(pa.int64(), len(offsets), [None, pa.py_buffer(offsets)])
