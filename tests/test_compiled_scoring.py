@@ -7,6 +7,7 @@ needs Unicode rules. Both must equal the reference bit for bit, on rows chosen t
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -262,3 +263,147 @@ def test_count_features_fall_back_to_polars_when_the_check_fails(monkeypatch: py
     monkeypatch.setattr(CF, "_same_as_polars", lambda lib: False)  # a fresh build._LIB: checked again
     assert CF.count_feature_columns(frame, ["log_followers"], AS_OF) is None
     assert_feature_matrix_matches_polars(frame, M.SPECS["twitter"].features, AS_OF)
+
+
+# -- the reasons column in one compiled pass (reason_lists.py) -----------------------------------
+
+NAMES = [None, "", "Ann", 'Ann "the bot" 7', 'say "hi', '"', '""', "Zoë 2024", "e\u0301\u0301 combining", "🙂🚀 fans", "名前 ٣٤",
+         "x" * 5000, "a\nb\tc", "12,345.6 twelve", "exactly12chr", "Kelvin K ſ"]  # fmt: skip
+HANDLES = [None, "", "bot_0042", "x", "Anna.B", "ünï", 'abc"def"12', 'q"1', "٣user", "ſtrong", "K1", "🙂", "a" * 300,
+           "bcdfghjklm99", "1,2.3x"]  # fmt: skip
+SMALL = [None, 0, 1, -2, 15, 12345]
+
+
+def every_branch(rows: int, seed: int) -> pl.DataFrame:
+    """Synthetic followers whose every phrase input takes each of its kinds of value: nulls, empty
+    text, quotes, non-ASCII and combining characters, emoji, long texts, counts of every size."""
+    rng = np.random.default_rng(seed)
+    frame = conform(generate(SynthSpec(rows, seed=seed)))
+    n = frame.height
+
+    def pick(values: list) -> pl.Series:
+        return pl.Series([values[i] for i in rng.integers(0, len(values), n)])
+
+    def some(column: str, values: list, share: float = 0.5) -> pl.Expr:
+        return pl.when(pl.Series(rng.random(n) < share)).then(pick(values).cast(frame.schema[column])).otherwise(pl.col(column)).alias(column)
+
+    counts = [some(c, EDGE_COUNTS) for c in ("following_count", "followers_count", "posts_count", "likes_count", "listed_count")]
+    small = [some(c, SMALL) for c in ("bio_length", "handle_length", "handle_digits")]
+    flags = [some(c, [None, True, False]) for c in ("has_avatar", "has_url", "has_location", "private")]
+    later = pl.col("observed_at") + pl.duration(days=40)
+    frame = frame.with_columns(
+        *counts, *small, *flags, some("display_name", NAMES), some("handle", HANDLES), some("observed_at", [None], 0.1),
+        pl.when(pl.Series(rng.random(n) < 0.05)).then(later).otherwise(pl.col("created_at")).alias("created_at"),  # age below zero: 0
+    )
+    return frame.with_columns(some("created_at", [None], 0.05))
+
+
+class Spec:
+    def __init__(self, features: tuple[str, ...]) -> None:
+        self.features = features
+
+
+class Model:
+    """What the reasons read of a model: its features (for the aspects)."""
+
+    def __init__(self, features: tuple[str, ...]) -> None:
+        self.spec = Spec(features)
+
+
+# Every aspect, with and without the age and the consonant run among the model's features, and an
+# aspect without a phrase (its name is the reason).
+ALL_ASPECTS = tuple(f for feats in R.ASPECTS.values() for f in feats)
+ASPECT_MODELS = [ALL_ASPECTS, (*[f for f in ALL_ASPECTS if f not in ("age_days", "handle_consonant_run")], "mystery_feature")]
+
+
+def both_routes(frame: pl.DataFrame, features: tuple[str, ...], top: np.ndarray, explain: str, as_of: datetime | None,
+                seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``compiled_reason_lists`` equals ``phrase_slots`` + ``_reason_lists`` without a compiler: the
+    list column and the reason counts."""
+    from followaudit.classify import reason_lists as RL
+    from followaudit.classify.rules import R_REAL, inactive_texts
+
+    rng = np.random.default_rng(seed)
+    n = frame.height
+    model = Model(features)
+    fixed_texts = [M.R_MODEL_FAKE, R_REAL, *inactive_texts(90)]
+    is_fake = rng.random(n) < 0.6
+    fixed = np.where(is_fake, 0, rng.integers(1, len(fixed_texts), n))
+    counted = rng.random(n) < 0.7
+    columns = M.feature_columns(frame, features[:-1] if features[-1] == "mystery_feature" else features, as_of)
+    tally: Counter = Counter()
+    fast = RL.compiled_reason_lists(model, frame, columns, top, explain=explain, is_fake=is_fake, fixed=fixed,  # type: ignore[arg-type]
+                                    fixed_texts=fixed_texts, counted=counted, as_of=as_of, tally=tally)
+    assert fast is not None
+    with monkeypatch.context() as patch:
+        without_compiler(patch)
+        want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
+        idx = np.flatnonzero(want)
+        expected: Counter = Counter()
+        slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
+        if len(idx):
+            slot, words = R.phrase_slots(model, frame, idx, top[idx], as_of=as_of, counted=counted[idx], tally=expected)  # type: ignore[arg-type]
+        reference = M._reason_lists(fixed, fixed_texts, is_fake, idx, top.shape[1], slot, words, counted=counted, tally=expected)
+    assert fast.dtype == reference.dtype and fast.len() == n
+    assert fast.to_list() == reference.to_list()
+    assert fast.equals(reference)
+    assert tally == expected
+    assert sum(tally.values()) > 0
+
+
+@pytest.mark.parametrize("features", ASPECT_MODELS, ids=["with-age-and-run", "without"])
+@pytest.mark.parametrize("explain", ["fake", "all", "none"])
+def test_compiled_reason_lists_equal_the_polars_route_on_every_branch(features: tuple[str, ...], explain: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = every_branch(4000, seed=11)
+    aspects = R._aspects(features)[0]
+    rng = np.random.default_rng(5)
+    # each row names 3 distinct aspects (or none: -1), so every aspect meets every kind of value
+    top = np.argsort(rng.random((frame.height, len(aspects))), axis=1)[:, :3].astype(np.int8)
+    top[rng.random(top.shape) < 0.15] = -1
+    chunked = pl.concat([frame[:1234], frame[1234:3001], frame[3001:]], rechunk=False)
+    assert chunked.n_chunks() > 1
+    for as_of, piece, rows in ((AS_OF, frame, slice(None)), (None, chunked, slice(None)), (AS_OF, frame[17:], slice(17, None))):
+        both_routes(piece, features, np.ascontiguousarray(top[rows]), explain, as_of, seed=3, monkeypatch=monkeypatch)
+
+
+def test_compiled_reasons_quote_every_name_and_handle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every display name and handle of the lists above, each the only reason of its row."""
+    texts = max(len(NAMES), len(HANDLES))
+    frame = every_branch(texts * 4, seed=2).with_columns(
+        display_name=pl.Series((NAMES * 4 * texts)[: texts * 4]), handle=pl.Series((HANDLES * 4 * texts)[: texts * 4]))
+    aspects = R._aspects(ALL_ASPECTS)[0]
+    top = np.full((frame.height, 2), -1, dtype=np.int8)
+    top[:, 0], top[:, 1] = aspects.index("name"), aspects.index("handle")
+    for features in ASPECT_MODELS:
+        both_routes(frame, features, top, "all", AS_OF, seed=1, monkeypatch=monkeypatch)
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 1.0])
+def test_label_model_reasons_are_the_same_bytes_without_the_compiler(difficulty: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = conform(generate(SynthSpec(6000, seed=21, difficulty=difficulty)))
+    for platform in ("twitter", "instagram", "bluesky"):
+        for explain in ("fake", "all"):
+            tally: Counter = Counter()
+            compiled = M.label_model(frame, as_of=OBSERVED_AT, platform=platform, explain=explain, tally_out=tally)
+            with monkeypatch.context() as patch:
+                without_compiler(patch)
+                plain_tally: Counter = Counter()
+                plain = M.label_model(frame, as_of=OBSERVED_AT, platform=platform, explain=explain, tally_out=plain_tally)
+            assert compiled.equals(plain), (platform, explain)
+            assert tally == plain_tally
+
+
+def test_label_model_reasons_on_real_data_are_the_same_without_the_compiler(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from followaudit.classify.datasets import load_cresci2015, load_instafake
+
+    for load, platform in ((load_cresci2015, "twitter"), (load_instafake, "instagram")):
+        frame = load(shared_data).frame
+        tally: Counter = Counter()
+        compiled = M.label_model(frame, as_of=OBSERVED_AT, platform=platform, explain="all", tally_out=tally)
+        with monkeypatch.context() as patch:
+            without_compiler(patch)
+            plain_tally: Counter = Counter()
+            plain = M.label_model(frame, as_of=OBSERVED_AT, platform=platform, explain="all", tally_out=plain_tally)
+        assert compiled["reasons"].equals(plain["reasons"]), platform
+        assert tally == plain_tally and sum(tally.values()) > 0
