@@ -390,11 +390,13 @@ def label_model(
     inactive, activity_unknown = inactive_codes(frame, as_of=as_of, inactive_days=inactive_days)
     n = frame.height
     is_inactive = inactive > 0
-    code = np.where(is_fake, 0, np.where(is_inactive, 1, 2)).astype(np.uint32)  # fake beats inactive beats real
+    # fake beats inactive beats real; 0/1 arithmetic on bytes (nested np.where cost ~10 ms per 500k)
+    not_fake = 1 - is_fake.view(np.uint8)
+    code = (not_fake * (2 - is_inactive.view(np.uint8))).astype(np.uint32)
     label = pl.Series("label", list(LABELS)).gather(pl.Series(code))  # codes index LABELS
     # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
     fixed_texts = [R_MODEL_FAKE, R_REAL, *inactive_texts(inactive_days)]
-    fixed = np.where(is_fake, 0, np.where(is_inactive, inactive.astype(np.int64) + 1, 1))
+    fixed = (not_fake * (inactive.astype(np.uint8) + 1)).astype(np.int64)  # 0 fake, 1 real, 2.. inactive (code + 1)
     want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
     idx = np.flatnonzero(want)
     counted = code != 2  # reasons are counted for fake and inactive followers
