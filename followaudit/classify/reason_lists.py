@@ -122,7 +122,7 @@ typedef struct {
 } inputs;
 typedef struct {
     const int8_t* top; int32_t k; int32_t mode;  /* mode 0 none, 1 fake rows, 2 every row */
-    const uint8_t* fake; const int32_t* fixed; const uint8_t* counted;
+    const uint8_t* fake; const int64_t* fixed; const uint8_t* counted;
     const int32_t* kind; const int32_t* arg; const int32_t* first;  /* per aspect: arg the flag column,
                                                                        first its first constant text */
     const char* consts; const int32_t* const_at;  /* constant texts (fixed reasons, yes/no, ...): buffer 1 */
@@ -209,7 +209,21 @@ static char* phrase(const inputs* in, const plan* p, int32_t a, int64_t i, int64
 /* Rows start..start+n-1 of the frame (0..n-1 of these columns): each row's reasons appended to the
    list of string views (offsets[g + 1] = its end), data as buffer 0, the constants as buffer 1.
    Returns 0, or -1 when a buffer is too small. */
-int32_t reason_lists(int64_t n, int64_t start, const inputs* in, const plan* p, const outputs* out, cursor* cur) {
+int32_t reason_lists(int64_t n, int64_t start, const inputs* in_, const plan* p_, const outputs* out_, cursor* cur_) {
+    /* local copies: the bytes written through char pointers could otherwise alias every field */
+    col ints[8], flags[4];
+    strcol texts[2];
+    memcpy(ints, in_->ints, sizeof ints);
+    memcpy(flags, in_->flags, sizeof flags);
+    memcpy(texts, in_->texts, sizeof texts);
+    const inputs local_in = {ints, flags, texts, in_->age, in_->run};
+    const plan local_plan = *p_;
+    const outputs local_out = *out_;
+    cursor local_cur = *cur_;
+    const inputs* in = &local_in;
+    const plan* p = &local_plan;
+    const outputs* out = &local_out;
+    cursor* cur = &local_cur;
     for (int64_t i = 0; i < n; i++) {
         int64_t g = start + i;
         int32_t k = p->k, aspect[8], variant[8], words = 0;
@@ -266,6 +280,7 @@ int32_t reason_lists(int64_t n, int64_t start, const inputs* in, const plan* p, 
         cur->items = item + words;
         out->offsets[g + 1] = cur->items;
     }
+    *cur_ = local_cur;
     return 0;
 }
 """
@@ -374,7 +389,7 @@ def compiled_reason_lists(
         return None
     mode = {"none": 0, "fake": 1, "all": 2}[explain] if k else 0
     want = is_fake if mode == 1 else np.full(n, mode == 2)
-    m = int(want.sum())
+    m = int(np.count_nonzero(want))
     aspects, _ = _aspects(model.spec.features)
     kind, arg, first, consts = _plan_of(aspects, fixed_texts)
     features = list(model.spec.features)
@@ -416,7 +431,9 @@ def compiled_reason_lists(
     const_at = np.cumsum([0] + [len(t.encode()) for t in consts], dtype=np.int32)
     top8 = np.ascontiguousarray(top if k else np.zeros((n, 0)), dtype=np.int8)
     counting = counted if tally is not None else np.zeros(n, dtype=bool)
-    arrays = {"fake": is_fake.astype(np.uint8), "fixed": fixed.astype(np.int32), "counted": counting.astype(np.uint8),
+    # booleans as bytes and the codes as int64, without copies
+    arrays = {"fake": np.ascontiguousarray(is_fake, dtype=bool).view(np.uint8), "fixed": np.ascontiguousarray(fixed, dtype=np.int64),
+              "counted": np.ascontiguousarray(counting, dtype=bool).view(np.uint8),
               "kind": np.array(kind, dtype=np.int32), "arg": np.array(arg, dtype=np.int32), "first": np.array(first, dtype=np.int32),
               "consts": np.frombuffer(blob or b"\0", dtype=np.uint8), "const_at": const_at}
     plan = _Plan(top8.ctypes.data, k, mode, *[arrays[name].ctypes.data for name in ("fake", "fixed", "counted", "kind", "arg", "first",
