@@ -367,8 +367,13 @@ def test_compiled_reason_lists_equal_the_polars_route_on_every_branch(features: 
         both_routes(piece, features, np.ascontiguousarray(top[rows]), explain, as_of, seed=3, monkeypatch=monkeypatch)
 
 
-def test_compiled_reasons_quote_every_name_and_handle(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every display name and handle of the lists above, each the only reason of its row."""
+@pytest.mark.parametrize("room", [(1 << 20, 64), (0, 0), (200, 0)], ids=["room", "no-room", "some-room"])
+def test_compiled_reasons_quote_every_name_and_handle(room: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every display name and handle of the lists above, each a reason of its row; their patterns
+    blanked in C, by reason_pattern when no room is left for them, or some of each."""
+    from followaudit.classify import reason_lists as RL
+
+    monkeypatch.setattr(RL, "PATTERN_ROOM", room)
     texts = max(len(NAMES), len(HANDLES))
     frame = every_branch(texts * 4, seed=2).with_columns(
         display_name=pl.Series((NAMES * 4 * texts)[: texts * 4]), handle=pl.Series((HANDLES * 4 * texts)[: texts * 4]))

@@ -269,8 +269,8 @@ int32_t reason_lists(int64_t n, int64_t start, const inputs* in_, const plan* p_
                 }
                 /* the text quoted: blanked here when it can be */
                 const char* s = len[w] > 12 ? out->data + used[w] : (const char*)out->views + (item + w) * 16 + 4;
-                if (cur->patterns + 3 * len[w] + 8 > out->pattern_cap) return -1;
-                int64_t m = blank(s, len[w], out->pattern + cur->patterns);
+                int64_t m = -1;  /* no room left: reason_pattern blanks it */
+                if (cur->patterns + 3 * len[w] + 8 <= out->pattern_cap) m = blank(s, len[w], out->pattern + cur->patterns);
                 out->free_item[cur->frees] = item + w;
                 out->free_at[cur->frees] = cur->patterns;
                 out->free_len[cur->frees++] = m;
@@ -287,6 +287,9 @@ int32_t reason_lists(int64_t n, int64_t start, const inputs* in_, const plan* p_
 
 
 MAX_K = 8  # ranks a row can have in the kernel
+# Bytes for the quoted phrases blanked in C: fixed + per explained row (a quoted phrase blanked is
+# 2.5 times its length at most; those that find no room left are blanked by reason_pattern).
+PATTERN_ROOM = (1 << 20, 64)
 
 
 class _Cursor(ctypes.Structure):
@@ -441,7 +444,7 @@ def compiled_reason_lists(
     offsets = np.zeros(n + 1, dtype=np.int64)
     views = np.empty(16 * view_cap, dtype=np.uint8)
     data = np.empty(max(data_cap, 1), dtype=np.uint8)
-    pattern_cap = 1000 * m + 3 * text_bytes + 64  # a quoted phrase blanked: 2.5 times its length at most
+    pattern_cap = PATTERN_ROOM[0] + PATTERN_ROOM[1] * m
     pattern = np.empty(pattern_cap if tally is not None else 1, dtype=np.uint8)
     free = np.empty((3, view_cap if tally is not None else 1), dtype=np.int64)
     fixed_counts = np.zeros(len(fixed_texts), dtype=np.int64)
