@@ -17,9 +17,12 @@ import pytest
 
 from followaudit.classify import count_features as CF
 from followaudit.classify import model as M
+from followaudit.classify import reason_lists as RL
 from followaudit.classify import reasons as R
 from followaudit.classify import text_features as TF
+from followaudit.classify.datasets import load_cresci2015, load_instafake
 from followaudit.classify.features import add_features, feature_exprs
+from followaudit.classify.rules import R_REAL, inactive_texts
 from followaudit.native import build
 from followaudit.schema import conform
 from followaudit.sources.synth import OBSERVED_AT, SynthSpec, generate
@@ -320,9 +323,6 @@ def both_routes(frame: pl.DataFrame, features: tuple[str, ...], top: np.ndarray,
                 seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """``compiled_reason_lists`` equals ``phrase_slots`` + ``_reason_lists`` without a compiler: the
     list column and the reason counts."""
-    from followaudit.classify import reason_lists as RL
-    from followaudit.classify.rules import R_REAL, inactive_texts
-
     rng = np.random.default_rng(seed)
     n = frame.height
     model = Model(features)
@@ -371,8 +371,6 @@ def test_compiled_reason_lists_equal_the_polars_route_on_every_branch(features: 
 def test_compiled_reasons_quote_every_name_and_handle(room: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     """Every display name and handle of the lists above, each a reason of its row; their patterns
     blanked in C, by reason_pattern when no room is left for them, or some of each."""
-    from followaudit.classify import reason_lists as RL
-
     monkeypatch.setattr(RL, "PATTERN_ROOM", room)
     texts = max(len(NAMES), len(HANDLES))
     frame = every_branch(texts * 4, seed=2).with_columns(
@@ -400,8 +398,6 @@ def test_label_model_reasons_are_the_same_bytes_without_the_compiler(difficulty:
 
 
 def test_label_model_reasons_on_real_data_are_the_same_without_the_compiler(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from followaudit.classify.datasets import load_cresci2015, load_instafake
-
     for load, platform in ((load_cresci2015, "twitter"), (load_instafake, "instagram")):
         frame = load(shared_data).frame
         tally: Counter = Counter()

@@ -424,7 +424,8 @@ def compiled_reason_lists(
             return None
         for c in TEXT_COLUMNS:  # a phrase quotes at most one handle and one name
             array = batch.column(c)
-            lengths = np.frombuffer(array.buffers()[1], dtype=np.int32).reshape(-1, 4)[array.offset: array.offset + len(array), 0]
+            records = np.frombuffer(array.buffers()[1], dtype=np.int32, count=4 * (array.offset + len(array)))
+            lengths = records.reshape(-1, 4)[array.offset:, 0]
             text_bytes += int(lengths.sum())
         batches.append((batch, texts))
     view_cap, data_cap = n + k * m, 160 * k * m + text_bytes
