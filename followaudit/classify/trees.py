@@ -615,15 +615,17 @@ class TreeModel:
     def _compiled(self, width: int = MAX_GROUPS) -> Any | None:
         """This model's scoring library; the straight-line trees when a compiler cannot build the
         interval masks (their vector extensions are GCC's and Clang's), None without a compiler."""
-        sources = [self.c_source(width)]
-        if "leaves_of" not in sources[0]:
-            sources.append(self._straight_source(width))
-        for source in sources:
-            key = "model-" + hashlib.sha256(source.encode()).hexdigest()[:16]
-            lib = compiled(key, "trees", source, [["-O3"]], restypes={"score": None})
-            if lib is not None:
-                return lib
-        return None
+        source = self.c_source(width)
+        lib = self._load(source)
+        if lib is None and "leaves_of" not in source:  # built only when the masks' library cannot be
+            lib = self._load(self._straight_source(width))
+        return lib
+
+    def _load(self, source: str) -> Any | None:
+        # the key hashed once per source (a long text): each batch then only looks the library up
+        if ("key", source) not in self._credit:
+            self._credit["key", source] = "model-" + hashlib.sha256(source.encode()).hexdigest()[:16]
+        return compiled(self._credit["key", source], "trees", source, [["-O3"]], restypes={"score": None})
 
     def score(
         self, X: np.ndarray | list[np.ndarray], *, credit: np.ndarray | None = None, threshold: float = 0.0,
