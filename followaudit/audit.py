@@ -28,7 +28,13 @@ from .classify import label_followers
 from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
 from .classify.masks import known_counts as field_counts
-from .classify.model import feature_matrix, load_model, model_for_platform, model_info
+from .classify.model import (
+    feature_matrix,
+    load_model,
+    model_for_platform,
+    model_info,
+    prepare_kernels,
+)
 from .classify.reasons import pattern_counts
 from .classify.rules import DEFAULT_INACTIVE_DAYS, rule_columns
 from .errors import InputError
@@ -395,6 +401,12 @@ def audit_snapshot(
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)
     return AuditResult(report=report)
+
+
+def prepare() -> None:
+    """What the first batch would otherwise wait for (the compiled kernels), done ahead: the CLI calls
+    it in the thread that imports this module while the file is checked."""
+    prepare_kernels()
 
 
 def in_order(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[tuple[T, R]]:

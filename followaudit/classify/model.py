@@ -27,6 +27,7 @@ import polars as pl
 
 from ..errors import ModelError
 from ..schema import LABELS
+from . import count_features, reason_lists, text_features
 from .count_features import COUNT_FEATURES, count_feature_columns
 from .features import add_features, feature_exprs
 from .reason_lists import compiled_reason_lists
@@ -334,6 +335,14 @@ def _describe(name: str, platform: str | None) -> str:
         "cross-platform LightGBM on profile fields every platform has, trained on Twitter and Instagram data; "
         f"its transfer to {where} is unmeasured (no labelled {where} data)"
     )
+
+
+def prepare_kernels() -> None:
+    """Load (or build, once per machine) the compiled kernels every model labelling uses, so an
+    audit can do it in a thread while the file is checked; each loads once per process anyway."""
+    text_features._library()
+    count_features._library()
+    reason_lists._library()
 
 
 def label_model(

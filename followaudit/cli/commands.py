@@ -45,13 +45,20 @@ def emit(result: AuditResult, fmt: str, store: Store) -> None:
         render_text(result.report)
 
 
-def _import_meanwhile(module: str) -> Future[ModuleType]:
-    """``followaudit.<module>``, imported in a thread of its own while the caller goes on."""
+def _import_meanwhile(module: str, then: str | None = None) -> Future[ModuleType]:
+    """``followaudit.<module>``, imported in a thread of its own while the caller goes on; ``then``:
+    a function of the module to run there after (``audit.prepare``)."""
     import importlib  # here: `followaudit --help` does not need them
     from concurrent.futures import ThreadPoolExecutor
 
+    def load() -> ModuleType:
+        loaded = importlib.import_module(f"{__package__.rpartition('.')[0]}.{module}")
+        if then is not None:
+            getattr(loaded, then)()
+        return loaded
+
     pool = ThreadPoolExecutor(1, thread_name_prefix="followaudit-import")
-    loading = pool.submit(importlib.import_module, f"{__package__.rpartition('.')[0]}.{module}")
+    loading = pool.submit(load)
     pool.shutdown(wait=False)  # the thread ends once the module is loaded
     return loading
 
@@ -95,7 +102,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 
     # the audit's own modules (labelling, bursts, reach) load meanwhile: an import is mostly Polars,
     # DuckDB and hashing, which release the GIL, so most of that start-up overlaps the file's check
-    loading = _import_meanwhile("audit")
+    loading = _import_meanwhile("audit", then="prepare")
     with Store(db) as store:
         ref: int | str = target
         if Path(target).exists():
