@@ -17,6 +17,8 @@ import numpy as np
 import polars as pl
 
 from .bursts.attach import (
+    SCAN_ALONGSIDE_MAX,
+    EarlyScan,
     MembersWhileLabelling,
     ResolvedBursts,
     report_bursts,
@@ -67,9 +69,6 @@ LABELLING_AHEAD = 2  # batches labelled at once
 T = TypeVar("T")
 R = TypeVar("R")
 AUDIT_MEMORY_LIMIT = "256MB"  # DuckDB's memory during an audit (see audit_snapshot)
-# Up to this many followers the burst scan runs while the followers are labelled (3M: 9.3 -> 8.4 s);
-# above it, after: the scan's arrays on top of labelling lifted a 10M audit from 1.4 to 1.8 GiB.
-SCAN_ALONGSIDE_MAX = 4_000_000
 
 
 @dataclass
@@ -315,6 +314,7 @@ def audit_snapshot(
     batch_rows: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
     mass_threshold: int = MASS_THRESHOLD,
+    early_scan: EarlyScan | None = None,
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
@@ -322,7 +322,9 @@ def audit_snapshot(
     model (``classify.METHODS[0]``): pass ``method="model"`` for the corrected shares.
 
     Memory stays bounded by ``batch_rows`` whatever the snapshot's size; labels are committed batch
-    by batch. ``progress`` is called with each batch's size.
+    by batch. ``progress`` is called with each batch's size. ``early_scan``: the burst scan started on
+    the file before it was imported (``bursts.attach.start_early_scan``), used when it is this
+    snapshot's file.
     """
     snapshot = store.snapshot(ref)
     if snapshot.n_followers == 0:
@@ -351,7 +353,10 @@ def audit_snapshot(
         if save:  # before the scan starts reading in its thread: this replaces the label files
             store.delete_labels(snapshot.snapshot_id, method)
         alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX
-        scanning = burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id) if alongside else None
+        scanning = None
+        if alongside:  # the scan the CLI started on the file while it was checked, if it is this one's
+            scanning = (early_scan.result if early_scan is not None and early_scan.applies_to(store, snapshot.snapshot_id)
+                        else burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id))
         # members of the bursts and their labels from the batches themselves, when the labels are stored
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         # Two batches are labelled at once. Each is half as large (together they hold what one did)

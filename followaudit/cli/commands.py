@@ -96,6 +96,8 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     without a fake share ("withheld", empty "headline" and "shares", its "evidence"), exit 0.
     The import is kept.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..sources.formats.common import Observed
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
     from ..store.workspace import Store
@@ -103,9 +105,16 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     # the audit's own modules (labelling, bursts, reach) load meanwhile: an import is mostly Polars,
     # DuckDB and hashing, which release the GIL, so most of that start-up overlaps the file's check
     loading = _import_meanwhile("audit", then="prepare")
-    with Store(db) as store:
+    with Store(db) as store, ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as early:
         ref: int | str = target
+        early_scan = None
         if Path(target).exists():
+            if Path(target).suffix.lower() == ".parquet" and not import_opts.get("copy") and not import_opts.get("mapping"):
+                # the follow order is scanned for bursts while the file is checked (the check keeps
+                # about one core busy); the audit uses the scan if the file is read in place as is
+                from ..bursts.attach import SCAN_ALONGSIDE_MAX, start_early_scan
+
+                early_scan = start_early_scan(store, Path(target), early, max_rows=SCAN_ALONGSIDE_MAX)
             result = import_file(store, Path(target), **import_opts)
             say(result.detected.describe())
             ref = result.snapshot_id
@@ -118,7 +127,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
         audit_snapshot = loading.result().audit_snapshot
         with StepProgress("labelling followers", total) as progress:
             audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
-                                     progress=progress, mass_threshold=mass_threshold)
+                                     progress=progress, mass_threshold=mass_threshold, early_scan=early_scan)
         withheld = audited.report.withheld
         if withheld and fmt != "json":  # nothing to show: the one line, exit 1 (JSON: the audit without a share)
             raise TooLittleEvidenceError(f"{withheld} (the import is kept as snapshot {audited.report.snapshot})")

@@ -510,6 +510,13 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             return None
         return scan_planned(self._files[snapshot_id], self._plans[snapshot_id], columns)
 
+    def in_place_source(self, snapshot_id: int) -> tuple[str, dict[str, str]] | None:
+        """The file a snapshot is read from in place (its resolved path) and how its columns read
+        (``parquet_columns``); None for stored rows."""
+        if snapshot_id not in self._files:
+            return None
+        return self._files[snapshot_id], self._plans[snapshot_id]
+
     def check_writable_rows(self, snapshot_id: int) -> None:
         """Refuse to change the rows of a snapshot read in place (they live in the user's file)."""
         if snapshot_id in self._files:
