@@ -341,6 +341,8 @@ def audit_snapshot(
     if counts is None:
         counts = {k: int(v or 0) for k, v in (store.row(known_counts_sql(), [snapshot.snapshot_id]) or {}).items()}
     too_little = withheld_reason(fields_known(counts), counts.get("n", 0), snapshot.platform) is not None
+    rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
+    first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
     # DuckDB would otherwise cache every block it reads (80% of RAM by default); nothing is read twice
     # here, so a cap keeps a 10M-follower audit's peak memory down (larger work spills to disk).
     with store.memory_limit(AUDIT_MEMORY_LIMIT), ThreadPoolExecutor(1, thread_name_prefix="followaudit-labels") as writer, \
@@ -392,16 +394,21 @@ def audit_snapshot(
                 progress(labels.height)
         if counting is not None:
             counting.result()
+        # Three at once: the estimate (its bootstrap: NumPy) from the counts, beside the last batch's
+        # write; then the bursts' members and their stored reasons (a DuckDB cursor of their own)
+        # while this connection reads the platform's evidence.
+        building = counter.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
+                                  first_reject=first, known_counts=counts, as_of=as_of)
         if written is not None:
             written.result()
-        rejects = store.rejects(snapshot.snapshot_id).head(1) if snapshot.n_rejects else None
-        first = rejects.to_dicts()[0] if rejects is not None and rejects.height else None
-        # the estimate (its bootstrap: NumPy) in a thread while DuckDB reads the platform's evidence
-        building = writer.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
-                                 first_reject=first, known_counts=counts, as_of=as_of)
+        def resolve() -> ResolvedBursts:
+            return resolve_bursts(store, snapshot.snapshot_id, method=method, save=save, labelled=members,
+                                  scanned=scanning.result if scanning is not None else None)
+
+        # with the members found while labelling, resolving reads nothing through this connection
+        resolving = writer.submit(resolve) if members is not None else None
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
-        bursts = resolve_bursts(store, snapshot.snapshot_id, method=method, save=save, labelled=members,
-                                scanned=scanning.result if scanning is not None else None)
+        bursts = resolving.result() if resolving is not None else resolve()
         report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)

@@ -725,18 +725,28 @@ class Store(CollectionStore, ReachStore, ReviewStore):
 
     def set_added_reasons(self, snapshot_id: int, method: str, reasons: pl.DataFrame) -> None:
         """Give stored labels these reasons (follower_id, reason) on top of their own, replacing the
-        reasons added before (bursts are the only ones: a new scan replaces the last one's)."""
+        reasons added before (bursts are the only ones: a new scan replaces the last one's).
+
+        Written in a transaction of a cursor of its own, so it is safe from another thread while this
+        connection reads (an audit stores them while it reads the platform's evidence); inside a
+        transaction of this connection's, as part of it."""
         if reasons["follower_id"].is_duplicated().any():
             added = reasons.group_by("follower_id").agg(pl.col("reason").unique().sort().alias("reasons"))
         else:  # a reason each (members of one burst): no grouping by 100,000s of ids (~0.15 s at 270k)
             added = reasons.select("follower_id", pl.concat_list("reason").alias("reasons"))
-        with self.transaction() as con:
-            con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
-            con.register("_added_reasons", added.to_arrow())
-            try:
-                con.execute("INSERT INTO label_reasons SELECT ?, ?, follower_id, reasons FROM _added_reasons", [snapshot_id, method])
-            finally:
-                con.unregister("_added_reasons")
+        if self._in_transaction:  # part of the caller's transaction, on this connection
+            _replace_added_reasons(self.con, snapshot_id, method, added)
+            return
+        cursor = self.cursor(labels=False)
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            _replace_added_reasons(cursor, snapshot_id, method, added)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        finally:
+            cursor.close()
 
     def label_counts(self, snapshot_id: int, cursor: duckdb.DuckDBPyConnection | None = None) -> dict[str, int]:
         """Labels stored per method for a snapshot, counted without reading them (the files' row
@@ -779,6 +789,15 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             f"SELECT follower_id, label, probability, reasons FROM {self.labels_full} WHERE snapshot_id = ? AND method = ?",
             [snapshot_id, method],
         )
+
+
+def _replace_added_reasons(con: duckdb.DuckDBPyConnection, snapshot_id: int, method: str, added: pl.DataFrame) -> None:
+    con.execute("DELETE FROM label_reasons WHERE snapshot_id = ? AND method = ?", [snapshot_id, method])
+    con.register("_added_reasons", added.to_arrow())
+    try:
+        con.execute("INSERT INTO label_reasons SELECT ?, ?, follower_id, reasons FROM _added_reasons", [snapshot_id, method])
+    finally:
+        con.unregister("_added_reasons")
 
 
 def _remove(paths: list[Path]) -> None:
