@@ -85,8 +85,7 @@ def import_count_history(store: Store, path: str | Path, *, account: str, platfo
 def snapshot_counts(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
     """One point per complete snapshot of the account: date, followers, source."""
     frame = store.query(
-        """SELECT CAST(s.taken_at AS DATE) AS date, s.snapshot_id, s.followers_reported, s.sample_population,
-                  (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS n
+        """SELECT CAST(s.taken_at AS DATE) AS date, s.snapshot_id, s.followers_reported, s.sample_population
            FROM snapshots s WHERE lower(s.account) = lower(?) AND (? IS NULL OR s.platform = ?)
              AND coalesce(s.status, 'complete') = 'complete' AND s.taken_at IS NOT NULL
            ORDER BY s.taken_at""",
@@ -94,6 +93,8 @@ def snapshot_counts(store: Store, account: str, platform: str | None = None) -> 
     )
     if frame.height == 0:
         return _empty()
+    # an account has a few snapshots: each counted by its id
+    frame = frame.with_columns(pl.Series("n", [store.follower_count(sid) for sid in frame["snapshot_id"]], dtype=pl.Int64))
     return frame.select(
         pl.col("date"),
         pl.coalesce("followers_reported", "sample_population", "n").cast(pl.Int64).alias("followers"),
@@ -111,15 +112,16 @@ FOLLOW_TIMES_COVERAGE = 0.9  # share of a snapshot's followers that must have an
 def follow_time_counts(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
     """Followers by follow date from exact follow times (date, followers, source), or empty."""
     snap = store.row(
-        """SELECT s.snapshot_id, s.sample_kind, s.sample_n, s.sample_population,
-                  (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS n,
-                  (SELECT count(followed_at) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS timed
+        """SELECT s.snapshot_id, s.sample_kind, s.sample_n, s.sample_population
            FROM snapshots s WHERE lower(s.account) = lower(?) AND (? IS NULL OR s.platform = ?)
              AND coalesce(s.status, 'complete') = 'complete'
            ORDER BY s.taken_at DESC NULLS LAST, s.snapshot_id DESC LIMIT 1""",
         [account.lstrip("@"), platform, platform],
     )
-    if not snap or not snap["timed"] or snap["timed"] < FOLLOW_TIMES_COVERAGE * snap["n"]:
+    if not snap:
+        return _empty()
+    snap["n"], snap["timed"] = store.follower_count(snap["snapshot_id"]), store.follower_count(snap["snapshot_id"], "followed_at")
+    if not snap["timed"] or snap["timed"] < FOLLOW_TIMES_COVERAGE * snap["n"]:
         return _empty()
     scale = 1.0
     if snap["sample_kind"] == "uniform" and snap["sample_n"] and snap["sample_population"]:

@@ -390,10 +390,12 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         if snapshot_id in self.file_problems:
             raise StoreError(self.file_problems[snapshot_id],
                              "put the file back unchanged, or import it again (`followaudit import FILE`; --copy stores its rows here)")
+        # the counts by the id itself: correlated with s.snapshot_id, DuckDB grouped every follower of
+        # every snapshot first (24 ms a call at 3M followers, 4 ms so)
         rec = self.row(
-            """SELECT s.*, (SELECT count(*) FROM followers f WHERE f.snapshot_id = s.snapshot_id) AS n_followers,
-                      (SELECT count(*) FROM rejects r WHERE r.snapshot_id = s.snapshot_id) AS n_rejects
-               FROM snapshots s WHERE snapshot_id = ?""",
+            """SELECT s.*, (SELECT count(*) FROM followers f WHERE f.snapshot_id = $1) AS n_followers,
+                      (SELECT count(*) FROM rejects r WHERE r.snapshot_id = $1) AS n_rejects
+               FROM snapshots s WHERE snapshot_id = $1""",
             [snapshot_id],
         )
         assert rec is not None
@@ -405,6 +407,13 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             followers_reported=rec["followers_reported"], status=rec["status"] or "complete",
             n_followers=int(rec["n_followers"]), n_rejects=int(rec["n_rejects"]),
         )
+
+    def follower_count(self, snapshot_id: int, column: str | None = None) -> int:
+        """A snapshot's followers (``column``: those with it known), counted by the snapshot's own id
+        (a count correlated with a list of snapshots groups every follower of every snapshot first)."""
+        counted = f"count({column})" if column else "count(*)"
+        row = self.row(f"SELECT {counted} AS n FROM followers WHERE snapshot_id = $1", [snapshot_id])
+        return int(row["n"]) if row else 0
 
     def resolve(self, ref: int | str) -> int:
         """Turn a snapshot id or an account name into a snapshot id."""
