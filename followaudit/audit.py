@@ -46,7 +46,7 @@ from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile, profile_stride
 from .reach.audience import MASS_THRESHOLD, audience_section, batch_audience_counts
 from .reach.platform_evidence import evidence_notes, platform_evidence
-from .reach.sections import build_sections
+from .reach.sections import SectionInputs, build_sections, section_inputs
 from .report.core import Report
 from .report.evidence import (
     fields_known,
@@ -408,10 +408,12 @@ def audit_snapshot(
         # with the members found while labelling, resolving reads nothing through this connection
         resolving = writer.submit(resolve) if members is not None else None
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
+        inputs = section_inputs(store, snapshot)  # while the estimate is still being computed
         bursts = resolving.result() if resolving is not None else resolve()
         report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
-                      audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence)
+                      audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence,
+                      inputs=inputs)
     return AuditResult(report=report)
 
 
@@ -460,6 +462,7 @@ def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confiden
 def finish_report(
     store: Store, snapshot: Snapshot, report: Report, *, method: str, save: bool, mass_threshold: int = MASS_THRESHOLD,
     audience_counts: dict[str, int] | None = None, bursts: ResolvedBursts | None = None, evidence: dict[str, Any] | None = None,
+    inputs: SectionInputs | None = None,
 ) -> None:
     """What every audit adds after labelling — the CLI, ``followaudit report`` and the web call this.
 
@@ -467,7 +470,8 @@ def finish_report(
     the reach sections (engagement, what-if, likers, growth, comparison, views), because growth sets
     its spikes beside the bursts. What ``audit_snapshot`` computed on the way is passed in rather than
     recomputed: ``audience_counts``, ``bursts`` (``resolve_bursts``: the scan, run meanwhile, with its
-    members' labels and reasons) and ``evidence`` (``snapshot_evidence``).
+    members' labels and reasons), ``evidence`` (``snapshot_evidence``) and ``inputs``
+    (``reach.sections.section_inputs``).
     """
     if evidence is None:
         evidence = snapshot_evidence(store, snapshot, method=method, confidence=report.confidence_level, inactive_days=report.inactive_days)
@@ -486,4 +490,4 @@ def finish_report(
         settings = store.snapshot(snapshot.snapshot_id).settings
         settings["headline"] = {**(settings.get("headline") or {}), method: quoted}
         store.update_snapshot(snapshot.snapshot_id, settings=settings)
-    report.sections.update(build_sections(store, snapshot, report, auditor=audit_frame))
+    report.sections.update(build_sections(store, snapshot, report, auditor=audit_frame, inputs=inputs))

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+import polars as pl
 
 from ..errors import FollowauditError
 from ..estimate.intervals import Share
@@ -51,16 +54,32 @@ def whatif_section(followers: int, engagement: dict[str, Any], shares: dict[str,
     return out
 
 
-def build_sections(store: Store, snapshot: Snapshot, report: Report, auditor: Auditor | None = None) -> dict[str, dict[str, Any]]:
+@dataclass
+class SectionInputs:
+    """What the sections read that no audit result changes: the account's follower-count history and
+    the snapshot's posts (an audit reads them while its estimate is still being computed)."""
+
+    history: pl.DataFrame | None
+    posts: pl.DataFrame | None
+
+
+def section_inputs(store: Store, snapshot: Snapshot) -> SectionInputs:
+    account, platform = snapshot.account, snapshot.platform
+    return SectionInputs(count_history(store, account, platform) if account else None,
+                         store.posts(snapshot.snapshot_id) if store.has_table("posts") else None)
+
+
+def build_sections(store: Store, snapshot: Snapshot, report: Report, auditor: Auditor | None = None,
+                   inputs: SectionInputs | None = None) -> dict[str, dict[str, Any]]:
     """All reach sections for ``report`` (the audit of ``snapshot``), from its headline shares.
 
     ``auditor`` (``audit.audit_frame``) gives the likers their own Report, so their shares are a
-    headline too."""
+    headline too. ``inputs``: ``section_inputs`` read beforehand (else read here)."""
     followers = followers_total(snapshot)
     shares = report.headline_shares()  # the one headline: reviewed, else corrected, else raw
     account, platform = snapshot.account, snapshot.platform
-    history = count_history(store, account, platform) if account else None
-    posts = store.posts(snapshot.snapshot_id) if store.has_table("posts") else None
+    inputs = inputs if inputs is not None else section_inputs(store, snapshot)
+    history, posts = inputs.history, inputs.posts
 
     growth = _guard("growth", lambda: growth_section(store, account, platform, report.bursts, history=history))
 
