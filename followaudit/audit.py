@@ -349,9 +349,9 @@ def audit_snapshot(
             ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts") as burst_thread, \
             ThreadPoolExecutor(1, thread_name_prefix="followaudit-count") as counter, \
             ThreadPoolExecutor(LABELLING_AHEAD, thread_name_prefix="followaudit-label") as labeller:
-        # Stages overlap on two cores: the next batch is read (a thread) and the last one's labels are
-        # written (another) while this one is labelled, and the follow order is scanned for bursts
-        # (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the tree walk release the GIL.
+        # Stages overlap on two cores: the next batch is read (a thread), two are labelled, the last
+        # one is counted and its labels written (a thread each), and the follow order is scanned for
+        # bursts (which needs no labels) meanwhile; Polars, DuckDB, NumPy and the kernels release the GIL.
         if save:  # before the scan starts reading in its thread: this replaces the label files
             store.delete_labels(snapshot.snapshot_id, method)
         alongside = not too_little and snapshot.n_followers <= SCAN_ALONGSIDE_MAX

@@ -38,17 +38,16 @@ def label_followers(
     present = set(followers.collect_schema().names())
     if not NEEDED_COLUMNS <= present:  # partial frames (tests, synth) get the canonical shape
         followers = conform(followers)
+    tally = Counter() if method == "model" and features_out is not None else None
     if method == "rules":
         labels = label_rules(followers, as_of=as_of, inactive_days=inactive_days)
     elif method == "model":
-        tally = Counter() if features_out is not None else None
         labels = label_model(followers, as_of=as_of, inactive_days=inactive_days, platform=platform,
                              features_out=features_out, tally_out=tally)
-        labels = apply_platform_labels(labels, followers)
-        # the counts hold for the labeller's reasons: a platform's moderation label changes them
-        if tally is not None and features_out is not None and labels["platform_verdict"].null_count() == labels.height:
-            features_out["reason_counts"] = tally
-        return labels
     else:
         raise ValueError(f"unknown labelling method {method!r}; choose one of {', '.join(METHODS)}")
-    return apply_platform_labels(labels, followers)
+    labels = apply_platform_labels(labels, followers)
+    # the counts hold for the labeller's reasons: a platform's moderation label changes them
+    if tally is not None and features_out is not None and labels["platform_verdict"].null_count() == labels.height:
+        features_out["reason_counts"] = tally
+    return labels

@@ -406,13 +406,13 @@ def label_model(
     # The fixed reason of each row: the model's verdict for a fake, the inactivity rule's reason, or real.
     fixed_texts = [R_MODEL_FAKE, R_REAL, *inactive_texts(inactive_days)]
     fixed = (not_fake * (inactive.astype(np.uint8) + 1)).astype(np.int64)  # 0 fake, 1 real, 2.. inactive (code + 1)
-    want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
-    idx = np.flatnonzero(want)
     counted = code != 2  # reasons are counted for fake and inactive followers
     # One compiled pass writes the lists; phrase_slots and _reason_lists are the same text in Polars and NumPy.
     reasons = compiled_reason_lists(model, frame, columns, top, explain=explain, is_fake=is_fake, fixed=fixed,
                                     fixed_texts=fixed_texts, counted=counted, as_of=as_of, tally=tally_out)
     if reasons is None:
+        want = {"fake": is_fake, "all": np.ones(n, dtype=bool), "none": np.zeros(n, dtype=bool)}[explain]
+        idx = np.flatnonzero(want)
         slot, words = np.zeros(0, dtype=np.int64), pl.Series("phrase", [], dtype=pl.Utf8)
         if len(idx):
             assert top is not None
