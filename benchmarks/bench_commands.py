@@ -26,6 +26,7 @@ on a shared 2-core machine slows every figure, and CPU seconds are the steadier 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -265,6 +266,11 @@ def main() -> None:
     }
     chosen = args.only or ["help", "audit", "auditcopy", "audit10m", "import", "array", "csv", "parquet", "parquetcopy",
                            "score", "dask"]
+    # As pip installs it: the package's bytecode compiled. Python writes it on first import anyway,
+    # but not under PYTHONDONTWRITEBYTECODE, where every run would compile each edited module anew.
+    package = importlib.util.find_spec("followaudit")
+    if package is not None and package.submodule_search_locations:
+        subprocess.run([PY, "-m", "compileall", "-q", *package.submodule_search_locations], check=True)
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
     rows: list[dict] = []
     for name in chosen:

@@ -111,6 +111,7 @@ def adjusted_count(
 
 
 PROB_BINS = 2000
+BOOT_GROUPS = 250  # the bootstrap's groups of bins (probabilistic_count_from_histogram)
 
 
 def probability_histogram(probabilities: np.ndarray | pl.Series, bins: int = PROB_BINS) -> tuple[np.ndarray, float]:
@@ -126,8 +127,8 @@ def probabilistic_count_from_histogram(
 ) -> Estimate:
     """Mean calibrated probability with a bootstrap interval, from ``probability_histogram`` output.
 
-    The bootstrap resamples followers: a multinomial over the probability bins (so millions of
-    followers cost no more than a thousand), shifted by the binning error so the draws centre on
+    The bootstrap resamples followers: a multinomial over groups of probability bins (so millions
+    of followers cost no more than a thousand), shifted by the binning error so the draws centre on
     the exact mean.
     """
     n = int(counts.sum())
@@ -137,12 +138,20 @@ def probabilistic_count_from_histogram(
     point = total / n
     centres = (np.arange(bins) + 0.5) / bins
     binned_mean = float(counts @ centres) / n
+    # The bins are merged into at most BOOT_GROUPS groups, each at its followers' mean: the
+    # multinomial costs a draw per group and replicate (all 2000 bins are filled on a large
+    # audience: 0.3 CPU-s, against 0.03), and what the merge leaves out, the variance within a
+    # group 1/250 wide, is at most 1.3e-6 beside the probabilities' usual 0.01-0.2 (the interval's
+    # ends move by less than their own Monte Carlo noise).
+    group = np.arange(bins) * min(BOOT_GROUPS, bins) // bins
+    group_counts = np.bincount(group, weights=counts).astype(np.int64)
+    group_sums = np.bincount(group, weights=counts * centres)
+    values = np.divide(group_sums, group_counts, out=np.zeros(group_counts.size), where=group_counts > 0)
     rng = np.random.default_rng(seed)
-    # Empty bins are left out (but the last, which takes the remainder): NumPy draws nothing for a
-    # zero probability, so the draws are the same, for a quarter of the bins (calibrated scores
-    # take a few hundred values).
-    kept = np.flatnonzero(counts[:-1]).tolist() + [bins - 1]
-    boot = rng.multinomial(n, counts[kept] / n, size=draws) @ centres[kept] / n
+    # Empty groups are left out (but the last, which takes the remainder): NumPy draws nothing for
+    # a zero probability, so the draws are the same, for fewer groups.
+    kept = np.flatnonzero(group_counts[:-1]).tolist() + [group_counts.size - 1]
+    boot = rng.multinomial(n, group_counts[kept] / n, size=draws) @ values[kept] / n
     boot = np.clip(boot + (point - binned_mean), 0.0, 1.0)
     low, high = _interval(boot, point, confidence)
     return Estimate(point, low, high, PCC_METHOD.format(level=confidence_label(confidence)))
