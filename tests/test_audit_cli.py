@@ -83,3 +83,28 @@ def test_audit_of_a_snapshot_without_followers_is_an_error(capsys, tmp_path):
     code, out, err = run(capsys, "audit", "empty", "--db", str(db))
     assert code == 1
     assert err.strip() == "Error: snapshot 1 has no followers to audit — see `followaudit rejects 1`, then re-import with --platform/--format/--map"
+
+
+def test_batch_command_run_as_a_program_leaves_quickly_but_cleanly(tmp_path):
+    """Run as the program, a finished audit skips the interpreter's teardown (cli.app.leave_quickly):
+    its output is whole, its exit code 0, its workspace closed, and registered clean-ups still run."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    marker = tmp_path / "cleaned-up"
+    source = Path(__file__).parent / "fixtures" / "import" / "mib.csv"
+    code = "\n".join([
+        "import atexit, pathlib, sys",
+        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')",
+        "from followaudit.cli.app import main",
+        f"sys.argv = ['followaudit', 'audit', {str(source)!r}, '--format', 'json', '--db', {str(tmp_path / 'w.duckdb')!r}]",
+        "main()",
+        "print('not reached: main ends the process', file=sys.stderr)",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["followers_audited"] > 0
+    assert "not reached" not in done.stderr
+    assert marker.read_text() == "yes"
+    assert not (tmp_path / "w.duckdb.wal").exists()  # closed and checkpointed, not left to a replay

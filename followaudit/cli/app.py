@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -68,10 +70,33 @@ def tune_allocator(args: list[str]) -> None:
     once, at load; a user's own settings win)."""
     if "polars" in sys.modules or "numpy" in sys.modules:
         return
-    command = next((a for a in args if not a.startswith("-")), None)
-    settings = {**COMMAND_ENV, **(BATCH_ENV if command in BATCH_COMMANDS else {})}
+    settings = {**COMMAND_ENV, **(BATCH_ENV if command_name(args) in BATCH_COMMANDS else {})}
     for name, value in settings.items():
         os.environ.setdefault(name, value)
+
+
+def command_name(args: list[str]) -> str | None:
+    """The subcommand ``args`` run (their first word that is not an option)."""
+    return next((a for a in args if not a.startswith("-")), None)
+
+
+def leave_quickly() -> None:
+    """End a finished batch command now: its registered clean-ups run (temporary directories,
+    logging, worker pools) and its output is flushed, but the interpreter does not tear down.
+
+    That teardown (collecting and freeing every object of Polars, DuckDB, NumPy and the command's
+    own data) took ~0.1 s of the ~0.2 s between a 3M audit's last write and its exit (the rest is
+    the kernel freeing its memory). Only when no other thread runs: one still at work would be cut off.
+    """
+    if any(t is not threading.current_thread() and not t.daemon for t in threading.enumerate()):
+        return
+    atexit._run_exitfuncs()  # noqa: SLF001 - the clean-ups a normal exit runs, before os._exit skips the rest
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can be written
+            pass
+    os._exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -110,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         sys.exit(1)
+    if argv is None and command_name(args) in BATCH_COMMANDS:  # a process of its own, not a caller's
+        leave_quickly()
     sys.exit(0)
 
 
