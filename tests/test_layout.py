@@ -59,12 +59,15 @@ def own_imports() -> tuple[dict[str, set[str]], list[tuple[str, int, str]]]:
         is_pkg = path.name == "__init__.py"
         tree = ast.parse(path.read_text(encoding="utf-8"))
 
-        def walk(node: ast.AST, in_function: bool, mod: str = mod, is_pkg: bool = is_pkg) -> None:
+        def walk(node: ast.AST, in_function: bool, mod: str = mod, is_pkg: bool = is_pkg, tree: ast.AST = tree) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.If) and _is_type_checking(child):
                     continue
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                    walk(child, True)
+                    # a package's module-level __getattr__ (PEP 562) re-exports its submodules' names
+                    # lazily: its imports count as the package's own, cycles and all
+                    walk(child, not (is_pkg and isinstance(child, ast.FunctionDef) and child.name == "__getattr__"
+                                     and node is tree))
                     continue
                 found = targets(mod, is_pkg, child)
                 if found:

@@ -16,13 +16,16 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ..report.core import Report
-from ..store.parquet_columns import scan_planned
-from ..store.workspace import Snapshot, Store
+from ..store.parquet_columns import ABSENT, file_plan, scan_planned
 from .detect import BurstParams, BurstScan, burst_membership, scan_bursts, with_label_counts
+
+if TYPE_CHECKING:  # not imported at run time: the CLI starts a scan before it loads DuckDB
+    from ..store.workspace import Snapshot, Store
 
 SECTION = "burst_detection"
 # Members' own reasons name their burst; the report counts them together under one line.
@@ -185,15 +188,17 @@ class EarlyScan:
     result: Future[BurstScan | None]
 
     def applies_to(self, store: Store, snapshot_id: int) -> bool:
-        return store.in_place_source(snapshot_id) == (self.path, self.plan)
+        source = store.in_place_source(snapshot_id)
+        return source is not None and source[0] == self.path and {c: source[1][c] for c in self.plan} == self.plan
 
 
-def start_early_scan(store: Store, path: Path, pool: Executor, *, max_rows: int) -> EarlyScan | None:
-    """Start scanning a canonical Parquet file's follow order in ``pool`` while it is checked and
-    imported (the check runs on about one core: the other scans); None when it cannot be read in
-    place or has more than ``max_rows`` followers (a large scan waits for the labels, see audit.py)."""
-    plan = store.parquet_plan(path)
-    if plan is None or scan_planned(path, plan, ["follow_rank"]).select(pl.len()).collect().item() > max_rows:
+def start_early_scan(path: Path, pool: Executor, *, max_rows: int) -> EarlyScan | None:
+    """Start scanning a canonical Parquet file's follow order in ``pool`` while the command loads and
+    the file is checked and imported; None when it cannot be read in place or has more than
+    ``max_rows`` followers (a large scan waits for the labels, see audit.py). It needs no workspace
+    (``parquet_columns.file_plan``): the CLI starts it before it loads DuckDB and opens one."""
+    plan = file_plan(path, SCAN_COLUMNS)
+    if plan is None or plan["follow_rank"] == ABSENT or pl.scan_parquet(path).select(pl.len()).collect().item() > max_rows:
         return None
     return EarlyScan(str(path.resolve()), plan, pool.submit(scan_parquet_follow_order, path, plan))
 

@@ -55,6 +55,36 @@ def column_plan(file_types: dict[str, str], table_types: dict[str, str]) -> dict
     return plan
 
 
+_POLARS_NARROW = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def file_plan(path: str | Path, columns: list[str]) -> dict[str, str] | None:
+    """``column_plan`` of ``columns`` alone, from the file's schema as Polars reads it: no workspace
+    is needed, so an audit starts reading a file's follow order before it has opened one. None when
+    the file cannot be read in place or one of ``columns`` would not read so (``column_plan``, over
+    the whole file once the workspace is open, decides: a plan from here stands only if it agrees)."""
+    try:
+        found = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    if set(found) - set(COLUMN_NAMES) or any(c not in found for c in _REQUIRED):
+        return None
+    plan: dict[str, str] = {}
+    for column in columns:
+        kind, wanted = found.get(column), SCHEMA[column]
+        if kind is None:
+            plan[column] = ABSENT
+        elif kind == wanted:
+            plan[column] = SAME
+        elif wanted == pl.Int64 and kind in _POLARS_NARROW:
+            plan[column] = WIDEN
+        elif wanted == pl.Datetime("us", "UTC") and kind == pl.Datetime("ns", "UTC"):
+            plan[column] = TRUNCATE
+        else:
+            return None
+    return plan
+
+
 def is_identity(plan: dict[str, str]) -> bool:
     return all(kind == SAME for kind in plan.values())
 
