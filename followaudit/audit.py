@@ -361,6 +361,9 @@ def audit_snapshot(
                         else burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id))
         # members of the bursts and their labels from the batches themselves, when the labels are stored
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
+        # the platform's evidence and the reach sections' inputs need no labels: read meanwhile, on a
+        # cursor of their own, after the scan where it runs in that thread (not after the last batch)
+        gathering = burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
         # Two batches are labelled at once. Each is half as large (together they hold what one did)
         # past the size the scan runs alongside, and for rows stored in the workspace (DuckDB hands
         # them over with copies of its own): a 10M or a copied 3M audit's peak stays under 2 GiB.
@@ -394,26 +397,26 @@ def audit_snapshot(
                 progress(labels.height)
         if counting is not None:
             counting.result()
-        # Three at once: the estimate (its bootstrap: NumPy) from the counts, beside the last batch's
-        # write; then the bursts' members and their stored reasons (a DuckDB cursor of their own)
-        # while this connection reads the platform's evidence.
+        # At once: the estimate (its bootstrap: NumPy) from the counts, beside the last batch's write;
+        # then the bursts' members and their stored reasons (a DuckDB cursor of their own).
         building = counter.submit(build_report, snapshot, tally, method=method, inactive_days=inactive_days, confidence=confidence,
                                   first_reject=first, known_counts=counts, as_of=as_of)
         if written is not None:
             written.result()
-        def resolve() -> ResolvedBursts:
+        def resolve() -> ResolvedBursts:  # the members' reasons are then stored in the writer's thread
             return resolve_bursts(store, snapshot.snapshot_id, method=method, save=save, labelled=members,
-                                  scanned=scanning.result if scanning is not None else None)
+                                  scanned=scanning.result if scanning is not None else None, store_in=writer)
 
         # with the members found while labelling, resolving reads nothing through this connection
         resolving = writer.submit(resolve) if members is not None else None
-        evidence = snapshot_evidence(store, snapshot, method=method, confidence=confidence, inactive_days=inactive_days)
-        inputs = section_inputs(store, snapshot)  # while the estimate is still being computed
+        evidence, inputs = gathering.result()
         bursts = resolving.result() if resolving is not None else resolve()
         report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
                       audience_counts=dict(tally.audience) if tally.audience else None, bursts=bursts, evidence=evidence,
                       inputs=inputs)
+        if bursts.stored is not None:  # stored while the report was finished: the labels are whole now
+            bursts.stored.result()
     return AuditResult(report=report)
 
 
@@ -451,6 +454,17 @@ def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFr
     # ignore because they do not cover every follower; the next audit redoes them.
     with store.transaction():
         store.append_labels(snapshot_id, method, labels)
+
+
+def _gather_inputs(store: Store, snapshot: Snapshot, method: str, confidence: float,
+                   inactive_days: int) -> tuple[dict[str, Any], SectionInputs]:
+    """``snapshot_evidence`` and ``section_inputs``, read through ``store.reader()`` (another thread)."""
+    reader = store.reader()
+    try:
+        return (snapshot_evidence(reader, snapshot, method=method, confidence=confidence, inactive_days=inactive_days),
+                section_inputs(reader, snapshot))
+    finally:
+        reader.close()
 
 
 def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confidence: float, inactive_days: int) -> dict[str, Any]:

@@ -134,3 +134,22 @@ def test_a_followers_reader_in_another_thread_does_not_need_the_label_files(tmp_
         assert order.height == 40 and order["follow_rank"].to_list() == list(range(40))
         with pytest.raises(duckdb.IOException):
             store.cursor()  # a cursor with the labels view does read the listing
+
+
+def test_a_reader_reads_from_another_thread_while_labels_are_written(tmp_path) -> None:
+    """``Store.reader()``: the audit reads the platform's evidence and the reach inputs through it
+    while its writer thread stores label files on the store's own connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store, sid = workspace(tmp_path)
+    with store:
+        reader = store.reader()
+        with ThreadPoolExecutor(1) as pool:
+            counted = pool.submit(lambda: [reader.row("SELECT count(*) AS n FROM followers WHERE snapshot_id = ?", [sid])["n"]
+                                           for _ in range(20)])
+            for i in range(5):
+                store.save_labels(sid, "rules", labels([f"u{i}"]))
+            assert counted.result() == [40] * 20
+        assert reader.con is not store.con and store.label_counts(sid) == {"rules": 1}
+        reader.close()  # its cursor alone
+        assert store.row("SELECT count(*) AS n FROM followers")["n"] == 40

@@ -216,17 +216,21 @@ class ResolvedBursts:
 
     scan: BurstScan | None
     not_real: int | None
+    stored: Future | None = None  # the members' reasons being stored (``resolve_bursts(store_in=)``)
 
 
 def resolve_bursts(
     store: Store, snapshot_id: int, *, method: str, save: bool = True, params: BurstParams | None = None,
     scanned: Callable[[], BurstScan | None] | None = None, labelled: MembersWhileLabelling | None = None,
+    store_in: Executor | None = None,
 ) -> ResolvedBursts:
     """The bursts of an audited snapshot with their members' labels, and the members' reasons stored
     (when ``save``); it needs no Report, so an audit runs it while its estimate is computed.
 
     ``scanned``: the result of ``scan_follow_order`` computed meanwhile (else it runs here);
-    ``labelled``: the members found in the batches the audit labelled with ``method`` and stored."""
+    ``labelled``: the members found in the batches the audit labelled with ``method`` and stored;
+    ``store_in``: the reasons are stored there (a DuckDB cursor of their own) while the caller goes
+    on with the report, which needs only the counts; it waits for ``stored`` before it ends."""
     scan = scanned() if scanned is not None else scan_follow_order(store, snapshot_id, params)
     if scan is None:
         return ResolvedBursts(None, None)
@@ -240,9 +244,13 @@ def resolve_bursts(
     if members is None:
         return ResolvedBursts(scan, None)
     not_real = label_bursts(scan, members)
+    stored = None
     if save and not store.read_only:
-        add_burst_reasons(store, snapshot_id, method, scan, members)
-    return ResolvedBursts(scan, not_real)
+        if store_in is not None:
+            stored = store_in.submit(add_burst_reasons, store, snapshot_id, method, scan, members)
+        else:
+            add_burst_reasons(store, snapshot_id, method, scan, members)
+    return ResolvedBursts(scan, not_real, stored)
 
 
 def report_bursts(report: Report, resolved: ResolvedBursts) -> BurstScan | None:

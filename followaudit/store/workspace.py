@@ -7,6 +7,7 @@ in order inside a transaction and recorded in ``schema_migrations``.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import uuid
@@ -543,6 +544,16 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             if view:
                 cursor.execute(view)
         return cursor
+
+    def reader(self) -> Store:
+        """This store on a cursor of its own (``cursor(labels=False)``), for reading followers,
+        rejects and reach tables in another thread while this connection writes labels (an audit
+        reads the platform's evidence so); ``close()`` closes the cursor alone. Nothing it writes or
+        attaches would be seen here: use it to read."""
+        twin = copy.copy(self)
+        twin.con = self.cursor(labels=False)
+        twin._labels_view = None
+        return twin
 
     def delete_snapshot(self, snapshot_id: int) -> None:
         """Remove a snapshot and everything stored under it."""
