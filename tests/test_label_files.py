@@ -153,3 +153,23 @@ def test_a_reader_reads_from_another_thread_while_labels_are_written(tmp_path) -
         assert reader.con is not store.con and store.label_counts(sid) == {"rules": 1}
         reader.close()  # its cursor alone
         assert store.row("SELECT count(*) AS n FROM followers")["n"] == 40
+
+
+def test_files_hold_no_constant_columns_and_older_files_with_them_stay_readable(tmp_path) -> None:
+    """A label file's snapshot and method are its registration's (label_files), constants of its
+    branch of the view; files written before kept them as columns, and read the same."""
+    store, sid = workspace(tmp_path)
+    with store:
+        other = store.create_snapshot(platform="twitter", account="other", source="test")
+        store.save_labels(sid, "rules", labels(["u1", "u2"]))
+        new_file = next(store.labels_dir.glob("*.parquet"))
+        assert pl.read_parquet_schema(new_file).names() == ["follower_id", "label", "probability", "reasons"]
+        old_name = f"s{other}-model-000000000000.parquet"  # as an audit wrote it before
+        pl.DataFrame({"snapshot_id": [other], "follower_id": ["u9"], "method": ["model"], "label": ["real"],
+                      "probability": [0.1], "reasons": [["active"]]}).write_parquet(store.labels_dir / old_name)
+        store.con.execute("INSERT INTO label_files VALUES (?, 'model', ?, 1)", [other, old_name])
+        store._attach_labels()
+        rows = store.query("SELECT snapshot_id, follower_id, method, label FROM labels ORDER BY snapshot_id, follower_id")
+        assert rows.rows() == [(sid, "u1", "rules", "fake"), (sid, "u2", "rules", "fake"), (other, "u9", "model", "real")]
+        assert store.labels(other, "model").to_dicts() == [{"follower_id": "u9", "label": "real", "probability": 0.1, "reasons": ["active"]}]
+        assert store.label_counts(sid) == {"rules": 2}

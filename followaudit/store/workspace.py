@@ -56,11 +56,25 @@ LABEL_ROWS = "label_rows"
 LABEL_COLUMNS = ("snapshot_id", "follower_id", "method", "label", "probability", "reasons")
 
 
-def _labels_view_sql(files: list[str]) -> str:
-    """The ``labels`` view: the stored rows and the Parquet ``files`` (absolute paths)."""
+def _labels_view_sql(files: list[tuple[int, str, str]]) -> str:
+    """The ``labels`` view: the stored rows and the Parquet ``files`` (snapshot id, method, absolute
+    path). A file holds one snapshot's labels of one method, so those two are constants of its
+    branch, not columns of the file (files written before kept them: they are not read), and a
+    reader's filter on them skips the other snapshots' files."""
     columns = ", ".join(LABEL_COLUMNS)
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    return f"SELECT {columns} FROM {LABEL_ROWS}" + (f" UNION ALL SELECT {columns} FROM read_parquet([{listed}])" if files else "")
+    groups: dict[tuple[int, str], list[str]] = {}
+    for snapshot_id, method, path in files:
+        groups.setdefault((int(snapshot_id), method), []).append(path)
+    branches = [
+        f"SELECT {snapshot_id}::BIGINT AS snapshot_id, follower_id, {_quoted(method)} AS method, label, probability, reasons "
+        f"FROM read_parquet([{', '.join(_quoted(p) for p in paths)}])"
+        for (snapshot_id, method), paths in groups.items()
+    ]
+    return " UNION ALL ".join([f"SELECT {columns} FROM {LABEL_ROWS}", *branches])
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 # ``labels_full``: ``labels`` with the reasons added after labelling (bursts' members: a row per
@@ -724,10 +738,8 @@ class Store(CollectionStore, ReachStore, ReviewStore):
     def append_labels(self, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:
         """Add labels (follower_id, label, probability, reasons) as one more Parquet file; the caller
         owns the transaction (a rolled-back transaction removes the file)."""
-        frame = labels.select(
-            pl.lit(snapshot_id, pl.Int64).alias("snapshot_id"),
+        frame = labels.select(  # the snapshot and method are the file's (label_files), not columns
             pl.col("follower_id").cast(pl.Utf8),
-            pl.lit(method, pl.Utf8).alias("method"),
             pl.col("label").cast(pl.Utf8),
             pl.col("probability").cast(pl.Float64) if "probability" in labels.columns else pl.lit(None, pl.Float64).alias("probability"),
             pl.col("reasons").cast(pl.List(pl.Utf8)),
@@ -789,7 +801,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             return
         files = self.query("SELECT snapshot_id, method, file FROM label_files ORDER BY snapshot_id, method, file")
         self._missing_labels = missing = {(s, m) for s, m, f in files.iter_rows() if not (self.labels_dir / f).exists()}
-        paths = [str((self.labels_dir / f).resolve()) for s, m, f in files.iter_rows() if (s, m) not in missing]
+        paths = [(s, m, str((self.labels_dir / f).resolve())) for s, m, f in files.iter_rows() if (s, m) not in missing]
         self._labels_view = (f"CREATE OR REPLACE TEMP VIEW labels AS {_labels_view_sql(paths)}; "
                              f"CREATE OR REPLACE TEMP VIEW labels_full AS {_LABELS_FULL_SQL}") if paths else None
         if self._labels_view:
