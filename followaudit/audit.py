@@ -59,6 +59,7 @@ from .report.evidence import (
 from .review import attach_reviewed
 from .schema import COLUMN_NAMES, LABELS, conform
 from .sources.formats.stream import prefetch
+from .sources.in_place import TRIMMED, RowCheck
 from .store.workspace import Snapshot, Store
 
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
@@ -315,6 +316,7 @@ def audit_snapshot(
     progress: Callable[[int], None] | None = None,
     mass_threshold: int = MASS_THRESHOLD,
     early_scan: EarlyScan | None = None,
+    row_check: RowCheck | None = None,
 ) -> AuditResult:
     """Audit a stored snapshot (by id or account name), streaming in batches, and store its labels.
 
@@ -324,7 +326,9 @@ def audit_snapshot(
     Memory stays bounded by ``batch_rows`` whatever the snapshot's size; labels are committed batch
     by batch. ``progress`` is called with each batch's size. ``early_scan``: the burst scan started on
     the file before it was imported (``bursts.attach.start_early_scan``), used when it is this
-    snapshot's file.
+    snapshot's file. ``row_check``: the check of a file read in place before its rows' ids and texts
+    were checked (``ingest.import_file(check_rows=False)``), fed each batch as it is read; the caller
+    asks it whether they passed.
     """
     snapshot = store.snapshot(ref)
     if snapshot.n_followers == 0:
@@ -388,7 +392,8 @@ def audit_snapshot(
             # the label counts and the bursts' members in a thread of their own, while the next
             # batch is labelled (it holds only the labels and the members' three columns)
             counting = counter.submit(_count_batch, tally, labels, computed.get("reason_counts"), members,
-                                      batch.select(MembersWhileLabelling.COLUMNS) if members is not None else None)
+                                      batch.select(MembersWhileLabelling.COLUMNS) if members is not None else None,
+                                      row_check, batch.select(TRIMMED) if row_check is not None else None)
             if written is not None:
                 written.result()  # one batch in flight: bounded memory, labels stored in order
             if save:
@@ -441,11 +446,15 @@ def in_order(pool: ThreadPoolExecutor, work: Callable[[T], R], items: Iterable[T
 
 
 def _count_batch(tally: LabelTally, labels: pl.DataFrame, reason_counts: Counter | None,
-                 members: MembersWhileLabelling | None, member_columns: pl.DataFrame | None) -> None:
-    """Count one labelled batch into ``tally`` and look for the bursts' members among its rows."""
+                 members: MembersWhileLabelling | None, member_columns: pl.DataFrame | None,
+                 row_check: RowCheck | None = None, checked_columns: pl.DataFrame | None = None) -> None:
+    """Count one labelled batch into ``tally``, look for the bursts' members among its rows, and
+    check its ids and texts for a file read in place before they were (``row_check``)."""
     tally.add(labels, reason_counts=reason_counts)
     if members is not None and member_columns is not None:
         members.add(member_columns, labels)
+    if row_check is not None and checked_columns is not None:
+        row_check.add(checked_columns)
 
 
 def _store_labels(store: Store, snapshot_id: int, method: str, labels: pl.DataFrame) -> None:

@@ -91,6 +91,39 @@ def test_what_an_import_would_change_is_imported(tmp_path, canonical, change, re
         assert store.row("SELECT count(*) AS n FROM follower_rows")["n"] == 3000 - rejects
 
 
+@pytest.mark.parametrize(
+    "change, in_place",
+    [
+        (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 2990).then(pl.col("follower_id").filter(pl.col("follow_rank") == 4).first()).otherwise("follower_id").alias("follower_id")), False),
+        (lambda f: f.with_columns(pl.when(pl.col("follow_rank") == 2995).then(pl.lit(" padded ")).otherwise("handle").alias("handle")), False),
+        (lambda f: f, True),
+    ],
+    ids=["repeated id", "untrimmed handle", "as written"],
+)
+def test_the_audit_command_checks_ids_and_texts_while_it_labels(tmp_path, canonical, capsys, change, in_place):
+    """`audit` reads a canonical file in place as soon as its footer and columns pass, and checks its
+    ids and texts on the batches it reads (import_file(check_rows=False), audit_snapshot(row_check=)):
+    when they fail, the file is imported and audited again, into the same snapshot, with exactly the
+    result of `audit --copy`."""
+    target = broken(tmp_path, canonical, change)
+    runs = {}
+    for name, extra in (("deferred", []), ("copy", ["--copy"])):
+        db = tmp_path / f"{name}.duckdb"
+        with pytest.raises(SystemExit) as done:
+            main(["audit", str(target), "--format", "json", "--db", str(db), *extra])
+        out, err = capsys.readouterr()
+        assert done.value.code == 0, err
+        runs[name] = (json.loads(out), err, db)
+    (deferred, err, db), (copied, _, _) = runs["deferred"], runs["copy"]
+    for key in ("followers_audited", "shares", "corrected", "bursts", "top_reasons"):
+        assert deferred.get(key) == copied.get(key), key
+    with Store(db, read_only=True) as store:
+        assert store.row("SELECT count(*) AS n FROM snapshots")["n"] == 1
+        files = store.row("SELECT count(*) AS n FROM follower_files")["n"]
+        assert store.label_counts(1)["model"] == deferred["followers_audited"]
+    assert ("imported, not read in place" not in err) == in_place and files == int(in_place)
+
+
 def test_the_check_finds_exactly_the_text_an_import_trims():
     # the check compares lengths; the import keeps ``_clean``'s text: they must agree on every kind of blank
     text = ["a", "", " ", "  ", " a", "a ", "a b", "\ta", "a\n", "\u00a0a", "a\u3000", "\u2003", "é", "ab\u200b", "\u00e9 ", None]

@@ -11,7 +11,9 @@ import pytest
 
 from followaudit.sources import in_place
 from followaudit.sources.in_place import (
+    TRIMMED,
     InPlace,
+    RowCheck,
     _changed_by_import,
     all_distinct,
     check_in_place,
@@ -124,15 +126,22 @@ ACCEPTED = {
 
 
 def decisions(store: Store, path, monkeypatch, **options) -> tuple:
-    """The reference's decision, the check's, and the check's with the Polars fallbacks and slices
-    that do not line up with the row groups."""
+    """The reference's decision, the check's, the check's with the Polars fallbacks and slices that
+    do not line up with the row groups, and the audit's: the footer and columns first, then the rows
+    checked on the batches it reads (``RowCheck`` fed uneven slices)."""
     reference = reference_check(store, path, **options)
     native = check_in_place(store, path, **options)
     with monkeypatch.context() as patched:
         patched.setattr(in_place, "_library", lambda: None)
         patched.setattr(in_place, "CHECK_ROWS", 700)
         fallback = check_in_place(store, path, **options)
-    return reference, native, fallback
+    deferred = check_in_place(store, path, verify=False, **options)
+    if deferred is not None:
+        rows = RowCheck(path, deferred)
+        for part in parquet_slices(scan_planned(path, deferred.plan, list(TRIMMED)), 900):
+            rows.add(part)
+        deferred = deferred if rows.passed() else None
+    return reference, native, fallback, deferred
 
 
 LAYOUTS = {"row groups of 500": dict(row_group_size=500), "no statistics": dict(row_group_size=500, statistics=False),
@@ -148,8 +157,8 @@ def test_the_check_decides_as_before(tmp_path, monkeypatch, followers, change, l
     frame.write_parquet(path, **LAYOUTS[layout])
     options = dict(platform=None, account=None, order=None)
     with Store(tmp_path / "w.duckdb") as store:
-        reference, native, fallback = decisions(store, path, monkeypatch, **options)
-        assert native == fallback == reference
+        reference, native, fallback, deferred = decisions(store, path, monkeypatch, **options)
+        assert native == fallback == deferred == reference
         assert (reference is None) == (change in REFUSED)
         if change in ACCEPTED and "platform" in frame.columns:
             assert reference.platform == "twitter" and reference.n == N
@@ -169,8 +178,8 @@ def test_options_decide_as_before(tmp_path, monkeypatch, followers, statistics, 
     path = tmp_path / "f.parquet"
     frame.write_parquet(path, row_group_size=500, statistics=statistics)
     with Store(tmp_path / "w.duckdb") as store:
-        reference, native, fallback = decisions(store, path, monkeypatch, **options)
-    assert native == fallback == reference
+        reference, native, fallback, deferred = decisions(store, path, monkeypatch, **options)
+    assert native == fallback == deferred == reference
     refused = options["account"] is not None or options["platform"] == "bluesky" or (ranks == "no ranks" and options["order"] == "file")
     assert (reference is None) == refused
 
@@ -179,7 +188,7 @@ def test_an_empty_file_is_imported(tmp_path, monkeypatch, followers):
     path = tmp_path / "f.parquet"
     followers.head(0).write_parquet(path)
     with Store(tmp_path / "w.duckdb") as store:
-        assert decisions(store, path, monkeypatch, platform=None, account=None, order=None) == (None, None, None)
+        assert decisions(store, path, monkeypatch, platform=None, account=None, order=None) == (None, None, None, None)
 
 
 needs_compiler = pytest.mark.skipif(in_place._library() is None, reason="no C compiler: the Polars fallback is the check")
@@ -218,3 +227,16 @@ def test_the_distinct_kernel_finds_every_repeat():
                 assert all_distinct(series) == all_distinct(series, native=False) == (series.n_unique() == len(series))
     ids = pl.Series([f"id{i}" for i in range(100_000)]).hash()
     assert all_distinct(ids) and not all_distinct(pl.concat([ids, ids.slice(99_999)]))
+
+
+def test_a_row_check_fed_part_of_the_rows_reads_the_rest_itself(tmp_path, followers):
+    """An audit with too little to judge reads no batches: ``RowCheck.passed`` then reads the file."""
+    path = tmp_path / "f.parquet"
+    followers.with_columns(at(2900, "handle", " padded")).write_parquet(path, row_group_size=500)
+    with Store(tmp_path / "w.duckdb") as store:
+        checked = check_in_place(store, path, platform=None, account=None, order=None, verify=False)
+    assert checked is not None
+    assert not RowCheck(path, checked).passed()
+    fed = RowCheck(path, checked)
+    fed.add(scan_planned(path, checked.plan, list(TRIMMED)).head(1000).collect())  # the first 1,000 rows are clean
+    assert not fed.passed()

@@ -120,20 +120,37 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     loading = _import_meanwhile("audit", then="prepare")
     with early, Store(db) as store:
         ref: int | str = target
+        row_check = None
         if Path(target).exists():
-            result = import_file(store, Path(target), file_hash=file_hash, **import_opts)
+            # a canonical Parquet file is read in place once its footer and columns pass; its rows'
+            # ids and texts are checked on the batches the audit reads (not in a pass of their own)
+            result = import_file(store, Path(target), file_hash=file_hash, check_rows=False, **import_opts)
             say(result.detected.describe())
-            ref = result.snapshot_id
+            ref, row_check = result.snapshot_id, result.row_check
         elif import_opts.get("observed_at") is not None:  # a stored snapshot, observed at a known time
             at = import_opts["observed_at"].replace(tzinfo=UTC)
             snap = store.snapshot(ref)
             with store.transaction():
                 set_observation_time(store, snap.snapshot_id, Observed(at, OBSERVED_FLAG, "--observed-at"), fallback=at)
-        total = store.snapshot(ref).n_followers
         audit_snapshot = loading.result().audit_snapshot
-        with StepProgress("labelling followers", total) as progress:
-            audited = audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
-                                     progress=progress, mass_threshold=mass_threshold, early_scan=early_scan)
+
+        def audit_it(scan: Any, check: Any) -> Any:
+            with StepProgress("labelling followers", store.snapshot(ref).n_followers) as progress:
+                return audit_snapshot(store, ref, method=method, inactive_days=inactive_days, confidence=confidence,
+                                      progress=progress, mass_threshold=mass_threshold, early_scan=scan, row_check=check)
+
+        try:
+            audited = audit_it(early_scan, row_check)
+        except Exception:
+            if row_check is None or row_check.passed():
+                raise
+            audited = None  # rows read in place that an import would have changed: imported below
+        if row_check is not None and not row_check.passed():
+            say("the file's ids or texts need what an import does (trimming, a repeated id): imported, not read in place")
+            result = import_file(store, Path(target), **{**import_opts, "copy": True})  # replaces the snapshot's rows
+            say(result.detected.describe())
+            ref = result.snapshot_id
+            audited = audit_it(None, None)
         withheld = audited.report.withheld
         if withheld and fmt != "json":  # nothing to show: the one line, exit 1 (JSON: the audit without a share)
             raise TooLittleEvidenceError(f"{withheld} (the import is kept as snapshot {audited.report.snapshot})")

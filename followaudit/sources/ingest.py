@@ -23,7 +23,7 @@ from .filehash import FileHash, hash_file
 from .files import Detected, ParsedFile, ReadOptions, check_options, read_followers
 from .formats import stream
 from .formats.common import Observed
-from .in_place import InPlace, check_in_place
+from .in_place import InPlace, RowCheck, check_in_place
 
 # How the observation time of a snapshot is known, in the words the report uses (evidence.observed_at).
 OBSERVED_FLAG = "flag"
@@ -46,6 +46,9 @@ class ImportResult:
     account: str | None = None
     n_without_profile: int = 0
     observed: Observed | None = None  # when the file says its profiles were read
+    # read in place before its rows' ids and texts were checked (``import_file(check_rows=False)``):
+    # the check, to feed the rows as they are read; if it fails, import the file with ``copy=True``
+    row_check: RowCheck | None = None
 
     def summary_lines(self) -> list[str]:
         """The human summary the CLI prints (stderr)."""
@@ -94,6 +97,7 @@ def import_file(
     observed_at: datetime | None = None,
     copy: bool = False,
     file_hash: FileHash | None = None,
+    check_rows: bool = True,
     **read: Unpack[ReadOptions],
 ) -> ImportResult:
     """Parse ``path`` and store it as a snapshot; importing the same file with the same options again
@@ -110,6 +114,8 @@ def import_file(
     A canonical Parquet file that needs no change is read where it is, not copied (``in_place``);
     ``copy=True`` (``--copy``) stores its rows in the workspace all the same. ``file_hash``: the
     hash of ``path`` started by the caller (see ``filehash``), instead of hashing it here.
+    ``check_rows=False``: such a file is stored once its footer and columns pass, and the check of
+    its rows' ids and texts is left to the caller, who reads them anyway (``ImportResult.row_check``).
     """
     platform, order, account, profiles = read.get("platform"), read.get("order"), read.get("account"), read.get("profiles")
     fmt, mapping = read.get("fmt") or input_format, read.get("mapping")
@@ -136,12 +142,13 @@ def import_file(
         # the file is hashed (hashlib and reads release the GIL) on the other core while it is checked
         with ThreadPoolExecutor(1, thread_name_prefix="followaudit-hash") as pool:
             hashing = pool.submit(source_hash, path, settings, None, file_hash)
-            checked = check_in_place(store, path, platform=platform, account=account, order=order)
+            checked = check_in_place(store, path, platform=platform, account=account, order=order, verify=check_rows)
             digest = hashing.result()
         if checked is not None:
             with store.transaction():
                 result = _store_in_place(store, path, checked, digest, meta, the_plan)
                 set_observation_time(store, result.snapshot_id, found, fallback=taken_at)
+            result.row_check = None if check_rows else RowCheck(path, checked)
             return result
     con = store.con
     # zstd for the bulk insert: measured ~2x faster than DuckDB's default string compression on raw
