@@ -240,3 +240,21 @@ def test_a_row_check_fed_part_of_the_rows_reads_the_rest_itself(tmp_path, follow
     fed = RowCheck(path, checked)
     fed.add(scan_planned(path, checked.plan, list(TRIMMED)).head(1000).collect())  # the first 1,000 rows are clean
     assert not fed.passed()
+
+
+def test_the_footer_states_a_columns_values_only_when_every_row_group_holds_one(tmp_path, followers):
+    from followaudit.sources.in_place import STATED_MAX, stated_values
+
+    def stated(frame: pl.DataFrame, column: str, **options):
+        path = tmp_path / "s.parquet"
+        frame.write_parquet(path, row_group_size=500, **options)
+        with Store(tmp_path / "w.duckdb") as store:
+            return stated_values(store.parquet_file_footer(path), column)
+
+    assert stated(followers, "platform") == ({"twitter"}, 0)
+    assert stated(followers.with_columns(at(7, "account", None)), "account") == ({"demo_account"}, 1)
+    assert stated(followers.with_columns(in_group(0, 499, "account")), "account") == ({"demo_account"}, 500)
+    assert stated(followers.with_columns(at(2001, "platform", "bluesky")), "platform") is None  # two in one row group
+    assert stated(followers, "platform", statistics=False) is None
+    long = "x" * STATED_MAX
+    assert stated(followers.with_columns(pl.lit(long).alias("account")), "account") is None  # might be truncated

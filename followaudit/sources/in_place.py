@@ -184,15 +184,31 @@ def all_distinct(hashes: pl.Series, *, native: bool = True) -> bool:
     return hashes.n_unique() == len(hashes)
 
 
-def row_groups(store: Store, path: str | Path, columns: list[str]) -> pl.DataFrame:
+def row_groups(footer: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """``row_group, start, rows`` of a Parquet file and, per one of ``columns``, its null count in
-    each row group (null when the footer does not say), from the footer alone."""
-    footer = store.parquet_file_footer(path)
+    each row group (null when the footer does not say), from its footer (``Store.parquet_file_footer``)."""
     groups = footer.group_by("row_group").agg(pl.col("rows").first()).sort("row_group")
     for column in columns:
         nulls = footer.filter(pl.col("column") == column).select("row_group", pl.col("nulls").alias(column))
         groups = groups.join(nulls, on="row_group", how="left")
     return groups.with_columns((pl.col("rows").cum_sum() - pl.col("rows")).alias("start"))
+
+
+STATED_MAX = 32  # longer values are not taken from statistics: a writer may truncate them
+
+
+def stated_values(footer: pl.DataFrame, column: str) -> tuple[set[str], int] | None:
+    """``column``'s distinct values and null count from the footer's statistics alone, when every row
+    group states them and holds one value (its least equals its greatest, short enough to be whole);
+    None when a row group does not say, or holds two."""
+    stats = footer.filter(pl.col("column") == column)
+    if stats.height == 0 or stats.select(pl.col("nulls").is_null().any()).item():
+        return None
+    present = stats.filter(pl.col("nulls") < pl.col("rows"))
+    if present.select((pl.col("min").is_null() | (pl.col("min") != pl.col("max"))
+                       | (pl.col("min").str.len_bytes() >= STATED_MAX)).any()).item():
+        return None
+    return set(present["min"].to_list()), int(stats["nulls"].sum())
 
 
 def _underived_groups(groups: pl.DataFrame, plan: dict[str, str]) -> pl.DataFrame:
@@ -225,7 +241,8 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     if account is not None or plan is None:
         return None
     present = [c for c in ("follow_rank", *DERIVED_COLUMNS) if plan[c] != ABSENT]
-    groups = row_groups(store, path, present)
+    footer = store.parquet_file_footer(path)
+    groups = row_groups(footer, present)
     n = int(groups["rows"].sum())
     if not n:
         return None
@@ -235,14 +252,20 @@ def check_in_place(store: Store, path: str | Path, *, platform: str | None, acco
     ranked = bool((rank_nulls < groups["rows"]).any())
     if not read_ranks and not ranked and order not in (None, "unknown"):
         return None
-    # the platform and account (dictionary-encoded: ~0.004 CPU-s per million followers) and, where
-    # the footer does not count them, the ranks
-    values = scan_planned(path, plan, ["platform", "account", *(["follow_rank"] if read_ranks else [])]).select(
-        pl.col("platform").null_count().alias("no_platform"),
-        pl.col("platform").drop_nulls().unique().implode(),
-        pl.col("account").drop_nulls().unique().implode(),
-        *([pl.col("follow_rank").is_not_null().any().alias("ranked")] if read_ranks else []),
-    ).collect().row(0, named=True)
+    # the platform and account: from the footer's statistics where every row group states them (one
+    # value each), else read (dictionary-encoded, ~0.02 s at 3M); the ranks where the footer does
+    # not count them
+    stated = {c: stated_values(footer, c) if plan[c] != ABSENT else (set(), n) for c in ("platform", "account")}
+    if any(v is None for v in stated.values()) or read_ranks:
+        values = scan_planned(path, plan, ["platform", "account", *(["follow_rank"] if read_ranks else [])]).select(
+            pl.col("platform").null_count().alias("no_platform"),
+            pl.col("platform").drop_nulls().unique().implode(),
+            pl.col("account").drop_nulls().unique().implode(),
+            *([pl.col("follow_rank").is_not_null().any().alias("ranked")] if read_ranks else []),
+        ).collect().row(0, named=True)
+    else:
+        (places, no_platform), (names, _) = stated["platform"], stated["account"]
+        values = {"no_platform": no_platform, "platform": list(places), "account": list(names)}
     platforms, accounts = set(values["platform"]), set(values["account"])
     if values["no_platform"] or len(platforms) != 1 or len(accounts) > 1:
         return None

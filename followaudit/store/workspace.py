@@ -636,11 +636,12 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         return self.parquet_file_footer(self._files[snapshot_id]) if snapshot_id in self._files else None
 
     def parquet_file_footer(self, path: str | Path) -> pl.DataFrame:
-        """``row_group, rows, column, nulls`` (null count; null when the writer left it out) of a
-        Parquet file, from its footer alone."""
+        """``row_group, rows, column, nulls, min, max`` (null count, and the least and greatest value
+        as text; null when the writer left them out) of a Parquet file, from its footer alone."""
         return self.query(
             """SELECT row_group_id AS row_group, row_group_num_rows AS rows, path_in_schema AS column,
-                      stats_null_count AS nulls FROM parquet_metadata(?)""",
+                      stats_null_count AS nulls, stats_min_value AS min, stats_max_value AS max
+               FROM parquet_metadata(?)""",
             [str(path)],
         )
 
