@@ -11,10 +11,13 @@ imported the usual way, rejects and all.
 
 What the footer says is not read again: its null counts per row group show which row groups hold
 followers ranked, and that no text lacks its derived length (where ``bio_length`` has no nulls,
-no bio needs one; only row groups where it cannot say are read). The ids, handles and labels are
-read (~0.05 CPU-s per million followers for the three, most of it zstd); the test for text an import would trim
-and the one for repeated ids run compiled over Polars' own buffers (~0.015 CPU-s per million, where
-the Polars expressions cost ~0.08), or as Polars expressions without a C compiler.
+no bio needs one; only row groups where it cannot say are read), and its statistics the platform
+and account when each row group holds one. The ids, handles and labels are read (~0.05 CPU-s per
+million followers for the three, most of it zstd; ``RowCheck``); the test for text an import would
+trim and the one for repeated ids run compiled over Polars' own buffers (~0.015 CPU-s per million,
+where the Polars expressions cost ~0.08), or as Polars expressions without a C compiler. An audit
+reads those columns anyway: it registers the file once the footer and columns pass and feeds the
+check its own batches (``check_in_place(verify=False)``); if the rows fail, it imports the file.
 """
 
 from __future__ import annotations
