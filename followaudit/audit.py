@@ -45,7 +45,8 @@ from .estimate.corrected import probability_histogram
 from .estimate.intervals import shares_from_counts
 from .estimate.shift import AudienceProfile, profile_stride
 from .reach.audience import MASS_THRESHOLD, audience_section, batch_audience_counts
-from .reach.platform_evidence import evidence_notes, platform_evidence
+from .reach.growth import daily_follows
+from .reach.platform_evidence import evidence_notes, follow_times, platform_evidence
 from .reach.sections import SectionInputs, build_sections, section_inputs
 from .report.core import Report
 from .report.evidence import (
@@ -470,16 +471,20 @@ def _gather_inputs(store: Store, snapshot: Snapshot, method: str, confidence: fl
     """``snapshot_evidence`` and ``section_inputs``, read through ``store.reader()`` (another thread)."""
     reader = store.reader()
     try:
-        return (snapshot_evidence(reader, snapshot, method=method, confidence=confidence, inactive_days=inactive_days),
-                section_inputs(reader, snapshot))
+        times = follow_times(reader, snapshot.snapshot_id)  # one read for the evidence and the growth section
+        return (snapshot_evidence(reader, snapshot, method=method, confidence=confidence, inactive_days=inactive_days,
+                                  times=times),
+                section_inputs(reader, snapshot, daily_follows(times)))
     finally:
         reader.close()
 
 
-def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confidence: float, inactive_days: int) -> dict[str, Any]:
-    """The platform's own evidence about these followers (``reach.platform_evidence``), as the report shows it."""
+def snapshot_evidence(store: Store, snapshot: Snapshot, *, method: str, confidence: float, inactive_days: int,
+                      times: pl.DataFrame | None = None) -> dict[str, Any]:
+    """The platform's own evidence about these followers (``reach.platform_evidence``), as the report
+    shows it; ``times``: their ``follow_times``, when read already."""
     return platform_evidence(store, snapshot, method=method, confidence=confidence, as_of=as_of_time(snapshot),
-                             inactive_days=inactive_days)
+                             inactive_days=inactive_days, times=times)
 
 
 def finish_report(

@@ -230,7 +230,8 @@ def test_follow_times_against_the_follow_order_in_any_row_order(tmp_path, copy) 
 
 
 def test_follow_time_counts_are_by_utc_day(tmp_path) -> None:
-    from followaudit.reach.growth import follow_time_counts
+    from followaudit.reach.growth import daily_follows, follow_time_counts
+    from followaudit.reach.platform_evidence import follow_times, order_disagreements
     from followaudit.schema import conform
 
     edges = [datetime(2024, 3, 1, tzinfo=UTC) - timedelta(microseconds=1), datetime(2024, 3, 1, tzinfo=UTC),
@@ -242,9 +243,15 @@ def test_follow_time_counts_are_by_utc_day(tmp_path) -> None:
         with store.transaction() as con:
             store._insert_followers(con, sid, conform(frame))
         daily = follow_time_counts(store, "acct", "bluesky")
+        # the audit counts them in Polars from the follow times it read once (growth.daily_follows)
+        times = follow_times(store, sid)
+        counted = follow_time_counts(store, "acct", "bluesky", (sid, daily_follows(times)))
+        other = follow_time_counts(store, "acct", "bluesky", (sid + 1, daily_follows(times.head(1))))  # not this snapshot's
+        assert order_disagreements(store, sid, times) == order_disagreements(store, sid) == 2
     days = sorted(t.date() for t in edges)
     assert daily["date"].to_list() == sorted(set(days))
     assert daily["followers"].to_list() == [sum(d <= day for d in days) for day in sorted(set(days))]
+    assert counted.equals(daily) and other.equals(daily)
 
 
 # -- tokens ---------------------------------------------------------------------------------------

@@ -109,8 +109,20 @@ def _empty() -> pl.DataFrame:
 FOLLOW_TIMES_COVERAGE = 0.9  # share of a snapshot's followers that must have an exact follow time
 
 
-def follow_time_counts(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
-    """Followers by follow date from exact follow times (date, followers, source), or empty."""
+DAY_US = 86_400_000_000
+
+
+def daily_follows(times: pl.DataFrame) -> pl.DataFrame:
+    """``date, n``: followers by the UTC day of their exact follow time, from a snapshot's follow times
+    (``platform_evidence.follow_times``), as ``follow_time_counts`` counts them in SQL."""
+    return (times.select((pl.col("followed_at").dt.epoch("us").drop_nulls() // DAY_US).cast(pl.Int32).cast(pl.Date).alias("date"))
+            .group_by("date").agg(pl.len().cast(pl.Int64).alias("n")).sort("date"))
+
+
+def follow_time_counts(store: Store, account: str, platform: str | None = None,
+                       daily: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """Followers by follow date from exact follow times (date, followers, source), or empty.
+    ``daily``: ``(snapshot id, daily_follows)`` already counted, used when that is the account's latest snapshot."""
     snap = store.row(
         """SELECT s.snapshot_id, s.sample_kind, s.sample_n, s.sample_population
            FROM snapshots s WHERE lower(s.account) = lower(?) AND (? IS NULL OR s.platform = ?)
@@ -120,12 +132,15 @@ def follow_time_counts(store: Store, account: str, platform: str | None = None) 
     )
     if not snap:
         return _empty()
-    # the UTC day from the epoch: casting the TIMESTAMPTZ itself goes through the time-zone library (3x the CPU)
-    daily = store.query(
-        """SELECT CAST(make_timestamp(epoch_us(followed_at)) AS DATE) AS date, count(*) AS n FROM followers
-           WHERE snapshot_id = ? AND followed_at IS NOT NULL GROUP BY 1 ORDER BY 1""",
-        [snap["snapshot_id"]],
-    )
+    if daily is not None and daily[0] == snap["snapshot_id"]:
+        daily_counts = daily[1]
+    else:  # the UTC day from the epoch: casting the TIMESTAMPTZ itself goes through the time-zone library (3x the CPU)
+        daily_counts = store.query(
+            """SELECT CAST(make_timestamp(epoch_us(followed_at)) AS DATE) AS date, count(*) AS n FROM followers
+               WHERE snapshot_id = ? AND followed_at IS NOT NULL GROUP BY 1 ORDER BY 1""",
+            [snap["snapshot_id"]],
+        )
+    daily = daily_counts
     timed = int(daily["n"].sum()) if daily.height else 0  # the followers with a follow time, counted once
     if not timed or timed < FOLLOW_TIMES_COVERAGE * store.follower_count(snap["snapshot_id"]):
         return _empty()
@@ -140,11 +155,13 @@ def follow_time_counts(store: Store, account: str, platform: str | None = None) 
     )
 
 
-def count_history(store: Store, account: str, platform: str | None = None) -> pl.DataFrame:
-    """The account's follower counts over time (date, followers, source), one row per date."""
+def count_history(store: Store, account: str, platform: str | None = None,
+                  daily: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """The account's follower counts over time (date, followers, source), one row per date.
+    ``daily``: see ``follow_time_counts``."""
     imported = store.follower_counts(account, platform).select("date", "followers", "source")
     if imported.height == 0:
-        timed = follow_time_counts(store, account, platform)
+        timed = follow_time_counts(store, account, platform, daily)
         if timed.height >= 2:  # one source only: mixing levels would fake spikes and drops
             return timed
     snaps = snapshot_counts(store, account, platform)

@@ -71,22 +71,35 @@ def labeller_verdicts(
     return Counter(dict(labels["platform_verdict"].drop_nulls().value_counts().iter_rows()))
 
 
-def order_disagreements(store: Store, snapshot_id: int) -> int:
+FOLLOW_TIME_COLUMNS = ["follow_rank", "followed_at", "self_declared_bot"]  # one read for evidence and growth
+
+
+def follow_times(store: Store, snapshot_id: int) -> pl.DataFrame:
+    """``FOLLOW_TIME_COLUMNS`` of every follower of a snapshot (``Store.follower_columns``): read once
+    by an audit for the evidence here and the growth section's daily follows (``growth.daily_follows``)."""
+    return store.follower_columns(snapshot_id, FOLLOW_TIME_COLUMNS)
+
+
+def order_disagreements(store: Store, snapshot_id: int, frame: pl.DataFrame | None = None) -> int:
     """Followers whose exact follow time is earlier than that of the follower before them in follow order.
 
     In Polars: DuckDB's window (``lag`` over the follow order) sorted every follower, though the
-    follow order is usually the order they are stored in (3M followers: ~0.24 CPU-s against ~0.08)."""
-    timed = store.follower_columns(snapshot_id, ["follow_rank", "followed_at"]).drop_nulls()
+    follow order is usually the order they are stored in (3M followers: ~0.24 CPU-s against ~0.08).
+    ``frame``: ``follow_times`` already read."""
+    source = frame if frame is not None else store.follower_columns(snapshot_id, ["follow_rank", "followed_at"])
+    timed = source.select("follow_rank", "followed_at").drop_nulls()
     if not timed["follow_rank"].is_sorted():
         timed = timed.sort("follow_rank", maintain_order=True)
     return int(timed.select((pl.col("followed_at") < pl.col("followed_at").shift(1)).sum()).item())
 
 
 def platform_evidence(
-    store: Store, snapshot: Snapshot, *, method: str, confidence: float, as_of: datetime, inactive_days: int
+    store: Store, snapshot: Snapshot, *, method: str, confidence: float, as_of: datetime, inactive_days: int,
+    times: pl.DataFrame | None = None,
 ) -> dict[str, Any]:
     """``platform_labels``, ``self_declared_bots``, ``platform_label_agreement``, ``gone_followers`` and
-    ``follow_times`` (parts without data omitted; the first three always on live platforms)."""
+    ``follow_times`` (parts without data omitted; the first three always on live platforms).
+    ``times``: the snapshot's ``follow_times``, when the caller read them (else counted here in SQL)."""
     sid = snapshot.snapshot_id
     counts = store.query(
         """SELECT v AS value, count(*) AS n FROM (SELECT unnest(moderation_labels) AS v FROM followers WHERE snapshot_id = ?)
@@ -94,11 +107,12 @@ def platform_evidence(
         [sid],
     )
     labels = {str(v): int(n) for v, n in counts.iter_rows()}
-    row = store.row(
+    row = (times.select(pl.col("self_declared_bot").sum().alias("bots"), pl.col("followed_at").count().alias("timed"),
+                        pl.len().alias("n")).row(0, named=True) if times is not None else store.row(
         """SELECT count(*) FILTER (WHERE self_declared_bot) AS bots, count(followed_at) AS timed, count(*) AS n
            FROM followers WHERE snapshot_id = ?""",
         [sid],
-    ) or {}
+    )) or {}
     bots, timed, n = int(row.get("bots") or 0), int(row.get("timed") or 0), int(row.get("n") or 0)
     if bots:
         labels["bot"] = bots
@@ -123,7 +137,7 @@ def platform_evidence(
     if timed:
         out["follow_times"] = {
             "known": timed, "share": timed / n if n else None,
-            "order_disagreements": order_disagreements(store, sid),
+            "order_disagreements": order_disagreements(store, sid, times),
             "source": "the TID key of each follow record (Bluesky getRelationships)" if snapshot.platform == "bluesky"
             else "the source's follow times",
             "check": "follow times against the platform's follow order: a follower dated before the one who followed "

@@ -63,9 +63,11 @@ class SectionInputs:
     posts: pl.DataFrame | None
 
 
-def section_inputs(store: Store, snapshot: Snapshot) -> SectionInputs:
+def section_inputs(store: Store, snapshot: Snapshot, daily: pl.DataFrame | None = None) -> SectionInputs:
+    """``daily``: the snapshot's ``growth.daily_follows``, when the caller counted them."""
     account, platform = snapshot.account, snapshot.platform
-    return SectionInputs(count_history(store, account, platform) if account else None,
+    known = (snapshot.snapshot_id, daily) if daily is not None else None
+    return SectionInputs(count_history(store, account, platform, known) if account else None,
                          store.posts(snapshot.snapshot_id) if store.has_table("posts") else None)
 
 
