@@ -366,9 +366,11 @@ def audit_snapshot(
                         else burst_thread.submit(scan_follow_order, store, snapshot.snapshot_id))
         # members of the bursts and their labels from the batches themselves, when the labels are stored
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
-        # the platform's evidence and the reach sections' inputs need no labels: read meanwhile, on a
-        # cursor of their own, after the scan where it runs in that thread (not after the last batch)
-        gathering = burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
+        # the platform's evidence and the reach sections' inputs need no labels: from a file read in
+        # place, read meanwhile on a cursor of their own (after the scan where it runs in that thread);
+        # stored rows after the last batch, as DuckDB's reads beside the batches lifted the peak
+        gathering = (burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
+                     if footer is not None else None)
         # Two batches are labelled at once. Each is half as large (together they hold what one did)
         # past the size the scan runs alongside, and for rows stored in the workspace (DuckDB hands
         # them over with copies of its own): a 10M or a copied 3M audit's peak stays under 2 GiB.
@@ -415,7 +417,8 @@ def audit_snapshot(
 
         # with the members found while labelling, resolving reads nothing through this connection
         resolving = writer.submit(resolve) if members is not None else None
-        evidence, inputs = gathering.result()
+        evidence, inputs = (gathering.result() if gathering is not None
+                            else _gather_inputs(store, snapshot, method, confidence, inactive_days))
         bursts = resolving.result() if resolving is not None else resolve()
         report = building.result()
         finish_report(store, snapshot, report, method=method, save=save, mass_threshold=mass_threshold,
@@ -471,10 +474,13 @@ def _gather_inputs(store: Store, snapshot: Snapshot, method: str, confidence: fl
     """``snapshot_evidence`` and ``section_inputs``, read through ``store.reader()`` (another thread)."""
     reader = store.reader()
     try:
-        times = follow_times(reader, snapshot.snapshot_id)  # one read for the evidence and the growth section
+        # a file read in place: its follow times read once (Polars) for the evidence and the growth
+        # section; stored rows are counted in DuckDB, which need not hand every row over
+        in_place = store.in_place_source(snapshot.snapshot_id) is not None
+        times = follow_times(reader, snapshot.snapshot_id) if in_place else None
         return (snapshot_evidence(reader, snapshot, method=method, confidence=confidence, inactive_days=inactive_days,
                                   times=times),
-                section_inputs(reader, snapshot, daily_follows(times)))
+                section_inputs(reader, snapshot, daily_follows(times) if times is not None else None))
     finally:
         reader.close()
 
