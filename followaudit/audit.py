@@ -368,9 +368,10 @@ def audit_snapshot(
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         # the platform's evidence and the reach sections' inputs need no labels: from a file read in
         # place, read meanwhile on a cursor of their own (after the scan where it runs in that thread);
-        # stored rows after the last batch, as DuckDB's reads beside the batches lifted the peak
+        # stored rows, and past the size the scan runs alongside, after the last batch (the follow
+        # times of every follower, or DuckDB's reads, beside the batches lift the peak)
         gathering = (burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
-                     if footer is not None else None)
+                     if footer is not None and alongside else None)
         # Two batches are labelled at once. Each is half as large (together they hold what one did)
         # past the size the scan runs alongside, and for rows stored in the workspace (DuckDB hands
         # them over with copies of its own): a 10M or a copied 3M audit's peak stays under 2 GiB.
