@@ -16,8 +16,9 @@ Anything else (another type, a naive timestamp, an extra column, which the impor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -34,28 +35,7 @@ def column_plan(file_types: dict[str, str], table_types: dict[str, str]) -> dict
     """Per canonical column, how it reads from a file whose columns have ``file_types`` (DuckDB's
     type names): ``same``, ``absent``, ``widen`` or ``truncate``; None when the file cannot be read
     as an import would store it. ``table_types``: the follower table's types."""
-    if set(file_types) - set(COLUMN_NAMES) or any(c not in file_types for c in _REQUIRED):
-        return None
-    plan: dict[str, str] = {}
-    for column in COLUMN_NAMES:
-        found, wanted = file_types.get(column), table_types[column]
-        if found is None:
-            source = _DERIVED_FROM.get(column)
-            if source is not None and source in file_types:
-                return None  # the import would derive it from the text
-            plan[column] = ABSENT
-        elif found == wanted:
-            plan[column] = SAME
-        elif wanted == "BIGINT" and found in _NARROW_INTEGERS:
-            plan[column] = WIDEN
-        elif wanted == "TIMESTAMP WITH TIME ZONE" and found == _NANOSECOND_UTC:
-            plan[column] = TRUNCATE
-        else:
-            return None
-    return plan
-
-
-_POLARS_NARROW = (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32)
+    return _plan(file_types, table_types, COLUMN_NAMES, _DUCKDB_TYPES)
 
 
 def file_plan(path: str | Path, columns: list[str]) -> dict[str, str] | None:
@@ -67,18 +47,36 @@ def file_plan(path: str | Path, columns: list[str]) -> dict[str, str] | None:
         found = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError):
         return None
+    return _plan(dict(found), SCHEMA, columns, _POLARS_TYPES)
+
+
+# The widenings an import does, in each reader's names of types: (64-bit integer, the narrower
+# integers, UTC microseconds, UTC nanoseconds).
+_DUCKDB_TYPES: tuple[Any, Any, Any, Any] = ("BIGINT", _NARROW_INTEGERS, "TIMESTAMP WITH TIME ZONE", _NANOSECOND_UTC)
+_POLARS_TYPES: tuple[Any, Any, Any, Any] = (pl.Int64, (pl.Int8, pl.Int16, pl.Int32, pl.UInt8, pl.UInt16, pl.UInt32),
+                                            pl.Datetime("us", "UTC"), pl.Datetime("ns", "UTC"))
+
+
+def _plan(found: dict[str, Any], wanted: Mapping[str, Any], columns: Iterable[str],
+          types: tuple[Any, Any, Any, Any]) -> dict[str, str] | None:
+    """``column_plan`` of ``columns`` for a file whose columns have the types ``found``, against the
+    table's ``wanted``, both in one reader's names (``types``)."""
+    integer, narrow, microseconds, nanoseconds = types
     if set(found) - set(COLUMN_NAMES) or any(c not in found for c in _REQUIRED):
         return None
     plan: dict[str, str] = {}
     for column in columns:
-        kind, wanted = found.get(column), SCHEMA[column]
+        kind, target = found.get(column), wanted[column]
         if kind is None:
+            source = _DERIVED_FROM.get(column)
+            if source is not None and source in found:
+                return None  # the import would derive it from the text
             plan[column] = ABSENT
-        elif kind == wanted:
+        elif kind == target:
             plan[column] = SAME
-        elif wanted == pl.Int64 and kind in _POLARS_NARROW:
+        elif target == integer and kind in narrow:
             plan[column] = WIDEN
-        elif wanted == pl.Datetime("us", "UTC") and kind == pl.Datetime("ns", "UTC"):
+        elif target == microseconds and kind == nanoseconds:
             plan[column] = TRUNCATE
         else:
             return None
