@@ -102,7 +102,7 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
 
     # Before the command loads DuckDB and the importers (~0.25 s on this core), the other core hashes
     # the file and, for a canonical Parquet file, scans its follow order for bursts; the audit uses
-    # the scan if the file is read in place as is (the file's check keeps about one core busy after).
+    # the scan if the file is read in place as is (it goes on beside the first batches).
     source = Path(target) if Path(target).is_file() else None
     file_hash = FileHash(source) if source is not None else None
     early = ThreadPoolExecutor(1, thread_name_prefix="followaudit-bursts")
@@ -115,8 +115,8 @@ def audit(target: str, db: Path | None, fmt: str, method: str, inactive_days: in
     from ..sources.ingest import OBSERVED_FLAG, import_file, set_observation_time
     from ..store.workspace import Store
 
-    # the audit's own modules (labelling, bursts, reach) load meanwhile: an import is mostly Polars,
-    # DuckDB and hashing, which release the GIL, so most of that start-up overlaps the file's check
+    # the audit's own modules (labelling, reach) load meanwhile, beside opening the workspace and
+    # checking the file (DuckDB and Polars release the GIL)
     loading = _import_meanwhile("audit", then="prepare")
     with early, Store(db) as store:
         ref: int | str = target
