@@ -120,9 +120,9 @@ def daily_follows(times: pl.DataFrame) -> pl.DataFrame:
 
 
 def follow_time_counts(store: Store, account: str, platform: str | None = None,
-                       daily: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
+                       counted: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
     """Followers by follow date from exact follow times (date, followers, source), or empty.
-    ``daily``: ``(snapshot id, daily_follows)`` already counted, used when that is the account's latest snapshot."""
+    ``counted``: ``(snapshot id, daily_follows)`` already counted, used when that is the account's latest snapshot."""
     snap = store.row(
         """SELECT s.snapshot_id, s.sample_kind, s.sample_n, s.sample_population
            FROM snapshots s WHERE lower(s.account) = lower(?) AND (? IS NULL OR s.platform = ?)
@@ -132,15 +132,14 @@ def follow_time_counts(store: Store, account: str, platform: str | None = None,
     )
     if not snap:
         return _empty()
-    if daily is not None and daily[0] == snap["snapshot_id"]:
-        daily_counts = daily[1]
+    if counted is not None and counted[0] == snap["snapshot_id"]:
+        daily = counted[1]
     else:  # the UTC day from the epoch: casting the TIMESTAMPTZ itself goes through the time-zone library (3x the CPU)
-        daily_counts = store.query(
+        daily = store.query(
             """SELECT CAST(make_timestamp(epoch_us(followed_at)) AS DATE) AS date, count(*) AS n FROM followers
                WHERE snapshot_id = ? AND followed_at IS NOT NULL GROUP BY 1 ORDER BY 1""",
             [snap["snapshot_id"]],
         )
-    daily = daily_counts
     timed = int(daily["n"].sum()) if daily.height else 0  # the followers with a follow time, counted once
     if not timed or timed < FOLLOW_TIMES_COVERAGE * store.follower_count(snap["snapshot_id"]):
         return _empty()
@@ -156,12 +155,12 @@ def follow_time_counts(store: Store, account: str, platform: str | None = None,
 
 
 def count_history(store: Store, account: str, platform: str | None = None,
-                  daily: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
+                  counted: tuple[int, pl.DataFrame] | None = None) -> pl.DataFrame:
     """The account's follower counts over time (date, followers, source), one row per date.
-    ``daily``: see ``follow_time_counts``."""
+    ``counted``: see ``follow_time_counts``."""
     imported = store.follower_counts(account, platform).select("date", "followers", "source")
     if imported.height == 0:
-        timed = follow_time_counts(store, account, platform, daily)
+        timed = follow_time_counts(store, account, platform, counted)
         if timed.height >= 2:  # one source only: mixing levels would fake spikes and drops
             return timed
     snaps = snapshot_counts(store, account, platform)

@@ -107,12 +107,15 @@ def platform_evidence(
         [sid],
     )
     labels = {str(v): int(n) for v, n in counts.iter_rows()}
-    row = (times.select(pl.col("self_declared_bot").sum().alias("bots"), pl.col("followed_at").count().alias("timed"),
-                        pl.len().alias("n")).row(0, named=True) if times is not None else store.row(
-        """SELECT count(*) FILTER (WHERE self_declared_bot) AS bots, count(followed_at) AS timed, count(*) AS n
-           FROM followers WHERE snapshot_id = ?""",
-        [sid],
-    )) or {}
+    if times is not None:
+        row = times.select(pl.col("self_declared_bot").sum().alias("bots"), pl.col("followed_at").count().alias("timed"),
+                           pl.len().alias("n")).row(0, named=True)
+    else:
+        row = store.row(
+            """SELECT count(*) FILTER (WHERE self_declared_bot) AS bots, count(followed_at) AS timed, count(*) AS n
+               FROM followers WHERE snapshot_id = ?""",
+            [sid],
+        ) or {}
     bots, timed, n = int(row.get("bots") or 0), int(row.get("timed") or 0), int(row.get("n") or 0)
     if bots:
         labels["bot"] = bots
