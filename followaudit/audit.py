@@ -26,7 +26,7 @@ from .bursts.attach import (
     scan_follow_order,
 )
 from .bursts.detect import BURST_REASON_PREFIX
-from .classify import label_followers
+from .classify import UNREAD_COLUMNS, label_followers
 from .classify.features import inputs_of
 from .classify.masks import PROFILE_FIELDS, closest_mask
 from .classify.masks import known_counts as field_counts
@@ -58,7 +58,7 @@ from .report.evidence import (
     withheld_reason,
 )
 from .review import attach_reviewed
-from .schema import COLUMN_NAMES, LABELS, conform
+from .schema import COLUMN_NAMES, LABELS, SCHEMA, conform
 from .sources.formats.stream import prefetch
 from .sources.in_place import TRIMMED, RowCheck
 from .store.workspace import Snapshot, Store
@@ -66,7 +66,9 @@ from .store.workspace import Snapshot, Store
 # Columns the labellers read; ``raw`` stays in the database (it is the bulk of the bytes).
 LABEL_INPUT_COLUMNS = [c for c in COLUMN_NAMES if c != "raw"]
 TOP_REASONS = 8
-BATCH_ROWS = 500_000  # followers labelled per batch: bounds memory, large enough to stay vectorised
+# Followers labelled per batch: large enough to stay vectorised; two are labelled at once, so this
+# bounds memory (500k held ~400 MB more at 3M for no less time, measured alternately).
+BATCH_ROWS = 250_000
 LABELLING_AHEAD = 2  # batches labelled at once
 T = TypeVar("T")
 R = TypeVar("R")
@@ -372,11 +374,9 @@ def audit_snapshot(
         # times of every follower, or DuckDB's reads, beside the batches lift the peak)
         gathering = (burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
                      if footer is not None and alongside else None)
-        # Two batches are labelled at once. Each is half as large (together they hold what one did)
-        # past the size the scan runs alongside, and for rows stored in the workspace (DuckDB hands
-        # them over with copies of its own): a 10M or a copied 3M audit's peak stays under 2 GiB.
-        rows = batch_rows if alongside and footer is not None else max(1, batch_rows // LABELLING_AHEAD)
-        reader = prefetch(store.iter_followers(snapshot.snapshot_id, LABEL_INPUT_COLUMNS, rows)) if not too_little else iter(())
+        read, fill = label_reads(snapshot, members=members is not None, row_check=row_check is not None)
+        reader = (prefetch(batch.with_columns(fill) for batch in store.iter_followers(snapshot.snapshot_id, read, batch_rows))
+                  if not too_little else iter(()))
         written: Future | None = None
         counting: Future | None = None
 
@@ -428,6 +428,23 @@ def audit_snapshot(
         if bursts.stored is not None:  # stored while the report was finished: the labels are whole now
             bursts.stored.result()
     return AuditResult(report=report)
+
+
+def label_reads(snapshot: Snapshot, *, members: bool, row_check: bool) -> tuple[list[str], list[pl.Expr]]:
+    """The columns an audit decodes to label a snapshot, and constants for the others (each text
+    column costs decoding for every follower): none of ``UNREAD_COLUMNS`` but the follow rank for the
+    bursts' members and the truth for a file's row check; the platform and account only when the
+    snapshot does not name its platform (labelling then reads each row's)."""
+    skip = set(UNREAD_COLUMNS)
+    if members:
+        skip -= set(MembersWhileLabelling.COLUMNS)
+    if row_check:
+        skip -= set(TRIMMED)
+    if snapshot.platform is not None:
+        skip |= {"platform", "account"}
+    read = [c for c in LABEL_INPUT_COLUMNS if c not in skip]
+    fill = [pl.lit(snapshot.platform if c == "platform" else None, SCHEMA[c]).alias(c) for c in LABEL_INPUT_COLUMNS if c in skip]
+    return read, fill
 
 
 def prepare() -> None:

@@ -28,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..classify import METHODS, label_followers
+from ..classify import METHODS, UNREAD_COLUMNS, label_followers
 from ..classify.features import inputs_of
 from ..classify.masks import PROFILE_FIELDS, closest_mask
 from ..classify.model import load_model, model_info
@@ -40,9 +40,7 @@ from ..schema import COLUMN_NAMES, LABELS, SCHEMA, conform
 
 # Identifying columns copied from the input to the output next to follower_id.
 PASS_THROUGH = ("platform", "account")
-# Canonical columns labelling never reads: not decoded from Parquet (``raw`` can be most of a file;
-# the follow order and the verified flag cost ~20% of decoding the rest).
-NOT_READ = ("raw", "truth_label", "follow_rank", "followed_at", "verified")
+NOT_READ = UNREAD_COLUMNS
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "platform": pl.Utf8(),
     "account": pl.Utf8(),
