@@ -23,7 +23,7 @@ import polars as pl
 
 from .. import __version__
 from ..errors import SnapshotNotFoundError, StoreError
-from ..schema import COLUMN_NAMES, SampleDesign, conform
+from ..schema import COLUMN_NAMES, LABELS, SampleDesign, conform
 from .collection import CollectionStore
 from .parquet_columns import column_plan, parquet_slices, scan_planned, sql_columns
 from .reach_tables import ReachStore
@@ -741,7 +741,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         owns the transaction (a rolled-back transaction removes the file)."""
         frame = labels.select(  # the snapshot and method are the file's (label_files), not columns
             pl.col("follower_id").cast(pl.Utf8),
-            pl.col("label").cast(pl.Utf8),
+            pl.col("label").cast(pl.Enum(LABELS)),  # written as a dictionary of the three (read back as text): ~5x cheaper
             pl.col("probability").cast(pl.Float64) if "probability" in labels.columns else pl.lit(None, pl.Float64).alias("probability"),
             pl.col("reasons").cast(pl.List(pl.Utf8)),
         )
