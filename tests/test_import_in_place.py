@@ -20,6 +20,7 @@ from followaudit.sources.in_place import _changed_by_import
 from followaudit.sources.ingest import import_file
 from followaudit.sources.synth import write_synth
 from followaudit.store import Store
+from followaudit.store.parquet_columns import parquet_slices, slice_spans
 from followaudit.store.workspace import MIGRATIONS
 
 
@@ -245,3 +246,30 @@ def test_files_from_other_tools_read_in_place_when_an_import_would_only_widen_th
         # read in place, the known fields come from the footer and the follow order from Polars
         assert reports[0].evidence == reports[1].evidence and reports[0].bursts == reports[1].bursts
         assert ordered(store.labels(placed.snapshot_id, "model")).equals(ordered(store.labels(copied.snapshot_id, "model")))
+
+
+@pytest.mark.parametrize("groups", [[250_000] * 12, [1_000_000] * 3, [262_144] * 5 + [10], [122_880] * 10, [7] * 30,
+                                    [1, 300, 2, 600], [0, 0, 3], []])
+def test_slices_cover_the_file_in_order_and_start_on_its_row_groups(groups: list[int]) -> None:
+    rows = 250_000 if sum(groups) > 10_000 else 250
+    spans = slice_spans(groups, rows)
+    assert [s for s in spans if s[1] <= 0] == []
+    assert sum(size for _, size in spans) == sum(groups)
+    assert all(a + n == b for (a, n), (b, _) in zip(spans, spans[1:], strict=False))
+    if spans:
+        assert spans[0] == (0, min(rows // 4, spans[0][1]))
+    # past the first, every slice starts on a group boundary unless it cuts a group of 1.5x rows or more
+    boundaries = {sum(groups[:i]) for i in range(len(groups) + 1)}
+    big = [(sum(groups[:i]), sum(groups[: i + 1])) for i, g in enumerate(groups) if round(g / rows) > 1]
+    for start, _ in spans[2:]:
+        assert start in boundaries or any(lo < start < hi for lo, hi in big)
+    assert max((size for _, size in spans), default=0) <= max(rows * 3 // 2, max(groups, default=0))
+
+
+def test_slices_of_a_file_are_its_rows(tmp_path) -> None:
+    path = tmp_path / "groups.parquet"
+    frame = pl.DataFrame({"x": list(range(1_000))})
+    frame.write_parquet(path, row_group_size=300)
+    read = pl.concat(parquet_slices(pl.scan_parquet(path), 200, [300, 300, 300, 100]))
+    assert read.equals(frame)
+    assert pl.concat(parquet_slices(pl.scan_parquet(path), 200, [5])).equals(frame)  # wrong groups: plain slices

@@ -119,13 +119,49 @@ def scan_planned(path: str | Path, plan: dict[str, str], columns: list[str]) -> 
     return frame if is_identity(plan) else frame.select(exprs)
 
 
-def parquet_slices(frame: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+def parquet_slices(frame: pl.LazyFrame, rows: int, groups: list[int] | None = None) -> Iterator[pl.DataFrame]:
     """``frame`` (a Parquet scan) collected ``rows`` at a time: memory bounded by a slice.
 
-    The first slice is a quarter of the others: a pipeline that reads the next slice while it works
-    on this one waits for the first alone, so a small one starts the work ~0.1 s sooner (500k rows)."""
+    ``groups``: the rows of each of the file's row groups, in order; the slices then follow them
+    (``slice_spans``). The first slice is a quarter of the others: a pipeline that reads the next
+    slice while it works on this one waits for the first alone, so a small one starts the work
+    ~0.1 s sooner (500k rows)."""
     total = frame.select(pl.len()).collect().item()
+    if groups is not None and sum(groups) == total:
+        for start, size in slice_spans(groups, rows):
+            yield frame.slice(start, size).collect()
+        return
     start, size = 0, max(1, rows // 4)
     while start < total:
         yield frame.slice(start, size).collect()
         start, size = start + size, rows
+
+
+def slice_spans(groups: list[int], rows: int) -> list[tuple[int, int]]:
+    """``(offset, length)`` of slices of about ``rows`` that follow row groups of ``groups`` rows:
+    whole groups together while they fit in ``rows``, a group of 1.5x ``rows`` or more cut in equal
+    pieces, and the first slice a quarter of ``rows``, then the rest of its span. A slice across a
+    group's boundary decodes pages of both (the 3M benchmark file's 250k-row groups read in 250k
+    slices that started a quarter late took ~50% more CPU than slices on the groups)."""
+    spans: list[tuple[int, int]] = []
+    start = pending_start = pending = 0
+    for size in groups:
+        if pending and pending + size > rows:
+            spans.append((pending_start, pending))
+            pending = 0
+        pieces = max(1, round(size / rows))  # a group up to ~1.5x ``rows`` is read whole
+        if pieces > 1:
+            cuts = [start + size * i // pieces for i in range(pieces + 1)]
+            spans.extend((a, b - a) for a, b in zip(cuts, cuts[1:], strict=False))
+        elif size:
+            if not pending:
+                pending_start = start
+            pending += size
+        start += size
+    if pending:
+        spans.append((pending_start, pending))
+    quarter = rows // 4
+    if spans and 0 < quarter < spans[0][1]:
+        offset, size = spans[0]
+        spans[0:1] = [(offset, quarter), (offset + quarter, size - quarter)]
+    return spans
