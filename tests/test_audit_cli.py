@@ -108,3 +108,33 @@ def test_batch_command_run_as_a_program_leaves_quickly_but_cleanly(tmp_path):
     assert "not reached" not in done.stderr
     assert marker.read_text() == "yes"
     assert not (tmp_path / "w.duckdb.wal").exists()  # closed and checkpointed, not left to a replay
+
+
+def test_import_run_as_a_program_leaves_quickly_with_every_row_stored(tmp_path):
+    """`import` ends the same way (cli.app.QUICK_EXIT_COMMANDS): its summary is printed, and its
+    workspace holds every row, closed and checkpointed, when the process has gone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).parent / "fixtures" / "import" / "mib.csv"
+    db = tmp_path / "w.duckdb"
+    code = "\n".join([
+        "import sys",
+        "from followaudit.cli.app import main",
+        f"sys.argv = ['followaudit', 'import', {str(source)!r}, '--db', {str(db)!r}]",
+        "main()",
+        "print('not reached: main ends the process', file=sys.stderr)",
+    ])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "not reached" not in done.stderr
+    assert "stored" in done.stdout + done.stderr
+    assert not (tmp_path / "w.duckdb.wal").exists()
+    from followaudit.store import Store
+
+    with Store(db, read_only=True) as store:
+        stored = store.query("SELECT count(*) AS n FROM followers")["n"][0]
+        rejected = store.query("SELECT count(*) AS n FROM rejects")["n"][0]
+    assert stored > 0
+    assert stored + rejected == sum(1 for _ in source.open()) - 1  # a follower or a reject a line after the header

@@ -60,6 +60,9 @@ OPTIONAL_EXTRAS = {
 # for the next batch: ~1 CPU-s in the kernel of a 3M audit. Keeping them costs ~200 MiB of peak
 # memory at 3M and 10M (benchmarks/README.md); a long-running `web` server keeps the default.
 BATCH_COMMANDS = ("audit", "score", "demo")
+# Commands that end with ``leave_quickly`` when run as the program: the batch commands, and `import`
+# (its store is closed and checkpointed before; the teardown of ~1M parsed rows' objects is skipped).
+QUICK_EXIT_COMMANDS = (*BATCH_COMMANDS, "import")
 BATCH_ENV = {"_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1"}
 # NumPy's OpenBLAS threads spin after each small matrix product; followaudit's are all tiny.
 COMMAND_ENV = {"OPENBLAS_NUM_THREADS": "1"}
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             traceback.print_exc()
         click.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True)
         sys.exit(1)
-    if argv is None and command_name(args) in BATCH_COMMANDS:  # a process of its own, not a caller's
+    if argv is None and command_name(args) in QUICK_EXIT_COMMANDS:  # a process of its own, not a caller's
         leave_quickly()
     sys.exit(0)
 
