@@ -259,10 +259,6 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
                 if batch.observed is not None and (observed is None or batch.observed.at > observed.at):
                     observed = batch.observed
                 del batch  # the writer holds it until it is stored; not while the next one is read
-            # while the writer stores the last batches: do any two kept rows share an id's hash?
-            hashed = pl.concat(ids) if ids else None
-            del ids
-            shared = hashed is not None and _shared_hashes(hashed)
         finally:
             writer.close()
         if known_digest is not None:
@@ -274,8 +270,8 @@ def _store_streamed(store: Store, path: str | Path, the_plan: stream.Plan, setti
                 hash_file(path, digest)
             source_digest = _with_settings(digest, settings)
         existing = store.find_snapshot_by_hash(source_digest)
-        dups = _repeated(store, target, hashed) if shared and hashed is not None else stream.duplicates(_NO_IDS)
-        del hashed
+        dups = _repeated(store, target, pl.concat(ids)) if ids else pl.DataFrame()
+        del ids
         with store.transaction():
             if dups.height:
                 dropped = _drop_repeats(store, target, dups, str(path), the_plan.id_column,
@@ -339,15 +335,6 @@ def _store_in_place(store: Store, path: str | Path, checked: InPlace, digest: st
     )
 
 
-_NO_IDS = pl.DataFrame(schema={"follower_id": pl.Utf8, "line": pl.Int64})
-
-
-def _shared_hashes(hashes: pl.DataFrame) -> bool:
-    """Whether two rows of ``hashes`` (each kept row's id hash) are equal: ids may repeat."""
-    ordered = np.sort(hashes.get_column("h").to_numpy())  # a sort needs less memory than a hash set
-    return bool((ordered[1:] == ordered[:-1]).any())
-
-
 def _repeated(store: Store, snapshot_id: int, hashes: pl.DataFrame) -> pl.DataFrame:
     """``stream.duplicates`` of the stored rows, from each kept row's id hash and line (16 bytes a
     row however long the ids, so 10M rows need 160 MB, not the ids themselves).
@@ -356,8 +343,10 @@ def _repeated(store: Store, snapshot_id: int, hashes: pl.DataFrame) -> pl.DataFr
     of their copies from the rows with their hash (rows are stored in file order). If a hash is
     shared by another id (a 64-bit collision), the ids are read back in stored order instead.
     """
-    if not _shared_hashes(hashes):
-        return stream.duplicates(_NO_IDS)
+    ordered = np.sort(hashes.get_column("h").to_numpy())  # a sort needs less memory than a hash set
+    if not (ordered[1:] == ordered[:-1]).any():
+        return stream.duplicates(pl.DataFrame(schema={"follower_id": pl.Utf8, "line": pl.Int64}))
+    del ordered
     repeated = store.query(
         "SELECT follower_id, count(*) AS n FROM followers WHERE snapshot_id = ? GROUP BY follower_id HAVING count(*) > 1",
         [snapshot_id],
