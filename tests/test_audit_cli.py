@@ -5,10 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from followaudit.cli import main
+from followaudit.store import Store
 
 
 def run(capsys, *args):
@@ -85,27 +89,32 @@ def test_audit_of_a_snapshot_without_followers_is_an_error(capsys, tmp_path):
     assert err.strip() == "Error: snapshot 1 has no followers to audit — see `followaudit rejects 1`, then re-import with --platform/--format/--map"
 
 
-def test_batch_command_run_as_a_program_leaves_quickly_but_cleanly(tmp_path):
-    """Run as the program, a finished audit skips the interpreter's teardown (cli.app.leave_quickly):
-    its output is whole, its exit code 0, its workspace closed, and registered clean-ups still run."""
-    import subprocess
-    import sys
-    from pathlib import Path
+MIB_CSV = Path(__file__).parent / "fixtures" / "import" / "mib.csv"
 
-    marker = tmp_path / "cleaned-up"
-    source = Path(__file__).parent / "fixtures" / "import" / "mib.csv"
+
+def run_as_program(args: list[str], *before: str) -> subprocess.CompletedProcess:
+    """``followaudit ARGS`` run as the program (``main()`` of a fresh interpreter, as the console
+    script runs it), after the lines ``before``; a line printed after ``main()`` would mean it returned."""
     code = "\n".join([
-        "import atexit, pathlib, sys",
-        f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')",
+        "import sys", *before,
         "from followaudit.cli.app import main",
-        f"sys.argv = ['followaudit', 'audit', {str(source)!r}, '--format', 'json', '--db', {str(tmp_path / 'w.duckdb')!r}]",
+        f"sys.argv = ['followaudit', *{args!r}]",
         "main()",
         "print('not reached: main ends the process', file=sys.stderr)",
     ])
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["followers_audited"] > 0
     assert "not reached" not in done.stderr
+    return done
+
+
+def test_batch_command_run_as_a_program_leaves_quickly_but_cleanly(tmp_path):
+    """Run as the program, a finished audit skips the interpreter's teardown (cli.app.leave_quickly):
+    its output is whole, its exit code 0, its workspace closed, and registered clean-ups still run."""
+    marker = tmp_path / "cleaned-up"
+    done = run_as_program(["audit", str(MIB_CSV), "--format", "json", "--db", str(tmp_path / "w.duckdb")],
+                          "import atexit, pathlib", f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')")
+    assert json.loads(done.stdout)["followers_audited"] > 0
     assert marker.read_text() == "yes"
     assert not (tmp_path / "w.duckdb.wal").exists()  # closed and checkpointed, not left to a replay
 
@@ -113,28 +122,12 @@ def test_batch_command_run_as_a_program_leaves_quickly_but_cleanly(tmp_path):
 def test_import_run_as_a_program_leaves_quickly_with_every_row_stored(tmp_path):
     """`import` ends the same way (cli.app.QUICK_EXIT_COMMANDS): its summary is printed, and its
     workspace holds every row, closed and checkpointed, when the process has gone."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    source = Path(__file__).parent / "fixtures" / "import" / "mib.csv"
     db = tmp_path / "w.duckdb"
-    code = "\n".join([
-        "import sys",
-        "from followaudit.cli.app import main",
-        f"sys.argv = ['followaudit', 'import', {str(source)!r}, '--db', {str(db)!r}]",
-        "main()",
-        "print('not reached: main ends the process', file=sys.stderr)",
-    ])
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "not reached" not in done.stderr
+    done = run_as_program(["import", str(MIB_CSV), "--db", str(db)])
     assert "stored" in done.stdout + done.stderr
     assert not (tmp_path / "w.duckdb.wal").exists()
-    from followaudit.store import Store
-
     with Store(db, read_only=True) as store:
         stored = store.query("SELECT count(*) AS n FROM followers")["n"][0]
         rejected = store.query("SELECT count(*) AS n FROM rejects")["n"][0]
     assert stored > 0
-    assert stored + rejected == sum(1 for _ in source.open()) - 1  # a follower or a reject a line after the header
+    assert stored + rejected == sum(1 for _ in MIB_CSV.open()) - 1  # a follower or a reject a line after the header
