@@ -91,6 +91,30 @@ def test_process_workers_are_their_own_processes(process_client) -> None:  # noq
     assert set(ticks.values()) == {"1s"} and set(profile.values()) == {False}
 
 
+def test_results_are_taken_on_the_scoring_clients_own_loop(client, process_client, parts: Path, tmp_path: Path,  # noqa: ANN001
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """With two clients in one process, the results of a run are gathered on its own client's loop:
+    ``as_completed`` otherwise takes the default (newest) client's loop, whose thread then wrote to
+    this client's connections (tornado asserted and the results never came; the test below hung
+    once in a few full runs, and a stress run of the old call hung within 50 runs)."""
+    import distributed
+
+    from followaudit.scale import dask_engine
+
+    assert distributed.default_client() is process_client  # the newer client is the default
+    loops = []
+    original = distributed.as_completed
+
+    def recording(futures, loop=None, **kwargs):  # noqa: ANN001, ANN202 - distributed's signature
+        loops.append(loop)
+        return original(futures, loop=loop, **kwargs)
+
+    monkeypatch.setattr(dask_engine.import_dask()[1], "as_completed", recording)
+    result = score_dask(parts, tmp_path / "out", method="rules", as_of=AS_OF, client=client)
+    assert loops == [client.loop] and client.loop is not process_client.loop
+    assert sum(result.counts.values()) == 4_600
+
+
 @pytest.mark.parametrize("layout", ["client", "process_client"])
 def test_dask_output_equals_local_row_for_row(layout: str, request: pytest.FixtureRequest, parts: Path, tmp_path: Path) -> None:
     client = request.getfixturevalue(layout)

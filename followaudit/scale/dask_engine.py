@@ -336,7 +336,10 @@ def score_dask(
             # Results are taken as tasks finish, which is also the progress: no progress feed on the
             # scheduler (polled every 100 ms, and cancelled mid-sleep when a quick cluster closes).
             results = []
-            for _, counts in distributed.as_completed(futures, with_results=True):
+            # On this client's loop: as_completed otherwise takes the default (newest) client's, and
+            # with two clients in one process the other loop wrote to this one's connections (tornado
+            # asserted, the results never came: a test hung once in a few runs).
+            for _, counts in distributed.as_completed(futures, loop=cl.loop, with_results=True):
                 results.append(counts)
                 if progress is not None:
                     progress(len(results) / len(futures))
