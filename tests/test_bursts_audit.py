@@ -111,3 +111,36 @@ def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, sc
     assert mine.height > 700 and mine.filter(pl.col("burst_id") == 3).height > 0
     assert mine["label"].n_unique() >= 2  # mixed labels among the members: a misplaced one would show
     assert mine.equals(joined)
+
+
+@pytest.mark.parametrize("scan_after, gather_after", [(True, True), (False, True)], ids=["scan after", "evidence after"])
+def test_the_scan_and_evidence_after_the_last_batch_report_the_same(tmp_path, monkeypatch, scan_after, gather_after):
+    # past SCAN_ALONGSIDE_MAX (12M) an audit scans after labelling, past GATHER_ALONGSIDE_MAX (4M) it
+    # reads the evidence after: the same report, the same stored labels and reasons, for a file read in place
+    import followaudit.audit as audit_module
+    from followaudit.sources.ingest import import_file
+
+    frame = sequence_with_bricks(20_000, [(6_000, 400, 50, 3)], seed=11)
+    path = tmp_path / "in.parquet"
+    frame.drop("brick").with_columns(
+        pl.lit("twitter").alias("platform"), pl.lit("acct").alias("account"), pl.lit(10).alias("posts_count"), pl.lit(40).alias("followers_count"), pl.lit(60).alias("following_count"),
+    ).write_parquet(path)
+
+    def audited(name):
+        with Store(tmp_path / f"{name}.duckdb") as store:
+            sid = import_file(store, path).snapshot_id
+            assert store.in_place_source(sid) is not None
+            report = json.loads(json.dumps(audit_snapshot(store, sid, batch_rows=3_000).report.to_dict(), default=str))
+            labels = store.labels(sid, "rules").sort("follower_id")
+        for key in ("snapshot", "source", "generated_at"):
+            report.pop(key, None)
+        return report, labels
+
+    alongside = audited("alongside")
+    if scan_after:
+        monkeypatch.setattr(audit_module, "SCAN_ALONGSIDE_MAX", 0)
+    if gather_after:
+        monkeypatch.setattr(audit_module, "GATHER_ALONGSIDE_MAX", 0)
+    after = audited("after")
+    assert alongside[0]["bursts"] and after[0] == alongside[0]
+    assert after[1].equals(alongside[1])
