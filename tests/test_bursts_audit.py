@@ -115,8 +115,8 @@ def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, sc
 
 @pytest.mark.parametrize("scan_after, gather_after", [(True, True), (False, True)], ids=["scan after", "evidence after"])
 def test_the_scan_and_evidence_after_the_last_batch_report_the_same(tmp_path, monkeypatch, scan_after, gather_after):
-    # past SCAN_ALONGSIDE_MAX (12M) an audit scans after labelling, past GATHER_ALONGSIDE_MAX (4M) it
-    # reads the evidence after: the same report, the same stored labels and reasons, for a file read in place
+    # past SCAN_ALONGSIDE_MAX an audit scans after labelling, past GATHER_ALONGSIDE_MAX it reads the
+    # evidence after: the same report, the same stored labels and reasons, for a file read in place
     import followaudit.audit as audit_module
     from followaudit.sources.ingest import import_file
 

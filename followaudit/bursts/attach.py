@@ -155,10 +155,10 @@ def add_burst_reasons(store: Store, snapshot_id: int, method: str, scan: BurstSc
     return rows.height
 
 
-# Up to this many followers an audit scans for bursts while it labels the followers (3M: 9.3 -> 8.4 s;
-# 10M: 8.4 -> 7.1 s); above it, after, to bound memory: the scan's arrays on top of labelling's
-# 250k-row batches hold a 10M audit at ~1.8 GiB (1.65 GiB scanned after).
-SCAN_ALONGSIDE_MAX = 12_000_000
+# Up to this many followers an audit scans for bursts while it labels the followers (3M: 9.3 -> 8.4 s);
+# above it, after, to bound memory: the scan's transient arrays (~0.8 GB at 10M) on top of
+# labelling's batches took a 10M audit to 1.79–1.95 GiB (7.0–8.0 s), against ~1.65 GiB (8.4 s) after.
+SCAN_ALONGSIDE_MAX = 4_000_000
 SCAN_COLUMNS = ["follow_rank", "created_at", "followed_at"]
 
 
