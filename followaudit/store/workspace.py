@@ -262,6 +262,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self._followers_view: str | None = None
         self._files: dict[int, str] = {}  # snapshot id -> the Parquet file its followers are read from
         self._plans: dict[int, dict[str, str]] = {}  # snapshot id -> how its file's columns read (parquet_columns)
+        self._footers: dict[int, pl.DataFrame] = {}  # snapshot id -> its file's footer (parquet_footer)
         self._types: dict[str, str] | None = None  # the follower table's column types
         if not read_only:
             self._sweep_label_files()
@@ -485,6 +486,7 @@ class Store(CollectionStore, ReachStore, ReviewStore):
         self._followers_view = None
         self._files = {}
         self._plans = {}
+        self._footers = {}
         if not self.has_table("follower_files"):
             return  # a read-only workspace from before migration 7
         files = self.query("SELECT snapshot_id, path, size, mtime_ns FROM follower_files ORDER BY snapshot_id")
@@ -633,8 +635,14 @@ class Store(CollectionStore, ReachStore, ReviewStore):
             cursor.close()
 
     def parquet_footer(self, snapshot_id: int) -> pl.DataFrame | None:
-        """``parquet_file_footer`` of the file a snapshot is read from in place; None for stored rows."""
-        return self.parquet_file_footer(self._files[snapshot_id]) if snapshot_id in self._files else None
+        """``parquet_file_footer`` of the file a snapshot is read from in place; None for stored rows.
+        Read once per attached file (it was checked unchanged when attached): an audit asks for it
+        for the null counts and again for the row groups its batches follow."""
+        if snapshot_id not in self._files:
+            return None
+        if snapshot_id not in self._footers:
+            self._footers[snapshot_id] = self.parquet_file_footer(self._files[snapshot_id])
+        return self._footers[snapshot_id]
 
     def parquet_file_footer(self, path: str | Path) -> pl.DataFrame:
         """``row_group, rows, column, nulls, min, max`` (null count, and the least and greatest value
