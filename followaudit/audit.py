@@ -73,9 +73,6 @@ LABELLING_AHEAD = 2  # batches labelled at once
 T = TypeVar("T")
 R = TypeVar("R")
 AUDIT_MEMORY_LIMIT = "256MB"  # DuckDB's memory during an audit (see audit_snapshot)
-# Up to this many followers of a file read in place, the platform's evidence and the reach sections'
-# inputs (every follow time) are read while the batches are labelled; above it, after the last batch.
-GATHER_ALONGSIDE_MAX = 4_000_000
 
 
 @dataclass
@@ -373,10 +370,10 @@ def audit_snapshot(
         members = MembersWhileLabelling(scanning) if scanning is not None and save else None
         # the platform's evidence and the reach sections' inputs need no labels: from a file read in
         # place, read meanwhile on a cursor of their own (after the scan where it runs in that thread);
-        # stored rows, and past GATHER_ALONGSIDE_MAX, after the last batch (the follow times of every
-        # follower, or DuckDB's reads, beside the batches lift the peak)
+        # stored rows, and past the size the scan runs alongside, after the last batch (the follow
+        # times of every follower, or DuckDB's reads, beside the batches lift the peak)
         gathering = (burst_thread.submit(_gather_inputs, store, snapshot, method, confidence, inactive_days)
-                     if footer is not None and alongside and snapshot.n_followers <= GATHER_ALONGSIDE_MAX else None)
+                     if footer is not None and alongside else None)
         read, fill = label_reads(snapshot, members=members is not None, row_check=row_check is not None)
         reader = (prefetch(batch.with_columns(fill) for batch in store.iter_followers(snapshot.snapshot_id, read, batch_rows))
                   if not too_little else iter(()))

@@ -113,10 +113,9 @@ def test_members_found_while_labelling_equal_the_stored_labels_join(tmp_path, sc
     assert mine.equals(joined)
 
 
-@pytest.mark.parametrize("scan_after, gather_after", [(True, True), (False, True)], ids=["scan after", "evidence after"])
-def test_the_scan_and_evidence_after_the_last_batch_report_the_same(tmp_path, monkeypatch, scan_after, gather_after):
-    # past SCAN_ALONGSIDE_MAX an audit scans after labelling, past GATHER_ALONGSIDE_MAX it reads the
-    # evidence after: the same report, the same stored labels and reasons, for a file read in place
+def test_the_scan_and_evidence_after_the_last_batch_report_the_same(tmp_path, monkeypatch):
+    # past SCAN_ALONGSIDE_MAX an audit scans for bursts and reads the evidence after labelling: the
+    # same report, the same stored labels and reasons, for a file read in place
     import followaudit.audit as audit_module
     from followaudit.sources.ingest import import_file
 
@@ -137,10 +136,7 @@ def test_the_scan_and_evidence_after_the_last_batch_report_the_same(tmp_path, mo
         return report, labels
 
     alongside = audited("alongside")
-    if scan_after:
-        monkeypatch.setattr(audit_module, "SCAN_ALONGSIDE_MAX", 0)
-    if gather_after:
-        monkeypatch.setattr(audit_module, "GATHER_ALONGSIDE_MAX", 0)
+    monkeypatch.setattr(audit_module, "SCAN_ALONGSIDE_MAX", 0)
     after = audited("after")
     assert alongside[0]["bursts"] and after[0] == alongside[0]
     assert after[1].equals(alongside[1])
