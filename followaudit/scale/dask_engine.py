@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Unpack
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..classify import UNREAD_COLUMNS
 from ..errors import InputError, MissingDependencyError
 from ..schema import COLUMN_NAMES
 from .score import (
-    NOT_READ,
     PARQUET_OPTIONS,
     ScoreOptions,
     ScoreResult,
@@ -384,7 +384,7 @@ def _run_dataframe(cl: Any, dd: Any, distributed: Any, files: list[str], source:
     )
     if "follower_id" not in ddf.columns:
         raise InputError(f"{source} has no follower_id column, so it is not a canonical follower table")
-    ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in NOT_READ]]
+    ddf = ddf[[c for c in ddf.columns if c in COLUMN_NAMES and c not in UNREAD_COLUMNS]]
     scored = ddf.map_partitions(score_partition, **settings.labelling(), meta=output_meta())
     write = scored.to_parquet(
         target, engine=labels_parquet_engine(), name_function=part_name, write_index=False, **PARQUET_OPTIONS,

@@ -40,7 +40,6 @@ from ..schema import COLUMN_NAMES, LABELS, SCHEMA, conform
 
 # Identifying columns copied from the input to the output next to follower_id.
 PASS_THROUGH = ("platform", "account")
-NOT_READ = UNREAD_COLUMNS
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "platform": pl.Utf8(),
     "account": pl.Utf8(),
@@ -116,7 +115,7 @@ def _canonical(frame: pl.DataFrame) -> pl.DataFrame:
         )
     present = [c for c in COLUMN_NAMES if c in frame.columns]
     missing = [c for c in COLUMN_NAMES if c not in frame.columns]
-    if set(missing) <= set(NOT_READ) and all(frame.schema[c] == SCHEMA[c] for c in present):
+    if set(missing) <= set(UNREAD_COLUMNS) and all(frame.schema[c] == SCHEMA[c] for c in present):
         # Already canonical (apart from the unread columns): add those as nulls, skip the casts.
         return frame.with_columns([pl.lit(None, dtype=SCHEMA[c]).alias(c) for c in missing])
     return conform(frame)
@@ -273,7 +272,7 @@ def iter_batches(files: list[str], batch_rows: int = DEFAULT_BATCH_ROWS) -> Iter
     for file in files:
         pf = _open(file)
         names = set(pf.schema_arrow.names)
-        columns = [c for c in COLUMN_NAMES if c in names and c not in NOT_READ]
+        columns = [c for c in COLUMN_NAMES if c in names and c not in UNREAD_COLUMNS]
         if "follower_id" not in names:
             raise MissingColumnsError(f"{file} has no follower_id column, so it is not a canonical follower table")
         scan = pl.scan_parquet(file).select(columns)
@@ -302,7 +301,7 @@ def read_row_groups(file: str, offset: int, length: int) -> pl.DataFrame:
     names = set(_open(file).schema_arrow.names)
     if "follower_id" not in names:
         raise MissingColumnsError(f"{file} has no follower_id column, so it is not a canonical follower table")
-    columns = [c for c in COLUMN_NAMES if c in names and c not in NOT_READ]
+    columns = [c for c in COLUMN_NAMES if c in names and c not in UNREAD_COLUMNS]
     return _read_slice(pl.scan_parquet(file).select(columns), file, offset, length)
 
 
